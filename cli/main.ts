@@ -1,0 +1,45 @@
+#!/usr/bin/env node
+// The one entry point: picks a subcommand and hands over. Each subcommand's
+// `run` does bootstrap only; its logic lives in its own folder.
+import { ConfigError } from '../lib/config.js';
+
+const USAGE = `usage: kaos-memory <command>
+
+commands:
+  sidecar   serve the memory HTTP API beside an agent (127.0.0.1:8790)
+  webhook   serve the mutating admission webhook over TLS
+  certs     write a CA and serving certificate: certs --out DIR --dns NAME... --ip ADDR...
+`;
+
+type Command = (argv: string[]) => Promise<void>;
+
+const commands: Record<string, () => Promise<Command>> = {
+  sidecar: async () => (await import('../sidecar/main.js')).run,
+  webhook: async () => (await import('../webhook/main.js')).run,
+  certs: async () => (await import('../certs/main.js')).run,
+};
+
+async function main(argv: string[]): Promise<void> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
+    process.stdout.write(USAGE);
+    return;
+  }
+  const load = commands[name];
+  if (!load) {
+    process.stderr.write(`kaos-memory: unknown command "${name}"\n${USAGE}`);
+    process.exitCode = 2;
+    return;
+  }
+  const command = await load();
+  await command(rest);
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`kaos-memory: invalid configuration: ${err.message}\n`);
+  } else {
+    process.stderr.write(`kaos-memory: ${err instanceof Error ? err.message : String(err)}\n`);
+  }
+  process.exit(1);
+});

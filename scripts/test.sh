@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# npm test: set up everything the tests need on this machine, then run every suite.
+# Ends with one line "N passed, N failed" summed over all suites.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "dependencies"
+[ -d node_modules ] || npm ci --no-audit --no-fund
+bash scripts/ensure-redis.sh
+if [ -x scripts/controlplane.sh ]; then
+  step "control plane (kube-apiserver, etcd, helm; cached after the first build)"
+  bash scripts/controlplane.sh
+fi
+
+step "build, typecheck, lint"
+npm run --silent build
+npm run --silent typecheck
+npm run --silent lint
+
+results="$(mktemp -d)"
+trap 'rm -rf "$results"' EXIT
+status=0
+step "unit tests"
+npx vitest run --reporter=default --reporter=json --outputFile.json="$results/unit.json" || status=$?
+step "integration and end-to-end tests"
+npx vitest run --config test/vitest.integration.config.ts \
+  --reporter=default --reporter=json --outputFile.json="$results/integration.json" || status=$?
+
+node -e '
+  const fs = require("node:fs");
+  let passed = 0, failed = 0;
+  for (const f of process.argv.slice(1)) {
+    if (!fs.existsSync(f)) { failed++; continue; }
+    const r = JSON.parse(fs.readFileSync(f, "utf8"));
+    passed += r.numPassedTests; failed += r.numFailedTests + (r.numFailedTestSuites || 0);
+  }
+  console.log(`${passed} passed, ${failed} failed`);
+' "$results/unit.json" "$results/integration.json"
+exit "$status"

@@ -1,0 +1,3 @@
+export function run(_argv: string[]): Promise<void> {
+  return Promise.reject(new Error('sidecar: not built yet'));
+}
