@@ -1,0 +1,352 @@
+// A real Kubernetes control plane for the tests: etcd and kube-apiserver,
+// built from Go modules by scripts/controlplane.sh, started on loopback with
+// random ports, their own certificates and data, RBAC and the default
+// admission plugins on. No controller-manager or scheduler: pods are stored,
+// never run, and a namespace's `default` ServiceAccount is made by hand.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { request } from 'node:https';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { freePort, waitFor } from './ports.js';
+import { serviceAccountKeys, TestCa, type Pem } from './pki.js';
+
+export type ControlPlaneBinary = 'kube-apiserver' | 'etcd' | 'helm';
+
+/** Where scripts/controlplane.sh put a binary; one clear line when it is not there. */
+export function controlPlaneBin(name: ControlPlaneBinary): string {
+  const cache = process.env.KAOS_CACHE_DIR ?? join(homedir(), '.cache', 'kaos-memory');
+  const path = join(cache, 'bin', name);
+  if (!existsSync(path)) {
+    throw new Error('control plane not built: run scripts/controlplane.sh (needs Go 1.26+)');
+  }
+  return path;
+}
+
+export interface ClusterOptions {
+  /** Extra kube-apiserver flags, appended after the harness's own. */
+  apiserverArgs?: string[];
+}
+
+const SERVICE_CIDR = '10.96.0.0/24';
+const live = new Set<TestCluster>();
+let exitHookInstalled = false;
+
+export class TestCluster {
+  readonly server: string;
+  readonly kubeconfigPath: string;
+  /** The API server's gitVersion, e.g. v1.37.2. */
+  version = '';
+  /** Milliseconds from start() to a ready API server. */
+  startMs = 0;
+  private readonly procs: Managed[] = [];
+  private stopped = false;
+
+  private constructor(
+    readonly dir: string,
+    private readonly port: number,
+    readonly caCert: string,
+    private readonly admin: Pem,
+  ) {
+    this.server = `https://127.0.0.1:${port}`;
+    this.kubeconfigPath = join(dir, 'kubeconfig');
+  }
+
+  static async start(options: ClusterOptions = {}): Promise<TestCluster> {
+    const began = Date.now();
+    const etcdBin = controlPlaneBin('etcd');
+    const apiserverBin = controlPlaneBin('kube-apiserver');
+    const dir = mkdtempSync(join(tmpdir(), 'kaos-kube-'));
+    const ca = TestCa.create();
+    const cluster = new TestCluster(
+      dir,
+      await freePort(),
+      ca.cert,
+      ca.issue({ commonName: 'kaos-admin', organizations: ['system:masters'] }),
+    );
+    live.add(cluster);
+    installExitHook();
+    try {
+      const etcdUrl = await cluster.startEtcd(etcdBin);
+      cluster.writeFiles(ca);
+      await cluster.startApiserver(apiserverBin, etcdUrl, options.apiserverArgs ?? []);
+      cluster.version = (
+        JSON.parse(await cluster.get('/version')) as { gitVersion: string }
+      ).gitVersion;
+    } catch (err) {
+      await cluster.stop();
+      throw err;
+    }
+    cluster.startMs = Date.now() - began;
+    return cluster;
+  }
+
+  /** A client-node KubeConfig for the admin (system:masters). */
+  kubeConfig(): KubeConfig {
+    const kc = new KubeConfig();
+    kc.loadFromFile(this.kubeconfigPath);
+    return kc;
+  }
+
+  /**
+   * A fresh namespace `<prefix>-<random>` with its `default` ServiceAccount,
+   * which the ServiceAccount admission plugin needs before any pod is admitted.
+   */
+  async namespace(prefix: string, labels: Record<string, string> = {}): Promise<string> {
+    const core = this.kubeConfig().makeApiClient(CoreV1Api);
+    const name = `${prefix}-${randomBytes(3).toString('hex')}`;
+    await core.createNamespace({ body: { metadata: { name, labels } } });
+    await core.createNamespacedServiceAccount({
+      namespace: name,
+      body: { metadata: { name: 'default' } },
+    });
+    return name;
+  }
+
+  /** A GET on the API server as the admin; rejects on a non-2xx status. */
+  get(path: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const req = request(
+        {
+          host: '127.0.0.1',
+          port: this.port,
+          path,
+          ca: this.caCert,
+          cert: this.admin.cert,
+          key: this.admin.key,
+          timeout: 5_000,
+        },
+        (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => (body += chunk));
+          res.on('end', () => {
+            const status = res.statusCode ?? 0;
+            if (status >= 200 && status < 300) resolve(body);
+            else reject(new Error(`GET ${path}: ${status} ${body.slice(0, 500)}`));
+          });
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error(`GET ${path}: timed out`)));
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
+  /** Stop the API server, then etcd, and remove every file. Idempotent. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const proc of [...this.procs].reverse()) await proc.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+    live.delete(this);
+  }
+
+  /** Synchronous last resort for process exit: no waiting, nothing left behind. */
+  killNow(): void {
+    for (const proc of this.procs) proc.child.kill('SIGKILL');
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private async startEtcd(bin: string): Promise<string> {
+    const clientPort = await freePort();
+    const peerPort = await freePort();
+    const client = `http://127.0.0.1:${clientPort}`;
+    const peer = `http://127.0.0.1:${peerPort}`;
+    const etcd = this.spawn('etcd', bin, [
+      '--name=kaos-test',
+      `--data-dir=${join(this.dir, 'etcd')}`,
+      `--listen-client-urls=${client}`,
+      `--advertise-client-urls=${client}`,
+      `--listen-peer-urls=${peer}`,
+      `--initial-advertise-peer-urls=${peer}`,
+      `--initial-cluster=kaos-test=${peer}`,
+      // Test data is thrown away: skip fsync, as envtest does.
+      '--unsafe-no-fsync=true',
+      '--log-level=warn',
+    ]);
+    await waitFor(
+      'etcd /health',
+      async () => {
+        etcd.assertRunning();
+        const res = await fetch(`${client}/health`);
+        return res.ok;
+      },
+      30_000,
+      100,
+    ).catch((err: unknown) => {
+      throw etcd.failure(err);
+    });
+    return client;
+  }
+
+  private writeFiles(ca: TestCa): void {
+    const serving = ca.issue({
+      commonName: 'kube-apiserver',
+      dns: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc'],
+      ips: ['127.0.0.1', '10.96.0.1'],
+    });
+    const sa = serviceAccountKeys();
+    const files: Record<string, string> = {
+      'ca.crt': this.caCert,
+      'apiserver.crt': serving.cert,
+      'apiserver.key': serving.key,
+      'sa.pub': sa.publicKey,
+      'sa.key': sa.privateKey,
+      kubeconfig: this.kubeconfigYaml(),
+    };
+    for (const [name, content] of Object.entries(files)) {
+      writeFileSync(join(this.dir, name), content, { mode: 0o600 });
+    }
+  }
+
+  private async startApiserver(bin: string, etcdUrl: string, extra: string[]): Promise<void> {
+    const file = (name: string) => join(this.dir, name);
+    const apiserver = this.spawn('kube-apiserver', bin, [
+      `--etcd-servers=${etcdUrl}`,
+      `--secure-port=${this.port}`,
+      '--bind-address=127.0.0.1',
+      '--advertise-address=127.0.0.1',
+      `--cert-dir=${file('certs')}`,
+      `--tls-cert-file=${file('apiserver.crt')}`,
+      `--tls-private-key-file=${file('apiserver.key')}`,
+      `--client-ca-file=${file('ca.crt')}`,
+      '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+      `--service-account-key-file=${file('sa.pub')}`,
+      `--service-account-signing-key-file=${file('sa.key')}`,
+      `--service-cluster-ip-range=${SERVICE_CIDR}`,
+      '--authorization-mode=RBAC',
+      // No kubelet will ever run these pods; no endpoint reconciling to do.
+      '--endpoint-reconciler-type=none',
+      '--profiling=false',
+      ...extra,
+    ]);
+    await waitFor(
+      'kube-apiserver /readyz',
+      async () => {
+        apiserver.assertRunning();
+        return (await this.get('/readyz')) === 'ok';
+      },
+      120_000,
+      200,
+    ).catch((err: unknown) => {
+      throw apiserver.failure(err);
+    });
+  }
+
+  private kubeconfigYaml(): string {
+    const b64 = (text: string) => Buffer.from(text).toString('base64');
+    // JSON is YAML: no YAML library needed.
+    return JSON.stringify(
+      {
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [
+          {
+            name: 'kaos-test',
+            cluster: { server: this.server, 'certificate-authority-data': b64(this.caCert) },
+          },
+        ],
+        users: [
+          {
+            name: 'kaos-admin',
+            user: {
+              'client-certificate-data': b64(this.admin.cert),
+              'client-key-data': b64(this.admin.key),
+            },
+          },
+        ],
+        contexts: [{ name: 'kaos-test', context: { cluster: 'kaos-test', user: 'kaos-admin' } }],
+        'current-context': 'kaos-test',
+      },
+      null,
+      2,
+    );
+  }
+
+  private spawn(name: string, bin: string, args: string[]): Managed {
+    const managed = new Managed(name, bin, args, join(this.dir, `${name}.log`));
+    this.procs.push(managed);
+    return managed;
+  }
+}
+
+/** A child process whose output goes to a log file, quoted when it fails. */
+class Managed {
+  readonly child: ChildProcess;
+  private readonly exited: Promise<void>;
+
+  constructor(
+    readonly name: string,
+    bin: string,
+    args: string[],
+    readonly logPath: string,
+  ) {
+    const fd = openSync(logPath, 'a');
+    this.child = spawn(bin, args, { stdio: ['ignore', fd, fd] });
+    closeSync(fd);
+    this.exited = new Promise((resolve) => this.child.once('exit', () => resolve()));
+    this.child.once('error', () => undefined);
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  assertRunning(): void {
+    if (!this.running)
+      throw new Error(`${this.name} exited (${this.child.exitCode ?? this.child.signalCode})`);
+  }
+
+  /** The error to throw when it did not come up, with the end of its log. */
+  failure(cause: unknown): Error {
+    let tail = '';
+    try {
+      tail = readFileSync(this.logPath, 'utf8').split('\n').slice(-25).join('\n');
+    } catch {
+      // no log yet
+    }
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    return new Error(
+      `${this.name} did not start: ${reason}\n--- ${this.name} log (last lines) ---\n${tail}`,
+      {
+        cause,
+      },
+    );
+  }
+
+  async stop(graceMs = 5_000): Promise<void> {
+    if (!this.running) return;
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
+    await this.exited;
+    clearTimeout(timer);
+  }
+}
+
+// A failing test, a thrown hook or a Ctrl-C must not leave etcd or an API server behind.
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  const killAll = () => {
+    for (const cluster of live) cluster.killNow();
+    live.clear();
+  };
+  process.once('exit', killAll);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      killAll();
+      process.kill(process.pid, signal);
+    });
+  }
+}
