@@ -1,3 +1,93 @@
-export function run(_argv: string[]): Promise<void> {
-  return Promise.reject(new Error('webhook: not built yet'));
+import { readFileSync } from 'node:fs';
+import { KubeConfig } from '@kubernetes/client-node';
+import { generateCertificates, serviceDnsNames, splitHosts } from '../certs/generate.js';
+import { createLogger } from '../lib/logger.js';
+import { loadConfig } from './config.js';
+import { WebhookServer, type TlsMaterial } from './server.js';
+import { SelfManagedTls, TlsDirWatcher } from './tls.js';
+import { detectNativeSidecar } from './version.js';
+
+const SERVICE_ACCOUNT_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+
+/** `kaos-memory webhook`: bootstrap only. Config, TLS source, server, shutdown. */
+export async function run(_argv: string[]): Promise<void> {
+  const logger = createLogger('kaos-memory-webhook');
+  const config = loadConfig(process.env, readOptional(SERVICE_ACCOUNT_NAMESPACE));
+
+  let kubeConfig: KubeConfig | undefined;
+  const kube = () => {
+    if (!kubeConfig) {
+      kubeConfig = new KubeConfig();
+      kubeConfig.loadFromDefault();
+    }
+    return kubeConfig;
+  };
+
+  const native =
+    config.nativeSidecar === 'auto'
+      ? await detectNativeSidecar(kube(), logger)
+      : config.nativeSidecar === 'true';
+  const inject = { ...config.inject, nativeSidecar: native };
+
+  const hosts = splitHosts(config.certHosts);
+  const dns = [...serviceDnsNames(config.serviceName, config.namespace), ...hosts.dns];
+  let tls: TlsMaterial;
+  let isReady: () => boolean;
+  let source: { start(): void; stop(): void };
+  const swap = (next: TlsMaterial) => server.setCertificate(next);
+
+  if (config.tlsDir) {
+    const watcher = new TlsDirWatcher(config.tlsDir, logger, swap);
+    tls = await watcher.load();
+    isReady = () => true;
+    source = watcher;
+  } else {
+    // Serve a throwaway certificate (not ready) until the shared one is in the Secret and caBundle.
+    const temporary = generateCertificates({ dns, ips: hosts.ips });
+    tls = { cert: temporary.tlsCert, key: temporary.tlsKey };
+    const managed = new SelfManagedTls(
+      kube(),
+      {
+        namespace: config.namespace,
+        secretName: config.certSecret,
+        webhookConfigName: config.webhookConfigName,
+        dns,
+        ips: hosts.ips,
+      },
+      logger,
+      swap,
+    );
+    isReady = () => managed.ready;
+    source = managed;
+  }
+
+  const server = new WebhookServer({ inject, tls, logger, isReady });
+  const port = await server.listen(config.port, config.host);
+  source.start();
+  logger.info(
+    {
+      port,
+      host: config.host,
+      native,
+      tls: config.tlsDir ? 'folder' : 'self-managed',
+      namespace: config.namespace,
+    },
+    'webhook listening',
+  );
+
+  const shutdown = (signal: string) => {
+    logger.info({ signal }, 'shutting down');
+    source.stop();
+    void server.close().then(() => process.exit(0));
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+}
+
+function readOptional(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
 }

@@ -1,0 +1,136 @@
+import { describe, expect, it } from 'vitest';
+import { review } from './admission.js';
+import { DEFAULT_RESOURCES, type InjectConfig } from './config.js';
+
+const config: InjectConfig = {
+  memoryType: 'redis',
+  redisUrl: 'redis://r:6379',
+  sidecarImage: 'kaos-memory:test',
+  sidecarPort: 8790,
+  imagePullPolicy: 'IfNotPresent',
+  resources: DEFAULT_RESOURCES,
+  nativeSidecar: true,
+  sidecarEnv: {},
+};
+
+function reviewOf(request: Record<string, unknown>) {
+  return {
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request: {
+      uid: 'u-1',
+      kind: { group: '', version: 'v1', kind: 'Pod' },
+      resource: { group: '', version: 'v1', resource: 'pods' },
+      operation: 'CREATE',
+      namespace: 'agents',
+      object: {
+        metadata: { generateName: 'agent-', labels: { agent: 'x' } },
+        spec: { containers: [{ name: 'app', image: 'app' }] },
+      },
+      ...request,
+    },
+  };
+}
+
+describe('review', () => {
+  it('answers with the uid, allowed, and a base64 JSON patch', () => {
+    const reviewed = review(reviewOf({}), config);
+    expect(reviewed.status).toBe(200);
+    if (reviewed.status !== 200) return;
+    expect(reviewed.outcome).toEqual({ result: 'injected' });
+    expect(reviewed.context).toEqual({
+      uid: 'u-1',
+      namespace: 'agents',
+      pod: 'agent-*',
+      dryRun: false,
+    });
+    const { response } = reviewed.body;
+    expect(response).toMatchObject({ uid: 'u-1', allowed: true, patchType: 'JSONPatch' });
+    expect(response.warnings).toBeUndefined();
+    const patch = JSON.parse(Buffer.from(response.patch ?? '', 'base64').toString());
+    expect(patch.at(-1)).toMatchObject({ op: 'add', path: '/spec/initContainers' });
+  });
+
+  it.each([
+    [{ kind: { group: 'apps', version: 'v1', kind: 'Deployment' } }, 'not-pod'],
+    [
+      { kind: { group: 'policy', version: 'v1', kind: 'Eviction' }, subResource: 'eviction' },
+      'not-pod',
+    ],
+    [
+      { kind: { group: '', version: 'v1', kind: 'Pod' }, subResource: 'ephemeralcontainers' },
+      'not-pod',
+    ],
+    [{ operation: 'UPDATE' }, 'not-create'],
+    [{ operation: 'DELETE', object: null }, 'not-create'],
+  ])('skips %j as %s without a patch', (request, reason) => {
+    const reviewed = review(reviewOf(request), config);
+    expect(reviewed.status).toBe(200);
+    if (reviewed.status !== 200) return;
+    expect(reviewed.outcome).toEqual({ result: 'skipped', reason });
+    expect(reviewed.body.response).toEqual({ uid: 'u-1', allowed: true });
+  });
+
+  it('answers a dry run the same way', () => {
+    const dry = review(reviewOf({ dryRun: true }), config);
+    const wet = review(reviewOf({}), config);
+    if (dry.status !== 200 || wet.status !== 200) throw new Error('expected 200');
+    expect(dry.body).toEqual(wet.body);
+    expect(dry.context.dryRun).toBe(true);
+  });
+
+  it('admits a pod with a bad annotation unchanged, with a warning', () => {
+    const object = {
+      metadata: {
+        name: 'p',
+        labels: { agent: 'x' },
+        annotations: { 'memory.kaos.tools/sidecar-port': 'http' },
+      },
+      spec: { containers: [{ name: 'app' }] },
+    };
+    const reviewed = review(reviewOf({ object }), config);
+    if (reviewed.status !== 200) throw new Error('expected 200');
+    expect(reviewed.outcome).toEqual({ result: 'skipped', reason: 'invalid-annotation' });
+    expect(reviewed.body.response.patch).toBeUndefined();
+    expect(reviewed.body.response.warnings?.[0]).toMatch(
+      /^memory\.kaos\.tools\/sidecar-port: "http"/,
+    );
+  });
+
+  it('admits the pod unchanged when injection itself fails', () => {
+    const broken = { ...config, resources: undefined } as unknown as InjectConfig;
+    const reviewed = review(reviewOf({}), broken);
+    if (reviewed.status !== 200) throw new Error('expected 200');
+    expect(reviewed.outcome.result).toBe('failed');
+    expect(reviewed.body.response).toEqual({
+      uid: 'u-1',
+      allowed: true,
+      warnings: ['kaos-memory: internal error; the pod was admitted without the memory sidecar'],
+    });
+  });
+
+  it.each([
+    [null, 'body'],
+    [[], 'body'],
+    [
+      { apiVersion: 'admission.k8s.io/v1beta1', kind: 'AdmissionReview', request: {} },
+      'apiVersion',
+    ],
+    [{ ...reviewOf({}), request: undefined }, 'request'],
+    [reviewOf({ uid: '' }), 'request.uid'],
+    [reviewOf({ uid: 7 }), 'request.uid'],
+    [reviewOf({ object: { spec: {} } }), 'request.object.spec.containers'],
+    [
+      reviewOf({ object: { spec: { containers: [{ name: 'a', env: [{ value: 'x' }] }] } } }),
+      'env.0.name',
+    ],
+    [
+      reviewOf({ object: { metadata: { labels: { agent: 1 } }, spec: { containers: [] } } }),
+      'labels.agent',
+    ],
+  ])('rejects a malformed review (%#) with a message naming %s', (body, where) => {
+    const reviewed = review(body, config);
+    expect(reviewed.status).toBe(400);
+    if (reviewed.status === 400) expect(reviewed.message).toContain(where);
+  });
+});

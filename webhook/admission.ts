@@ -1,0 +1,139 @@
+import { z } from 'zod';
+import type { InjectConfig } from './config.js';
+import { inject, type SkipReason } from './inject.js';
+
+export type ReviewSkipReason = SkipReason | 'not-pod' | 'not-create';
+
+/** What happened to one review, for logs and metrics. */
+export type Outcome =
+  | { result: 'injected' }
+  | { result: 'skipped'; reason: ReviewSkipReason }
+  | { result: 'failed'; error: unknown };
+
+export interface AdmissionResponse {
+  uid: string;
+  allowed: true;
+  patchType?: 'JSONPatch';
+  patch?: string;
+  warnings?: string[];
+}
+
+export type Reviewed =
+  | {
+      status: 200;
+      body: {
+        apiVersion: 'admission.k8s.io/v1';
+        kind: 'AdmissionReview';
+        response: AdmissionResponse;
+      };
+      outcome: Outcome;
+      /** Log fields: who asked about which pod. */
+      context: { uid: string; namespace?: string; pod?: string; dryRun: boolean };
+    }
+  | { status: 400; message: string };
+
+// Only what injection reads is checked; everything else passes through untouched.
+const envVar = z.looseObject({ name: z.string() });
+const container = z.looseObject({
+  name: z.string(),
+  env: z.array(envVar).optional(),
+  ports: z.array(z.looseObject({ containerPort: z.number().int() })).optional(),
+});
+const pod = z.looseObject({
+  metadata: z
+    .looseObject({
+      name: z.string().optional(),
+      generateName: z.string().optional(),
+      namespace: z.string().optional(),
+      labels: z.record(z.string(), z.string()).optional(),
+      annotations: z.record(z.string(), z.string()).optional(),
+    })
+    .optional(),
+  spec: z.looseObject({
+    containers: z.array(container),
+    initContainers: z.array(container).optional(),
+    restartPolicy: z.string().optional(),
+  }),
+});
+
+const admissionReview = z.object({
+  apiVersion: z.literal('admission.k8s.io/v1', { message: 'must be admission.k8s.io/v1' }),
+  kind: z.literal('AdmissionReview', { message: 'must be AdmissionReview' }),
+  request: z.looseObject({
+    uid: z.string().min(1),
+    kind: z.object({ group: z.string(), version: z.string(), kind: z.string() }),
+    subResource: z.string().optional(),
+    operation: z.string().min(1),
+    namespace: z.string().optional(),
+    name: z.string().optional(),
+    dryRun: z.boolean().optional(),
+    object: z.unknown().optional(),
+  }),
+});
+
+/**
+ * Turn an AdmissionReview body into the response to send. Never throws: a body
+ * that is not an AdmissionReview is a 400, and a failure inside injection admits
+ * the pod unchanged with a warning.
+ */
+export function review(body: unknown, config: InjectConfig): Reviewed {
+  const parsed = admissionReview.safeParse(body);
+  if (!parsed.success) return { status: 400, message: describe(parsed.error) };
+  const request = parsed.data.request;
+  const context = {
+    uid: request.uid,
+    namespace: request.namespace,
+    pod: request.name,
+    dryRun: request.dryRun ?? false,
+  };
+  const answer = (
+    outcome: Outcome,
+    response: Omit<AdmissionResponse, 'uid' | 'allowed'> = {},
+  ): Reviewed => ({
+    status: 200,
+    body: {
+      apiVersion: 'admission.k8s.io/v1',
+      kind: 'AdmissionReview',
+      response: { uid: request.uid, allowed: true, ...response },
+    },
+    outcome,
+    context,
+  });
+
+  const { group, kind } = request.kind;
+  if (group !== '' || kind !== 'Pod' || request.subResource) {
+    return answer({ result: 'skipped', reason: 'not-pod' });
+  }
+  if (request.operation !== 'CREATE') return answer({ result: 'skipped', reason: 'not-create' });
+
+  const object = pod.safeParse(request.object);
+  if (!object.success) return { status: 400, message: describe(object.error, 'request.object') };
+  const metadata = object.data.metadata;
+  context.pod =
+    request.name ||
+    metadata?.name ||
+    (metadata?.generateName ? `${metadata.generateName}*` : undefined);
+
+  try {
+    const result = inject(object.data, config);
+    const warnings = result.warnings.length > 0 ? { warnings: result.warnings } : {};
+    if (result.skipReason)
+      return answer({ result: 'skipped', reason: result.skipReason }, warnings);
+    const patch = Buffer.from(JSON.stringify(result.patch)).toString('base64');
+    return answer({ result: 'injected' }, { patchType: 'JSONPatch', patch, ...warnings });
+  } catch (error) {
+    return answer(
+      { result: 'failed', error },
+      {
+        warnings: ['kaos-memory: internal error; the pod was admitted without the memory sidecar'],
+      },
+    );
+  }
+}
+
+function describe(error: z.ZodError, prefix?: string): string {
+  const issue = error.issues[0];
+  if (!issue) return 'not an AdmissionReview';
+  const path = [prefix, ...issue.path.map(String)].filter(Boolean).join('.');
+  return `not an AdmissionReview v1: ${path || 'body'}: ${issue.message}`;
+}

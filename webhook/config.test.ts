@@ -1,0 +1,127 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../lib/config.js';
+import { DEFAULT_RESOURCES, loadConfig } from './config.js';
+
+const base = {
+  INJECT_REDIS_URL: 'redis://redis.kaos:6379/0',
+  INJECT_SIDECAR_IMAGE: 'ghcr.io/kaos/kaos-memory:0.1.0',
+};
+
+describe('loadConfig', () => {
+  it('applies the contract defaults', () => {
+    const config = loadConfig(base);
+    expect(config).toMatchObject({
+      port: 8443,
+      host: '0.0.0.0',
+      namespace: 'default',
+      serviceName: 'kaos-memory-webhook',
+      certSecret: 'kaos-memory-webhook-certs',
+      webhookConfigName: 'kaos-memory',
+      certHosts: [],
+      nativeSidecar: 'auto',
+      inject: {
+        memoryType: 'redis',
+        redisUrl: 'redis://redis.kaos:6379/0',
+        sidecarImage: 'ghcr.io/kaos/kaos-memory:0.1.0',
+        sidecarPort: 8790,
+        imagePullPolicy: 'IfNotPresent',
+        resources: DEFAULT_RESOURCES,
+        sidecarEnv: {},
+      },
+    });
+    expect(config.tlsDir).toBeUndefined();
+    expect(config.inject.passwordSecret).toBeUndefined();
+  });
+
+  it('reads every variable', () => {
+    const config = loadConfig(
+      {
+        ...base,
+        WEBHOOK_PORT: '9443',
+        WEBHOOK_HOST: '127.0.0.1',
+        WEBHOOK_TLS_DIR: '/tls',
+        WEBHOOK_NAMESPACE: 'kaos-system',
+        WEBHOOK_SERVICE_NAME: 'mem',
+        WEBHOOK_CONFIG_NAME: 'mem-hook',
+        WEBHOOK_CERT_HOSTS: '127.0.0.1, localhost,,',
+        INJECT_MEMORY_TYPE: 'redis',
+        INJECT_REDIS_PASSWORD_SECRET: 'redis-auth/password',
+        INJECT_SIDECAR_PORT: '9000',
+        INJECT_NATIVE_SIDECAR: 'false',
+        INJECT_SIDECAR_RESOURCES: '{"requests":{"cpu":"5m"},"limits":{"cpu":"1","memory":"1Gi"}}',
+        INJECT_IMAGE_PULL_POLICY: 'Always',
+        INJECT_KEY_PREFIX: 'team:memory',
+        INJECT_MAX_SESSION_EVENTS: '50',
+        INJECT_MAX_SESSIONS: '10',
+        INJECT_SESSION_TTL_SECONDS: '3600',
+      },
+      'ignored\n',
+    );
+    expect(config).toMatchObject({
+      port: 9443,
+      host: '127.0.0.1',
+      tlsDir: '/tls',
+      namespace: 'kaos-system',
+      certSecret: 'mem-certs',
+      webhookConfigName: 'mem-hook',
+      certHosts: ['127.0.0.1', 'localhost'],
+      nativeSidecar: 'false',
+    });
+    expect(config.inject).toEqual({
+      memoryType: 'redis',
+      redisUrl: 'redis://redis.kaos:6379/0',
+      passwordSecret: { name: 'redis-auth', key: 'password' },
+      sidecarImage: 'ghcr.io/kaos/kaos-memory:0.1.0',
+      sidecarPort: 9000,
+      imagePullPolicy: 'Always',
+      resources: { requests: { cpu: '5m' }, limits: { cpu: '1', memory: '1Gi' } },
+      sidecarEnv: {
+        MEMORY_KEY_PREFIX: 'team:memory',
+        MEMORY_MAX_SESSION_EVENTS: '50',
+        MEMORY_MAX_SESSIONS: '10',
+        MEMORY_SESSION_TTL_SECONDS: '3600',
+      },
+    });
+  });
+
+  it('takes the namespace from the service account file', () => {
+    expect(loadConfig(base, 'kaos-system\n').namespace).toBe('kaos-system');
+  });
+
+  it.each([
+    [{}, 'INJECT_REDIS_URL: is required'],
+    [{ INJECT_REDIS_URL: 'redis://r' }, 'INJECT_SIDECAR_IMAGE: is required'],
+    [
+      { ...base, INJECT_REDIS_URL: 'http://r' },
+      'INJECT_REDIS_URL: must be a redis:// or rediss:// URL',
+    ],
+    [
+      { ...base, INJECT_SIDECAR_IMAGE: 'Not An Image' },
+      'INJECT_SIDECAR_IMAGE: must be an image reference',
+    ],
+    [{ ...base, WEBHOOK_PORT: '0' }, 'WEBHOOK_PORT: must be at least 1'],
+    [{ ...base, INJECT_SIDECAR_PORT: 'x' }, 'INJECT_SIDECAR_PORT: must be a whole number'],
+    [
+      { ...base, INJECT_NATIVE_SIDECAR: 'yes' },
+      'INJECT_NATIVE_SIDECAR: must be auto, true or false',
+    ],
+    [
+      { ...base, INJECT_REDIS_PASSWORD_SECRET: 'nokey' },
+      'INJECT_REDIS_PASSWORD_SECRET: must be secret-name/key',
+    ],
+    [{ ...base, INJECT_SIDECAR_RESOURCES: '{' }, 'INJECT_SIDECAR_RESOURCES: must be JSON'],
+    [
+      { ...base, INJECT_SIDECAR_RESOURCES: '{"requests":{"cpu":"lots"}}' },
+      'INJECT_SIDECAR_RESOURCES: requests.cpu',
+    ],
+    [{ ...base, INJECT_SIDECAR_RESOURCES: '{"limit":{}}' }, 'INJECT_SIDECAR_RESOURCES: '],
+    [{ ...base, INJECT_IMAGE_PULL_POLICY: 'always' }, 'INJECT_IMAGE_PULL_POLICY: must be Always'],
+    [
+      { ...base, INJECT_REDIS_URL: 'redis://:pw@r:6379', INJECT_REDIS_PASSWORD_SECRET: 's/k' },
+      'INJECT_REDIS_URL: must not hold a password',
+    ],
+  ])('rejects %j with one line naming the variable', (env, message) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(message);
+  });
+});

@@ -1,0 +1,254 @@
+import type { V1Pod } from '@kubernetes/client-node';
+import jsonpatch from 'fast-json-patch';
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_RESOURCES, type InjectConfig } from './config.js';
+import { envDefaults, escapePointer, inject, urlWithPasswordRef } from './inject.js';
+import { applyOverrides, parseQuantity } from './overrides.js';
+import { probeCommand } from './sidecar.js';
+
+const config: InjectConfig = {
+  memoryType: 'redis',
+  redisUrl: 'redis://redis.kaos:6379/0',
+  sidecarImage: 'kaos-memory:test',
+  sidecarPort: 8790,
+  imagePullPolicy: 'IfNotPresent',
+  resources: DEFAULT_RESOURCES,
+  nativeSidecar: true,
+  sidecarEnv: {},
+};
+const withSecret: InjectConfig = {
+  ...config,
+  passwordSecret: { name: 'redis-auth', key: 'password' },
+};
+
+function agentPod(
+  extra: Partial<V1Pod['metadata']> = {},
+  spec: Partial<V1Pod['spec']> = {},
+): V1Pod {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'a', namespace: 'n', labels: { agent: 'a' }, ...extra },
+    spec: { containers: [{ name: 'app', image: 'app:1' }], ...spec },
+  };
+}
+
+function apply(pod: V1Pod, cfg = config): V1Pod {
+  const result = inject(pod, cfg);
+  return jsonpatch.applyPatch(structuredClone(pod), result.patch, true, false).newDocument;
+}
+
+describe('inject', () => {
+  it('skips pods without the agent label, opted out, or already injected', () => {
+    expect(inject({ ...agentPod(), metadata: { labels: { app: 'x' } } }, config).skipReason).toBe(
+      'no-agent-label',
+    );
+    expect(
+      inject(agentPod({ annotations: { 'memory.kaos.tools/inject': 'False' } }), config).skipReason,
+    ).toBe('opted-out');
+    expect(
+      inject(agentPod({ annotations: { 'memory.kaos.tools/status': 'injected' } }), config)
+        .skipReason,
+    ).toBe('already-injected');
+    const named = agentPod({}, { initContainers: [{ name: 'kaos-memory' }] });
+    expect(inject(named, config)).toEqual({
+      patch: [],
+      warnings: [],
+      skipReason: 'already-injected',
+    });
+  });
+
+  it('injects into an agent labelled with an empty value', () => {
+    expect(inject(agentPod({ labels: { agent: '' } }), config).skipReason).toBeUndefined();
+  });
+
+  it('is idempotent: its own output gets no patch', () => {
+    for (const cfg of [config, withSecret, { ...config, nativeSidecar: false }]) {
+      const once = apply(agentPod(), cfg);
+      expect(inject(once, cfg)).toEqual({
+        patch: [],
+        warnings: [],
+        skipReason: 'already-injected',
+      });
+    }
+  });
+
+  it('adds a native sidecar as the last init container, and an ordinary one as the last container', () => {
+    const native = apply(agentPod({}, { initContainers: [{ name: 'setup', image: 'x' }] }));
+    expect(native.spec?.initContainers?.map((c) => [c.name, c.restartPolicy])).toEqual([
+      ['setup', undefined],
+      ['kaos-memory', 'Always'],
+    ]);
+    const ordinary = apply(agentPod(), { ...config, nativeSidecar: false });
+    expect(ordinary.spec?.containers.map((c) => c.name)).toEqual(['app', 'kaos-memory']);
+    expect(ordinary.spec?.containers[1]?.restartPolicy).toBeUndefined();
+  });
+
+  it('warns that an ordinary sidecar keeps a Job pod running', () => {
+    const result = inject(agentPod({}, { restartPolicy: 'Never' }), {
+      ...config,
+      nativeSidecar: false,
+    });
+    expect(result.warnings).toEqual([expect.stringContaining('restartPolicy Never')]);
+    expect(inject(agentPod({}, { restartPolicy: 'Never' }), config).warnings).toEqual([]);
+  });
+
+  it('moves the sidecar to the next free port on a clash and tells the apps', () => {
+    const pod = agentPod(
+      {},
+      {
+        containers: [
+          { name: 'app', ports: [{ containerPort: 8790 }] },
+          { name: 'metrics', ports: [{ containerPort: 8791 }] },
+        ],
+      },
+    );
+    const result = inject(pod, config);
+    expect(result.warnings).toEqual([expect.stringContaining('listens on 127.0.0.1:8792')]);
+    const out = apply(pod);
+    const sidecar = out.spec?.initContainers?.[0];
+    expect(sidecar?.env?.find((e) => e.name === 'MEMORY_SIDECAR_PORT')?.value).toBe('8792');
+    expect(sidecar?.readinessProbe?.exec?.command?.[2]).toContain('127.0.0.1:8792/readyz');
+    expect(out.spec?.containers[0]?.env?.find((e) => e.name === 'MEMORY_API_URL')?.value).toBe(
+      'http://127.0.0.1:8792',
+    );
+  });
+
+  it('refuses a port annotation that clashes, naming the annotation', () => {
+    const pod = agentPod(
+      { annotations: { 'memory.kaos.tools/sidecar-port': '8080' } },
+      { containers: [{ name: 'app', ports: [{ containerPort: 8080 }] }] },
+    );
+    const result = inject(pod, config);
+    expect(result.skipReason).toBe('invalid-annotation');
+    expect(result.warnings[0]).toMatch(
+      /^memory\.kaos\.tools\/sidecar-port: port 8080 is already used/,
+    );
+  });
+
+  it('escapes the annotation key and creates absent arrays and maps', () => {
+    const result = inject(agentPod({ annotations: { 'a/b~c': 'x' } }), config);
+    expect(result.patch[0]).toEqual({
+      op: 'add',
+      path: '/metadata/annotations/memory.kaos.tools~1status',
+      value: 'injected',
+    });
+    const bare = inject(agentPod(), config);
+    expect(bare.patch.map((op) => op.path)).toEqual([
+      '/metadata/annotations',
+      '/spec/containers/0/env',
+      '/spec/initContainers',
+    ]);
+  });
+});
+
+describe('envDefaults', () => {
+  it('adds only what the container lacks', () => {
+    expect(envDefaults([{ name: 'MEMORY_TYPE', value: 'local' }], config, 8790)).toEqual([
+      { name: 'MEMORY_REDIS_URL', value: 'redis://redis.kaos:6379/0' },
+      { name: 'MEMORY_API_URL', value: 'http://127.0.0.1:8790' },
+    ]);
+  });
+
+  it('puts the password reference before the URL that expands it', () => {
+    expect(envDefaults([], withSecret, 8790)).toEqual([
+      { name: 'MEMORY_TYPE', value: 'redis' },
+      {
+        name: 'MEMORY_REDIS_PASSWORD',
+        valueFrom: { secretKeyRef: { name: 'redis-auth', key: 'password' } },
+      },
+      { name: 'MEMORY_REDIS_URL', value: 'redis://:$(MEMORY_REDIS_PASSWORD)@redis.kaos:6379/0' },
+      { name: 'MEMORY_API_URL', value: 'http://127.0.0.1:8790' },
+    ]);
+  });
+
+  it('leaves Redis alone when the container brings its own URL; reuses its own password', () => {
+    const ownUrl = envDefaults(
+      [{ name: 'MEMORY_REDIS_URL', value: 'redis://mine' }],
+      withSecret,
+      8790,
+    );
+    expect(ownUrl.map((e) => e.name)).toEqual(['MEMORY_TYPE', 'MEMORY_API_URL']);
+    const ownPassword = envDefaults(
+      [{ name: 'MEMORY_REDIS_PASSWORD', value: 'x' }],
+      withSecret,
+      8790,
+    );
+    expect(ownPassword.map((e) => e.name)).toEqual([
+      'MEMORY_TYPE',
+      'MEMORY_REDIS_URL',
+      'MEMORY_API_URL',
+    ]);
+  });
+
+  it('builds password URLs with and without a user', () => {
+    expect(urlWithPasswordRef('rediss://default@r:6380')).toBe(
+      'rediss://default:$(MEMORY_REDIS_PASSWORD)@r:6380',
+    );
+    expect(urlWithPasswordRef('redis://r')).toBe('redis://:$(MEMORY_REDIS_PASSWORD)@r');
+  });
+});
+
+describe('overrides', () => {
+  const defaults = { image: 'img:1', port: 8790, resources: DEFAULT_RESOURCES };
+
+  it('applies every annotation', () => {
+    const result = applyOverrides(
+      {
+        'memory.kaos.tools/sidecar-image': 'registry.local:5000/mem/kaos-memory:dev',
+        'memory.kaos.tools/sidecar-port': '9100',
+        'memory.kaos.tools/sidecar-cpu-request': '50m',
+        'memory.kaos.tools/sidecar-cpu-limit': '1',
+        'memory.kaos.tools/sidecar-memory-request': '100Mi',
+        'memory.kaos.tools/sidecar-memory-limit': '1Gi',
+      },
+      defaults,
+    );
+    expect(result).toEqual({
+      ok: true,
+      settings: {
+        image: 'registry.local:5000/mem/kaos-memory:dev',
+        port: 9100,
+        portFromAnnotation: true,
+        resources: {
+          requests: { cpu: '50m', memory: '100Mi' },
+          limits: { cpu: '1', memory: '1Gi' },
+        },
+      },
+    });
+  });
+
+  it.each([
+    ['memory.kaos.tools/sidecar-image', 'UPPER CASE'],
+    ['memory.kaos.tools/sidecar-port', '0'],
+    ['memory.kaos.tools/sidecar-port', '70000'],
+    ['memory.kaos.tools/sidecar-port', '80a'],
+    ['memory.kaos.tools/sidecar-cpu-request', 'fast'],
+    ['memory.kaos.tools/sidecar-memory-limit', '1GB'],
+    ['memory.kaos.tools/sidecar-memory-limit', '16Mi'],
+  ])('names %s when its value %j is bad', (name, value) => {
+    const result = applyOverrides({ [name]: value }, defaults);
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.warning.startsWith(`${name}: `)).toBe(true);
+  });
+
+  it('compares quantities by value', () => {
+    expect(parseQuantity('100m')).toBeCloseTo(0.1);
+    expect(parseQuantity('1Gi')).toBe(2 ** 30);
+    expect(parseQuantity('1e3')).toBe(1000);
+    expect(parseQuantity('128Mi') > parseQuantity('100M')).toBe(true);
+  });
+});
+
+describe('escapePointer and probes', () => {
+  it('escapes ~ before /', () => {
+    expect(escapePointer('a~/b')).toBe('a~0~1b');
+  });
+
+  it('probes loopback with node, exiting non-zero unless 200', () => {
+    const [cmd, flag, script] = probeCommand(8790, '/readyz');
+    expect([cmd, flag]).toEqual(['node', '-e']);
+    expect(script).toContain("'http://127.0.0.1:8790/readyz'");
+    expect(script).toContain('r.statusCode===200?0:1');
+  });
+});

@@ -1,0 +1,156 @@
+import type { V1Container, V1EnvVar, V1Pod } from '@kubernetes/client-node';
+import type { Operation } from 'fast-json-patch';
+import type { InjectConfig } from './config.js';
+import { ANNOTATIONS, applyOverrides } from './overrides.js';
+import { AGENT_LABEL, SIDECAR_NAME, sidecarContainer } from './sidecar.js';
+
+export type SkipReason = 'no-agent-label' | 'opted-out' | 'already-injected' | 'invalid-annotation';
+
+export interface InjectResult {
+  /** RFC 6902 operations against the pod; empty when skipped. */
+  patch: Operation[];
+  /** Shown to the user by kubectl (AdmissionResponse.warnings). */
+  warnings: string[];
+  skipReason?: SkipReason;
+}
+
+/**
+ * The heart of the webhook: what to add to one pod. Pure: no I/O, no clock.
+ * Per-pod overrides come from the pod's own annotations.
+ */
+export function inject(pod: V1Pod, config: InjectConfig): InjectResult {
+  const labels = pod.metadata?.labels ?? {};
+  const annotations = pod.metadata?.annotations ?? {};
+  if (!Object.hasOwn(labels, AGENT_LABEL)) return skip('no-agent-label');
+  if (annotations[ANNOTATIONS.inject]?.toLowerCase() === 'false') return skip('opted-out');
+
+  const containers = pod.spec?.containers ?? [];
+  const initContainers = pod.spec?.initContainers ?? [];
+  const hasSidecar = [...containers, ...initContainers].some((c) => c.name === SIDECAR_NAME);
+  if (annotations[ANNOTATIONS.status] !== undefined || hasSidecar) return skip('already-injected');
+
+  const overrides = applyOverrides(annotations, {
+    image: config.sidecarImage,
+    port: config.sidecarPort,
+    resources: config.resources,
+  });
+  if (!overrides.ok) return skip('invalid-annotation', [overrides.warning]);
+  const settings = overrides.settings;
+  const warnings: string[] = [];
+
+  // Containers share the pod's network namespace: a declared port is taken for the sidecar too.
+  const taken = declaredPorts([...containers, ...initContainers]);
+  if (taken.has(settings.port)) {
+    if (settings.portFromAnnotation) {
+      return skip('invalid-annotation', [
+        `${ANNOTATIONS.port}: port ${settings.port} is already used by a container in this pod; ` +
+          'the pod was admitted without the kaos-memory sidecar',
+      ]);
+    }
+    const free = nextFreePort(settings.port, taken);
+    if (free === undefined) {
+      return skip('invalid-annotation', [
+        `no free port for the kaos-memory sidecar at or above ${settings.port}`,
+      ]);
+    }
+    warnings.push(
+      `kaos-memory: port ${settings.port} is used by a container in this pod; ` +
+        `the sidecar listens on 127.0.0.1:${free} and MEMORY_API_URL says so`,
+    );
+    settings.port = free;
+  }
+
+  const patch: Operation[] = [];
+  if (pod.metadata?.annotations === undefined) {
+    patch.push({
+      op: 'add',
+      path: '/metadata/annotations',
+      value: { [ANNOTATIONS.status]: 'injected' },
+    });
+  } else {
+    patch.push({
+      op: 'add',
+      path: `/metadata/annotations/${escapePointer(ANNOTATIONS.status)}`,
+      value: 'injected',
+    });
+  }
+
+  containers.forEach((container, index) => {
+    const additions = envDefaults(container.env ?? [], config, settings.port);
+    if (additions.length === 0) return;
+    const base = `/spec/containers/${index}/env`;
+    if (container.env === undefined) patch.push({ op: 'add', path: base, value: additions });
+    else for (const env of additions) patch.push({ op: 'add', path: `${base}/-`, value: env });
+  });
+
+  const sidecar = sidecarContainer(config, settings, config.nativeSidecar);
+  if (config.nativeSidecar) {
+    // Last among init containers: mesh proxies and setup steps placed earlier keep their order.
+    if (pod.spec?.initContainers === undefined)
+      patch.push({ op: 'add', path: '/spec/initContainers', value: [sidecar] });
+    else patch.push({ op: 'add', path: '/spec/initContainers/-', value: sidecar });
+  } else {
+    patch.push({ op: 'add', path: '/spec/containers/-', value: sidecar });
+    const restartPolicy = pod.spec?.restartPolicy ?? 'Always';
+    if (restartPolicy !== 'Always') {
+      warnings.push(
+        `kaos-memory: the sidecar is an ordinary container (native sidecars are off), so this ` +
+          `restartPolicy ${restartPolicy} pod keeps running after its work is done`,
+      );
+    }
+  }
+  return { patch, warnings };
+}
+
+/**
+ * The memory variables a container lacks, in an order where every `$(VAR)` reference
+ * follows the variable it names. Defaults only: a name the container defines is left alone.
+ */
+export function envDefaults(env: V1EnvVar[], config: InjectConfig, port: number): V1EnvVar[] {
+  const defined = new Set(env.map((e) => e.name));
+  const out: V1EnvVar[] = [];
+  if (!defined.has('MEMORY_TYPE')) out.push({ name: 'MEMORY_TYPE', value: config.memoryType });
+  if (!defined.has('MEMORY_REDIS_URL')) {
+    if (config.passwordSecret) {
+      if (!defined.has('MEMORY_REDIS_PASSWORD')) {
+        const { name, key } = config.passwordSecret;
+        out.push({ name: 'MEMORY_REDIS_PASSWORD', valueFrom: { secretKeyRef: { name, key } } });
+      }
+      out.push({ name: 'MEMORY_REDIS_URL', value: urlWithPasswordRef(config.redisUrl) });
+    } else {
+      out.push({ name: 'MEMORY_REDIS_URL', value: config.redisUrl });
+    }
+  }
+  if (!defined.has('MEMORY_API_URL'))
+    out.push({ name: 'MEMORY_API_URL', value: `http://127.0.0.1:${port}` });
+  return out;
+}
+
+/** `redis://[user@]host…` → `redis://[user]:$(MEMORY_REDIS_PASSWORD)@host…`, expanded by the kubelet. */
+export function urlWithPasswordRef(url: string): string {
+  const match = /^(rediss?:\/\/)(?:([^@/:]*)@)?(.*)$/.exec(url);
+  if (!match) return url;
+  const [, scheme = '', user = '', rest = ''] = match;
+  return `${scheme}${user}:$(MEMORY_REDIS_PASSWORD)@${rest}`;
+}
+
+/** RFC 6901: `~` → `~0`, `/` → `~1`. */
+export function escapePointer(segment: string): string {
+  return segment.replaceAll('~', '~0').replaceAll('/', '~1');
+}
+
+function declaredPorts(containers: V1Container[]): Set<number> {
+  const ports = new Set<number>();
+  for (const container of containers)
+    for (const port of container.ports ?? []) ports.add(port.containerPort);
+  return ports;
+}
+
+function nextFreePort(from: number, taken: Set<number>): number | undefined {
+  for (let port = from + 1; port <= 65535; port++) if (!taken.has(port)) return port;
+  return undefined;
+}
+
+function skip(reason: SkipReason, warnings: string[] = []): InjectResult {
+  return { patch: [], warnings, skipReason: reason };
+}

@@ -1,0 +1,143 @@
+import { IMAGE, QUANTITY, type Resources } from './config.js';
+
+/** Every annotation the webhook reads or writes. */
+export const ANNOTATIONS = {
+  inject: 'memory.kaos.tools/inject',
+  status: 'memory.kaos.tools/status',
+  image: 'memory.kaos.tools/sidecar-image',
+  port: 'memory.kaos.tools/sidecar-port',
+  cpuRequest: 'memory.kaos.tools/sidecar-cpu-request',
+  cpuLimit: 'memory.kaos.tools/sidecar-cpu-limit',
+  memoryRequest: 'memory.kaos.tools/sidecar-memory-request',
+  memoryLimit: 'memory.kaos.tools/sidecar-memory-limit',
+} as const;
+
+export interface SidecarSettings {
+  image: string;
+  port: number;
+  /** True when the port came from the pod's annotation rather than the default. */
+  portFromAnnotation: boolean;
+  resources: Resources;
+}
+
+export type OverrideResult =
+  { ok: true; settings: SidecarSettings } | { ok: false; warning: string };
+
+const RESOURCE_ANNOTATIONS = [
+  [ANNOTATIONS.cpuRequest, 'requests', 'cpu'],
+  [ANNOTATIONS.cpuLimit, 'limits', 'cpu'],
+  [ANNOTATIONS.memoryRequest, 'requests', 'memory'],
+  [ANNOTATIONS.memoryLimit, 'limits', 'memory'],
+] as const;
+
+/**
+ * Apply a pod's override annotations to the configured sidecar settings.
+ * A bad value is reported as a warning that names the annotation, so the
+ * caller can admit the pod without the sidecar rather than break it.
+ */
+export function applyOverrides(
+  annotations: Record<string, string>,
+  defaults: { image: string; port: number; resources: Resources },
+): OverrideResult {
+  const bad = (name: string, value: string, why: string): OverrideResult => ({
+    ok: false,
+    warning: `${name}: ${JSON.stringify(clip(value))} ${why}; the pod was admitted without the kaos-memory sidecar`,
+  });
+
+  let image = defaults.image;
+  const imageValue = annotations[ANNOTATIONS.image];
+  if (imageValue !== undefined) {
+    if (!IMAGE.test(imageValue))
+      return bad(ANNOTATIONS.image, imageValue, 'is not an image reference');
+    image = imageValue;
+  }
+
+  let port = defaults.port;
+  const portValue = annotations[ANNOTATIONS.port];
+  if (portValue !== undefined) {
+    if (!/^\d{1,5}$/.test(portValue) || Number(portValue) < 1 || Number(portValue) > 65535) {
+      return bad(ANNOTATIONS.port, portValue, 'is not a port (1-65535)');
+    }
+    port = Number(portValue);
+  }
+
+  const resources: Resources = {
+    requests: { ...defaults.resources.requests },
+    limits: { ...defaults.resources.limits },
+  };
+  for (const [name, kind, resource] of RESOURCE_ANNOTATIONS) {
+    const value = annotations[name];
+    if (value === undefined) continue;
+    if (!QUANTITY.test(value)) return bad(name, value, 'is not a quantity such as 100m or 128Mi');
+    (resources[kind] ??= {})[resource] = value;
+  }
+  for (const resource of ['cpu', 'memory'] as const) {
+    const request = resources.requests?.[resource];
+    const limit = resources.limits?.[resource];
+    if (
+      request !== undefined &&
+      limit !== undefined &&
+      parseQuantity(request) > parseQuantity(limit)
+    ) {
+      const [requestName, limitName] =
+        resource === 'cpu'
+          ? [ANNOTATIONS.cpuRequest, ANNOTATIONS.cpuLimit]
+          : [ANNOTATIONS.memoryRequest, ANNOTATIONS.memoryLimit];
+      const name = annotations[limitName] !== undefined ? limitName : requestName;
+      return bad(
+        name,
+        annotations[name] ?? '',
+        `leaves the ${resource} request (${request}) above its limit (${limit})`,
+      );
+    }
+  }
+  return {
+    ok: true,
+    settings: {
+      image,
+      port,
+      portFromAnnotation: portValue !== undefined,
+      resources: prune(resources),
+    },
+  };
+}
+
+const SUFFIX: Record<string, number> = {
+  n: 1e-9,
+  u: 1e-6,
+  m: 1e-3,
+  '': 1,
+  k: 1e3,
+  M: 1e6,
+  G: 1e9,
+  T: 1e12,
+  P: 1e15,
+  E: 1e18,
+  Ki: 2 ** 10,
+  Mi: 2 ** 20,
+  Gi: 2 ** 30,
+  Ti: 2 ** 40,
+  Pi: 2 ** 50,
+  Ei: 2 ** 60,
+};
+
+/** The numeric value of a Kubernetes quantity (already checked against QUANTITY). */
+export function parseQuantity(quantity: string): number {
+  const match = /^\+?([\d.]+)(.*)$/.exec(quantity);
+  if (!match) return NaN;
+  const [, number = '', suffix = ''] = match;
+  if (/^[eE]/.test(suffix)) return Number(number) * 10 ** Number(suffix.slice(1));
+  return Number(number) * (SUFFIX[suffix] ?? NaN);
+}
+
+function prune(resources: Resources): Resources {
+  const out: Resources = {};
+  if (resources.requests && Object.keys(resources.requests).length > 0)
+    out.requests = resources.requests;
+  if (resources.limits && Object.keys(resources.limits).length > 0) out.limits = resources.limits;
+  return out;
+}
+
+function clip(value: string): string {
+  return value.length > 64 ? `${value.slice(0, 61)}...` : value;
+}

@@ -1,0 +1,146 @@
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import express, { type ErrorRequestHandler, type Express } from 'express';
+import type { Logger } from '../lib/logger.js';
+import { review, type Reviewed } from './admission.js';
+import type { InjectConfig } from './config.js';
+import { WebhookMetrics } from './metrics.js';
+
+export interface TlsMaterial {
+  cert: string;
+  key: string;
+}
+
+export interface WebhookServerOptions {
+  inject: InjectConfig;
+  tls: TlsMaterial;
+  logger: Logger;
+  /** /readyz answers 200 only while this is true (e.g. once the caBundle is in place). */
+  isReady?: () => boolean;
+  /** Replaces the admission logic; the benchmark's no-op uses it. */
+  reviewer?: (body: unknown, config: InjectConfig) => Reviewed;
+  /** Largest accepted AdmissionReview. */
+  bodyLimit?: string;
+}
+
+// Kubernetes sends at most ~3 MiB objects; an AdmissionReview can carry two of them.
+const DEFAULT_BODY_LIMIT = '8mb';
+
+/** Express routes for the webhook; no sockets, so tests can drive it any way they like. */
+export function createApp(options: WebhookServerOptions, metrics: WebhookMetrics): Express {
+  const { logger, inject } = options;
+  const reviewer = options.reviewer ?? review;
+  const isReady = options.isReady ?? (() => true);
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+
+  app.get('/healthz', (_req, res) => {
+    res.type('text/plain').send('ok');
+  });
+  app.get('/readyz', (_req, res) => {
+    if (isReady()) res.type('text/plain').send('ok');
+    else res.status(503).type('text/plain').send('not ready');
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+
+  // Parse whatever the caller labels the body as: a body that isn't JSON is a 400 either way.
+  const json = express.json({ limit: options.bodyLimit ?? DEFAULT_BODY_LIMIT, type: () => true });
+  app.post('/mutate', json, (req, res) => {
+    const started = process.hrtime.bigint();
+    const reviewed = reviewer(req.body, inject);
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    metrics.duration.observe(seconds);
+    metrics.requests.inc({ code: reviewed.status });
+    if (reviewed.status === 400) {
+      logger.info(
+        { status: 400, reason: reviewed.message },
+        'rejected a malformed admission request',
+      );
+      res.status(400).json({ error: { code: 'bad_request', message: reviewed.message } });
+      return;
+    }
+    metrics.record(reviewed.outcome);
+    const { outcome, context } = reviewed;
+    if (outcome.result === 'failed') {
+      logger.error(
+        { ...context, err: outcome.error },
+        'injection failed; pod admitted without the sidecar',
+      );
+    } else {
+      const reason = outcome.result === 'skipped' ? outcome.reason : undefined;
+      logger.info(
+        { ...context, result: outcome.result, reason, ms: seconds * 1000 },
+        'admission reviewed',
+      );
+    }
+    res.json(reviewed.body);
+  });
+
+  app.use((_req, res) => {
+    res.status(404).json({ error: { code: 'not_found', message: 'no such route' } });
+  });
+  const onError: ErrorRequestHandler = (
+    err: { status?: number; type?: string; message?: string },
+    _req,
+    res,
+    _next,
+  ) => {
+    const status =
+      typeof err.status === 'number' && err.status >= 400 && err.status < 500 ? err.status : 500;
+    metrics.requests.inc({ code: status });
+    if (status === 500) {
+      logger.error({ err }, 'unexpected error');
+      res.status(500).json({ error: { code: 'internal', message: 'internal error' } });
+      return;
+    }
+    const code = err.type === 'entity.too.large' ? 'too_large' : 'bad_request';
+    res
+      .status(status)
+      .json({ error: { code, message: `invalid request body: ${err.message ?? 'unreadable'}` } });
+  };
+  app.use(onError);
+  return app;
+}
+
+/** The HTTPS server: TLS 1.2 or newer, with a certificate that can be swapped while running. */
+export class WebhookServer {
+  readonly metrics: WebhookMetrics;
+  private readonly server: Server;
+  private closing?: Promise<void>;
+
+  constructor(options: WebhookServerOptions & { defaultMetrics?: boolean }) {
+    this.metrics = new WebhookMetrics(options.defaultMetrics ?? true);
+    const app = createApp(options, this.metrics);
+    this.server = createServer({ ...options.tls, minVersion: 'TLSv1.2' }, app);
+    // The API server keeps connections open between reviews; outlive its idle timeout.
+    this.server.keepAliveTimeout = 65_000;
+    this.server.headersTimeout = 66_000;
+  }
+
+  listen(port: number, host: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        resolve((this.server.address() as AddressInfo).port);
+      });
+    });
+  }
+
+  /** Serve a new certificate to new connections; existing ones keep theirs. */
+  setCertificate(tls: TlsMaterial): void {
+    this.server.setSecureContext({ ...tls, minVersion: 'TLSv1.2' });
+  }
+
+  close(): Promise<void> {
+    this.closing ??= new Promise((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeIdleConnections();
+      setTimeout(() => this.server.closeAllConnections(), 5_000).unref();
+    });
+    return this.closing;
+  }
+}
