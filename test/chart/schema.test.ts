@@ -1,0 +1,125 @@
+// values.schema.json refuses wrong values before anything is rendered, and says where.
+import { describe, expect, it } from 'vitest';
+import { template } from './helm.js';
+
+const REFUSED: [string, string[], RegExp][] = [
+  [
+    'an unknown failurePolicy',
+    ['webhook.failurePolicy=Never'],
+    /at '\/webhook\/failurePolicy': value must be one of 'Ignore', 'Fail'/,
+  ],
+  [
+    'a timeout above 5 seconds',
+    ['webhook.timeoutSeconds=10'],
+    /at '\/webhook\/timeoutSeconds': maximum: got 10, want 5/,
+  ],
+  [
+    'a timeout of 0',
+    ['webhook.timeoutSeconds=0'],
+    /at '\/webhook\/timeoutSeconds': minimum: got 0, want 1/,
+  ],
+  [
+    'no Redis URL without the bundled Redis',
+    ['redis.enabled=false'],
+    /at '\/agentDefaults\/memory\/redisUrl': minLength: got 0, want 1/,
+  ],
+  [
+    'a Redis URL with a password in it',
+    ['redis.enabled=false', 'agentDefaults.memory.redisUrl=redis://:secret@redis:6379'],
+    /at '\/agentDefaults\/memory\/redisUrl': .* does not match pattern/,
+  ],
+  [
+    'a non-Redis URL',
+    ['agentDefaults.memory.redisUrl=http://redis:6379'],
+    /at '\/agentDefaults\/memory\/redisUrl'/,
+  ],
+  [
+    'an unknown memory type',
+    ['agentDefaults.memory.type=postgres'],
+    /at '\/agentDefaults\/memory\/type': value must be one of 'redis', 'local'/,
+  ],
+  [
+    'an unknown native-sidecar mode',
+    ['sidecar.nativeSidecar=maybe'],
+    /at '\/sidecar\/nativeSidecar': value must be one of 'auto', 'true', 'false'/,
+  ],
+  [
+    'a privileged sidecar port',
+    ['sidecar.port=80'],
+    /at '\/sidecar\/port': minimum: got 80, want 1,?024/,
+  ],
+  [
+    'a sidecar port as text',
+    ['sidecar.port=high'],
+    /at '\/sidecar\/port': got string, want integer/,
+  ],
+  [
+    'an unknown top-level value',
+    ['webhok.replicaCount=3'],
+    /additional properties 'webhok' not allowed/,
+  ],
+  [
+    'an unknown webhook value',
+    ['webhook.replicas=3'],
+    /at '\/webhook': additional properties 'replicas' not allowed/,
+  ],
+  [
+    'an unknown certificates mode',
+    ['certificates.mode=vault'],
+    /at '\/certificates\/mode': value must be one of 'self-managed', 'cert-manager', 'secret'/,
+  ],
+  [
+    'secret mode without its Secret and CA',
+    ['certificates.mode=secret'],
+    /at '\/certificates\/secret\/(caBundle|name)': minLength: got 0, want 1/,
+  ],
+  [
+    'a webhook URL that is not https',
+    ['webhook.url=http://127.0.0.1:9443/mutate'],
+    /at '\/webhook\/url': 'http:\/\/127.0.0.1:9443\/mutate' does not match pattern/,
+  ],
+  [
+    'no webhook replicas',
+    ['webhook.replicaCount=0'],
+    /at '\/webhook\/replicaCount': minimum: got 0, want 1/,
+  ],
+  [
+    'an unknown log level',
+    ['webhook.logLevel=verbose'],
+    /at '\/webhook\/logLevel': value must be one of/,
+  ],
+  [
+    'a bad resource quantity',
+    ['sidecar.resources.limits.memory=lots'],
+    /at '\/sidecar\/resources\/limits\/memory'/,
+  ],
+  [
+    'an unknown appendfsync policy',
+    ['redis.appendfsync=sometimes'],
+    /at '\/redis\/appendfsync': value must be one of 'always', 'everysec', 'no'/,
+  ],
+  [
+    'a password that would break redis.conf',
+    ['redis.auth.password=a"b'],
+    /at '\/redis\/auth\/password': .* does not match pattern/,
+  ],
+];
+
+describe('values.schema.json', () => {
+  it.each(REFUSED)('refuses %s', async (_what, sets, message) => {
+    const result = await template([], sets);
+    expect(result.code).not.toBe(0);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toContain("values don't meet the specifications of the schema");
+    expect(result.stderr).toMatch(message);
+  });
+
+  it('accepts an external Redis URL when the bundled Redis is off', async () => {
+    const result = await template(
+      [],
+      ['redis.enabled=false', 'agentDefaults.memory.redisUrl=redis://redis.data:6379'],
+    );
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+  });
+});
