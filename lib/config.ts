@@ -9,10 +9,7 @@ export class ConfigError extends Error {
  * Parse an environment once against a schema whose keys are variable names.
  * The first problem becomes one line: `VARIABLE: what is wrong`.
  */
-export function parseEnv<S extends z.ZodObject>(
-  schema: S,
-  env: NodeJS.ProcessEnv,
-): z.infer<S> {
+export function parseEnv<S extends z.ZodObject>(schema: S, env: NodeJS.ProcessEnv): z.infer<S> {
   const picked: Record<string, string> = {};
   for (const key of Object.keys(schema.shape)) {
     const value = env[key];
@@ -22,7 +19,10 @@ export function parseEnv<S extends z.ZodObject>(
   if (result.success) return result.data;
   const issue = result.error.issues[0];
   const variable = issue?.path.join('.') || 'environment';
-  const message = issue?.code === 'invalid_type' && picked[variable] === undefined ? 'is required' : issue?.message;
+  const message =
+    issue?.code === 'invalid_type' && picked[variable] === undefined
+      ? 'is required'
+      : issue?.message;
   throw new ConfigError(`${variable}: ${message ?? 'is invalid'}`);
 }
 
@@ -36,5 +36,7 @@ export function intVar(min: number, max: number) {
 }
 
 export function boolVar() {
-  return z.enum(['true', 'false'], { message: 'must be true or false' }).transform((v) => v === 'true');
+  return z
+    .enum(['true', 'false'], { message: 'must be true or false' })
+    .transform((v) => v === 'true');
 }

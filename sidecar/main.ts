@@ -1,3 +1,32 @@
-export function run(_argv: string[]): Promise<void> {
-  return Promise.reject(new Error('sidecar: not built yet'));
+import { createLogger } from '../lib/logger.js';
+import { loadSidecarConfig } from './config.js';
+import { Sidecar } from './server.js';
+
+/** `kaos-memory sidecar`: bootstrap only. */
+export async function run(argv: string[]): Promise<void> {
+  if (argv[0] === 'probe') return (await import('./probe.js')).probe(argv[1] ?? '/healthz');
+  const config = loadSidecarConfig();
+  const log = createLogger('kaos-memory-sidecar');
+  const sidecar = new Sidecar(config, log);
+  const address = await sidecar.start();
+  log.info(
+    {
+      address: `${address.address}:${address.port}`,
+      prefix: config.keyPrefix,
+      agent: config.agentName,
+    },
+    'memory sidecar listening',
+  );
+  const stop = (signal: string) => {
+    log.info({ signal }, 'shutting down');
+    sidecar.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
 }

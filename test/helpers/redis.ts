@@ -48,12 +48,18 @@ export class TestRedis {
 
   async startProcess(): Promise<void> {
     const args = [
-      '--port', String(this.port),
-      '--bind', '127.0.0.1',
-      '--dir', this.dir,
-      '--save', '',
-      '--daemonize', 'no',
-      '--logfile', join(this.dir, 'redis.log'),
+      '--port',
+      String(this.port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      this.dir,
+      '--save',
+      '',
+      '--daemonize',
+      'no',
+      '--logfile',
+      join(this.dir, 'redis.log'),
     ];
     if (this.options.aof) args.push('--appendonly', 'yes', '--appendfsync', 'always');
     if (this.options.password) args.push('--requirepass', this.options.password);
@@ -61,7 +67,11 @@ export class TestRedis {
     this.proc = proc;
     await waitFor(`redis-server on ${this.port}`, async () => {
       if (proc.exitCode !== null) throw new Error(`redis-server exited with ${proc.exitCode}`);
-      const probe = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      const probe = new Redis(this.url, {
+        lazyConnect: true,
+        maxRetriesPerRequest: 0,
+        retryStrategy: () => null,
+      });
       probe.on('error', () => undefined);
       try {
         await probe.connect();
@@ -97,7 +107,10 @@ export class TestRedis {
     const cmd = ['redis-server', '--save', ''];
     if (options.aof) cmd.push('--appendonly', 'yes', '--appendfsync', 'always');
     if (options.password) cmd.push('--requirepass', options.password);
-    const started = await new GenericContainer('redis:7-alpine').withCommand(cmd).withExposedPorts(6379).start();
+    const started = await new GenericContainer('redis:7-alpine')
+      .withCommand(cmd)
+      .withExposedPorts(6379)
+      .start();
     const redis = new TestRedis(started.getMappedPort(6379), options, started.getHost());
     redis.container = started;
     return redis;

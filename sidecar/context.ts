@@ -1,0 +1,28 @@
+// The conversation view KAOS builds for a prompt: user and agent turns only.
+import type { MemoryEvent } from './events.js';
+
+export const CONVERSATION_TYPES = ['user_message', 'agent_response'] as const;
+
+function asText(content: unknown): string {
+  return typeof content === 'string' ? content : JSON.stringify(content);
+}
+
+/** `User: …` / `Assistant: …` lines, as KAOS's build_conversation_context joins them. */
+export function contextText(events: readonly MemoryEvent[]): string {
+  return events
+    .map((e) =>
+      e.event_type === 'user_message'
+        ? `User: ${asText(e.content)}`
+        : `Assistant: ${asText(e.content)}`,
+    )
+    .join('\n');
+}
+
+export function contextMessages(
+  events: readonly MemoryEvent[],
+): { role: string; content: string }[] {
+  return events.map((e) => ({
+    role: e.event_type === 'user_message' ? 'user' : 'assistant',
+    content: asText(e.content),
+  }));
+}

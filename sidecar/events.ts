@@ -1,0 +1,72 @@
+// Events in KAOS's stored form, and the reader rules KAOS applies to them.
+import { randomBytes } from 'node:crypto';
+import { pyDumps } from './pyjson.js';
+
+/** An event as stored and returned; key order is the stored JSON's. */
+export interface MemoryEvent {
+  event_id: string;
+  timestamp: string;
+  event_type: string;
+  content: unknown;
+  metadata: Record<string, unknown>;
+}
+
+export interface NewEvent {
+  event_id?: string | undefined;
+  event_type: string;
+  content: unknown;
+  metadata?: Record<string, unknown> | undefined;
+}
+
+/** KAOS's own id shape: `event_` and 8 hex digits. */
+export function newEventId(): string {
+  return `event_${randomBytes(4).toString('hex')}`;
+}
+
+/** The stored JSON for a new event, exactly as KAOS's json.dumps(event.to_dict()) prints it. */
+export function encodeEvent(input: NewEvent, eventId: string, timestamp: string): string {
+  const event: MemoryEvent = {
+    event_id: eventId,
+    timestamp,
+    event_type: input.event_type,
+    content: input.content,
+    metadata: input.metadata ?? {},
+  };
+  return pyDumps(event);
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** One stored entry, or undefined when it is not a whole event (KAOS skips those too). */
+export function decodeEvent(raw: string): MemoryEvent | undefined {
+  let data: unknown;
+  try {
+    data = JSON.parse(raw);
+  } catch {
+    return undefined;
+  }
+  if (!isObject(data)) return undefined;
+  const { event_id, timestamp, event_type, content, metadata } = data;
+  if (typeof event_id !== 'string' || typeof timestamp !== 'string') return undefined;
+  if (typeof event_type !== 'string' || !('content' in data) || !isObject(metadata))
+    return undefined;
+  return { event_id, timestamp, event_type, content, metadata };
+}
+
+/** Stored entries with their positions, minus malformed ones and repeats of an event_id already seen. */
+export function decodeIndexed(raw: readonly string[]): { at: number; event: MemoryEvent }[] {
+  const seen = new Set<string>();
+  const out: { at: number; event: MemoryEvent }[] = [];
+  raw.forEach((item, at) => {
+    const event = decodeEvent(item);
+    if (!event) return;
+    if (event.event_id !== '') {
+      if (seen.has(event.event_id)) return;
+      seen.add(event.event_id);
+    }
+    out.push({ at, event });
+  });
+  return out;
+}

@@ -1,0 +1,47 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface SidecarMetrics {
+  registry: Registry;
+  requests: Counter<'route' | 'method' | 'status'>;
+  duration: Histogram<'route' | 'method'>;
+  redisErrors: Counter<'kind'>;
+  redisReconnects: Counter;
+  redisUp: Gauge;
+}
+
+export function createMetrics(): SidecarMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'kaos_memory_sidecar_' });
+  return {
+    registry,
+    requests: new Counter({
+      name: 'kaos_memory_sidecar_http_requests_total',
+      help: 'HTTP requests by route template, method and status code.',
+      labelNames: ['route', 'method', 'status'],
+      registers: [registry],
+    }),
+    duration: new Histogram({
+      name: 'kaos_memory_sidecar_http_request_duration_seconds',
+      help: 'HTTP request latency by route template.',
+      labelNames: ['route', 'method'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+    redisErrors: new Counter({
+      name: 'kaos_memory_sidecar_redis_errors_total',
+      help: 'Redis errors: connection (socket, timeout) or command (a reply error).',
+      labelNames: ['kind'],
+      registers: [registry],
+    }),
+    redisReconnects: new Counter({
+      name: 'kaos_memory_sidecar_redis_reconnects_total',
+      help: 'Reconnection attempts to Redis.',
+      registers: [registry],
+    }),
+    redisUp: new Gauge({
+      name: 'kaos_memory_sidecar_redis_up',
+      help: '1 while the Redis connection is ready.',
+      registers: [registry],
+    }),
+  };
+}

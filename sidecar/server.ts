@@ -1,0 +1,125 @@
+// Wires config, Redis, store, router and node:http together, and takes them
+// apart again in order: stop accepting, finish in-flight requests, close Redis.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Redis } from 'ioredis';
+import type { Logger } from '../lib/logger.js';
+import { buildRouter } from './api.js';
+import type { SidecarConfig } from './config.js';
+import { ApiError, UnavailableError } from './errors.js';
+import { errorReply, readJson, send, type Reply } from './http.js';
+import { createMetrics, type SidecarMetrics } from './metrics.js';
+import { connectRedis } from './redis.js';
+import { MemoryStore } from './store.js';
+
+const QUIET = new Set(['/healthz', '/readyz', '/metrics']);
+
+export class Sidecar {
+  readonly metrics: SidecarMetrics;
+  readonly redis: Redis;
+  readonly store: MemoryStore;
+  private readonly server: Server;
+  private closing: Promise<void> | undefined;
+
+  constructor(
+    readonly config: SidecarConfig,
+    private readonly log: Logger,
+  ) {
+    this.metrics = createMetrics();
+    this.redis = connectRedis(config, log, this.metrics);
+    this.store = new MemoryStore(this.redis, {
+      keyPrefix: config.keyPrefix,
+      maxSessionEvents: config.maxSessionEvents,
+      maxSessions: config.maxSessions,
+      sessionTtlSeconds: config.sessionTtlSeconds,
+      timeoutMs: config.redisTimeoutMs,
+    });
+    const router = buildRouter({
+      store: this.store,
+      agentName: config.agentName,
+      maxSessionEvents: config.maxSessionEvents,
+      metrics: async () => ({
+        contentType: this.metrics.registry.contentType,
+        text: await this.metrics.registry.metrics(),
+      }),
+    });
+
+    this.server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 30_000 }, (req, res) => {
+      const started = process.hrtime.bigint();
+      const url = new URL(req.url ?? '/', 'http://sidecar');
+      const method = req.method ?? 'GET';
+      const matched = router.match(method, url.pathname);
+      const template = 'route' in matched ? matched.route.template : 'unmatched';
+      if (this.closing) res.setHeader('connection', 'close');
+
+      const finish = (reply: Reply) => {
+        send(res, reply);
+        const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+        this.metrics.requests.inc({ route: template, method, status: reply.status });
+        this.metrics.duration.observe({ route: template, method }, seconds);
+        if (!QUIET.has(url.pathname)) {
+          log.debug(
+            { method, route: template, status: reply.status, ms: seconds * 1000 },
+            'request',
+          );
+        }
+      };
+
+      if (!('route' in matched)) {
+        req.resume();
+        return finish(matched);
+      }
+      const request = {
+        method,
+        path: url.pathname,
+        params: matched.params,
+        query: url.searchParams,
+        json: () => readJson(req, config.bodyLimitBytes),
+      };
+      Promise.resolve()
+        .then(() => matched.route.handler(request))
+        .then(finish, (err: unknown) => {
+          if (!(err instanceof ApiError)) {
+            log.error({ err, route: template }, 'unexpected error');
+            this.metrics.redisErrors.inc({ kind: 'command' });
+            return finish(errorReply(new ApiError(500, 'internal', 'internal error')));
+          }
+          if (err instanceof UnavailableError) {
+            log.warn({ route: template, reason: err.message }, 'redis unavailable');
+          }
+          if (err.status === 413) res.setHeader('connection', 'close');
+          return finish(errorReply(err));
+        });
+    });
+  }
+
+  /** Connects to Redis (tolerating that it is down: readiness says so) and listens. */
+  async start(): Promise<AddressInfo> {
+    this.redis.connect().catch((err: unknown) => {
+      this.log.warn({ err: (err as Error).message }, 'redis not reachable at start; retrying');
+    });
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.config.port, this.config.host, () => resolve());
+    });
+    return this.server.address() as AddressInfo;
+  }
+
+  /** Idempotent. Stops accepting, lets in-flight requests finish, then closes Redis. */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeIdleConnections();
+    const force = setTimeout(
+      () => this.server.closeAllConnections(),
+      this.config.shutdownTimeoutMs,
+    );
+    await closed;
+    clearTimeout(force);
+    await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+}

@@ -1,0 +1,339 @@
+// The memory store: each method is one Redis round trip, and each write one
+// MULTI/EXEC around one script from lua.ts.
+import { createHash } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { now } from './clock.js';
+import { UnavailableError, isConnectionError } from './errors.js';
+import {
+  decodeEvent,
+  decodeIndexed,
+  encodeEvent,
+  newEventId,
+  type MemoryEvent,
+  type NewEvent,
+} from './events.js';
+import { Keys } from './keys.js';
+import { APPEND_EVENTS, CREATE_SESSION, DELETE_SESSION, LIST_SESSIONS } from './lua.js';
+
+export interface StoreLimits {
+  keyPrefix: string;
+  maxSessionEvents: number;
+  maxSessions: number;
+  sessionTtlSeconds: number;
+  timeoutMs: number;
+}
+
+export interface Session {
+  session_id: string;
+  user_id: string;
+  app_name: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface SessionWithCount extends Session {
+  event_count: number;
+}
+
+export interface SessionOwner {
+  userId: string;
+  appName: string;
+}
+
+/** Where a page of sessions ends: strictly after (score, member) in newest-first order. */
+export interface SessionCursor {
+  score: string;
+  member: string;
+}
+
+/** Where a page of events begins: the next page holds the events before this one. */
+export interface EventCursor {
+  index: number;
+  eventId: string;
+}
+
+export interface AppendResult {
+  created: boolean;
+  events: { event_id: string; stored: boolean }[];
+}
+
+export interface EventPage {
+  events: MemoryEvent[];
+  next: EventCursor | undefined;
+}
+
+class Script {
+  readonly sha: string;
+  constructor(readonly lua: string) {
+    this.sha = createHash('sha1').update(lua).digest('hex');
+  }
+}
+
+const SCRIPTS = {
+  create: new Script(CREATE_SESSION),
+  append: new Script(APPEND_EVENTS),
+  delete: new Script(DELETE_SESSION),
+  list: new Script(LIST_SESSIONS),
+};
+
+type Reply = unknown;
+
+export class MemoryStore {
+  readonly keys: Keys;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly limits: StoreLimits,
+  ) {
+    this.keys = new Keys(limits.keyPrefix);
+  }
+
+  async ping(): Promise<boolean> {
+    return (await this.deadline(this.redis.ping())) === 'PONG';
+  }
+
+  async createSession(
+    sessionId: string,
+    owner: SessionOwner,
+  ): Promise<{ created: boolean; session: SessionWithCount }> {
+    const k = this.keys.forSession(sessionId);
+    const t = now();
+    const reply = (await this.transact(
+      SCRIPTS.create,
+      [k.session, k.events, k.index],
+      [
+        sessionId,
+        owner.userId,
+        owner.appName,
+        t.iso,
+        t.score,
+        this.limits.sessionTtlSeconds,
+        this.limits.maxSessions,
+        this.limits.keyPrefix,
+      ],
+    )) as [number, number, string[], number];
+    return { created: reply[0] === 1, session: toSession(sessionId, pairs(reply[2]), reply[3]) };
+  }
+
+  async getSession(sessionId: string): Promise<SessionWithCount | undefined> {
+    const k = this.keys.forSession(sessionId);
+    const [hash, count] = (await this.exec(
+      this.redis.multi().hgetall(k.session).llen(k.events),
+    )) as [Record<string, string>, number];
+    if (Object.keys(hash).length === 0) return undefined;
+    return toSession(sessionId, hash, count);
+  }
+
+  async deleteSession(sessionId: string): Promise<boolean> {
+    const k = this.keys.forSession(sessionId);
+    const deleted = await this.transact(
+      SCRIPTS.delete,
+      [k.session, k.events, k.index],
+      [sessionId],
+    );
+    return Number(deleted) > 0;
+  }
+
+  async listSessions(opts: {
+    limit: number;
+    userId?: string | undefined;
+    cursor?: SessionCursor | undefined;
+  }): Promise<{ sessions: Session[]; next: SessionCursor | undefined }> {
+    // A user filter may skip many entries: examine more per page, but never the whole index.
+    const budget = opts.userId ? Math.max(opts.limit * 10, 200) : opts.limit + 16;
+    const reply = (await this.transact(
+      SCRIPTS.list,
+      [this.keys.index],
+      [
+        opts.cursor?.score ?? '+inf',
+        opts.cursor?.member ?? '',
+        opts.limit,
+        opts.userId ?? '',
+        this.limits.keyPrefix,
+        budget,
+      ],
+    )) as [string, string, string[][]];
+    const sessions = reply[2].map(
+      ([session_id = '', user_id = '', app_name = '', created_at = '', updated_at = '']) => ({
+        session_id,
+        user_id,
+        app_name,
+        created_at,
+        updated_at,
+      }),
+    );
+    const next = reply[0] === '' ? undefined : { score: reply[0], member: reply[1] };
+    return { sessions, next };
+  }
+
+  /** Session ids oldest first, as KAOS's list_sessions returns them (bounded). */
+  async sessionIds(max: number): Promise<string[]> {
+    return this.deadline(this.redis.zrange(this.keys.index, String(-max), '-1'));
+  }
+
+  async appendEvents(
+    sessionId: string,
+    events: NewEvent[],
+    owner: SessionOwner,
+  ): Promise<AppendResult> {
+    const k = this.keys.forSession(sessionId);
+    const t = now();
+    const ids = events.map((e) => e.event_id ?? newEventId());
+    const args: (string | number)[] = [
+      sessionId,
+      owner.userId,
+      owner.appName,
+      t.iso,
+      t.score,
+      this.limits.sessionTtlSeconds,
+      this.limits.maxSessionEvents,
+      this.limits.maxSessions,
+      this.limits.keyPrefix,
+    ];
+    events.forEach((e, i) => args.push(e.event_id ?? '', encodeEvent(e, ids[i] ?? '', t.iso)));
+    const reply = (await this.transact(SCRIPTS.append, [k.session, k.events, k.index], args)) as [
+      number,
+      number,
+      number[],
+    ];
+    return {
+      created: reply[0] === 1,
+      events: ids.map((event_id, i) => ({ event_id, stored: reply[2][i] === 1 })),
+    };
+  }
+
+  /**
+   * Events oldest first. Without a type filter or cursor this reads only the
+   * newest `limit` entries (negative LRANGE indexes), whatever the history's length.
+   */
+  async readEvents(
+    sessionId: string,
+    opts: {
+      limit: number;
+      types?: readonly string[] | undefined;
+      before?: EventCursor | undefined;
+    },
+  ): Promise<EventPage> {
+    const key = this.keys.forSession(sessionId).events;
+    if (!opts.types && !opts.before) {
+      const [length, raw] = (await this.exec(
+        this.redis.multi().llen(key).lrange(key, -opts.limit, -1),
+      )) as [number, string[]];
+      const start = Math.max(0, length - raw.length);
+      return page(raw, start, opts.limit, undefined);
+    }
+    const end = opts.before ? opts.before.index : -1;
+    const raw = await this.deadline(this.redis.lrange(key, 0, end));
+    let upTo = raw.length;
+    if (opts.before) {
+      // Appends never move an entry's head index; trims move it down. Find it again.
+      upTo = locate(raw, opts.before);
+      if (upTo < 0) return { events: [], next: undefined };
+    }
+    return page(raw.slice(0, upTo), 0, opts.limit, opts.types);
+  }
+
+  // --- plumbing -------------------------------------------------------------
+
+  private async transact(
+    script: Script,
+    keys: string[],
+    args: (string | number)[],
+  ): Promise<Reply> {
+    const run = () =>
+      this.exec(
+        this.redis.multi().evalsha(script.sha, String(keys.length), ...keys, ...args.map(String)),
+      );
+    try {
+      return ((await run()) as Reply[])[0];
+    } catch (err) {
+      if (!(err instanceof Error) || !err.message.includes('NOSCRIPT')) throw err;
+      // First use on this server (or after a restart): load, then the same transaction again.
+      await this.deadline(this.redis.script('LOAD', script.lua));
+      return ((await run()) as Reply[])[0];
+    }
+  }
+
+  private async exec(chain: {
+    exec(): Promise<[Error | null, unknown][] | null>;
+  }): Promise<unknown[]> {
+    const results = await this.deadline(chain.exec());
+    if (!results) throw new UnavailableError('redis aborted the transaction');
+    return results.map(([err, value]) => {
+      if (err) throw err;
+      return value;
+    });
+  }
+
+  /** Every call has a deadline: a hung Redis becomes a 503, never a hung request. */
+  private deadline<T>(promise: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(new UnavailableError(`redis did not answer within ${this.limits.timeoutMs} ms`)),
+        this.limits.timeoutMs,
+      );
+    });
+    return Promise.race([promise, timeout])
+      .catch((err: unknown) => {
+        if (err instanceof UnavailableError) throw err;
+        if (isConnectionError(err))
+          throw new UnavailableError('redis is unavailable', { cause: err });
+        throw err;
+      })
+      .finally(() => clearTimeout(timer));
+  }
+}
+
+function pairs(flat: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) out[flat[i] as string] = flat[i + 1] as string;
+  return out;
+}
+
+function toSession(sessionId: string, h: Record<string, string>, count: number): SessionWithCount {
+  return {
+    session_id: h.session_id ?? sessionId,
+    user_id: h.user_id ?? '',
+    app_name: h.app_name ?? '',
+    created_at: h.created_at ?? '',
+    updated_at: h.updated_at ?? '',
+    event_count: count,
+  };
+}
+
+/** The head index of the cursor's event in `raw`, searching back from where it was; -1 when trimmed. */
+function locate(raw: string[], cursor: EventCursor): number {
+  if (cursor.eventId === '') return Math.min(cursor.index, raw.length);
+  const marker = `"event_id": ${JSON.stringify(cursor.eventId)}`;
+  for (let i = Math.min(cursor.index, raw.length - 1); i >= 0; i--) {
+    const item = raw[i] as string;
+    if (item.includes(marker) || item.includes(`"event_id":${JSON.stringify(cursor.eventId)}`)) {
+      if (decodeEvent(item)?.event_id === cursor.eventId) return i;
+    }
+  }
+  return -1;
+}
+
+/**
+ * The newest `limit` events of `raw` (entries starting at head index `start`),
+ * oldest first, after KAOS's reader rules, with a cursor to the older ones.
+ */
+function page(
+  raw: string[],
+  start: number,
+  limit: number,
+  types: readonly string[] | undefined,
+): EventPage {
+  const decoded = decodeIndexed(raw);
+  const kept = types ? decoded.filter(({ event }) => types.includes(event.event_type)) : decoded;
+  const chosen = kept.slice(-limit);
+  const first = chosen[0];
+  const olderExists =
+    first !== undefined && (types ? kept.length > chosen.length : start + first.at > 0);
+  return {
+    events: chosen.map((c) => c.event),
+    next: olderExists ? { index: start + first.at, eventId: first.event.event_id } : undefined,
+  };
+}
