@@ -1,0 +1,146 @@
+// There is no Docker engine here, so the image is checked in two halves: the Dockerfile's
+// final stage runs the command the chart runs, and that command works from a production
+// install made the way the Dockerfile makes it (build, then production dependencies only).
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT, find, parseManifests, template } from './helm.js';
+
+interface Stage {
+  from: string;
+  instructions: { op: string; args: string }[];
+}
+
+/** The Dockerfile's stages, with line continuations joined and comments dropped. */
+function parseDockerfile(text: string): Stage[] {
+  const stages: Stage[] = [];
+  const lines = text.replace(/\\\n/g, ' ').split('\n');
+  for (const raw of lines) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const [, op = '', args = ''] = /^(\S+)\s*(.*)$/.exec(line) ?? [];
+    if (op.toUpperCase() === 'FROM') stages.push({ from: args, instructions: [] });
+    else stages.at(-1)?.instructions.push({ op: op.toUpperCase(), args });
+  }
+  return stages;
+}
+
+function last(stage: Stage, op: string): string | undefined {
+  return stage.instructions.filter((i) => i.op === op).at(-1)?.args;
+}
+
+const dockerfile = parseDockerfile(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'));
+const final = dockerfile.at(-1)!;
+const entrypoint = JSON.parse(last(final, 'ENTRYPOINT') ?? 'null') as string[];
+const cmd = JSON.parse(last(final, 'CMD') ?? 'null') as string[];
+
+describe('Dockerfile', () => {
+  it('builds in one stage and runs non-root from another, without build tools', () => {
+    expect(dockerfile.length).toBeGreaterThanOrEqual(2);
+    expect(dockerfile[0]!.from).toMatch(/^node:20-bookworm-slim AS build$/);
+    const build = dockerfile[0]!.instructions.map((i) => `${i.op} ${i.args}`).join('\n');
+    expect(build).toMatch(/RUN npm ci/);
+    expect(build).toMatch(/npm run build && npm prune --omit=dev/);
+    expect(final.from).not.toMatch(/ AS build/);
+    expect(last(final, 'WORKDIR')).toBe('/app');
+    const user = last(final, 'USER') ?? 'root';
+    expect(user).not.toMatch(/^(root|0)(:|$)/);
+    // Only files from the build stage reach the final image, and npm is removed there.
+    for (const i of final.instructions.filter((x) => x.op === 'COPY')) {
+      expect(i.args).toMatch(/^--from=build /);
+    }
+    expect(
+      final.instructions
+        .filter((x) => x.op === 'RUN')
+        .map((x) => x.args)
+        .join('\n'),
+    ).toMatch(/rm -rf .*\/usr\/local\/bin\/npm/);
+  });
+
+  it('has the ENTRYPOINT and CMD the chart relies on', async () => {
+    expect(entrypoint).toEqual(['node', '/app/dist/cli/main.js']);
+    expect(cmd).toEqual(['webhook']);
+    const result = await template();
+    const deployment = find(parseManifests(result.stdout), 'Deployment') as unknown as {
+      spec: { template: { spec: { containers: { command?: string[]; args?: string[] }[] } } };
+    };
+    const container = deployment.spec.template.spec.containers[0]!;
+    expect(container.command).toBeUndefined(); // the image's ENTRYPOINT runs
+    expect(container.args).toEqual(cmd);
+  });
+});
+
+describe('the image command from a production install', () => {
+  let dir = '';
+  let app = '';
+
+  function run(args: string[], env: NodeJS.ProcessEnv = {}) {
+    // The ENTRYPOINT with /app replaced by the install folder, from WORKDIR.
+    const [node, script] = entrypoint as [string, string];
+    return spawnSync(node, [script.replace(/^\/app/, app), ...args], {
+      cwd: app,
+      env: { PATH: process.env.PATH, NODE_ENV: 'production', ...env },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+  }
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'kaos-image-'));
+    app = join(dir, 'app');
+    const sh = (command: string, args: string[], cwd: string) => {
+      const r = spawnSync(command, args, { cwd, encoding: 'utf8', timeout: 240_000 });
+      if (r.status !== 0) throw new Error(`${command} ${args.join(' ')}: ${r.stderr || r.stdout}`);
+    };
+    // As the build stage does: `npm run build` (into the install folder), then production
+    // dependencies only from the lockfile.
+    sh(
+      join(ROOT, 'node_modules', '.bin', 'tsc'),
+      ['-p', 'tsconfig.build.json', '--outDir', join(app, 'dist')],
+      ROOT,
+    );
+    for (const file of ['package.json', 'package-lock.json'])
+      copyFileSync(join(ROOT, file), join(app, file));
+    sh(
+      'npm',
+      ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline'],
+      app,
+    );
+  }, 300_000);
+
+  afterAll(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('holds no development dependencies', () => {
+    for (const tool of ['typescript', 'vitest', 'eslint', 'tsx', 'prettier', 'testcontainers']) {
+      expect(existsSync(join(app, 'node_modules', tool)), tool).toBe(false);
+    }
+    expect(existsSync(join(app, 'node_modules', '@kubernetes', 'client-node'))).toBe(true);
+  });
+
+  it('prints the usage with --help', () => {
+    const r = run(['--help']);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^usage: kaos-memory <command>/);
+    expect(r.stdout).toMatch(/webhook/);
+    expect(r.stdout).toMatch(/sidecar/);
+  });
+
+  it.each([
+    ['webhook', /^kaos-memory: invalid configuration: INJECT_\w+: /],
+    ['sidecar', /^kaos-memory: invalid configuration: MEMORY_\w+: /],
+  ])(
+    'loads every module of `%s` and stops on missing configuration with one line',
+    (command, line) => {
+      const r = run([command]);
+      expect(r.stderr).not.toMatch(/Cannot find (module|package)|ERR_MODULE_NOT_FOUND/);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(line);
+      expect(r.status).toBe(1);
+    },
+  );
+});
