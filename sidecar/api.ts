@@ -11,8 +11,8 @@ import { Router, type Reply, type Request } from './http.js';
 import { openapi } from './openapi.js';
 import type { MemoryStore } from './store.js';
 import {
-  appendBody,
   check,
+  checkAppendBody,
   contextQuery,
   createSessionBody,
   kaosEventsQuery,
@@ -98,8 +98,7 @@ export function buildRouter(deps: ApiDeps): Router {
 
   r.add('POST', '/v1/sessions/{id}/events', async (req) => {
     const id = pathId(req);
-    const body = check(appendBody, await req.json(), 'body');
-    const events = Array.isArray(body) ? body : [body];
+    const events = checkAppendBody(await req.json());
     const result = await store.appendEvents(id, events, DEFAULT_OWNER);
     const stored = result.events.filter((e) => e.stored).length;
     return {

@@ -245,12 +245,12 @@ export class MemoryStore {
         this.redis.multi().evalsha(script.sha, String(keys.length), ...keys, ...args.map(String)),
       );
     try {
-      return ((await run()) as Reply[])[0];
+      return (await run())[0];
     } catch (err) {
       if (!(err instanceof Error) || !err.message.includes('NOSCRIPT')) throw err;
       // First use on this server (or after a restart): load, then the same transaction again.
       await this.deadline(this.redis.script('LOAD', script.lua));
-      return ((await run()) as Reply[])[0];
+      return (await run())[0];
     }
   }
 

@@ -37,13 +37,21 @@ export const eventBody = z.strictObject({
 
 export const MAX_BATCH = 1000;
 
-export const appendBody = z.union([
-  eventBody,
-  z
-    .array(eventBody)
-    .min(1, 'must hold at least one event')
-    .max(MAX_BATCH, `must hold at most ${MAX_BATCH} events`),
-]);
+const eventBatch = z
+  .array(eventBody)
+  .min(1, 'must hold at least one event')
+  .max(MAX_BATCH, `must hold at most ${MAX_BATCH} events`);
+
+/** One event or an array of them (described as oneOf in the OpenAPI document). */
+export const appendBody = z.union([eventBody, eventBatch]);
+
+/** Like check(appendBody…), but with the message of the branch the input was meant for. */
+export function checkAppendBody(input: unknown): z.output<typeof eventBody>[] {
+  if (Array.isArray(input)) return check(eventBatch, input, 'body');
+  if (input === undefined)
+    throw new BadRequestError('body: an event or an array of events is required');
+  return [check(eventBody, input, 'body')];
+}
 
 const intParam = (min: number, max: number) =>
   z

@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../lib/config.js';
+import { loadSidecarConfig } from './config.js';
+
+const base = { MEMORY_REDIS_URL: 'redis://redis:6379' };
+
+describe('sidecar config', () => {
+  it('has the documented defaults', () => {
+    expect(loadSidecarConfig(base)).toMatchObject({
+      keyPrefix: 'kaos:memory',
+      maxSessionEvents: 500,
+      maxSessions: 1000,
+      sessionTtlSeconds: 86_400,
+      port: 8790,
+      host: '127.0.0.1',
+      bodyLimitBytes: 1_048_576,
+      redisTimeoutMs: 2000,
+    });
+  });
+
+  it.each([
+    [{}, /^MEMORY_REDIS_URL: is required/],
+    [{ MEMORY_REDIS_URL: 'http://x' }, /^MEMORY_REDIS_URL: must be a redis/],
+    [
+      { ...base, MEMORY_MAX_SESSION_EVENTS: 'ten' },
+      /^MEMORY_MAX_SESSION_EVENTS: must be a whole number/,
+    ],
+    [{ ...base, MEMORY_MAX_SESSIONS: '0' }, /^MEMORY_MAX_SESSIONS: must be at least 1/],
+    [{ ...base, MEMORY_SIDECAR_PORT: '70000' }, /^MEMORY_SIDECAR_PORT: must be at most 65535/],
+    [{ ...base, MEMORY_KEY_PREFIX: 'a b' }, /^MEMORY_KEY_PREFIX: must be/],
+    [
+      { ...base, MEMORY_SESSION_TTL_SECONDS: '-5' },
+      /^MEMORY_SESSION_TTL_SECONDS: must be a whole number/,
+    ],
+  ])('names the variable that is wrong: %j', (env, message) => {
+    expect(() => loadSidecarConfig(env)).toThrow(ConfigError);
+    expect(() => loadSidecarConfig(env)).toThrow(message);
+  });
+
+  it('never puts the password in an error', () => {
+    try {
+      loadSidecarConfig({ MEMORY_REDIS_URL: 'redis://:s3cret@ho st:1' });
+      expect.unreachable();
+    } catch (err) {
+      expect(String(err)).not.toContain('s3cret');
+    }
+  });
+});

@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import { BadRequestError } from './errors.js';
+import { check, checkAppendBody, listEventsQuery, queryObject, sessionId } from './validation.js';
+
+describe('validation', () => {
+  it.each(['a', 'session_0123abcd', 'user@example.com', 'a.b-c~d', 'x'.repeat(256)])(
+    'accepts session id %s',
+    (id) => {
+      expect(check(sessionId, id, 'id')).toBe(id);
+    },
+  );
+
+  it.each(['', '*', 'a:b', 'a b', 'tab\t', 'nl\n', 'ü', 'a/b', '..%2f', 'x'.repeat(257), '\u0000'])(
+    'rejects session id %j',
+    (id) => {
+      expect(() => check(sessionId, id, 'session id')).toThrow(BadRequestError);
+    },
+  );
+
+  it('names the field that is wrong', () => {
+    expect(() =>
+      checkAppendBody([
+        { event_type: 'x', content: 1 },
+        { event_type: '', content: 1 },
+      ]),
+    ).toThrow('body[1].event_type: must not be empty');
+    expect(() => checkAppendBody({ event_type: 'x' })).toThrow(/content/);
+    expect(() => checkAppendBody({ event_type: 'x', content: 1, colour: 'red' })).toThrow(/colour/);
+    expect(() => checkAppendBody({ event_type: 'x', content: 1, metadata: [] })).toThrow(
+      /metadata/,
+    );
+  });
+
+  it('splits and checks types', () => {
+    expect(
+      check(listEventsQuery, { types: 'user_message, agent_response' }, 'query').types,
+    ).toEqual(['user_message', 'agent_response']);
+    expect(() => check(listEventsQuery, { types: 'a,,b' }, 'query')).toThrow(/empty type/);
+    expect(() => check(listEventsQuery, { limit: '0' }, 'query')).toThrow(
+      'query.limit: must be at least 1',
+    );
+  });
+
+  it('refuses a repeated query parameter', () => {
+    expect(() => queryObject(new URLSearchParams('limit=1&limit=2'))).toThrow(/more than once/);
+  });
+});
