@@ -97,11 +97,7 @@ describe('golden AdmissionReviews', () => {
       const file = join(GOLDEN, `${name}.json`);
       if (REFRESH) {
         mkdirSync(GOLDEN, { recursive: true });
-        // Written as `npm run lint` (prettier --check .) wants it.
-        writeFileSync(
-          file,
-          await format(JSON.stringify(actual), { parser: 'json', printWidth: 100 }),
-        );
+        writeFileSync(file, `${JSON.stringify(actual, null, 2)}\n`);
       }
       const golden = JSON.parse(readFileSync(file, 'utf8'));
       expect(actual).toEqual(golden);
