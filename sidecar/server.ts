@@ -50,9 +50,9 @@ export class Sidecar {
       const method = req.method ?? 'GET';
       const matched = router.match(method, url.pathname);
       const template = 'route' in matched ? matched.route.template : 'unmatched';
-      if (this.closing) res.setHeader('connection', 'close');
-
       const finish = (reply: Reply) => {
+        // While shutting down, no connection is kept alive past its last response.
+        if (this.closing && !res.headersSent) res.setHeader('connection', 'close');
         send(res, reply);
         const seconds = Number(process.hrtime.bigint() - started) / 1e9;
         this.metrics.requests.inc({ route: template, method, status: reply.status });

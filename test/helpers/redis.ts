@@ -91,6 +91,15 @@ export class TestRedis {
     await exited;
   }
 
+  /** SIGSTOP: the socket stays open but nothing answers, like a hung server. */
+  pause(): void {
+    this.proc?.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.proc?.kill('SIGCONT');
+  }
+
   async restart(): Promise<void> {
     await this.kill();
     await this.startProcess();

@@ -1,0 +1,196 @@
+// Faults with real processes: Redis gone, Redis hung, the sidecar killed -9,
+// redis-server killed -9 and restarted from its AOF, and a graceful SIGTERM.
+import { afterEach, describe, expect, it } from 'vitest';
+import { TestRedis } from '../helpers/redis.js';
+import { waitFor } from '../helpers/ports.js';
+import { call, SidecarProcess, startSidecar } from '../helpers/sidecar.js';
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
+});
+
+async function redisServer(opts: { aof?: boolean } = {}): Promise<TestRedis> {
+  const r = await TestRedis.start(opts);
+  cleanups.push(() => r.stop());
+  return r;
+}
+
+/** Writers that append numbered events until stopped; returns the numbers acknowledged with a 2xx. */
+function writeLoad(url: string, session: string, writers: number) {
+  let running = true;
+  let next = 0;
+  const acked: number[] = [];
+  const failures: number[] = [];
+  const loops = Array.from({ length: writers }, async () => {
+    while (running) {
+      const n = next++;
+      try {
+        const res = await call(url, 'POST', `/v1/sessions/${session}/events`, {
+          event_id: `ev-${n}`,
+          event_type: 'user_message',
+          content: n,
+        });
+        if (res.status >= 200 && res.status < 300) acked.push(n);
+        else failures.push(res.status);
+      } catch {
+        failures.push(0); // connection refused or reset: not acknowledged
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    }
+  });
+  return {
+    acked,
+    failures,
+    stop: async () => {
+      running = false;
+      await Promise.all(loops);
+    },
+  };
+}
+
+async function storedNumbers(redis: TestRedis, key: string): Promise<Set<number>> {
+  const client = redis.client();
+  try {
+    const entries = await client.lrange(key, 0, -1);
+    return new Set(entries.map((e) => (JSON.parse(e) as { content: number }).content));
+  } finally {
+    client.disconnect();
+  }
+}
+
+describe('sidecar faults', () => {
+  it('Redis gone: 503 with Retry-After within the deadline, readyz 503, recovers by itself', async () => {
+    const redis = await redisServer();
+    const sc = await startSidecar({ MEMORY_REDIS_URL: redis.url });
+    cleanups.push(() => sc.close());
+    expect(
+      (
+        await call(sc.url, 'POST', '/v1/sessions/s/events', {
+          event_type: 'user_message',
+          content: 1,
+        })
+      ).status,
+    ).toBe(201);
+
+    await redis.kill();
+    const started = Date.now();
+    const res = await call(sc.url, 'POST', '/v1/sessions/s/events', {
+      event_type: 'user_message',
+      content: 2,
+    });
+    expect(Date.now() - started).toBeLessThan(2500);
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toBe('1');
+    expect(res.body.error.code).toBe('unavailable');
+    expect(res.body.error.message).not.toMatch(/127\.0\.0\.1|ECONNREFUSED|stack/);
+    expect((await call(sc.url, 'GET', '/readyz')).status).toBe(503);
+    expect((await call(sc.url, 'GET', '/healthz')).status).toBe(200);
+
+    await redis.startProcess();
+    await waitFor(
+      'readyz after Redis returns',
+      async () => (await call(sc.url, 'GET', '/readyz')).status === 200,
+      10_000,
+    );
+    expect(
+      (
+        await call(sc.url, 'POST', '/v1/sessions/s/events', {
+          event_type: 'user_message',
+          content: 3,
+        })
+      ).status,
+    ).toBe(201);
+    const metrics = (await call(sc.url, 'GET', '/metrics')).body as string;
+    expect(metrics).toMatch(/kaos_memory_sidecar_redis_reconnects_total [1-9]/);
+  });
+
+  it('Redis hung (SIGSTOP): the request fails with 503 at its deadline instead of hanging', async () => {
+    const redis = await redisServer();
+    const sc = await startSidecar({ MEMORY_REDIS_URL: redis.url, MEMORY_REDIS_TIMEOUT_MS: '500' });
+    cleanups.push(async () => {
+      redis.resume();
+      await sc.close();
+    });
+    redis.pause();
+    const started = Date.now();
+    const res = await call(sc.url, 'POST', '/v1/sessions/h/events', {
+      event_type: 'user_message',
+      content: 1,
+    });
+    const took = Date.now() - started;
+    expect(res.status).toBe(503);
+    expect(took).toBeGreaterThanOrEqual(450);
+    expect(took).toBeLessThan(1500);
+    redis.resume();
+  });
+
+  it('SIGKILL of the sidecar during a write load loses no acknowledged event', async () => {
+    const redis = await redisServer();
+    const sc = await SidecarProcess.start({
+      MEMORY_REDIS_URL: redis.url,
+      MEMORY_MAX_SESSION_EVENTS: '100000',
+    });
+    cleanups.push(() => sc.close());
+    await waitFor('ready', async () => (await call(sc.url, 'GET', '/readyz')).status === 200);
+    const load = writeLoad(sc.url, 'crash', 16);
+    await waitFor('some writes', async () => load.acked.length > 200, 20_000);
+    await sc.kill('SIGKILL');
+    await load.stop();
+    const stored = await storedNumbers(redis, `${sc.prefix}:events:crash`);
+    const lost = load.acked.filter((n) => !stored.has(n));
+    expect(load.acked.length).toBeGreaterThan(200);
+    expect(lost).toEqual([]);
+  });
+
+  it('SIGKILL of redis-server (AOF on) and a restart lose no acknowledged event', async () => {
+    const redis = await redisServer({ aof: true });
+    const sc = await startSidecar({
+      MEMORY_REDIS_URL: redis.url,
+      MEMORY_MAX_SESSION_EVENTS: '100000',
+    });
+    cleanups.push(() => sc.close());
+    const load = writeLoad(sc.url, 'aof', 16);
+    await waitFor('writes before the crash', async () => load.acked.length > 200, 20_000);
+    await redis.kill();
+    const beforeRestart = load.acked.length;
+    await new Promise((r) => setTimeout(r, 300));
+    await redis.startProcess();
+    await waitFor(
+      'writes after the restart',
+      async () => load.acked.length > beforeRestart + 100,
+      20_000,
+    );
+    await load.stop();
+    expect(load.failures.length).toBeGreaterThan(0); // the outage was real
+    const stored = await storedNumbers(redis, `${sc.prefix}:events:aof`);
+    expect(load.acked.filter((n) => !stored.has(n))).toEqual([]);
+  });
+
+  it('SIGTERM: finishes the in-flight request, refuses new ones, closes Redis, exits 0', async () => {
+    const redis = await redisServer();
+    const sc = await SidecarProcess.start({
+      MEMORY_REDIS_URL: redis.url,
+      MEMORY_REDIS_TIMEOUT_MS: '5000',
+    });
+    cleanups.push(async () => {
+      redis.resume();
+      await sc.close();
+    });
+    await waitFor('ready', async () => (await call(sc.url, 'GET', '/readyz')).status === 200);
+    redis.pause(); // hold the next request in flight
+    const inflight = call(sc.url, 'POST', '/v1/sessions/term/events', {
+      event_type: 'user_message',
+      content: 'last words',
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    sc.proc!.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 300));
+    await expect(fetch(`${sc.url}/healthz`)).rejects.toThrow();
+    redis.resume();
+    expect((await inflight).status).toBe(201);
+    expect(await sc.exit).toEqual({ code: 0, signal: null });
+    const stored = await storedNumbers(redis, `${sc.prefix}:events:term`).catch(() => new Set());
+    expect(stored.size).toBe(1);
+  });
+});
