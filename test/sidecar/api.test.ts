@@ -116,7 +116,7 @@ describe('sessions', () => {
     for (let i = 0; i < 25; i++)
       await post(`/v1/sessions/evict-${i}/events`, { event_type: 'user_message', content: i });
     expect(await raw.zcard(`${P}:sessions`)).toBe(20);
-    const kept = await raw.zrange(`${P}:sessions`, 0, -1);
+    const kept = await raw.zrange(`${P}:sessions`, '0', '-1');
     expect(kept.slice(-20)).toEqual(Array.from({ length: 20 }, (_, i) => `evict-${i + 5}`));
     expect(await raw.exists(`${P}:session:evict-4`, `${P}:events:evict-4`)).toBe(0);
     expect(await raw.exists(`${P}:session:evict-5`)).toBe(1);

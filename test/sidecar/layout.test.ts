@@ -77,7 +77,7 @@ describe('writes through the API, read raw', () => {
     );
     expect(entries[1]).toContain('"content": {"tool": "search", "arguments": {"q": "x"}}');
 
-    const [member, score] = await raw.zrange(`${P}:sessions`, 0, -1, 'WITHSCORES');
+    const [member, score] = await raw.zrange(`${P}:sessions`, '0', '-1', 'WITHSCORES');
     expect(member).toBe('s1');
     expect(Number(score)).toBeCloseTo(Date.parse(hash.updated_at!) / 1000, 2);
 
