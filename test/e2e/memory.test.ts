@@ -1,0 +1,216 @@
+// The whole promise, end to end: an agent pod admitted through the real API server
+// gets a memory sidecar; that sidecar, run as a process with exactly the environment
+// the kubelet would give it, stores a conversation in Redis; the "pod restart"
+// (SIGKILL, start again from the same stored spec) loses nothing.
+import { spawn, type ChildProcess } from 'node:child_process';
+import {
+  AdmissionregistrationV1Api,
+  CoreV1Api,
+  type V1Container,
+  type V1Pod,
+} from '@kubernetes/client-node';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { kaosMemory, REPO_ROOT } from '../helpers/cli.js';
+import { TestCluster } from '../helpers/kube.js';
+import { apiEnvSources, findContainer, renderContainerEnv } from '../helpers/podenv.js';
+import { freePort, waitFor } from '../helpers/ports.js';
+import { TestRedis } from '../helpers/redis.js';
+import {
+  removeDir,
+  waitUntilInjecting,
+  webhookConfiguration,
+  WebhookProcess,
+  writeWebhookCerts,
+} from '../helpers/webhook.js';
+
+const PASSWORD = 'e2e-redis-password';
+const SESSION = 'conversation-42';
+
+/** One container of the pod as a local process: the image's entrypoint plus the spec's args. */
+class ContainerProcess {
+  private output = '';
+  private readonly exited: Promise<void>;
+
+  private readonly child: ChildProcess;
+
+  // The image runs `node /app/dist/cli/main.js` with the container's args, and sets NODE_ENV.
+  constructor(container: V1Container, env: Record<string, string>) {
+    if (container.command)
+      throw new Error(`${container.name}: a command replaces the image entrypoint`);
+    const { command, args } = kaosMemory(container.args ?? []);
+    const child = spawn(command, args, {
+      cwd: REPO_ROOT,
+      env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child = child;
+    const keep = (chunk: Buffer) => (this.output = (this.output + chunk.toString()).slice(-20_000));
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
+    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+  }
+
+  async waitReady(url: string): Promise<void> {
+    await waitFor(
+      `${url}/readyz`,
+      async () => {
+        if (this.child.exitCode !== null) throw new Error(`exited: ${this.output}`);
+        return (await fetch(`${url}/readyz`)).status === 200;
+      },
+      30_000,
+      100,
+    ).catch((err: unknown) => {
+      throw new Error(`sidecar not ready:\n${this.output}`, { cause: err });
+    });
+  }
+
+  async kill(): Promise<void> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+    await this.exited;
+  }
+}
+
+describe('the whole promise: injected sidecar, durable history across a pod restart', () => {
+  let cluster: TestCluster;
+  let core: CoreV1Api;
+  let redis: TestRedis;
+  let webhook: WebhookProcess;
+  let tlsDir: string;
+  let ns: string;
+  let pod: V1Pod;
+  let sidecarPort: number;
+  const running: ContainerProcess[] = [];
+
+  beforeAll(async () => {
+    cluster = await TestCluster.start();
+    const kc = cluster.kubeConfig();
+    core = kc.makeApiClient(CoreV1Api);
+    redis = await TestRedis.start({ aof: true, password: PASSWORD });
+    ns = await cluster.namespace('agents');
+    await core.createNamespacedSecret({
+      namespace: ns,
+      body: { metadata: { name: 'kaos-memory-redis' }, stringData: { password: PASSWORD } },
+    });
+
+    const certs = writeWebhookCerts();
+    tlsDir = certs.dir;
+    webhook = await WebhookProcess.start({
+      env: {
+        WEBHOOK_TLS_DIR: tlsDir,
+        KUBECONFIG: cluster.kubeconfigPath,
+        INJECT_REDIS_URL: `redis://127.0.0.1:${redis.port}`,
+        INJECT_REDIS_PASSWORD_SECRET: 'kaos-memory-redis/password',
+        INJECT_SIDECAR_IMAGE: 'ghcr.io/kaos-tools/kaos-memory:0.1.0',
+        // The ordinary-container shape; the injection suite covers the native one.
+        INJECT_NATIVE_SIDECAR: 'false',
+      },
+    });
+    await kc.makeApiClient(AdmissionregistrationV1Api).createMutatingWebhookConfiguration({
+      body: webhookConfiguration({ name: 'kaos-memory', url: webhook.url, caBundle: certs.caCert }),
+    });
+    await waitUntilInjecting(core, ns);
+
+    // A free port instead of 8790, asked for the way a user would: by annotation.
+    sidecarPort = await freePort();
+    await core.createNamespacedPod({
+      namespace: ns,
+      body: {
+        metadata: {
+          name: 'memory-agent-0',
+          labels: { agent: 'memory-agent' },
+          annotations: { 'memory.kaos.tools/sidecar-port': String(sidecarPort) },
+        },
+        spec: { containers: [{ name: 'agent', image: 'python:3.12-slim' }] },
+      },
+    });
+    pod = await core.readNamespacedPod({ namespace: ns, name: 'memory-agent-0' });
+  });
+  afterAll(async () => {
+    for (const proc of running) await proc.kill();
+    await webhook?.stop();
+    await cluster?.stop();
+    await redis?.stop();
+    if (tlsDir) removeDir(tlsDir);
+  });
+
+  /** The stored spec, rendered as the kubelet would: values, Secret keys, the downward API. */
+  const envOf = (name: string) => {
+    const container = findContainer(pod, name);
+    if (!container) throw new Error(`no container ${name} in the stored pod`);
+    return renderContainerEnv(pod, container, apiEnvSources(cluster.kubeConfig(), ns));
+  };
+
+  const startSidecar = async () => {
+    const proc = new ContainerProcess(
+      findContainer(pod, 'kaos-memory')!,
+      await envOf('kaos-memory'),
+    );
+    running.push(proc);
+    await proc.waitReady(`http://127.0.0.1:${sidecarPort}`);
+    return proc;
+  };
+
+  it('gives the sidecar and the agent everything they need, with no secret in the pod spec', async () => {
+    expect(pod.spec?.containers.map((c) => c.name)).toEqual(['agent', 'kaos-memory']);
+    expect(JSON.stringify(pod)).not.toContain(PASSWORD);
+
+    const sidecar = await envOf('kaos-memory');
+    expect(sidecar).toMatchObject({
+      MEMORY_REDIS_URL: `redis://127.0.0.1:${redis.port}`,
+      MEMORY_REDIS_PASSWORD: PASSWORD,
+      MEMORY_SIDECAR_PORT: String(sidecarPort),
+      AGENT_NAME: 'memory-agent',
+    });
+    const agent = await envOf('agent');
+    expect(agent).toMatchObject({
+      MEMORY_TYPE: 'redis',
+      MEMORY_REDIS_URL: `redis://:${PASSWORD}@127.0.0.1:${redis.port}`,
+      MEMORY_API_URL: `http://127.0.0.1:${sidecarPort}`,
+    });
+  });
+
+  it('keeps the history through a SIGKILL and a restart from the same spec', async () => {
+    const api = (await envOf('agent')).MEMORY_API_URL!;
+    const first = await startSidecar();
+    const posted = await fetch(`${api}/v1/sessions/${SESSION}/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        event_type: 'user_message',
+        content: 'Remember: the deploy key rotates on Fridays.',
+        event_id: 'evt-1',
+      }),
+    });
+    expect(posted.status).toBe(201);
+
+    await first.kill(); // the pod restart: no graceful shutdown
+    await expect(fetch(`${api}/healthz`)).rejects.toThrow();
+    await startSidecar();
+
+    const res = await fetch(`${api}/v1/sessions/${SESSION}/events`);
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { agent: string; events: Record<string, unknown>[] };
+    expect(body.agent).toBe('memory-agent');
+    expect(body.events).toHaveLength(1);
+    expect(body.events[0]).toMatchObject({
+      event_id: 'evt-1',
+      event_type: 'user_message',
+      content: 'Remember: the deploy key rotates on Fridays.',
+    });
+  });
+
+  it('is the same history an agent reads straight from Redis through its injected URL', async () => {
+    const agent = await envOf('agent');
+    const client = new Redis(agent.MEMORY_REDIS_URL!, { maxRetriesPerRequest: 1 });
+    try {
+      const raw = await client.lrange(`kaos:memory:events:${SESSION}`, 0, -1);
+      expect(raw.map((r) => JSON.parse(r) as Record<string, unknown>)).toMatchObject([
+        { event_id: 'evt-1', event_type: 'user_message' },
+      ]);
+      expect(await client.zscore('kaos:memory:sessions', SESSION)).not.toBeNull();
+    } finally {
+      client.disconnect();
+    }
+  });
+});
