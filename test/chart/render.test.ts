@@ -3,6 +3,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { loadYaml } from '@kubernetes/client-node';
 import {
   CHART,
   GOLDEN_DIR,
@@ -383,5 +384,40 @@ describe('values reach the webhook', () => {
       WEBHOOK_PORT: '9443',
       WEBHOOK_CERT_HOSTS: 'webhook.example.test,127.0.0.1',
     });
+  });
+});
+
+describe('chart README', () => {
+  // Maps whose keys are the user's (resources, selectors, annotations) are one row each.
+  const WHOLE = new Set([
+    'resources',
+    'nodeSelector',
+    'affinity',
+    'podAnnotations',
+    'annotations',
+    'issuerRef',
+  ]);
+
+  function leaves(value: Record<string, unknown>, prefix = ''): [string, unknown][] {
+    return Object.entries(value).flatMap(([key, v]): [string, unknown][] => {
+      const path = prefix ? `${prefix}.${key}` : key;
+      const nested = v !== null && typeof v === 'object' && !Array.isArray(v) && !WHOLE.has(key);
+      return nested ? leaves(v as Record<string, unknown>, path) : [[path, v]];
+    });
+  }
+
+  it('lists every value with its default, and nothing else', () => {
+    const values = loadYaml<Record<string, unknown>>(
+      readFileSync(join(CHART, 'values.yaml'), 'utf8'),
+    );
+    const readme = readFileSync(join(CHART, 'README.md'), 'utf8');
+    const rows = new Map(
+      [...readme.matchAll(/^\|\s*`([\w.]+)`\s*\|\s*`(.*?)`\s*\|/gm)].map((m) => [m[1]!, m[2]!] as const),
+    );
+    const expected = leaves(values);
+    for (const [path, value] of expected) {
+      expect(rows.get(path), `README row for ${path}`).toBe(JSON.stringify(value));
+    }
+    expect([...rows.keys()].sort()).toEqual(expected.map(([path]) => path).sort());
   });
 });
