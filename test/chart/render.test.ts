@@ -412,7 +412,9 @@ describe('chart README', () => {
     );
     const readme = readFileSync(join(CHART, 'README.md'), 'utf8');
     const rows = new Map(
-      [...readme.matchAll(/^\|\s*`([\w.]+)`\s*\|\s*`(.*?)`\s*\|/gm)].map((m) => [m[1]!, m[2]!] as const),
+      [...readme.matchAll(/^\|\s*`([\w.]+)`\s*\|\s*`(.*?)`\s*\|/gm)].map(
+        (m) => [m[1]!, m[2]!] as const,
+      ),
     );
     const expected = leaves(values);
     for (const [path, value] of expected) {
