@@ -3,8 +3,7 @@ import { loadSidecarConfig } from './config.js';
 import { Sidecar } from './server.js';
 
 /** `kaos-memory sidecar`: bootstrap only. */
-export async function run(argv: string[]): Promise<void> {
-  if (argv[0] === 'probe') return (await import('./probe.js')).probe(argv[1] ?? '/healthz');
+export async function run(_argv: string[]): Promise<void> {
   const config = loadSidecarConfig();
   const log = createLogger('kaos-memory-sidecar');
   const sidecar = new Sidecar(config, log);
