@@ -44,7 +44,6 @@ function configFor(name: string): InjectConfig {
 }
 
 /** A fresh deep copy on every load, so no test can leak edits into another. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- fixtures are arbitrary JSON
 function loadFixture(name: string): Record<string, any> {
   return JSON.parse(readFileSync(join(FIXTURES, `${name}.json`), 'utf8'));
 }
