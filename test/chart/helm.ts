@@ -1,27 +1,14 @@
 // Real helm for the chart tests: the binary scripts/controlplane.sh installs, run as a
 // child process, with the chart and fixture paths in one place.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { loadYaml } from '@kubernetes/client-node';
+import { controlPlaneBin } from '../helpers/kube.js';
 
 export const ROOT = new URL('../..', import.meta.url).pathname;
 export const CHART = join(ROOT, 'charts', 'kaos-memory');
 export const VALUES_DIR = join(ROOT, 'test', 'chart', 'values');
 export const GOLDEN_DIR = join(ROOT, 'test', 'chart', 'golden');
-
-/** The helm binary; one clear line when it is missing. */
-export function helmBin(): string {
-  const cache = process.env.KAOS_CACHE_DIR ?? join(homedir(), '.cache', 'kaos-memory');
-  const path = join(cache, 'bin', 'helm');
-  if (!existsSync(path)) {
-    throw new Error(
-      `helm not found at ${path}: run scripts/controlplane.sh (installs helm v3.22.0)`,
-    );
-  }
-  return path;
-}
 
 export interface HelmResult {
   code: number;
@@ -31,12 +18,14 @@ export interface HelmResult {
 
 /** Run helm; never rejects on a non-zero exit, so tests can assert on refusals. */
 export function helm(args: string[], env: NodeJS.ProcessEnv = {}): Promise<HelmResult> {
-  const bin = helmBin();
+  // One clear line when scripts/controlplane.sh has not installed helm yet.
+  const bin = controlPlaneBin('helm');
   return new Promise((resolve, reject) => {
-    // A private HOME-like cache so helm never reads the user's repositories or plugins.
+    // Helm's own folders under .tmp, so it never reads the user's repositories or plugins.
     const child = spawn(bin, args, {
       env: {
         PATH: process.env.PATH,
+        HOME: process.env.HOME,
         HELM_CACHE_HOME: join(ROOT, '.tmp', 'helm', 'cache'),
         HELM_CONFIG_HOME: join(ROOT, '.tmp', 'helm', 'config'),
         HELM_DATA_HOME: join(ROOT, '.tmp', 'helm', 'data'),
