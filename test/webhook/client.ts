@@ -25,6 +25,8 @@ export function call(
   path: string,
   options: {
     ca: string;
+    /** Skip verification (for a server whose CA the test cannot know). */
+    insecure?: boolean;
     body?: string | Buffer;
     headers?: Record<string, string>;
     agent?: Agent | false;
@@ -38,6 +40,7 @@ export function call(
         method,
         path,
         ca: options.ca,
+        rejectUnauthorized: !options.insecure,
         agent: options.agent ?? false,
         headers: {
           ...(options.body !== undefined ? { 'content-type': 'application/json' } : {}),

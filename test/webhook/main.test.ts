@@ -1,0 +1,165 @@
+// `kaos-memory webhook` as a real process: bootstrap, readiness, SIGTERM, bad config.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { run as certs } from '../../certs/main.js';
+import { freePort, waitFor } from '../helpers/ports.js';
+import { call } from './client.js';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+const FIXTURE = await readFile(new URL('fixtures/02-named-pod.json', import.meta.url), 'utf8');
+
+interface Started {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+function start(env: Record<string, string>): Started {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'webhook'], {
+    cwd: ROOT,
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '/tmp',
+      LOG_LEVEL: 'info',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => resolve(code)),
+  );
+  return { child, output: () => output, exited };
+}
+
+describe('kaos-memory webhook process', () => {
+  let dir: string;
+  let ca: string;
+  const base = {
+    INJECT_REDIS_URL: 'redis://r:6379',
+    INJECT_SIDECAR_IMAGE: 'kaos-memory:test',
+    WEBHOOK_HOST: '127.0.0.1',
+  };
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'kaos-webhook-'));
+    await certs(['--out', join(dir, 'tls'), '--dns', 'localhost', '--ip', '127.0.0.1']);
+    ca = await readFile(join(dir, 'tls', 'ca.crt'), 'utf8');
+    // A kubeconfig whose API server refuses connections.
+    await writeFile(
+      join(dir, 'kubeconfig'),
+      [
+        'apiVersion: v1',
+        'kind: Config',
+        'clusters: [{name: c, cluster: {server: "https://127.0.0.1:9", insecure-skip-tls-verify: true}}]',
+        'users: [{name: u, user: {token: t}}]',
+        'contexts: [{name: x, context: {cluster: c, user: u}}]',
+        'current-context: x',
+      ].join('\n'),
+    );
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  it('serves reviews with certificates from WEBHOOK_TLS_DIR and exits 0 on SIGTERM', async () => {
+    const port = await freePort();
+    const proc = start({
+      ...base,
+      WEBHOOK_PORT: String(port),
+      WEBHOOK_TLS_DIR: join(dir, 'tls'),
+      INJECT_NATIVE_SIDECAR: 'true',
+    });
+    try {
+      await waitFor(
+        'readyz',
+        async () => (await call(port, 'GET', '/readyz', { ca })).status === 200,
+        20_000,
+      );
+      const reply = await call(port, 'POST', '/mutate', { ca, body: FIXTURE });
+      const patch = JSON.parse(
+        Buffer.from(JSON.parse(reply.text).response.patch, 'base64').toString(),
+      );
+      expect(patch.at(-1).path).toBe('/spec/initContainers');
+      proc.child.kill('SIGTERM');
+      expect(await proc.exited).toBe(0);
+      const lines = proc
+        .output()
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
+      expect(lines.find((l) => l.msg === 'admission reviewed')).toMatchObject({
+        uid: JSON.parse(FIXTURE).request.uid,
+        namespace: 'agents',
+        pod: 'researcher',
+        result: 'injected',
+      });
+      expect(lines.at(-1)).toMatchObject({ msg: 'shutting down', signal: 'SIGTERM' });
+    } finally {
+      proc.child.kill('SIGKILL');
+    }
+  });
+
+  it('falls back to an ordinary container when auto cannot reach the API server', async () => {
+    const port = await freePort();
+    const proc = start({
+      ...base,
+      WEBHOOK_PORT: String(port),
+      WEBHOOK_TLS_DIR: join(dir, 'tls'),
+      KUBECONFIG: join(dir, 'kubeconfig'),
+    });
+    try {
+      await waitFor(
+        'readyz',
+        async () => (await call(port, 'GET', '/readyz', { ca })).status === 200,
+        30_000,
+      );
+      const reply = await call(port, 'POST', '/mutate', { ca, body: FIXTURE });
+      const patch = JSON.parse(
+        Buffer.from(JSON.parse(reply.text).response.patch, 'base64').toString(),
+      );
+      expect(patch.at(-1).path).toBe('/spec/containers/-');
+      expect(proc.output()).toContain(
+        'API server version unknown; injecting the sidecar as an ordinary container',
+      );
+    } finally {
+      proc.child.kill('SIGTERM');
+      await proc.exited;
+    }
+  });
+
+  it('is live but not ready while it cannot put its own certificate in place', async () => {
+    const port = await freePort();
+    const proc = start({
+      ...base,
+      WEBHOOK_PORT: String(port),
+      WEBHOOK_CERT_HOSTS: '127.0.0.1',
+      INJECT_NATIVE_SIDECAR: 'false',
+      KUBECONFIG: join(dir, 'kubeconfig'),
+    });
+    try {
+      // The throwaway certificate's CA exists only in that process: skip verification.
+      const get = (path: string) =>
+        call(port, 'GET', path, { ca: '', insecure: true }).catch(() => ({ status: 0 }));
+      await waitFor('healthz', async () => (await get('/healthz')).status === 200, 20_000);
+      await waitFor('a failed attempt', async () =>
+        proc.output().includes('could not ensure the webhook certificate'),
+      );
+      expect((await get('/readyz')).status).toBe(503);
+    } finally {
+      proc.child.kill('SIGTERM');
+      await proc.exited;
+    }
+  });
+
+  it('stops at start with one line naming a bad variable', async () => {
+    const proc = start({ INJECT_SIDECAR_IMAGE: 'kaos-memory:test' });
+    expect(await proc.exited).toBe(1);
+    expect(proc.output()).toBe(
+      'kaos-memory: invalid configuration: INJECT_REDIS_URL: is required\n',
+    );
+  });
+});
