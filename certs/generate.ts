@@ -21,8 +21,9 @@ export interface CertificateOptions {
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
-// Tolerate a little clock skew between this node and the API server.
-const BACKDATE_MS = 5 * 60 * 1000;
+// Tolerate clock skew between this node and the API server: five minutes, or a tenth
+// of a short lifetime, so renewal at a fraction of the lifetime stays in the future.
+const MAX_BACKDATE_MS = 5 * 60 * 1000;
 
 /**
  * Make a fresh CA and a serving certificate signed by it (RSA 2048, SHA-256).
@@ -40,8 +41,9 @@ export function generateCertificates(options: CertificateOptions): CertificateBu
     }
   }
   const now = options.now ?? new Date();
-  const notBefore = new Date(now.getTime() - BACKDATE_MS);
-  const notAfter = new Date(now.getTime() + (options.validityMs ?? 365 * DAY_MS));
+  const validityMs = options.validityMs ?? 365 * DAY_MS;
+  const notBefore = new Date(now.getTime() - Math.min(MAX_BACKDATE_MS, validityMs / 10));
+  const notAfter = new Date(now.getTime() + validityMs);
   const commonName = dns[0] ?? ips[0] ?? 'kaos-memory';
 
   const caKeys = forge.pki.rsa.generateKeyPair({ bits: 2048 });

@@ -1,0 +1,160 @@
+// The self-managed certificate against a real kube-apiserver: one shared Secret made
+// without a race, the caBundle patched, renewal with the old CA still trusted.
+import { X509Certificate } from 'node:crypto';
+import { AdmissionregistrationV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { serviceDnsNames } from '../../certs/generate.js';
+import { createLogger } from '../../lib/logger.js';
+import { ensureCertificate, ensureSecret, patchCaBundle } from '../../webhook/selfcert.js';
+import { SelfManagedTls } from '../../webhook/tls.js';
+import { TestCluster } from '../helpers/kube.js';
+
+const hook = (name: string) => ({
+  name,
+  clientConfig: { url: 'https://127.0.0.1:1/mutate' },
+  rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'] }],
+  objectSelector: { matchLabels: { 'never-matches': 'kaos-selfcert-test' } },
+  sideEffects: 'None',
+  admissionReviewVersions: ['v1'],
+  failurePolicy: 'Ignore',
+});
+
+const caBundles = async (kc: KubeConfig, name: string) =>
+  (
+    (await kc.makeApiClient(AdmissionregistrationV1Api).readMutatingWebhookConfiguration({ name }))
+      .webhooks ?? []
+  ).map((w) => Buffer.from(w.clientConfig.caBundle ?? '', 'base64').toString());
+
+const verifies = (cert: string, bundle: string) =>
+  (bundle.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).some((ca) =>
+    new X509Certificate(cert).verify(new X509Certificate(ca).publicKey),
+  );
+
+describe('self-managed certificate on a real API server', () => {
+  let cluster: TestCluster;
+  let kc: KubeConfig;
+  let namespace: string;
+  const configName = `kaos-memory-selfcert-${process.pid}`;
+  const dns = serviceDnsNames('kaos-memory-webhook', 'kaos-test');
+
+  beforeAll(async () => {
+    cluster = await TestCluster.start();
+    kc = cluster.kubeConfig();
+    namespace = await cluster.namespace('certs');
+    await kc.makeApiClient(AdmissionregistrationV1Api).createMutatingWebhookConfiguration({
+      body: {
+        metadata: { name: configName },
+        webhooks: [hook('pods.memory.kaos.tools'), hook('second.memory.kaos.tools')],
+      },
+    });
+  });
+  afterAll(() => cluster?.stop());
+
+  it('lets four replicas starting at once agree on one certificate and patch every caBundle', async () => {
+    const options = {
+      namespace,
+      secretName: 'race-certs',
+      webhookConfigName: configName,
+      dns,
+      ips: ['127.0.0.1'],
+    };
+    const results = await Promise.all(
+      [1, 2, 3, 4].map(() => ensureCertificate(cluster.kubeConfig(), options)),
+    );
+    expect(new Set(results.map((r) => r.cert)).size).toBe(1);
+    const [first] = results;
+    const leaf = new X509Certificate(first!.cert);
+    expect(leaf.subjectAltName).toContain('DNS:kaos-memory-webhook.kaos-test.svc');
+    expect(verifies(first!.cert, first!.caBundle)).toBe(true);
+
+    const secret = await kc
+      .makeApiClient(CoreV1Api)
+      .readNamespacedSecret({ name: 'race-certs', namespace });
+    expect(secret.type).toBe('kubernetes.io/tls');
+    expect(Object.keys(secret.data ?? {}).sort()).toEqual(['ca.crt', 'tls.crt', 'tls.key']);
+    expect(await caBundles(kc, configName)).toEqual([first!.caBundle, first!.caBundle]);
+
+    // Nothing left to do the second time.
+    const again = await ensureSecret(kc, options);
+    expect(again.resourceVersion).toBe(first!.resourceVersion);
+    expect(await patchCaBundle(kc, configName, again.caBundle)).toBe(false);
+  });
+
+  it('renews at two thirds of the lifetime, once, keeping the old CA in the bundle', async () => {
+    const options = {
+      namespace,
+      secretName: 'short-certs',
+      webhookConfigName: configName,
+      dns,
+      validityMs: 6_000,
+    };
+    const old = await ensureCertificate(kc, options);
+    expect(old.renewAt.getTime()).toBeGreaterThan(Date.now());
+    expect((await ensureSecret(kc, options)).cert).toBe(old.cert);
+
+    await new Promise((r) => setTimeout(r, Math.max(0, old.renewAt.getTime() - Date.now()) + 100));
+    const renewed = await Promise.all(
+      [1, 2, 3].map(() => ensureCertificate(cluster.kubeConfig(), options)),
+    );
+    expect(new Set(renewed.map((r) => r.cert)).size).toBe(1);
+    const fresh = renewed[0]!;
+    expect(fresh.cert).not.toBe(old.cert);
+    // Replicas still serving the old certificate stay trusted until they switch.
+    expect(verifies(fresh.cert, fresh.caBundle)).toBe(true);
+    expect(verifies(old.cert, fresh.caBundle)).toBe(true);
+    expect(await caBundles(kc, configName)).toEqual([fresh.caBundle, fresh.caBundle]);
+  });
+
+  it('replaces a certificate that lacks a required name', async () => {
+    const options = { namespace, secretName: 'names-certs', dns: ['old-name'] };
+    const before = await ensureSecret(kc, options);
+    const after = await ensureSecret(kc, { ...options, dns: ['old-name', 'new-name'] });
+    expect(after.cert).not.toBe(before.cert);
+    expect(new X509Certificate(after.cert).subjectAltName).toBe('DNS:old-name, DNS:new-name');
+  });
+
+  it('becomes ready once the caBundle is in place, and restores it after a chart upgrade resets it', async () => {
+    const served: string[] = [];
+    const managed = new SelfManagedTls(
+      kc,
+      { namespace, secretName: 'managed-certs', webhookConfigName: configName, dns },
+      createLogger('selfcert', 'silent'),
+      (tls) => served.push(tls.cert),
+    );
+    try {
+      expect(managed.ready).toBe(false);
+      await managed.sync();
+      expect(managed.ready).toBe(true);
+      expect(served).toHaveLength(1);
+
+      const api = kc.makeApiClient(AdmissionregistrationV1Api);
+      const current = await api.readMutatingWebhookConfiguration({ name: configName });
+      for (const webhook of current.webhooks ?? []) delete webhook.clientConfig.caBundle;
+      await api.replaceMutatingWebhookConfiguration({ name: configName, body: current });
+      expect(await caBundles(kc, configName)).toEqual(['', '']);
+
+      await managed.sync();
+      const bundle = (await ensureSecret(kc, { namespace, secretName: 'managed-certs', dns }))
+        .caBundle;
+      expect(await caBundles(kc, configName)).toEqual([bundle, bundle]);
+      expect(served).toHaveLength(1); // Same certificate: nothing to swap.
+    } finally {
+      managed.stop();
+    }
+  });
+
+  it('reports a missing MutatingWebhookConfiguration and stays unready', async () => {
+    const managed = new SelfManagedTls(
+      kc,
+      { namespace, secretName: 'orphan-certs', webhookConfigName: 'does-not-exist', dns },
+      createLogger('selfcert', 'silent'),
+      () => undefined,
+    );
+    try {
+      await managed.sync();
+      expect(managed.ready).toBe(false);
+    } finally {
+      managed.stop();
+    }
+  });
+});
