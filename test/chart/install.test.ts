@@ -2,7 +2,7 @@
 // Deployment is stored but never runs, so the webhook runs here as a local process with
 // the environment read back from the installed Deployment and the token of the chart's
 // own ServiceAccount: the chart's values and its RBAC are what make injection work.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -102,7 +102,11 @@ describe('helm install into a real API server', () => {
       env: { ...webhookEnv, KUBECONFIG: kubeconfig },
       port: Number(webhookEnv.WEBHOOK_PORT),
     });
-    await waitUntilInjecting(core, agentNs);
+    await waitUntilInjecting(core, agentNs).catch((err: unknown) => {
+      throw new Error(
+        `${String(err)}\n--- why the API server's calls failed ---\n${webhookCallErrors(cluster)}`,
+      );
+    });
   });
 
   afterAll(async () => {
@@ -248,4 +252,11 @@ function serviceAccountKubeconfig(cluster: TestCluster, token: string): string {
     contexts: [{ name: 'webhook', context: { cluster: 'test', user: 'webhook' } }],
     'current-context': 'webhook',
   });
+}
+
+/** The API server's last complaints about calling the webhook (failurePolicy Ignore hides them). */
+function webhookCallErrors(cluster: TestCluster): string {
+  const log = readFileSync(join(cluster.dir, 'kube-apiserver.log'), 'utf8');
+  const lines = log.split('\n').filter((line) => line.includes('Failed calling webhook'));
+  return lines.slice(-3).join('\n') || '(none logged)';
 }
