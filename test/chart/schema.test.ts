@@ -74,6 +74,11 @@ const REFUSED: [string, string[], RegExp][] = [
     /at '\/certificates\/secret\/(caBundle|name)': minLength: got 0, want 1/,
   ],
   [
+    'an issuerRef without a name',
+    ['certificates.mode=cert-manager', 'certificates.certManager.issuerRef.kind=ClusterIssuer'],
+    /at '\/certificates\/certManager\/issuerRef': missing property 'name'/,
+  ],
+  [
     'a webhook URL that is not https',
     ['webhook.url=http://127.0.0.1:9443/mutate'],
     /at '\/webhook\/url': 'http:\/\/127.0.0.1:9443\/mutate' does not match pattern/,
