@@ -1,11 +1,14 @@
 // There is no Docker engine here, so the image is checked in two halves: the Dockerfile's
 // final stage runs the command the chart runs, and that command works from a production
 // install made the way the Dockerfile makes it (build, then production dependencies only).
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort, waitFor } from '../helpers/ports.js';
+import { TestRedis } from '../helpers/redis.js';
 import { ROOT, find, parseManifests, template } from './helm.js';
 
 interface Stage {
@@ -143,4 +146,75 @@ describe('the image command from a production install', () => {
       expect(r.status).toBe(1);
     },
   );
+
+  describe('serves, as the chart and the webhook run it', () => {
+    const children: ChildProcess[] = [];
+    let redis: TestRedis | undefined;
+
+    function serve(args: string[], env: NodeJS.ProcessEnv): ChildProcess {
+      const [node, script] = entrypoint as [string, string];
+      const child = spawn(node, [script.replace(/^\/app/, app), ...args], {
+        cwd: app,
+        env: { PATH: process.env.PATH, NODE_ENV: 'production', LOG_LEVEL: 'warn', ...env },
+        stdio: 'ignore',
+      });
+      children.push(child);
+      return child;
+    }
+
+    afterAll(async () => {
+      for (const child of children) child.kill('SIGKILL');
+      await redis?.stop();
+    });
+
+    it('`webhook` over TLS with a certificate from `certs`', async () => {
+      const tls = join(dir, 'tls');
+      const made = run(['certs', '--out', tls, '--dns', 'localhost', '--ip', '127.0.0.1']);
+      expect(made.status, made.stderr).toBe(0);
+      const port = await freePort();
+      const child = serve(['webhook'], {
+        WEBHOOK_PORT: String(port),
+        WEBHOOK_HOST: '127.0.0.1',
+        WEBHOOK_TLS_DIR: tls,
+        INJECT_REDIS_URL: 'redis://redis.memory.svc:6379',
+        INJECT_SIDECAR_IMAGE: 'ghcr.io/kaos-tools/kaos-memory:0.1.0',
+        INJECT_NATIVE_SIDECAR: 'true',
+      });
+      const ca = readFileSync(join(tls, 'ca.crt'), 'utf8');
+      await waitFor('webhook /readyz', async () => {
+        if (child.exitCode !== null) throw new Error(`webhook exited with ${child.exitCode}`);
+        return (await httpsStatus(port, '/readyz', ca)) === 200;
+      });
+    });
+
+    it('`sidecar` against a real Redis', async () => {
+      redis = await TestRedis.start();
+      const port = await freePort();
+      const child = serve(['sidecar'], {
+        MEMORY_REDIS_URL: redis.url,
+        MEMORY_SIDECAR_PORT: String(port),
+      });
+      await waitFor('sidecar /readyz', async () => {
+        if (child.exitCode !== null) throw new Error(`sidecar exited with ${child.exitCode}`);
+        return (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200;
+      });
+      const openapi = (await (await fetch(`http://127.0.0.1:${port}/openapi.json`)).json()) as {
+        openapi: string;
+      };
+      expect(openapi.openapi).toMatch(/^3\./);
+    });
+  });
 });
+
+/** The status of a GET over TLS, trusting only `ca`. */
+function httpsStatus(port: number, path: string, ca: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, ca, timeout: 2_000 }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', reject);
+    req.end();
+  });
+}
