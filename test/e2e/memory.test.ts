@@ -14,7 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kaosMemory, REPO_ROOT } from '../helpers/cli.js';
 import { TestCluster } from '../helpers/kube.js';
 import { apiEnvSources, findContainer, renderContainerEnv } from '../helpers/podenv.js';
-import { freePort, waitFor } from '../helpers/ports.js';
+import { pollUntil } from '../helpers/poll.js';
+import { freePort } from '../helpers/ports.js';
 import { TestRedis } from '../helpers/redis.js';
 import {
   removeDir,
@@ -52,16 +53,16 @@ class ContainerProcess {
   }
 
   async waitReady(url: string): Promise<void> {
-    await waitFor(
-      `${url}/readyz`,
-      async () => {
-        if (this.child.exitCode !== null) throw new Error(`exited: ${this.output}`);
-        return (await fetch(`${url}/readyz`)).status === 200;
-      },
-      30_000,
-      100,
-    ).catch((err: unknown) => {
-      throw new Error(`sidecar not ready:\n${this.output}`, { cause: err });
+    const dead = () =>
+      this.child.exitCode === null && this.child.signalCode === null ? undefined : 'exited';
+    await pollUntil(`${url}/readyz`, async () => (await fetch(`${url}/readyz`)).status === 200, {
+      timeoutMs: 30_000,
+      dead,
+    }).catch((err: unknown) => {
+      const reason = err instanceof Error ? err.message : String(err);
+      throw new Error(`sidecar not ready: ${reason}\n--- sidecar output ---\n${this.output}`, {
+        cause: err,
+      });
     });
   }
 

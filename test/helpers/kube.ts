@@ -18,7 +18,8 @@ import { request } from 'node:https';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { freePort, waitFor } from './ports.js';
+import { pollUntil } from './poll.js';
+import { freePort } from './ports.js';
 import { serviceAccountKeys, TestCa, type Pem } from './pki.js';
 
 export type ControlPlaneBinary = 'kube-apiserver' | 'etcd' | 'helm';
@@ -64,6 +65,20 @@ export class TestCluster {
 
   static async start(options: ClusterOptions = {}): Promise<TestCluster> {
     const began = Date.now();
+    // A random port can be taken between picking it and binding it: try again once.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const cluster = await TestCluster.startOnce(options);
+        cluster.startMs = Date.now() - began;
+        return cluster;
+      } catch (err) {
+        const clash = err instanceof Error && /address already in use/.test(err.message);
+        if (!clash || attempt >= 2) throw err;
+      }
+    }
+  }
+
+  private static async startOnce(options: ClusterOptions): Promise<TestCluster> {
     const etcdBin = controlPlaneBin('etcd');
     const apiserverBin = controlPlaneBin('kube-apiserver');
     const dir = mkdtempSync(join(tmpdir(), 'kaos-kube-'));
@@ -80,14 +95,12 @@ export class TestCluster {
       const etcdUrl = await cluster.startEtcd(etcdBin);
       cluster.writeFiles(ca);
       await cluster.startApiserver(apiserverBin, etcdUrl, options.apiserverArgs ?? []);
-      cluster.version = (
-        JSON.parse(await cluster.get('/version')) as { gitVersion: string }
-      ).gitVersion;
+      const version = JSON.parse(await cluster.get('/version')) as { gitVersion: string };
+      cluster.version = version.gitVersion;
     } catch (err) {
       await cluster.stop();
       throw err;
     }
-    cluster.startMs = Date.now() - began;
     return cluster;
   }
 
@@ -175,18 +188,7 @@ export class TestCluster {
       '--unsafe-no-fsync=true',
       '--log-level=warn',
     ]);
-    await waitFor(
-      'etcd /health',
-      async () => {
-        etcd.assertRunning();
-        const res = await fetch(`${client}/health`);
-        return res.ok;
-      },
-      30_000,
-      100,
-    ).catch((err: unknown) => {
-      throw etcd.failure(err);
-    });
+    await etcd.waitUntil('etcd /health', async () => (await fetch(`${client}/health`)).ok, 30_000);
     return client;
   }
 
@@ -231,17 +233,11 @@ export class TestCluster {
       '--profiling=false',
       ...extra,
     ]);
-    await waitFor(
+    await apiserver.waitUntil(
       'kube-apiserver /readyz',
-      async () => {
-        apiserver.assertRunning();
-        return (await this.get('/readyz')) === 'ok';
-      },
+      async () => (await this.get('/readyz')) === 'ok',
       120_000,
-      200,
-    ).catch((err: unknown) => {
-      throw apiserver.failure(err);
-    });
+    );
   }
 
   private kubeconfigYaml(): string {
@@ -303,13 +299,16 @@ class Managed {
     return this.child.exitCode === null && this.child.signalCode === null;
   }
 
-  assertRunning(): void {
-    if (!this.running)
-      throw new Error(`${this.name} exited (${this.child.exitCode ?? this.child.signalCode})`);
+  /** Poll `check`; on a timeout or an early exit, fail with the end of the log. */
+  async waitUntil(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+    const dead = () =>
+      this.running ? undefined : `exited (${this.child.exitCode ?? this.child.signalCode})`;
+    await pollUntil(what, check, { timeoutMs, intervalMs: 100, dead }).catch((err: unknown) => {
+      throw this.failure(err);
+    });
   }
 
-  /** The error to throw when it did not come up, with the end of its log. */
-  failure(cause: unknown): Error {
+  private failure(cause: unknown): Error {
     let tail = '';
     try {
       tail = readFileSync(this.logPath, 'utf8').split('\n').slice(-25).join('\n');

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CoreV1Api, V1MutatingWebhookConfiguration, V1Pod } from '@kubernetes/client-node';
 import { kaosMemory, REPO_ROOT } from './cli.js';
+import { pollUntil } from './poll.js';
 import { freePort, waitFor } from './ports.js';
 
 /** `kaos-memory certs` into a fresh folder: ca.crt, tls.crt, tls.key for 127.0.0.1 and localhost. */
@@ -115,15 +116,12 @@ export class WebhookProcess {
   }
 
   async waitReady(timeoutMs = 30_000): Promise<void> {
-    await waitFor(
-      'webhook /readyz',
-      async () => {
-        if (!this.running) throw new Error('webhook exited');
-        return (await this.status('/readyz')) === 200;
-      },
+    const dead = () =>
+      this.running ? undefined : `exited (${this.child.exitCode ?? this.child.signalCode})`;
+    await pollUntil('webhook /readyz', async () => (await this.status('/readyz')) === 200, {
       timeoutMs,
-      100,
-    ).catch((err: unknown) => {
+      dead,
+    }).catch((err: unknown) => {
       const reason = err instanceof Error ? err.message : String(err);
       throw new Error(`webhook not ready: ${reason}\n--- webhook output ---\n${this.output}`, {
         cause: err,
