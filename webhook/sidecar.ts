@@ -4,8 +4,11 @@ import type { SidecarSettings } from './overrides.js';
 
 export const SIDECAR_NAME = 'kaos-memory';
 export const AGENT_LABEL = 'agent';
-/** The sidecar's uid when the image names its user by name (runAsNonRoot needs a number). */
-export const SIDECAR_UID = 65532;
+/**
+ * The image's own unprivileged user (node's uid 1000, as the chart runs the webhook), set
+ * explicitly so runAsNonRoot also holds for an override image whose USER is root or a name.
+ */
+export const SIDECAR_UID = 1000;
 
 /**
  * The sidecar listens on 127.0.0.1 only, and kubelet's httpGet and tcpSocket probes
