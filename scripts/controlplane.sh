@@ -59,7 +59,7 @@ build() {
       kill -0 "$pid" 2>/dev/null || break
       sleep 1
     done
-    kill -0 "$pid" 2>/dev/null && say "  $name: still building, $((SECONDS - start))s"
+    if kill -0 "$pid" 2>/dev/null; then say "  $name: still building, $((SECONDS - start))s"; fi
   done
   wait "$pid" || status=$?
   if [ "$status" -ne 0 ]; then
