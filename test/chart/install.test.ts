@@ -9,6 +9,7 @@ import {
   AdmissionregistrationV1Api,
   AppsV1Api,
   CoreV1Api,
+  RbacAuthorizationV1Api,
   type V1Container,
   type V1Pod,
 } from '@kubernetes/client-node';
@@ -226,6 +227,22 @@ describe('helm install into a real API server', () => {
       body: agentPod('after-upgrade'),
     });
     expect(pod.metadata?.annotations?.[STATUS]).toBe('injected');
+  });
+
+  it('helm uninstall removes the webhook configuration and its cluster-wide RBAC', async () => {
+    await helmOk(['uninstall', RELEASE, ...helmArgs(), '--wait=false']);
+    const configs = await admission.listMutatingWebhookConfiguration();
+    expect(configs.items.map((c) => c.metadata?.name)).not.toContain(RELEASE);
+    const roles = await cluster
+      .kubeConfig()
+      .makeApiClient(RbacAuthorizationV1Api)
+      .listClusterRole();
+    expect(roles.items.filter((r) => r.metadata?.name?.startsWith(RELEASE))).toEqual([]);
+    const pod = await core.createNamespacedPod({
+      namespace: agentNs,
+      body: agentPod('after-uninstall'),
+    });
+    expect(pod.metadata?.annotations?.[STATUS]).toBeUndefined();
   });
 
   async function secretValue(namespace: string, name: string, key: string): Promise<string> {
