@@ -9,6 +9,7 @@ import {
   AdmissionregistrationV1Api,
   AppsV1Api,
   CoreV1Api,
+  KubeConfig,
   RbacAuthorizationV1Api,
   type V1Container,
   type V1Pod,
@@ -143,6 +144,29 @@ describe('helm install into a real API server', () => {
       'base64',
     ).toString();
     expect(caBundle).toContain(Buffer.from(secret.data!['ca.crt']!, 'base64').toString().trim());
+  });
+
+  it('gives the ServiceAccount nothing more than that', async () => {
+    const kc = new KubeConfig();
+    kc.loadFromFile(join(tokenDir, 'kubeconfig'));
+    const asWebhook = kc.makeApiClient(CoreV1Api);
+    const forbidden = async (call: Promise<unknown>) => {
+      const status = await call.then(
+        () => 200,
+        (err: { code?: number }) => err.code,
+      );
+      expect(status).toBe(403);
+    };
+    await forbidden(
+      asWebhook.readNamespacedSecret({ name: `${RELEASE}-redis`, namespace: releaseNs }),
+    );
+    await forbidden(asWebhook.listNamespacedSecret({ namespace: releaseNs }));
+    await forbidden(asWebhook.listNamespacedPod({ namespace: agentNs }));
+    await forbidden(
+      kc.makeApiClient(AdmissionregistrationV1Api).createMutatingWebhookConfiguration({
+        body: { metadata: { name: 'not-mine' }, webhooks: [] },
+      }),
+    );
   });
 
   it('injects a pod labelled agent with the defaults from the chart values', async () => {
