@@ -7,6 +7,7 @@ import { serviceDnsNames } from '../../certs/generate.js';
 import { createLogger } from '../../lib/logger.js';
 import { ensureCertificate, ensureSecret, patchCaBundle } from '../../webhook/selfcert.js';
 import { SelfManagedTls } from '../../webhook/tls.js';
+import { detectNativeSidecar } from '../../webhook/version.js';
 import { TestCluster } from '../helpers/kube.js';
 
 const hook = (name: string) => ({
@@ -141,6 +142,13 @@ describe('self-managed certificate on a real API server', () => {
     } finally {
       managed.stop();
     }
+  });
+
+  it('detects native sidecar support from the API server version', async () => {
+    expect(cluster.version).toMatch(/^v1\.\d+\./);
+    const [, minor] = /^v1\.(\d+)\./.exec(cluster.version) ?? [];
+    const native = await detectNativeSidecar(kc, createLogger('version', 'silent'));
+    expect(native).toBe(Number(minor) >= 29);
   });
 
   it('reports a missing MutatingWebhookConfiguration and stays unready', async () => {
