@@ -53,6 +53,7 @@ const pod = z.looseObject({
     containers: z.array(container),
     initContainers: z.array(container).optional(),
     restartPolicy: z.string().optional(),
+    hostNetwork: z.boolean().optional(),
   }),
 });
 

@@ -58,6 +58,12 @@ describe('inject', () => {
     });
   });
 
+  it('leaves hostNetwork pods alone, with a warning', () => {
+    const result = inject(agentPod({}, { hostNetwork: true }), config);
+    expect(result.skipReason).toBe('host-network');
+    expect(result.warnings).toHaveLength(1);
+  });
+
   it('injects into an agent labelled with an empty value', () => {
     expect(inject(agentPod({ labels: { agent: '' } }), config).skipReason).toBeUndefined();
   });

@@ -4,7 +4,8 @@ import type { InjectConfig } from './config.js';
 import { ANNOTATIONS, applyOverrides } from './overrides.js';
 import { AGENT_LABEL, SIDECAR_NAME, sidecarContainer } from './sidecar.js';
 
-export type SkipReason = 'no-agent-label' | 'opted-out' | 'already-injected' | 'invalid-annotation';
+export type SkipReason =
+  'no-agent-label' | 'opted-out' | 'already-injected' | 'host-network' | 'invalid-annotation';
 
 export interface InjectResult {
   /** RFC 6902 operations against the pod; empty when skipped. */
@@ -28,6 +29,13 @@ export function inject(pod: V1Pod, config: InjectConfig): InjectResult {
   const initContainers = pod.spec?.initContainers ?? [];
   const hasSidecar = [...containers, ...initContainers].some((c) => c.name === SIDECAR_NAME);
   if (annotations[ANNOTATIONS.status] !== undefined || hasSidecar) return skip('already-injected');
+
+  // On the node's network, 127.0.0.1:<port> is shared by every hostNetwork pod on the node.
+  if (pod.spec?.hostNetwork === true) {
+    return skip('host-network', [
+      'kaos-memory: hostNetwork pods share the node loopback, so the memory sidecar was not injected',
+    ]);
+  }
 
   const overrides = applyOverrides(annotations, {
     image: config.sidecarImage,
