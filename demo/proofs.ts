@@ -1,0 +1,42 @@
+// The demo's claims. Each is checked where the story shows it, and a failed check
+// fails that step; the summary then states, per headline, how many checks stand
+// behind it, and refuses to pass with a headline that nothing checked.
+import * as ui from './ui.js';
+
+const HEADLINES = {
+  chart: 'helm install of charts/kaos-memory set the memory defaults for every agent',
+  inject: 'the webhook injected the memory sidecar and MEMORY_* defaults into a plain agent pod',
+  secret: 'no secret in any pod spec: the Redis password travels by secretKeyRef',
+  stored: "the agent's writes went through the sidecar into Redis, in the KAOS key layout",
+  durable: 'Redis keeps them in an append-only file on disk',
+  restart: 'the history survived a SIGKILL of the sidecar and came back through its HTTP API',
+} as const;
+
+export type Headline = keyof typeof HEADLINES;
+
+export class CheckFailed extends Error {}
+
+export class Proofs {
+  private readonly passed = new Map<Headline, string[]>();
+
+  /** Verify one claim: prints it when it holds, throws naming it when it does not. */
+  check(headline: Headline, claim: string, holds: boolean, evidence?: string): void {
+    if (!holds) {
+      const seen = evidence ? `\nwhat was seen: ${evidence.slice(0, 2_000)}` : '';
+      throw new CheckFailed(`check failed: ${claim}${seen}`);
+    }
+    this.passed.set(headline, [...(this.passed.get(headline) ?? []), claim]);
+    ui.ok(claim);
+  }
+
+  summary(): void {
+    let total = 0;
+    for (const [headline, text] of Object.entries(HEADLINES) as [Headline, string][]) {
+      const n = this.passed.get(headline)?.length ?? 0;
+      if (n === 0) throw new CheckFailed(`nothing checked the claim: ${text}`);
+      total += n;
+      ui.ok(`${text} ${ui.dim(`(${n} check${n === 1 ? '' : 's'})`)}`);
+    }
+    ui.say(`${total} checks, all passed.`);
+  }
+}

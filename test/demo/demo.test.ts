@@ -1,0 +1,156 @@
+// `npm run demo` as CI runs it: demo/main.ts as its own process (the install parts
+// of scripts/demo.sh are what `npm test` already did), in its own process group and
+// with its own TMPDIR, so the test can tell that nothing it started outlives it.
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../helpers/cli.js';
+
+interface DemoRun {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  output: string;
+  /** Processes of the demo's process group still alive after it exited. */
+  leftovers: string[];
+  /** What the demo left in its TMPDIR. */
+  leftFiles: string[];
+}
+
+const scratch = mkdtempSync(join(tmpdir(), 'kaos-demo-test-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+/** Run the demo; `during` may act on it (e.g. send a signal) while it runs. */
+function runDemo(
+  env: Record<string, string> = {},
+  during?: (pid: number, output: () => string) => void,
+): Promise<DemoRun> {
+  const tmp = mkdtempSync(join(scratch, 'run-'));
+  const child = spawn(process.execPath, ['--import', 'tsx', 'demo/main.ts'], {
+    cwd: REPO_ROOT,
+    // Its own process group: every process it starts stays in it unless it escapes.
+    detached: true,
+    env: { ...process.env, TMPDIR: tmp, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  during?.(child.pid!, () => output);
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code, signal) =>
+      resolve({
+        code,
+        signal,
+        output,
+        leftovers: processGroup(child.pid!),
+        // tsx keeps a compile cache in the temp folder; that one is tsx's, not the demo's.
+        leftFiles: readdirSync(tmp).filter((name) => !name.startsWith('tsx-')),
+      }),
+    );
+  });
+}
+
+/** Live (non-zombie) processes whose process group is `pgid`, as "pid command". */
+function processGroup(pgid: number): string[] {
+  const found: string[] = [];
+  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      continue; // gone meanwhile
+    }
+    // pid (comm) state ppid pgrp …; comm may hold spaces, so split after its ')'.
+    const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(pgrp) === pgid && state !== 'Z') {
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      found.push(`${pid} ${comm}`);
+    }
+  }
+  return found;
+}
+
+function expectCleanExit(run: DemoRun): void {
+  expect(run.leftovers, run.output).toEqual([]);
+  expect(run.leftFiles, run.output).toEqual([]);
+  expect(run.output).toContain('==> Cleanup');
+}
+
+describe('npm run demo', () => {
+  it('plays the whole story with real parts, proves each claim and leaves nothing running', async () => {
+    const run = await runDemo();
+    expect(run.code, run.output).toBe(0);
+    const out = run.output;
+
+    // Not a terminal: plain text for CI logs.
+    expect(out).not.toContain('\x1b[');
+    // 1: the injected sidecar and env, read back from the API.
+    expect(out).toMatch(/memory\.kaos\.tools\/status: injected/);
+    expect(out).toMatch(/- name: kaos-memory\n.*image: ghcr\.io\/kaos-tools\/kaos-memory/);
+    expect(out).toMatch(/MEMORY_API_URL: http:\/\/127\.0\.0\.1:\d+/);
+    expect(out).toContain('MEMORY_REDIS_PASSWORD: (from Secret redis-auth, key password)');
+    // 2: the agent's writes acknowledged.
+    expect(out).toMatch(
+      /"event_type":"user_message","content":"Remember this: the secret code is 42"\}\n.*→ 201/,
+    );
+    // 3: the keys and the raw stored events.
+    expect(out).toMatch(/kaos:memory:session:conversation-1 {2}hash/);
+    expect(out).toMatch(/kaos:memory:events:conversation-1 {2}list/);
+    expect(out).toMatch(
+      /1\) \{"event_id": "[^"]+", "timestamp": "[^"]+", "event_type": "user_message"/,
+    );
+    // 4: read back through the API after a SIGKILL and a new process.
+    const after = out.slice(out.indexOf('Step 4/5'));
+    expect(after).toMatch(/kill -9 \d+/);
+    expect(after).toContain('user_message: "Remember this: the secret code is 42"');
+    expect(after).toContain('User: Remember this: the secret code is 42');
+    // 5: every headline checked.
+    expect(out).toMatch(/\d+ checks, all passed\./);
+    expect(out).toContain('Demo passed');
+    expectCleanExit(run);
+  });
+
+  it('names the failed step, exits non-zero and still cleans up everything', async () => {
+    const run = await runDemo({ DEMO_FAIL_AT: '3' });
+    expect(run.code, run.output).toBe(1);
+    expect(run.output).toContain(
+      '✗ FAILED at Step 3/5 (Look inside Redis): forced failure (DEMO_FAIL_AT=3)',
+    );
+    expect(run.output).toMatch(/stopped and removed: sidecar, webhook, control plane, Redis/);
+    expect(run.output).not.toContain('Demo passed');
+    expectCleanExit(run);
+  });
+
+  it('fails at the control plane step with the fix when the binaries are missing', async () => {
+    const emptyCache = join(scratch, 'empty-cache');
+    mkdirSync(emptyCache, { recursive: true });
+    const run = await runDemo({ KAOS_CACHE_DIR: emptyCache });
+    expect(run.code, run.output).toBe(1);
+    expect(run.output).toMatch(
+      /FAILED at Setup 2\/4 \(Start the Kubernetes control plane\): control plane not built: run scripts\/controlplane\.sh/,
+    );
+    // Redis had started: it is stopped and its data folder removed.
+    expect(run.output).toMatch(/stopped and removed: Redis, temporary files/);
+    expectCleanExit(run);
+  });
+
+  it('cleans up on Ctrl-C in the middle of the story', async () => {
+    const run = await runDemo({}, (pid, output) => {
+      const timer = setInterval(() => {
+        // Once the sidecar serves: every kind of process is running.
+        if (output().includes('event_id')) {
+          clearInterval(timer);
+          process.kill(pid, 'SIGINT');
+        }
+      }, 50);
+      timer.unref();
+    });
+    expect(run.code, run.output).toBe(130);
+    expect(run.output).toContain('SIGINT during Step 2/5: stopping');
+    expect(run.output).not.toContain('FAILED');
+    expectCleanExit(run);
+  });
+});
