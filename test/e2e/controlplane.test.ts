@@ -1,8 +1,12 @@
 // The harness itself: a real API server that stores pods only after RBAC,
 // admission and validation have had their say.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestCluster } from '../helpers/kube.js';
+import { controlPlaneBin, TestCluster } from '../helpers/kube.js';
 
 describe('test control plane', () => {
   let cluster: TestCluster;
@@ -66,5 +70,27 @@ describe('test control plane', () => {
     await expect(asNobody.listNamespacedPod({ namespace: ns })).rejects.toMatchObject({
       code: 403,
     });
+  });
+
+  it('has a helm stamped with its release version and Kubernetes 1.37 capabilities', () => {
+    const helm = controlPlaneBin('helm');
+    const version = execFileSync(helm, ['version', '--template', '{{.Version}}'], {
+      encoding: 'utf8',
+    });
+    expect(version).toBe('v3.22.0');
+    // `helm template` without a cluster assumes the KubeVersion from the same ldflags.
+    const chart = mkdtempSync(join(tmpdir(), 'kaos-helm-'));
+    try {
+      mkdirSync(join(chart, 'templates'));
+      writeFileSync(join(chart, 'Chart.yaml'), 'apiVersion: v2\nname: probe\nversion: 0.1.0\n');
+      writeFileSync(
+        join(chart, 'templates', 'kube.yaml'),
+        'kube: {{ .Capabilities.KubeVersion }}\n',
+      );
+      const out = execFileSync(helm, ['template', 'probe', chart], { encoding: 'utf8' });
+      expect(out).toContain('kube: v1.37.0');
+    } finally {
+      rmSync(chart, { recursive: true, force: true });
+    }
   });
 });
