@@ -494,22 +494,27 @@ function report(err: unknown): void {
   if (rest.length > 0) ui.say(rest.join('\n'));
 }
 
-async function finish(code: number): Promise<never> {
-  ui.header('Cleanup', 'Stopping everything the demo started');
-  const stopped = await teardown.run();
-  ui.ok(`stopped and removed: ${stopped.length ? stopped.join(', ') : 'nothing was running'}`);
-  ui.say(
-    code === 0
-      ? ui.green(ui.bold(`Demo passed in ${ui.seconds(Date.now() - began)}.`))
-      : ui.red(ui.bold(`Demo failed (exit ${code}) after ${ui.seconds(Date.now() - began)}.`)),
-  );
-  process.exit(code);
+let finishing: Promise<never> | undefined;
+
+/** Clean up once and exit with the first outcome's code. */
+function finish(code: number): Promise<never> {
+  finishing ??= (async () => {
+    ui.header('Cleanup', 'Stopping everything the demo started');
+    const stopped = await teardown.run();
+    ui.ok(`stopped and removed: ${stopped.length ? stopped.join(', ') : 'nothing was running'}`);
+    const took = ui.seconds(Date.now() - began);
+    if (code === 0) ui.say(ui.green(ui.bold(`Demo passed in ${took}.`)));
+    else if (stopping) ui.say(ui.yellow(ui.bold(`Demo stopped by ${stopping} after ${took}.`)));
+    else ui.say(ui.red(ui.bold(`Demo failed (exit ${code}) after ${took}.`)));
+    process.exit(code);
+  })();
+  return finishing;
 }
 
 process.on('exit', () => teardown.runNow());
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
-    if (stopping) return; // a repeat while cleaning up
+    if (stopping || finishing) return; // a repeat, or cleanup is already under way
     stopping = signal;
     process.stdout.write('\n');
     ui.warn(`${signal} during ${current.label}: stopping`);
@@ -517,10 +522,16 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
+// A terminal's Ctrl-C reaches the sidecar and the rest too, and their deaths can fail
+// a step a moment before this process handles its own SIGINT: wait for it briefly,
+// so an interruption is reported as one.
+const SIGNAL_GRACE_MS = 250;
+
 story().then(
   () => finish(0),
-  (err: unknown) => {
-    if (stopping) return; // the interruption already reports and cleans up
+  async (err: unknown) => {
+    await new Promise((resolve) => setTimeout(resolve, SIGNAL_GRACE_MS));
+    if (stopping) return; // the interruption reports and cleans up
     report(err);
     return finish(1);
   },

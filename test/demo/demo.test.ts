@@ -19,12 +19,17 @@ interface DemoRun {
 }
 
 const scratch = mkdtempSync(join(tmpdir(), 'kaos-demo-test-'));
-afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+const running = new Set<number>();
+afterAll(() => {
+  // A demo still running here means a test timed out: stop its whole group.
+  for (const pid of running) process.kill(-pid, 'SIGKILL');
+  rmSync(scratch, { recursive: true, force: true });
+});
 
-/** Run the demo; `during` may act on it (e.g. send a signal) while it runs. */
+/** Run the demo; `onOutput` sees the output so far each time more arrives. */
 function runDemo(
   env: Record<string, string> = {},
-  during?: (pid: number, output: () => string) => void,
+  onOutput?: (output: string, pid: number) => void,
 ): Promise<DemoRun> {
   const tmp = mkdtempSync(join(scratch, 'run-'));
   const child = spawn(process.execPath, ['--import', 'tsx', 'demo/main.ts'], {
@@ -34,13 +39,18 @@ function runDemo(
     env: { ...process.env, TMPDIR: tmp, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  running.add(child.pid!);
   let output = '';
-  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  during?.(child.pid!, () => output);
+  const more = (chunk: Buffer) => {
+    output += chunk.toString();
+    onOutput?.(output, child.pid!);
+  };
+  child.stdout.on('data', more);
+  child.stderr.on('data', more);
   return new Promise((resolve, reject) => {
     child.once('error', reject);
-    child.once('close', (code, signal) =>
+    child.once('close', (code, signal) => {
+      running.delete(child.pid!);
       resolve({
         code,
         signal,
@@ -48,8 +58,8 @@ function runDemo(
         leftovers: processGroup(child.pid!),
         // tsx keeps a compile cache in the temp folder; that one is tsx's, not the demo's.
         leftFiles: readdirSync(tmp).filter((name) => !name.startsWith('tsx-')),
-      }),
-    );
+      });
+    });
   });
 }
 
@@ -137,20 +147,34 @@ describe('npm run demo', () => {
     expectCleanExit(run);
   });
 
-  it('cleans up on Ctrl-C in the middle of the story', async () => {
-    const run = await runDemo({}, (pid, output) => {
-      const timer = setInterval(() => {
-        // Once the sidecar serves: every kind of process is running.
-        if (output().includes('event_id')) {
-          clearInterval(timer);
-          process.kill(pid, 'SIGINT');
-        }
-      }, 50);
-      timer.unref();
-    });
+  // Once the sidecar serves, every kind of process the demo runs is running.
+  const stopMidway = (signal: NodeJS.Signals, group: boolean) => {
+    let sent = false;
+    return (output: string, pid: number) => {
+      if (!sent && output.includes('sidecar pid')) {
+        sent = true;
+        process.kill(group ? -pid : pid, signal);
+      }
+    };
+  };
+
+  it('cleans up on Ctrl-C, which a terminal sends to the whole process group', async () => {
+    const run = await runDemo({}, stopMidway('SIGINT', true));
     expect(run.code, run.output).toBe(130);
-    expect(run.output).toContain('SIGINT during Step 2/5: stopping');
+    expect(run.output).toMatch(/SIGINT during Step [2-4]\/5: stopping/);
+    expect(run.output).toContain('Demo stopped by SIGINT');
+    // The sidecar dying of the same Ctrl-C is not reported as a failed step.
     expect(run.output).not.toContain('FAILED');
+    expectCleanExit(run);
+  });
+
+  it('cleans up on a SIGTERM to the demo alone (a cancelled CI job)', async () => {
+    const run = await runDemo({}, stopMidway('SIGTERM', false));
+    expect(run.code, run.output).toBe(143);
+    expect(run.output).toMatch(/SIGTERM during Step [2-4]\/5: stopping/);
+    expect(run.output).toContain('Demo stopped by SIGTERM');
+    expect(run.output).not.toContain('FAILED');
+    expect(run.output).not.toContain('Demo passed');
     expectCleanExit(run);
   });
 });
