@@ -62,6 +62,17 @@ describe('generateCertificates', () => {
     expect(caUsage).toMatchObject({ critical: true, keyCertSign: true });
   });
 
+  it('encodes subject names as UTF8String, which Go x509 accepts for any character', () => {
+    const wildcard = generateCertificates({ dns: ['*.kaos.svc'] });
+    for (const pem of [bundle.caCert, bundle.tlsCert, wildcard.tlsCert, wildcard.caCert]) {
+      const cert = forge.pki.certificateFromPem(pem);
+      for (const attr of [...cert.subject.attributes, ...cert.issuer.attributes]) {
+        expect(attr.valueTagClass).toBe(forge.asn1.Type.UTF8);
+      }
+    }
+    expect(new X509Certificate(wildcard.tlsCert).subject).toBe('CN=*.kaos.svc');
+  });
+
   it('gives a private key that matches the serving certificate', () => {
     const key = createPrivateKey(bundle.tlsKey);
     expect(key.asymmetricKeyType).toBe('rsa');

@@ -52,9 +52,7 @@ export function generateCertificates(options: CertificateOptions): CertificateBu
   ca.serialNumber = serial();
   ca.validity.notBefore = notBefore;
   ca.validity.notAfter = notAfter;
-  const caSubject = [
-    { name: 'commonName', value: `kaos-memory-ca@${Math.floor(now.getTime() / 1000)}` },
-  ];
+  const caSubject = [subjectName(`kaos-memory-ca-${Math.floor(now.getTime() / 1000)}`)];
   ca.setSubject(caSubject);
   ca.setIssuer(caSubject);
   ca.setExtensions([
@@ -70,7 +68,7 @@ export function generateCertificates(options: CertificateOptions): CertificateBu
   cert.serialNumber = serial();
   cert.validity.notBefore = notBefore;
   cert.validity.notAfter = notAfter;
-  cert.setSubject([{ name: 'commonName', value: commonName }]);
+  cert.setSubject([subjectName(commonName)]);
   cert.setIssuer(caSubject);
   cert.setExtensions([
     { name: 'basicConstraints', cA: false, critical: true },
@@ -117,6 +115,12 @@ export function splitHosts(hosts: string[]): { dns: string[]; ips: string[] } {
 export function certificateValidity(pem: string): { notBefore: Date; notAfter: Date } {
   const cert = forge.pki.certificateFromPem(pem);
   return { notBefore: cert.validity.notBefore, notAfter: cert.validity.notAfter };
+}
+
+// UTF8String, not forge's default PrintableString, which Go's x509 (the API server)
+// rejects for characters such as `*` or `@`.
+function subjectName(commonName: string) {
+  return { name: 'commonName', value: commonName, valueTagClass: forge.asn1.Type.UTF8 as number };
 }
 
 // A positive 128-bit serial: the leading nibble is kept below 8 so DER doesn't read it as negative.
