@@ -2,6 +2,10 @@
 // Redis with an append-only file, etcd and kube-apiserver, the chart installed by
 // helm, the webhook and the sidecar as local processes. Every claim the summary
 // makes is checked on the way; a failed check fails the step that made it.
+//
+// Environment: NO_COLOR (plain output on a terminal too), KAOS_CACHE_DIR (where
+// scripts/controlplane.sh put the binaries), DEMO_FAIL_AT=<setup-N|N> (fail that step
+// on purpose, to see the failure path and its cleanup).
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
