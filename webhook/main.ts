@@ -23,6 +23,13 @@ export async function run(_argv: string[]): Promise<void> {
     return kubeConfig;
   };
 
+  if (new URL(config.inject.redisUrl).password !== '') {
+    logger.warn(
+      'INJECT_REDIS_URL holds a password, which every injected pod spec will show; ' +
+        'prefer INJECT_REDIS_PASSWORD_SECRET',
+    );
+  }
+
   const native =
     config.nativeSidecar === 'auto'
       ? await detectNativeSidecar(kube(), logger)

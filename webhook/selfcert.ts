@@ -63,7 +63,7 @@ export async function ensureSecret(
     // Missing, unreadable, due for renewal, or for other names: replace, keeping old CAs trusted.
     const bundle = issue(options, now());
     bundle.caBundle = joinBundle([bundle.caBundle, ...stillValid(stored?.caBundle ?? '', now())]);
-    const body = secretBody(options, bundle, existing.metadata?.resourceVersion);
+    const body = secretBody(options, bundle, existing);
     try {
       return mustRead(await core.replaceNamespacedSecret({ name, namespace, body }), options);
     } catch (err) {
@@ -121,10 +121,11 @@ function issue(options: CertificateOptions, now: Date): TlsMaterial & { caBundle
   return { cert: made.tlsCert, key: made.tlsKey, caBundle: made.caCert };
 }
 
+/** The Secret to write; a replacement keeps the existing one's type, labels and annotations. */
 function secretBody(
   options: CertificateOptions,
   tls: TlsMaterial & { caBundle: string },
-  resourceVersion?: string,
+  existing?: V1Secret,
 ): V1Secret {
   return {
     apiVersion: 'v1',
@@ -132,11 +133,15 @@ function secretBody(
     metadata: {
       name: options.secretName,
       namespace: options.namespace,
-      labels: MANAGED_BY,
-      resourceVersion,
+      labels: { ...existing?.metadata?.labels, ...MANAGED_BY },
+      annotations: existing?.metadata?.annotations,
+      // Guards the replace: a concurrent writer makes it fail with 409.
+      resourceVersion: existing?.metadata?.resourceVersion,
     },
-    type: 'kubernetes.io/tls',
+    // The type is immutable; an Opaque Secret made beforehand stays Opaque.
+    type: existing?.type ?? 'kubernetes.io/tls',
     data: {
+      ...existing?.data,
       'ca.crt': Buffer.from(tls.caBundle).toString('base64'),
       'tls.crt': Buffer.from(tls.cert).toString('base64'),
       'tls.key': Buffer.from(tls.key).toString('base64'),

@@ -106,6 +106,22 @@ describe('self-managed certificate on a real API server', () => {
     expect(await caBundles(kc, configName)).toEqual([fresh.caBundle, fresh.caBundle]);
   });
 
+  it('fills an empty Opaque Secret made beforehand, keeping its type and labels', async () => {
+    const core = kc.makeApiClient(CoreV1Api);
+    await core.createNamespacedSecret({
+      namespace,
+      body: { metadata: { name: 'premade-certs', labels: { team: 'a' } }, type: 'Opaque' },
+    });
+    const stored = await ensureSecret(kc, { namespace, secretName: 'premade-certs', dns });
+    const secret = await core.readNamespacedSecret({ name: 'premade-certs', namespace });
+    expect(secret.type).toBe('Opaque');
+    expect(secret.metadata?.labels).toEqual({
+      team: 'a',
+      'app.kubernetes.io/managed-by': 'kaos-memory-webhook',
+    });
+    expect(Buffer.from(secret.data?.['tls.crt'] ?? '', 'base64').toString()).toBe(stored.cert);
+  });
+
   it('replaces a certificate that lacks a required name', async () => {
     const options = { namespace, secretName: 'names-certs', dns: ['old-name'] };
     const before = await ensureSecret(kc, options);
