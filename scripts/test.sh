@@ -9,10 +9,10 @@ step() { printf '\n==> %s\n' "$*"; }
 step "dependencies"
 [ -d node_modules ] || npm ci --no-audit --no-fund
 bash scripts/ensure-redis.sh
-if [ -x scripts/controlplane.sh ]; then
-  step "control plane (kube-apiserver, etcd, helm; cached after the first build)"
-  bash scripts/controlplane.sh
-fi
+step "control plane (kube-apiserver, etcd, helm; cached after the first build)"
+# Without it the unit and Redis suites still run; each Kubernetes suite then fails with one line.
+bash scripts/controlplane.sh || echo "==> control plane not built: the Kubernetes suites will fail (see above)"
+
 
 step "build, typecheck, lint"
 npm run --silent build
