@@ -1,0 +1,425 @@
+// The sidecar benchmark (issue 2, "Performance"): the sidecar as a child
+// process from dist/, next to the same MemoryStore calls made directly with
+// ioredis in this process, against a fresh redis-server of its own.
+import type { Redis } from 'ioredis';
+import { spawnSync } from 'node:child_process';
+import { cpus } from 'node:os';
+import { createLogger } from '../lib/logger.js';
+import { loadSidecarConfig } from '../sidecar/config.js';
+import { encodeSessionCursor } from '../sidecar/cursor.js';
+import { connectRedis } from '../sidecar/redis.js';
+import { MemoryStore } from '../sidecar/store.js';
+import { TestRedis } from '../test/helpers/redis.js';
+import { freePort } from '../test/helpers/ports.js';
+import {
+  closedLoop,
+  httpCall,
+  httpClosedLoop,
+  keepAliveAgent,
+  openLoop,
+  type HttpTarget,
+  type Op,
+  type OpenLoopResult,
+} from './lib/load.js';
+import { seedSessions } from './lib/seed.js';
+import { SidecarProcess, startNoopServer } from './lib/sidecar-process.js';
+import { median, type Summary } from './lib/stats.js';
+import { fmt, table } from './lib/table.js';
+
+const PREFIX = 'bench';
+const WARMUP_MS = 1000;
+const CELL_MS = 3000;
+const RATE = 1000;
+const RATE_MS = 5000;
+const PAGE_MS = 2000;
+const LISTED_SESSIONS = 100_000;
+const CONNECTIONS = [1, 16, 64];
+const MESSAGE = JSON.stringify({
+  event_type: 'user_message',
+  content:
+    'Please summarise the three open incidents from this morning and draft a reply to the on-call channel.',
+});
+const OWNER = { userId: 'user', appName: 'agent' };
+/** Extra node flags for the sidecar child, e.g. heap caps: "--max-old-space-size=48". */
+const NODE_ARGS = (process.env.BENCH_SIDECAR_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+
+/** The sidecar's environment; the direct baseline parses the same one. */
+function sidecarEnv(redisUrl: string, port: number): Record<string, string> {
+  return {
+    MEMORY_REDIS_URL: redisUrl,
+    MEMORY_SIDECAR_PORT: String(port),
+    MEMORY_KEY_PREFIX: PREFIX,
+    // Above the seeded index, so appends never evict the sessions being listed.
+    MEMORY_MAX_SESSIONS: String(LISTED_SESSIONS * 10),
+    // warn would print one line per /readyz poll made before Redis is connected.
+    LOG_LEVEL: 'error',
+  };
+}
+
+interface Cell {
+  op: string;
+  connections: number;
+  sidecar: Summary;
+  direct: Summary;
+}
+
+export async function benchSidecar(): Promise<void> {
+  const redis = await TestRedis.start();
+  const port = await freePort();
+  const env = sidecarEnv(redis.url, port);
+  const config = loadSidecarConfig(env);
+  const directRedis = connectRedis(config, createLogger('bench', 'warn'));
+  await directRedis.connect();
+  const store = new MemoryStore(directRedis, {
+    keyPrefix: config.keyPrefix,
+    maxSessionEvents: config.maxSessionEvents,
+    maxSessions: config.maxSessions,
+    sessionTtlSeconds: config.sessionTtlSeconds,
+    timeoutMs: config.redisTimeoutMs,
+  });
+  let sidecar: SidecarProcess | undefined;
+  try {
+    // Start to ready, three times; the last one stays up for the rest.
+    const readyMs: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      await sidecar?.stop();
+      sidecar = await SidecarProcess.start(env, port, NODE_ARGS);
+      readyMs.push(sidecar.readyMs);
+    }
+    const live = sidecar as SidecarProcess;
+    await new Promise((r) => setTimeout(r, 1000));
+    const idle = live.memory();
+
+    await seedEvents(store, 64, 100);
+    const underLoad = { rss: 0, anon: 0 };
+    const sampler = setInterval(() => {
+      const m = live.memory();
+      underLoad.rss = Math.max(underLoad.rss, m.rss);
+      underLoad.anon = Math.max(underLoad.anon, m.anon);
+    }, 100);
+    let cells: Cell[];
+    let rate: RateResults;
+    try {
+      cells = await throughputCells(live.port, store);
+      rate = await fixedRate(live.port, store);
+    } finally {
+      clearInterval(sampler);
+    }
+    const peak = live.memory().peak;
+
+    await seedSessions(directRedis, PREFIX, 'listed', LISTED_SESSIONS);
+    const pages = await pageCells(live.port, store, directRedis);
+    const exitCode = await live.stop();
+
+    report({
+      cells,
+      rate,
+      pages,
+      readyMs,
+      idle,
+      underLoad,
+      peak,
+      exitCode,
+    });
+  } finally {
+    await sidecar?.stop();
+    directRedis.disconnect();
+    await redis.stop();
+  }
+}
+
+/** `sessions` sessions `read-N` holding `events` events each, for the read cells. */
+async function seedEvents(store: MemoryStore, sessions: number, events: number): Promise<void> {
+  const batch = Array.from({ length: events }, (_, i) => ({
+    event_type: i % 2 ? 'agent_response' : 'user_message',
+    content: (JSON.parse(MESSAGE) as { content: string }).content,
+  }));
+  for (let s = 0; s < sessions; s++) await store.appendEvents(`read-${s}`, batch, OWNER);
+}
+
+const APPEND: HttpTarget = {
+  method: 'POST',
+  path: (c) => `/v1/sessions/append-${c}/events`,
+  body: MESSAGE,
+};
+const READ: HttpTarget = { method: 'GET', path: (c) => `/v1/sessions/read-${c}/events?limit=20` };
+
+/** The direct baseline of each HTTP target: the same MemoryStore call the route makes. */
+function directOps(store: MemoryStore): { append: Op; read: Op } {
+  const event = JSON.parse(MESSAGE) as { event_type: string; content: unknown };
+  return {
+    append: async (c) => {
+      await store.appendEvents(`append-${c}`, [event], OWNER);
+    },
+    read: async (c) => {
+      await store.readEvents(`read-${c}`, { limit: 20 });
+    },
+  };
+}
+
+async function throughputCells(port: number, store: MemoryStore): Promise<Cell[]> {
+  const direct = directOps(store);
+  const cells: Cell[] = [];
+  for (const [op, target, directOp] of [
+    ['append', APPEND, direct.append],
+    ['read last 20', READ, direct.read],
+  ] as const) {
+    for (const n of CONNECTIONS) {
+      await httpClosedLoop(port, n, WARMUP_MS, target);
+      const sidecar = await httpClosedLoop(port, n, CELL_MS, target);
+      await closedLoop(n, WARMUP_MS, directOp);
+      const directResult = await closedLoop(n, CELL_MS, directOp);
+      cells.push({ op, connections: n, sidecar, direct: directResult });
+    }
+  }
+  return cells;
+}
+
+interface RateResults {
+  sidecar: OpenLoopResult;
+  noop: OpenLoopResult;
+  direct: OpenLoopResult;
+}
+
+/**
+ * Appends at a fixed 1,000/s over keep-alive connections, round-robin over 16
+ * sessions: through the sidecar, to a no-op HTTP server (the floor of any HTTP
+ * hop on this machine), and directly.
+ */
+async function fixedRate(port: number, store: MemoryStore): Promise<RateResults> {
+  const target = { ...APPEND, path: (i: number) => `/v1/sessions/rate-${i % 16}/events` };
+  const overHttp = async (to: number) => {
+    const agent = keepAliveAgent(64);
+    try {
+      const op: Op = (i) => httpCall(agent, to, target, i);
+      await openLoop(RATE, WARMUP_MS, op);
+      return await openLoop(RATE, RATE_MS, op);
+    } finally {
+      agent.destroy();
+    }
+  };
+  const sidecar = await overHttp(port);
+  const noopPort = await freePort();
+  const noopServer = await startNoopServer(noopPort);
+  const noop = await overHttp(noopPort).finally(() => noopServer.stop());
+  const event = JSON.parse(MESSAGE) as { event_type: string; content: unknown };
+  const viaStore: Op = async (i) => {
+    await store.appendEvents(`rate-${i % 16}`, [event], OWNER);
+  };
+  await openLoop(RATE, WARMUP_MS, viaStore);
+  const direct = await openLoop(RATE, RATE_MS, viaStore);
+  return { sidecar, noop, direct };
+}
+
+interface PageCell {
+  page: string;
+  sidecar: Summary;
+  store: Summary;
+  baseline: Summary;
+}
+
+/** One page of 100 sessions, first and deep (rank 50,000), one caller at a time. */
+async function pageCells(port: number, store: MemoryStore, redis: Redis): Promise<PageCell[]> {
+  const index = store.keys.index;
+  const [member, score] = await redis.zrevrange(index, 50_000 - 1, 50_000 - 1, 'WITHSCORES');
+  if (member === undefined || score === undefined) throw new Error('the index was not seeded');
+  const deep = { score, member };
+  const cells: PageCell[] = [];
+  for (const [page, cursor] of [
+    ['first', undefined],
+    ['deep (after rank 50,000)', deep],
+  ] as const) {
+    const query = cursor ? `&cursor=${encodeSessionCursor(cursor)}` : '';
+    const target: HttpTarget = { method: 'GET', path: () => `/v1/sessions?limit=100${query}` };
+    await checkPage(port, target.path(0));
+    const viaStore: Op = async () => {
+      const { sessions } = await store.listSessions({ limit: 100, cursor });
+      if (sessions.length !== 100) throw new Error(`store page held ${sessions.length}`);
+    };
+    const baseline: Op = async () => {
+      const ids = await redis.zrevrangebyscore(
+        index,
+        cursor ? `(${cursor.score}` : '+inf',
+        '-inf',
+        'LIMIT',
+        0,
+        100,
+      );
+      const pipe = redis.pipeline();
+      for (const id of ids) {
+        const k = store.keys.forSession(id).session;
+        pipe.hmget(k, 'session_id', 'user_id', 'app_name', 'created_at', 'updated_at');
+      }
+      const rows = await pipe.exec();
+      if (rows?.length !== 100) throw new Error(`baseline page held ${rows?.length}`);
+    };
+    await httpClosedLoop(port, 1, WARMUP_MS / 2, target);
+    const sidecar = await httpClosedLoop(port, 1, PAGE_MS, target);
+    await closedLoop(1, WARMUP_MS / 2, viaStore);
+    const viaStoreResult = await closedLoop(1, PAGE_MS, viaStore);
+    await closedLoop(1, WARMUP_MS / 2, baseline);
+    const baselineResult = await closedLoop(1, PAGE_MS, baseline);
+    cells.push({ page, sidecar, store: viaStoreResult, baseline: baselineResult });
+  }
+  return cells;
+}
+
+/** A page through the sidecar must hold 100 sessions and a cursor onward. */
+async function checkPage(port: number, path: string): Promise<void> {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`);
+  const body = (await res.json()) as { sessions?: unknown[]; next_cursor?: unknown };
+  if (res.status !== 200 || body.sessions?.length !== 100 || typeof body.next_cursor !== 'string')
+    throw new Error(`GET ${path}: ${res.status}, ${body.sessions?.length} sessions`);
+}
+
+function report(r: {
+  cells: Cell[];
+  rate: RateResults;
+  pages: PageCell[];
+  readyMs: number[];
+  idle: { rss: number; anon: number };
+  underLoad: { rss: number; anon: number };
+  peak: number;
+  exitCode: number | null;
+}): void {
+  const redisVersion = spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).stdout.trim();
+  const out: string[] = [];
+  out.push('## Sidecar benchmark', '');
+  out.push(
+    `Node ${process.version}, ${cpus().length} CPUs, ${redisVersion.split(' ').slice(0, 3).join(' ')}; ` +
+      `${CELL_MS / 1000} s per cell after ${WARMUP_MS / 1000} s warm-up; latencies in ms; ` +
+      `sidecar node flags: ${NODE_ARGS.length ? NODE_ARGS.join(' ') : 'none'}.`,
+    '',
+  );
+
+  out.push('### Throughput and latency (closed loop, keep-alive connections)', '');
+  out.push(
+    table(
+      [
+        'operation',
+        'connections',
+        'sidecar req/s',
+        'direct ops/s',
+        'ratio',
+        'sidecar p50',
+        'sidecar p99',
+        'direct p50',
+        'direct p99',
+        'errors',
+      ],
+      r.cells.map((c) => [
+        c.op,
+        c.connections,
+        fmt.rate(c.sidecar.perSecond),
+        fmt.rate(c.direct.perSecond),
+        fmt.ratio(c.sidecar.perSecond / c.direct.perSecond),
+        fmt.ms(c.sidecar.p50),
+        fmt.ms(c.sidecar.p99),
+        fmt.ms(c.direct.p50),
+        fmt.ms(c.direct.p99),
+        c.sidecar.errors + c.direct.errors,
+      ]),
+    ),
+    '',
+  );
+
+  out.push(`### Appends at a fixed ${fmt.rate(RATE)}/s for ${RATE_MS / 1000} s (open loop)`, '');
+  const rateRow = (name: string, x: OpenLoopResult) => [
+    name,
+    fmt.rate(x.fromSend.perSecond),
+    fmt.ms(x.fromSchedule.p50),
+    fmt.ms(x.fromSchedule.p99),
+    fmt.ms(x.fromSchedule.max),
+    fmt.ms(x.fromSend.p99),
+    x.fromSend.errors,
+  ];
+  out.push(
+    table(
+      ['path', 'done/s', 'p50', 'p99', 'max', 'p99 from send', 'errors'],
+      [
+        rateRow('sidecar', r.rate.sidecar),
+        rateRow('no-op node:http server (control)', r.rate.noop),
+        rateRow('direct ioredis', r.rate.direct),
+      ],
+    ),
+    '',
+    'p50, p99 and max count from when each append was due, so any lateness of the generator counts against it.',
+    '',
+  );
+
+  out.push(`### A page of 100 from ${fmt.rate(LISTED_SESSIONS)} sessions (one caller)`, '');
+  out.push(
+    table(
+      [
+        'page',
+        'sidecar req/s',
+        'sidecar p50',
+        'sidecar p99',
+        'direct, same script p50',
+        'direct ZREVRANGEBYSCORE+HMGET p50',
+        'p99',
+        'ratio (p50 sidecar / ZREVRANGEBYSCORE+HMGET)',
+      ],
+      r.pages.map((p) => [
+        p.page,
+        fmt.rate(p.sidecar.perSecond),
+        fmt.ms(p.sidecar.p50),
+        fmt.ms(p.sidecar.p99),
+        fmt.ms(p.store.p50),
+        fmt.ms(p.baseline.p50),
+        fmt.ms(p.baseline.p99),
+        fmt.ratio(p.sidecar.p50 / p.baseline.p50),
+      ]),
+    ),
+    '',
+  );
+
+  out.push('### Process', '');
+  out.push(
+    table(
+      ['measure', 'value'],
+      [
+        [
+          'spawn to first /readyz 200 (3 runs)',
+          r.readyMs.map((ms) => fmt.ms(ms)).join(', ') + ' ms',
+        ],
+        ['RSS idle (VmRSS / RssAnon)', `${fmt.mib(r.idle.rss)} / ${fmt.mib(r.idle.anon)} MiB`],
+        [
+          'RSS under load, max sampled every 100 ms (VmRSS / RssAnon)',
+          `${fmt.mib(r.underLoad.rss)} / ${fmt.mib(r.underLoad.anon)} MiB`,
+        ],
+        ['RSS peak (VmHWM, to the end of the load)', `${fmt.mib(r.peak)} MiB`],
+        ['exit code after SIGTERM', String(r.exitCode)],
+      ],
+    ),
+    '',
+  );
+
+  const at64 = r.cells.find((c) => c.op === 'append' && c.connections === 64);
+  const ratio64 = at64 ? at64.sidecar.perSecond / at64.direct.perSecond : NaN;
+  const p99 = r.rate.sidecar.fromSchedule.p99;
+  out.push('### Goals', '');
+  out.push(
+    table(
+      ['goal', 'target', 'measured', 'result'],
+      [
+        [
+          'append throughput at 64 connections',
+          '>= 0.5x direct',
+          fmt.ratio(ratio64),
+          fmt.verdict(ratio64 >= 0.5),
+        ],
+        ['p99 append latency at 1,000/s', '< 5 ms', `${fmt.ms(p99)} ms`, fmt.verdict(p99 < 5)],
+        [
+          'RSS (VmRSS) under load',
+          '< 80 MiB',
+          `${fmt.mib(r.underLoad.rss)} MiB`,
+          fmt.verdict(r.underLoad.rss < 80 * 1024 * 1024),
+        ],
+        ['start to ready (median)', 'reported', `${fmt.ms(median(r.readyMs))} ms`, '-'],
+      ],
+    ),
+    '',
+  );
+  console.log(out.join('\n'));
+}
