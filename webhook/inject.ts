@@ -58,7 +58,7 @@ export function inject(pod: V1Pod, config: InjectConfig): InjectResult {
     const free = nextFreePort(settings.port, taken);
     if (free === undefined) {
       return skip('invalid-annotation', [
-        `no free port for the kaos-memory sidecar at or above ${settings.port}`,
+        `kaos-memory: no free port for the sidecar at or above ${settings.port}`,
       ]);
     }
     warnings.push(
@@ -69,6 +69,7 @@ export function inject(pod: V1Pod, config: InjectConfig): InjectResult {
   }
 
   const patch: Operation[] = [];
+  // metadata exists: the agent label was found in it.
   if (pod.metadata?.annotations === undefined) {
     patch.push({
       op: 'add',
