@@ -21,6 +21,17 @@ if created == 1 then
 end
 `;
 
+// Shared head: write the session hash when absent (ARGV[1..4] as in both
+// scripts below) and set `created`.
+const CREATE_IF_ABSENT = `
+local created = 0
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('HSET', KEYS[1], 'session_id', ARGV[1], 'user_id', ARGV[2], 'app_name', ARGV[3],
+    'created_at', ARGV[4], 'updated_at', ARGV[4])
+  created = 1
+end
+`;
+
 /**
  * Create a session unless it exists.
  * KEYS[1] P:session:S  KEYS[2] P:events:S  KEYS[3] P:sessions
@@ -30,13 +41,10 @@ end
  */
 export const CREATE_SESSION = `
 local sid, maxSessions, prefix = ARGV[1], tonumber(ARGV[7]), ARGV[8]
-local created = 0
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  redis.call('HSET', KEYS[1], 'session_id', sid, 'user_id', ARGV[2], 'app_name', ARGV[3],
-    'created_at', ARGV[4], 'updated_at', ARGV[4])
+${CREATE_IF_ABSENT}
+if created == 1 then
   redis.call('EXPIRE', KEYS[1], ARGV[6])
   redis.call('ZADD', KEYS[3], ARGV[5], sid)
-  created = 1
 end
 ${EVICT}
 return {created, evicted, redis.call('HGETALL', KEYS[1]), redis.call('LLEN', KEYS[2])}
@@ -53,12 +61,7 @@ return {created, evicted, redis.call('HGETALL', KEYS[1]), redis.call('LLEN', KEY
  */
 export const APPEND_EVENTS = `
 local sid, maxSessions, prefix = ARGV[1], tonumber(ARGV[8]), ARGV[9]
-local created = 0
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  redis.call('HSET', KEYS[1], 'session_id', sid, 'user_id', ARGV[2], 'app_name', ARGV[3],
-    'created_at', ARGV[4], 'updated_at', ARGV[4])
-  created = 1
-end
+${CREATE_IF_ABSENT}
 local seen, flags, batch = nil, {}, {}
 for i = 10, #ARGV, 2 do
   local id = ARGV[i]
