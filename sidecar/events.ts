@@ -1,5 +1,5 @@
 // Events in KAOS's stored form, and the reader rules KAOS applies to them.
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import { pyDumps } from './pyjson.js';
 
 /** An event as stored and returned; key order is the stored JSON's. */
@@ -18,9 +18,18 @@ export interface NewEvent {
   metadata?: Record<string, unknown> | undefined;
 }
 
+// Random bytes drawn from a pool: one getrandom call per 1,024 ids, not one per event.
+const POOL = Buffer.alloc(4096);
+let poolAt = POOL.length;
+
 /** KAOS's own id shape: `event_` and 8 hex digits. */
 export function newEventId(): string {
-  return `event_${randomBytes(4).toString('hex')}`;
+  if (poolAt + 4 > POOL.length) {
+    randomFillSync(POOL);
+    poolAt = 0;
+  }
+  poolAt += 4;
+  return `event_${POOL.toString('hex', poolAt - 4, poolAt)}`;
 }
 
 /** The stored JSON for a new event, exactly as KAOS's json.dumps(event.to_dict()) prints it. */

@@ -5,8 +5,8 @@ import type { SidecarMetrics } from './metrics.js';
 
 /**
  * The sidecar's one Redis connection. Commands fail at once while it is down
- * (no offline queue), so a request gets a 503 instead of waiting; every command
- * also has a deadline; reconnects run forever in the background with backoff.
+ * (no offline queue), so a request gets a 503 instead of waiting; the store puts
+ * a deadline on every call; reconnects run forever in the background with backoff.
  */
 export function connectRedis(config: SidecarConfig, log: Logger, metrics?: SidecarMetrics): Redis {
   const url = new URL(config.redisUrl);
@@ -17,7 +17,6 @@ export function connectRedis(config: SidecarConfig, log: Logger, metrics?: Sidec
     enableOfflineQueue: false,
     enableAutoPipelining: true,
     maxRetriesPerRequest: 1,
-    commandTimeout: config.redisTimeoutMs,
     connectTimeout: Math.max(config.redisTimeoutMs, 1000),
     retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 6), 2000),
   });

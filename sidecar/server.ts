@@ -46,9 +46,12 @@ export class Sidecar {
 
     this.server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 30_000 }, (req, res) => {
       const started = process.hrtime.bigint();
-      const url = new URL(req.url ?? '/', 'http://sidecar');
+      // Split by hand: a WHATWG URL per request is a measurable share of the hot path.
+      const target = req.url ?? '/';
+      const q = target.indexOf('?');
+      const pathname = q < 0 ? target : target.slice(0, q);
       const method = req.method ?? 'GET';
-      const matched = router.match(method, url.pathname);
+      const matched = router.match(method, pathname);
       const template = 'route' in matched ? matched.route.template : 'unmatched';
       const finish = (reply: Reply) => {
         // While shutting down, no connection is kept alive past its last response.
@@ -57,7 +60,7 @@ export class Sidecar {
         const seconds = Number(process.hrtime.bigint() - started) / 1e9;
         this.metrics.requests.inc({ route: template, method, status: reply.status });
         this.metrics.duration.observe({ route: template, method }, seconds);
-        if (!QUIET.has(url.pathname)) {
+        if (!QUIET.has(pathname)) {
           log.debug(
             { method, route: template, status: reply.status, ms: seconds * 1000 },
             'request',
@@ -71,9 +74,9 @@ export class Sidecar {
       }
       const request = {
         method,
-        path: url.pathname,
+        path: pathname,
         params: matched.params,
-        query: url.searchParams,
+        query: new URLSearchParams(q < 0 ? '' : target.slice(q + 1)),
         json: () => readJson(req, config.bodyLimitBytes),
       };
       Promise.resolve()

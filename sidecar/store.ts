@@ -267,22 +267,27 @@ export class MemoryStore {
 
   /** Every call has a deadline: a hung Redis becomes a 503, never a hung request. */
   private deadline<T>(promise: Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(new UnavailableError(`redis did not answer within ${this.limits.timeoutMs} ms`)),
-        this.limits.timeoutMs,
+    const ms = this.limits.timeoutMs;
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new UnavailableError(`redis did not answer within ${ms} ms`)),
+        ms,
+      );
+      promise.then(
+        (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        (err: unknown) => {
+          clearTimeout(timer);
+          if (isConnectionError(err)) {
+            reject(new UnavailableError('redis is unavailable', { cause: err }));
+          } else {
+            reject(err instanceof Error ? err : new Error(String(err)));
+          }
+        },
       );
     });
-    return Promise.race([promise, timeout])
-      .catch((err: unknown) => {
-        if (err instanceof UnavailableError) throw err;
-        if (isConnectionError(err))
-          throw new UnavailableError('redis is unavailable', { cause: err });
-        throw err;
-      })
-      .finally(() => clearTimeout(timer));
   }
 }
 
