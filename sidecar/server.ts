@@ -58,8 +58,7 @@ export class Sidecar {
         if (this.closing && !res.headersSent) res.setHeader('connection', 'close');
         send(res, reply);
         const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-        this.metrics.requests.inc({ route: template, method, status: reply.status });
-        this.metrics.duration.observe({ route: template, method }, seconds);
+        this.metrics.observe(template, method, reply.status, seconds);
         if (!QUIET.has(pathname)) {
           log.debug(
             { method, route: template, status: reply.status, ms: seconds * 1000 },
