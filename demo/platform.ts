@@ -62,6 +62,8 @@ export async function helmInstall(opts: {
       // Its own homes, so helm never reads the user's repositories or plugins.
       env: {
         PATH: process.env.PATH ?? '',
+        // client-go keeps its discovery cache under $HOME/.kube; without HOME it uses the cwd.
+        HOME: home,
         HELM_CACHE_HOME: join(home, 'cache'),
         HELM_CONFIG_HOME: join(home, 'config'),
         HELM_DATA_HOME: join(home, 'data'),
