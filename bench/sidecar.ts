@@ -8,7 +8,7 @@ import { createLogger } from '../lib/logger.js';
 import { loadSidecarConfig } from '../sidecar/config.js';
 import { encodeSessionCursor } from '../sidecar/cursor.js';
 import { connectRedis } from '../sidecar/redis.js';
-import { MemoryStore } from '../sidecar/store.js';
+import { MemoryStore, storeLimits } from '../sidecar/store.js';
 import { TestRedis } from '../test/helpers/redis.js';
 import { freePort } from '../test/helpers/ports.js';
 import {
@@ -34,11 +34,12 @@ const RATE_MS = 5000;
 const PAGE_MS = 2000;
 const LISTED_SESSIONS = 100_000;
 const CONNECTIONS = [1, 16, 64];
-const MESSAGE = JSON.stringify({
+const EVENT = {
   event_type: 'user_message',
   content:
     'Please summarise the three open incidents from this morning and draft a reply to the on-call channel.',
-});
+};
+const MESSAGE = JSON.stringify(EVENT);
 const OWNER = { userId: 'user', appName: 'agent' };
 /** Extra node flags for the sidecar child, e.g. heap caps: "--max-old-space-size=48". */
 const NODE_ARGS = (process.env.BENCH_SIDECAR_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
@@ -70,13 +71,7 @@ export async function benchSidecar(): Promise<void> {
   const config = loadSidecarConfig(env);
   const directRedis = connectRedis(config, createLogger('bench', 'warn'));
   await directRedis.connect();
-  const store = new MemoryStore(directRedis, {
-    keyPrefix: config.keyPrefix,
-    maxSessionEvents: config.maxSessionEvents,
-    maxSessions: config.maxSessions,
-    sessionTtlSeconds: config.sessionTtlSeconds,
-    timeoutMs: config.redisTimeoutMs,
-  });
+  const store = new MemoryStore(directRedis, storeLimits(config));
   let sidecar: SidecarProcess | undefined;
   try {
     // Start to ready, three times; the last one stays up for the rest.
@@ -132,7 +127,7 @@ export async function benchSidecar(): Promise<void> {
 async function seedEvents(store: MemoryStore, sessions: number, events: number): Promise<void> {
   const batch = Array.from({ length: events }, (_, i) => ({
     event_type: i % 2 ? 'agent_response' : 'user_message',
-    content: (JSON.parse(MESSAGE) as { content: string }).content,
+    content: EVENT.content,
   }));
   for (let s = 0; s < sessions; s++) await store.appendEvents(`read-${s}`, batch, OWNER);
 }
@@ -146,10 +141,9 @@ const READ: HttpTarget = { method: 'GET', path: (c) => `/v1/sessions/read-${c}/e
 
 /** The direct baseline of each HTTP target: the same MemoryStore call the route makes. */
 function directOps(store: MemoryStore): { append: Op; read: Op } {
-  const event = JSON.parse(MESSAGE) as { event_type: string; content: unknown };
   return {
     append: async (c) => {
-      await store.appendEvents(`append-${c}`, [event], OWNER);
+      await store.appendEvents(`append-${c}`, [EVENT], OWNER);
     },
     read: async (c) => {
       await store.readEvents(`read-${c}`, { limit: 20 });
@@ -202,9 +196,8 @@ async function fixedRate(port: number, store: MemoryStore): Promise<RateResults>
   const noopPort = await freePort();
   const noopServer = await startNoopServer(noopPort);
   const noop = await overHttp(noopPort).finally(() => noopServer.stop());
-  const event = JSON.parse(MESSAGE) as { event_type: string; content: unknown };
   const viaStore: Op = async (i) => {
-    await store.appendEvents(`rate-${i % 16}`, [event], OWNER);
+    await store.appendEvents(`rate-${i % 16}`, [EVENT], OWNER);
   };
   await openLoop(RATE, WARMUP_MS, viaStore);
   const direct = await openLoop(RATE, RATE_MS, viaStore);

@@ -12,9 +12,8 @@ import type { Reviewed } from '../webhook/admission.js';
 import { loadConfig } from '../webhook/config.js';
 import { WebhookServer } from '../webhook/server.js';
 import { freePort, waitFor } from '../test/helpers/ports.js';
-import autocannon from 'autocannon';
-import { openLoop } from './lib/load.js';
-import { median, Samples, type Summary } from './lib/stats.js';
+import { httpClosedLoop, openLoop, type HttpTarget } from './lib/load.js';
+import { median, type Summary } from './lib/stats.js';
 import { fmt, table } from './lib/table.js';
 
 const WARMUP_MS = 1500;
@@ -85,44 +84,11 @@ function post(agent: Agent, port: number, ca: string): Promise<void> {
   });
 }
 
-/**
- * `connections` keep-alive TLS connections for `ms` milliseconds through autocannon
- * (its client is far cheaper per request than node:https, leaving more of the two
- * cores to the server). Latencies are our own exact samples; a non-2xx is an error.
- */
+const MUTATE: HttpTarget = { method: 'POST', path: () => '/mutate', body: FIXTURE, status: 200 };
+
+/** `connections` keep-alive TLS connections posting the fixture for `ms` milliseconds. */
 function closed(port: number, connections: number, ms = CELL_MS): Promise<Summary> {
-  const samples = new Samples();
-  return new Promise((resolve, reject) => {
-    autocannon(
-      {
-        url: `https://127.0.0.1:${port}`,
-        connections,
-        duration: ms / 1000,
-        requests: [
-          {
-            method: 'POST',
-            path: '/mutate',
-            headers: { 'content-type': 'application/json' },
-            body: FIXTURE,
-          },
-        ],
-        setupClient: (client) => {
-          client.on('response', (status: number, _bytes: number, latency: number) => {
-            if (status === 200) samples.add(latency);
-            else samples.errors++;
-          });
-        },
-      },
-      (err: unknown, result: autocannon.Result) => {
-        if (err)
-          return reject(
-            err instanceof Error ? err : new Error('autocannon failed', { cause: err }),
-          );
-        samples.errors += result.errors + result.timeouts;
-        resolve(samples.summary(result.duration));
-      },
-    );
-  });
+  return httpClosedLoop(port, connections, ms, MUTATE, 'https');
 }
 
 /** Per-field medians over rounds (counts and errors summed). */

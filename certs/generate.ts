@@ -47,11 +47,7 @@ export function generateCertificates(options: CertificateOptions): CertificateBu
   const commonName = dns[0] ?? ips[0] ?? 'kaos-memory';
 
   const caKeys = forge.pki.rsa.generateKeyPair({ bits: 2048 });
-  const ca = forge.pki.createCertificate();
-  ca.publicKey = caKeys.publicKey;
-  ca.serialNumber = serial();
-  ca.validity.notBefore = notBefore;
-  ca.validity.notAfter = notAfter;
+  const ca = newCertificate(caKeys.publicKey, notBefore, notAfter);
   const caSubject = [subjectName(`kaos-memory-ca-${Math.floor(now.getTime() / 1000)}`)];
   ca.setSubject(caSubject);
   ca.setIssuer(caSubject);
@@ -63,11 +59,7 @@ export function generateCertificates(options: CertificateOptions): CertificateBu
   ca.sign(caKeys.privateKey, forge.md.sha256.create());
 
   const keys = forge.pki.rsa.generateKeyPair({ bits: 2048 });
-  const cert = forge.pki.createCertificate();
-  cert.publicKey = keys.publicKey;
-  cert.serialNumber = serial();
-  cert.validity.notBefore = notBefore;
-  cert.validity.notAfter = notAfter;
+  const cert = newCertificate(keys.publicKey, notBefore, notAfter);
   cert.setSubject([subjectName(commonName)]);
   cert.setIssuer(caSubject);
   cert.setExtensions([
@@ -115,6 +107,20 @@ export function splitHosts(hosts: string[]): { dns: string[]; ips: string[] } {
 export function certificateValidity(pem: string): { notBefore: Date; notAfter: Date } {
   const cert = forge.pki.certificateFromPem(pem);
   return { notBefore: cert.validity.notBefore, notAfter: cert.validity.notAfter };
+}
+
+/** An unsigned certificate for `publicKey` with a fresh serial. */
+function newCertificate(
+  publicKey: forge.pki.rsa.PublicKey,
+  notBefore: Date,
+  notAfter: Date,
+): forge.pki.Certificate {
+  const cert = forge.pki.createCertificate();
+  cert.publicKey = publicKey;
+  cert.serialNumber = serial();
+  cert.validity.notBefore = notBefore;
+  cert.validity.notAfter = notAfter;
+  return cert;
 }
 
 // UTF8String, not forge's default PrintableString, which Go's x509 (the API server)

@@ -28,7 +28,7 @@ import {
   sidecarPort,
   STATUS_ANNOTATION,
 } from './agent.js';
-import { ContainerProcess } from './container.js';
+import { ContainerProcess } from '../test/helpers/container.js';
 import { appendOnlyFiles, keysUnder } from './inspect.js';
 import {
   CHART_DIR,

@@ -34,9 +34,3 @@ export function intVar(min: number, max: number) {
     .transform(Number)
     .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
 }
-
-export function boolVar() {
-  return z
-    .enum(['true', 'false'], { message: 'must be true or false' })
-    .transform((v) => v === 'true');
-}

@@ -27,7 +27,6 @@ import { randomBytes } from 'node:crypto';
 export interface ApiDeps {
   store: MemoryStore;
   agentName: string;
-  maxSessionEvents: number;
   metrics: () => Promise<{ contentType: string; text: string }>;
 }
 
@@ -118,7 +117,7 @@ export function buildRouter(deps: ApiDeps): Router {
     const id = pathId(req);
     const q = check(listEventsQuery, queryObject(req.query), 'query');
     const page = await store.readEvents(id, {
-      limit: q.limit ?? deps.maxSessionEvents,
+      limit: q.limit,
       types: q.types,
       before: q.cursor ? decodeEventCursor(q.cursor) : undefined,
     });

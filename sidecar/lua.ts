@@ -35,12 +35,11 @@ end
 /**
  * Create a session unless it exists.
  * KEYS[1] P:session:S  KEYS[2] P:events:S  KEYS[3] P:sessions
- * ARGV[1] S  ARGV[2] user_id  ARGV[3] app_name  ARGV[4] now ISO  ARGV[5] now epoch seconds
- * ARGV[6] ttl seconds  ARGV[7] max sessions  ARGV[8] key prefix
+ * ARGV[1..9] the session head shared with APPEND_EVENTS (ARGV[7], max events, is unused here)
  * Returns {created 0|1, evicted, HGETALL of the session, LLEN of its events}
  */
 export const CREATE_SESSION = `
-local sid, maxSessions, prefix = ARGV[1], tonumber(ARGV[7]), ARGV[8]
+local sid, maxSessions, prefix = ARGV[1], tonumber(ARGV[8]), ARGV[9]
 ${CREATE_IF_ABSENT}
 if created == 1 then
   redis.call('EXPIRE', KEYS[1], ARGV[6])

@@ -4,8 +4,6 @@ export interface SidecarMetrics {
   registry: Registry;
   /** Counts one request; label children are cached, so the hot path hashes no labels. */
   observe(route: string, method: string, status: number, seconds: number): void;
-  requests: Counter<'route' | 'method' | 'status'>;
-  duration: Histogram<'route' | 'method'>;
   redisErrors: Counter<'kind'>;
   redisReconnects: Counter;
   redisUp: Gauge;
@@ -30,8 +28,6 @@ export function createMetrics(): SidecarMetrics {
   const children = new Map<string, { count: () => void; time: (s: number) => void }>();
   return {
     registry,
-    requests,
-    duration,
     observe(route, method, status, seconds) {
       const key = `${method} ${status} ${route}`;
       let child = children.get(key);

@@ -10,7 +10,7 @@ import { ApiError, UnavailableError } from './errors.js';
 import { errorReply, readJson, send, type Reply } from './http.js';
 import { createMetrics, type SidecarMetrics } from './metrics.js';
 import { connectRedis } from './redis.js';
-import { MemoryStore } from './store.js';
+import { MemoryStore, storeLimits } from './store.js';
 
 const QUIET = new Set(['/healthz', '/readyz', '/metrics']);
 
@@ -27,17 +27,10 @@ export class Sidecar {
   ) {
     this.metrics = createMetrics();
     this.redis = connectRedis(config, log, this.metrics);
-    this.store = new MemoryStore(this.redis, {
-      keyPrefix: config.keyPrefix,
-      maxSessionEvents: config.maxSessionEvents,
-      maxSessions: config.maxSessions,
-      sessionTtlSeconds: config.sessionTtlSeconds,
-      timeoutMs: config.redisTimeoutMs,
-    });
+    this.store = new MemoryStore(this.redis, storeLimits(config));
     const router = buildRouter({
       store: this.store,
       agentName: config.agentName,
-      maxSessionEvents: config.maxSessionEvents,
       metrics: async () => ({
         contentType: this.metrics.registry.contentType,
         text: await this.metrics.registry.metrics(),

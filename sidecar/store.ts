@@ -2,7 +2,8 @@
 // MULTI/EXEC around one script from lua.ts.
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { now } from './clock.js';
+import type { SidecarConfig } from './config.js';
+import { now, type Instant } from './clock.js';
 import { UnavailableError, isConnectionError } from './errors.js';
 import {
   decodeEvent,
@@ -21,6 +22,17 @@ export interface StoreLimits {
   maxSessions: number;
   sessionTtlSeconds: number;
   timeoutMs: number;
+}
+
+/** The store's limits as the sidecar's configuration gives them. */
+export function storeLimits(config: SidecarConfig): StoreLimits {
+  return {
+    keyPrefix: config.keyPrefix,
+    maxSessionEvents: config.maxSessionEvents,
+    maxSessions: config.maxSessions,
+    sessionTtlSeconds: config.sessionTtlSeconds,
+    timeoutMs: config.redisTimeoutMs,
+  };
 }
 
 export interface Session {
@@ -101,16 +113,7 @@ export class MemoryStore {
     const reply = (await this.transact(
       SCRIPTS.create,
       [k.session, k.events, k.index],
-      [
-        sessionId,
-        owner.userId,
-        owner.appName,
-        t.iso,
-        t.score,
-        this.limits.sessionTtlSeconds,
-        this.limits.maxSessions,
-        this.limits.keyPrefix,
-      ],
+      this.sessionArgs(sessionId, owner, t),
     )) as [number, number, string[], number];
     return { created: reply[0] === 1, session: toSession(sessionId, pairs(reply[2]), reply[3]) };
   }
@@ -179,17 +182,7 @@ export class MemoryStore {
     const k = this.keys.forSession(sessionId);
     const t = now();
     const ids = events.map((e) => e.event_id ?? newEventId());
-    const args: (string | number)[] = [
-      sessionId,
-      owner.userId,
-      owner.appName,
-      t.iso,
-      t.score,
-      this.limits.sessionTtlSeconds,
-      this.limits.maxSessionEvents,
-      this.limits.maxSessions,
-      this.limits.keyPrefix,
-    ];
+    const args = this.sessionArgs(sessionId, owner, t);
     events.forEach((e, i) => args.push(e.event_id ?? '', encodeEvent(e, ids[i] ?? '', t.iso)));
     const reply = (await this.transact(SCRIPTS.append, [k.session, k.events, k.index], args)) as [
       number,
@@ -203,24 +196,25 @@ export class MemoryStore {
   }
 
   /**
-   * Events oldest first. Without a type filter or cursor this reads only the
+   * Events oldest first (`limit` defaults to all the session keeps). Without a type filter or cursor this reads only the
    * newest `limit` entries (negative LRANGE indexes), whatever the history's length.
    */
   async readEvents(
     sessionId: string,
     opts: {
-      limit: number;
+      limit?: number | undefined;
       types?: readonly string[] | undefined;
       before?: EventCursor | undefined;
     },
   ): Promise<EventPage> {
     const key = this.keys.forSession(sessionId).events;
+    const limit = opts.limit ?? this.limits.maxSessionEvents;
     if (!opts.types && !opts.before) {
       const [length, raw] = (await this.exec(
-        this.redis.multi().llen(key).lrange(key, -opts.limit, -1),
+        this.redis.multi().llen(key).lrange(key, -limit, -1),
       )) as [number, string[]];
       const start = Math.max(0, length - raw.length);
-      return page(raw, start, opts.limit, undefined);
+      return page(raw, start, limit, undefined);
     }
     const end = opts.before ? opts.before.index : -1;
     const raw = await this.deadline(this.redis.lrange(key, 0, end));
@@ -230,10 +224,26 @@ export class MemoryStore {
       upTo = locate(raw, opts.before);
       if (upTo < 0) return { events: [], next: undefined };
     }
-    return page(raw.slice(0, upTo), 0, opts.limit, opts.types);
+    return page(raw.slice(0, upTo), 0, limit, opts.types);
   }
 
   // --- plumbing -------------------------------------------------------------
+
+  /** ARGV[1..9] of the write scripts (lua.ts): the session, the moment, and the limits. */
+  private sessionArgs(sessionId: string, owner: SessionOwner, t: Instant): (string | number)[] {
+    const l = this.limits;
+    return [
+      sessionId,
+      owner.userId,
+      owner.appName,
+      t.iso,
+      t.score,
+      l.sessionTtlSeconds,
+      l.maxSessionEvents,
+      l.maxSessions,
+      l.keyPrefix,
+    ];
+  }
 
   private async transact(
     script: Script,

@@ -9,7 +9,7 @@ export const IMAGE =
 
 const quantity = z.string().regex(QUANTITY, 'must be a Kubernetes quantity such as 10m or 128Mi');
 const resourceList = z.strictObject({ cpu: quantity.optional(), memory: quantity.optional() });
-export const resourcesSchema = z.strictObject({
+const resourcesSchema = z.strictObject({
   requests: resourceList.optional(),
   limits: resourceList.optional(),
 });

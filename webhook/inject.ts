@@ -27,7 +27,8 @@ export function inject(pod: V1Pod, config: InjectConfig): InjectResult {
 
   const containers = pod.spec?.containers ?? [];
   const initContainers = pod.spec?.initContainers ?? [];
-  const hasSidecar = [...containers, ...initContainers].some((c) => c.name === SIDECAR_NAME);
+  const allContainers = [...containers, ...initContainers];
+  const hasSidecar = allContainers.some((c) => c.name === SIDECAR_NAME);
   if (annotations[ANNOTATIONS.status] !== undefined || hasSidecar) return skip('already-injected');
 
   // On the node's network, 127.0.0.1:<port> is shared by every hostNetwork pod on the node.
@@ -47,7 +48,7 @@ export function inject(pod: V1Pod, config: InjectConfig): InjectResult {
   const warnings: string[] = [];
 
   // Containers share the pod's network namespace: a declared port is taken for the sidecar too.
-  const taken = declaredPorts([...containers, ...initContainers]);
+  const taken = declaredPorts(allContainers);
   if (taken.has(settings.port)) {
     if (settings.portFromAnnotation) {
       return skip('invalid-annotation', [
@@ -92,7 +93,7 @@ export function inject(pod: V1Pod, config: InjectConfig): InjectResult {
     else for (const env of additions) patch.push({ op: 'add', path: `${base}/-`, value: env });
   });
 
-  const sidecar = sidecarContainer(config, settings, config.nativeSidecar);
+  const sidecar = sidecarContainer(config, settings);
   if (config.nativeSidecar) {
     // Last among init containers: mesh proxies and setup steps placed earlier keep their order.
     if (pod.spec?.initContainers === undefined)

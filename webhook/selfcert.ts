@@ -229,7 +229,7 @@ async function readSecret(
 }
 
 /** The HTTP status of a client-node ApiException, if it is one. */
-export function statusOf(err: unknown): number | undefined {
+function statusOf(err: unknown): number | undefined {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'number' ? code : undefined;
 }

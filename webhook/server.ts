@@ -26,8 +26,8 @@ export interface WebhookServerOptions {
 // Kubernetes sends at most ~3 MiB objects; an AdmissionReview can carry two of them.
 const DEFAULT_BODY_LIMIT = '8mb';
 
-/** Express routes for the webhook; no sockets, so tests can drive it any way they like. */
-export function createApp(options: WebhookServerOptions, metrics: WebhookMetrics): Express {
+/** Express routes for the webhook. */
+function createApp(options: WebhookServerOptions, metrics: WebhookMetrics): Express {
   const { logger, inject } = options;
   const reviewer = options.reviewer ?? review;
   const isReady = options.isReady ?? (() => true);

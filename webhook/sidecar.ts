@@ -8,7 +8,7 @@ export const AGENT_LABEL = 'agent';
  * The image's own unprivileged user (node's uid 1000, as the chart runs the webhook), set
  * explicitly so runAsNonRoot also holds for an override image whose USER is root or a name.
  */
-export const SIDECAR_UID = 1000;
+const SIDECAR_UID = 1000;
 
 /**
  * The sidecar listens on 127.0.0.1 only, and kubelet's httpGet and tcpSocket probes
@@ -28,11 +28,7 @@ function probe(port: number, path: '/healthz' | '/readyz', timing: Partial<V1Pro
 }
 
 /** The memory sidecar container, as an ordinary container or a native sidecar. */
-export function sidecarContainer(
-  config: InjectConfig,
-  settings: SidecarSettings,
-  native: boolean,
-): V1Container {
+export function sidecarContainer(config: InjectConfig, settings: SidecarSettings): V1Container {
   const env: V1EnvVar[] = [{ name: 'MEMORY_REDIS_URL', value: config.redisUrl }];
   if (config.passwordSecret) {
     env.push({
@@ -74,6 +70,6 @@ export function sidecarContainer(
     },
     terminationMessagePolicy: 'FallbackToLogsOnError',
   };
-  if (native) container.restartPolicy = 'Always';
+  if (config.nativeSidecar) container.restartPolicy = 'Always';
   return container;
 }

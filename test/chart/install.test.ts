@@ -11,12 +11,11 @@ import {
   CoreV1Api,
   KubeConfig,
   RbacAuthorizationV1Api,
-  type V1Container,
   type V1Pod,
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestCluster } from '../helpers/kube.js';
-import { apiEnvSources, findContainer, renderContainerEnv } from '../helpers/podenv.js';
+import { apiEnvSources, findContainer, renderContainerEnv, specEnv } from '../helpers/podenv.js';
 import { freePort, waitFor } from '../helpers/ports.js';
 import { waitUntilInjecting, WebhookProcess } from '../helpers/webhook.js';
 import { CHART, RELEASE, helmOk } from './helm.js';
@@ -28,10 +27,6 @@ function agentPod(name: string, extra: Partial<V1Pod['metadata']> = {}): V1Pod {
     metadata: { name, labels: { app: 'agent', agent: 'memory-agent' }, ...extra },
     spec: { containers: [{ name: 'agent', image: 'python:3.12-slim', command: ['sleep', 'inf'] }] },
   };
-}
-
-function envOf(container: V1Container | undefined): Record<string, string | undefined> {
-  return Object.fromEntries((container?.env ?? []).map((e) => [e.name, e.value]));
 }
 
 describe('helm install into a real API server', () => {
@@ -181,7 +176,7 @@ describe('helm install into a real API server', () => {
     expect(sidecar?.image).toBe('ghcr.io/kaos-tools/kaos-memory:0.1.0');
     expect(sidecar?.args).toEqual(['sidecar']);
     expect(sidecar?.command).toBeUndefined(); // the image's ENTRYPOINT runs `sidecar`
-    expect(envOf(sidecar)).toMatchObject({
+    expect(specEnv(sidecar)).toMatchObject({
       MEMORY_SIDECAR_PORT: '8790',
       MEMORY_KEY_PREFIX: 'kaos:memory',
       MEMORY_MAX_SESSION_EVENTS: '500',

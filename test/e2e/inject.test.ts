@@ -9,7 +9,7 @@ import {
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestCluster } from '../helpers/kube.js';
-import { findContainer } from '../helpers/podenv.js';
+import { findContainer, specEnv } from '../helpers/podenv.js';
 import {
   removeDir,
   waitUntilInjecting,
@@ -35,10 +35,6 @@ function agentPod(
       ],
     },
   };
-}
-
-function envOf(container: V1Container | undefined): Record<string, string | undefined> {
-  return Object.fromEntries((container?.env ?? []).map((e) => [e.name, e.value]));
 }
 
 describe('webhook injection through a real kube-apiserver', () => {
@@ -93,13 +89,13 @@ describe('webhook injection through a real kube-apiserver', () => {
     // auto: the API server is 1.37, so a native sidecar (an init container that keeps running).
     const sidecar = pod.spec?.initContainers?.find((c) => c.name === 'kaos-memory');
     expect(sidecar).toMatchObject({ image: IMAGE, args: ['sidecar'], restartPolicy: 'Always' });
-    expect(envOf(sidecar)).toMatchObject({
+    expect(specEnv(sidecar)).toMatchObject({
       MEMORY_REDIS_URL: REDIS_URL,
       MEMORY_SIDECAR_PORT: '8790',
     });
     expect(pod.spec?.containers.map((c) => c.name)).toEqual(['agent', 'tools']);
     for (const container of pod.spec?.containers ?? []) {
-      expect(envOf(container)).toEqual({
+      expect(specEnv(container)).toEqual({
         MEMORY_TYPE: 'redis',
         MEMORY_REDIS_URL: REDIS_URL,
         MEMORY_API_URL: 'http://127.0.0.1:8790',
@@ -162,7 +158,7 @@ describe('webhook injection through a real kube-apiserver', () => {
     expect(env.filter((e) => e.name === 'MEMORY_TYPE')).toEqual([
       { name: 'MEMORY_TYPE', value: 'local' },
     ]);
-    expect(envOf(pod.spec?.containers[0])).toEqual({
+    expect(specEnv(pod.spec?.containers[0])).toEqual({
       MEMORY_TYPE: 'local',
       MEMORY_REDIS_URL: REDIS_URL,
       MEMORY_API_URL: 'http://127.0.0.1:8790',
@@ -177,7 +173,7 @@ describe('webhook injection through a real kube-apiserver', () => {
     });
     expect(dry.metadata?.annotations?.[STATUS]).toBe('injected');
     expect(findContainer(dry, 'kaos-memory')?.image).toBe(IMAGE);
-    expect(envOf(dry.spec?.containers[0]).MEMORY_API_URL).toBe('http://127.0.0.1:8790');
+    expect(specEnv(dry.spec?.containers[0]).MEMORY_API_URL).toBe('http://127.0.0.1:8790');
     await expect(core.readNamespacedPod({ namespace: ns, name: 'dry-run' })).rejects.toMatchObject({
       code: 404,
     });

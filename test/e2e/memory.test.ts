@@ -2,19 +2,12 @@
 // gets a memory sidecar; that sidecar, run as a process with exactly the environment
 // the kubelet would give it, stores a conversation in Redis; the "pod restart"
 // (SIGKILL, start again from the same stored spec) loses nothing.
-import { spawn, type ChildProcess } from 'node:child_process';
-import {
-  AdmissionregistrationV1Api,
-  CoreV1Api,
-  type V1Container,
-  type V1Pod,
-} from '@kubernetes/client-node';
+import { AdmissionregistrationV1Api, CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { kaosMemory, REPO_ROOT } from '../helpers/cli.js';
+import { ContainerProcess } from '../helpers/container.js';
 import { TestCluster } from '../helpers/kube.js';
 import { apiEnvSources, findContainer, renderContainerEnv } from '../helpers/podenv.js';
-import { pollUntil } from '../helpers/poll.js';
 import { freePort } from '../helpers/ports.js';
 import { TestRedis } from '../helpers/redis.js';
 import {
@@ -27,50 +20,6 @@ import {
 
 const PASSWORD = 'e2e-redis-password';
 const SESSION = 'conversation-42';
-
-/** One container of the pod as a local process: the image's entrypoint plus the spec's args. */
-class ContainerProcess {
-  private output = '';
-  private readonly exited: Promise<void>;
-
-  private readonly child: ChildProcess;
-
-  // The image runs `node /app/dist/cli/main.js` with the container's args, and sets NODE_ENV.
-  constructor(container: V1Container, env: Record<string, string>) {
-    if (container.command)
-      throw new Error(`${container.name}: a command replaces the image entrypoint`);
-    const { command, args } = kaosMemory(container.args ?? []);
-    const child = spawn(command, args, {
-      cwd: REPO_ROOT,
-      env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    this.child = child;
-    const keep = (chunk: Buffer) => (this.output = (this.output + chunk.toString()).slice(-20_000));
-    child.stdout?.on('data', keep);
-    child.stderr?.on('data', keep);
-    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
-  }
-
-  async waitReady(url: string): Promise<void> {
-    const dead = () =>
-      this.child.exitCode === null && this.child.signalCode === null ? undefined : 'exited';
-    await pollUntil(`${url}/readyz`, async () => (await fetch(`${url}/readyz`)).status === 200, {
-      timeoutMs: 30_000,
-      dead,
-    }).catch((err: unknown) => {
-      const reason = err instanceof Error ? err.message : String(err);
-      throw new Error(`sidecar not ready: ${reason}\n--- sidecar output ---\n${this.output}`, {
-        cause: err,
-      });
-    });
-  }
-
-  async kill(): Promise<void> {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
-    await this.exited;
-  }
-}
 
 describe('the whole promise: injected sidecar, durable history across a pod restart', () => {
   let cluster: TestCluster;

@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { pollUntil } from './poll.js';
 import { freePort } from './ports.js';
+import { exitReason, stopChild } from './process.js';
 import { serviceAccountKeys, TestCa, type Pem } from './pki.js';
 
 export type ControlPlaneBinary = 'kube-apiserver' | 'etcd' | 'helm';
@@ -280,7 +281,6 @@ export class TestCluster {
 /** A child process whose output goes to a log file, quoted when it fails. */
 class Managed {
   readonly child: ChildProcess;
-  private readonly exited: Promise<void>;
 
   constructor(
     readonly name: string,
@@ -291,18 +291,12 @@ class Managed {
     const fd = openSync(logPath, 'a');
     this.child = spawn(bin, args, { stdio: ['ignore', fd, fd] });
     closeSync(fd);
-    this.exited = new Promise((resolve) => this.child.once('exit', () => resolve()));
     this.child.once('error', () => undefined);
-  }
-
-  get running(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
   }
 
   /** Poll `check`; on a timeout or an early exit, fail with the end of the log. */
   async waitUntil(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-    const dead = () =>
-      this.running ? undefined : `exited (${this.child.exitCode ?? this.child.signalCode})`;
+    const dead = () => exitReason(this.child);
     await pollUntil(what, check, { timeoutMs, intervalMs: 100, dead }).catch((err: unknown) => {
       throw this.failure(err);
     });
@@ -324,12 +318,8 @@ class Managed {
     );
   }
 
-  async stop(graceMs = 5_000): Promise<void> {
-    if (!this.running) return;
-    this.child.kill('SIGTERM');
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
-    await this.exited;
-    clearTimeout(timer);
+  stop(): Promise<void> {
+    return stopChild(this.child);
   }
 }
 

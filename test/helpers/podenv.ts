@@ -35,6 +35,11 @@ export function findContainer(pod: V1Pod, name: string): V1Container | undefined
   );
 }
 
+/** The `env` entries as the spec writes them: literal values, undefined for a valueFrom. */
+export function specEnv(container: V1Container | undefined): Record<string, string | undefined> {
+  return Object.fromEntries((container?.env ?? []).map((e) => [e.name, e.value]));
+}
+
 /**
  * The container's environment, in the kubelet's order: `envFrom` first, then
  * `env` entries, each expanding $(NAME) from those defined before it.

@@ -6,7 +6,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { freePort, waitFor } from './ports.js';
+import { pollUntil } from './poll.js';
+import { freePort } from './ports.js';
+import { exitReason, killChild } from './process.js';
 
 export interface RedisOptions {
   /** Append-only file with fsync always: every acknowledged write survives a kill. */
@@ -65,8 +67,7 @@ export class TestRedis {
     if (this.options.password) args.push('--requirepass', this.options.password);
     const proc = spawn('redis-server', args, { stdio: 'ignore' });
     this.proc = proc;
-    await waitFor(`redis-server on ${this.port}`, async () => {
-      if (proc.exitCode !== null) throw new Error(`redis-server exited with ${proc.exitCode}`);
+    const ready = async () => {
       const probe = new Redis(this.url, {
         lazyConnect: true,
         maxRetriesPerRequest: 0,
@@ -79,16 +80,17 @@ export class TestRedis {
       } finally {
         probe.disconnect();
       }
+    };
+    await pollUntil(`redis-server on ${this.port}`, ready, {
+      timeoutMs: 15_000,
+      intervalMs: 50,
+      dead: () => exitReason(proc),
     });
   }
 
   /** SIGKILL: no shutdown save, exactly what a crash leaves behind. */
   async kill(): Promise<void> {
-    const proc = this.proc;
-    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
-    const exited = new Promise((r) => proc.once('exit', r));
-    proc.kill('SIGKILL');
-    await exited;
+    if (this.proc) await killChild(this.proc);
   }
 
   /** SIGSTOP: the socket stays open but nothing answers, like a hung server. */

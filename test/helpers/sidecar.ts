@@ -7,6 +7,8 @@ import { createLogger } from '../../lib/logger.js';
 import { loadSidecarConfig } from '../../sidecar/config.js';
 import { Sidecar } from '../../sidecar/server.js';
 import { freePort, waitFor } from './ports.js';
+import { pollUntil } from './poll.js';
+import { exitReason, isRunning } from './process.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -83,15 +85,17 @@ export class SidecarProcess implements RunningSidecar {
     this.exit = new Promise((resolve) =>
       proc.once('exit', (code, signal) => resolve({ code, signal })),
     );
-    await waitFor(
+    await pollUntil(
       `sidecar on ${this.port}`,
-      async () => {
-        if (proc.exitCode !== null)
-          throw new Error(`sidecar exited ${proc.exitCode}: ${this.output}`);
-        const res = await fetch(`${this.url}/healthz`);
-        return res.ok;
+      async () => (await fetch(`${this.url}/healthz`)).ok,
+      {
+        timeoutMs: 20_000,
+        intervalMs: 50,
+        dead: () => {
+          const why = exitReason(proc);
+          return why && `${why}: ${this.output}`;
+        },
       },
-      20_000,
     );
   }
 
@@ -100,13 +104,12 @@ export class SidecarProcess implements RunningSidecar {
   ): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
     const proc = this.proc;
     if (!proc || !this.exit) throw new Error('not started');
-    if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+    if (isRunning(proc)) proc.kill(signal);
     return this.exit;
   }
 
   async close(): Promise<void> {
-    if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null)
-      await this.kill('SIGKILL');
+    if (this.proc) await this.kill();
   }
 }
 

@@ -11,6 +11,7 @@ import type { CoreV1Api, V1MutatingWebhookConfiguration, V1Pod } from '@kubernet
 import { kaosMemory, REPO_ROOT } from './cli.js';
 import { pollUntil } from './poll.js';
 import { freePort, waitFor } from './ports.js';
+import { exitReason, stopChild } from './process.js';
 
 /** `kaos-memory certs` into a fresh folder: ca.crt, tls.crt, tls.key for 127.0.0.1 and localhost. */
 export function writeWebhookCerts(): { dir: string; caCert: string } {
@@ -41,7 +42,6 @@ export interface WebhookStartOptions {
 
 export class WebhookProcess {
   private output = '';
-  private readonly exited: Promise<void>;
 
   private constructor(
     private readonly child: ChildProcess,
@@ -51,7 +51,6 @@ export class WebhookProcess {
       (this.output = (this.output + chunk.toString('utf8')).slice(-20_000));
     child.stdout?.on('data', keep);
     child.stderr?.on('data', keep);
-    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
     live.add(this);
   }
 
@@ -89,10 +88,6 @@ export class WebhookProcess {
     return this.output;
   }
 
-  get running(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
-  }
-
   /** GET a route over TLS; the caller's CA decides trust (undefined: not verified). */
   status(path: string, ca?: string): Promise<number> {
     return new Promise((resolve, reject) => {
@@ -116,11 +111,9 @@ export class WebhookProcess {
   }
 
   async waitReady(timeoutMs = 30_000): Promise<void> {
-    const dead = () =>
-      this.running ? undefined : `exited (${this.child.exitCode ?? this.child.signalCode})`;
     await pollUntil('webhook /readyz', async () => (await this.status('/readyz')) === 200, {
       timeoutMs,
-      dead,
+      dead: () => exitReason(this.child),
     }).catch((err: unknown) => {
       const reason = err instanceof Error ? err.message : String(err);
       throw new Error(`webhook not ready: ${reason}\n--- webhook output ---\n${this.output}`, {
@@ -130,13 +123,9 @@ export class WebhookProcess {
   }
 
   /** SIGTERM, then SIGKILL after a grace period. Idempotent. */
-  async stop(graceMs = 5_000): Promise<void> {
+  async stop(): Promise<void> {
     live.delete(this);
-    if (!this.running) return;
-    this.child.kill('SIGTERM');
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
-    await this.exited;
-    clearTimeout(timer);
+    await stopChild(this.child);
   }
 
   killNow(): void {

@@ -37,6 +37,17 @@ function start(env: Record<string, string>): Started {
   return { child, output: () => output, exited };
 }
 
+/** Wait for /readyz, then review FIXTURE and decode the JSON patch. */
+async function patchOnceReady(port: number, ca: string, timeoutMs: number) {
+  await waitFor(
+    'readyz',
+    async () => (await call(port, 'GET', '/readyz', { ca })).status === 200,
+    timeoutMs,
+  );
+  const reply = await call(port, 'POST', '/mutate', { ca, body: FIXTURE });
+  return JSON.parse(Buffer.from(JSON.parse(reply.text).response.patch, 'base64').toString());
+}
+
 describe('kaos-memory webhook process', () => {
   let dir: string;
   let ca: string;
@@ -74,15 +85,7 @@ describe('kaos-memory webhook process', () => {
       INJECT_NATIVE_SIDECAR: 'true',
     });
     try {
-      await waitFor(
-        'readyz',
-        async () => (await call(port, 'GET', '/readyz', { ca })).status === 200,
-        20_000,
-      );
-      const reply = await call(port, 'POST', '/mutate', { ca, body: FIXTURE });
-      const patch = JSON.parse(
-        Buffer.from(JSON.parse(reply.text).response.patch, 'base64').toString(),
-      );
+      const patch = await patchOnceReady(port, ca, 20_000);
       expect(patch.at(-1).path).toBe('/spec/initContainers');
       proc.child.kill('SIGTERM');
       expect(await proc.exited).toBe(0);
@@ -112,15 +115,7 @@ describe('kaos-memory webhook process', () => {
       KUBECONFIG: join(dir, 'kubeconfig'),
     });
     try {
-      await waitFor(
-        'readyz',
-        async () => (await call(port, 'GET', '/readyz', { ca })).status === 200,
-        30_000,
-      );
-      const reply = await call(port, 'POST', '/mutate', { ca, body: FIXTURE });
-      const patch = JSON.parse(
-        Buffer.from(JSON.parse(reply.text).response.patch, 'base64').toString(),
-      );
+      const patch = await patchOnceReady(port, ca, 30_000);
       expect(patch.at(-1).path).toBe('/spec/containers/-');
       expect(proc.output()).toContain(
         'API server version unknown; injecting the sidecar as an ordinary container',

@@ -37,6 +37,12 @@ describe('self-managed certificate on a real API server', () => {
   let namespace: string;
   const configName = `kaos-memory-selfcert-${process.pid}`;
   const dns = serviceDnsNames('kaos-memory-webhook', 'kaos-test');
+  const certOptions = (secretName: string) => ({
+    namespace,
+    secretName,
+    webhookConfigName: configName,
+    dns,
+  });
 
   beforeAll(async () => {
     cluster = await TestCluster.start();
@@ -52,13 +58,7 @@ describe('self-managed certificate on a real API server', () => {
   afterAll(() => cluster?.stop());
 
   it('lets four replicas starting at once agree on one certificate and patch every caBundle', async () => {
-    const options = {
-      namespace,
-      secretName: 'race-certs',
-      webhookConfigName: configName,
-      dns,
-      ips: ['127.0.0.1'],
-    };
+    const options = { ...certOptions('race-certs'), ips: ['127.0.0.1'] };
     const results = await Promise.all(
       [1, 2, 3, 4].map(() => ensureCertificate(cluster.kubeConfig(), options)),
     );
@@ -82,13 +82,7 @@ describe('self-managed certificate on a real API server', () => {
   });
 
   it('renews at two thirds of the lifetime, once, keeping the old CA in the bundle', async () => {
-    const options = {
-      namespace,
-      secretName: 'short-certs',
-      webhookConfigName: configName,
-      dns,
-      validityMs: 6_000,
-    };
+    const options = { ...certOptions('short-certs'), validityMs: 6_000 };
     const old = await ensureCertificate(kc, options);
     expect(old.renewAt.getTime()).toBeGreaterThan(Date.now());
     expect((await ensureSecret(kc, options)).cert).toBe(old.cert);
@@ -134,7 +128,7 @@ describe('self-managed certificate on a real API server', () => {
     const served: string[] = [];
     const managed = new SelfManagedTls(
       kc,
-      { namespace, secretName: 'managed-certs', webhookConfigName: configName, dns },
+      certOptions('managed-certs'),
       createLogger('selfcert', 'silent'),
       (tls) => served.push(tls.cert),
     );
