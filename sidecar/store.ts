@@ -1,7 +1,8 @@
 // The memory store: each method is one Redis round trip, and each write one
-// MULTI/EXEC around one script from lua.ts.
+// MULTI/EXEC around one script from lua.ts (batch.ts shares the round trips).
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { TransactionBatcher, type Commands } from './batch.js';
 import type { SidecarConfig } from './config.js';
 import { now, type Instant } from './clock.js';
 import { UnavailableError, isConnectionError } from './errors.js';
@@ -93,11 +94,14 @@ type Reply = unknown;
 export class MemoryStore {
   readonly keys: Keys;
 
+  private readonly batcher: TransactionBatcher;
+
   constructor(
     private readonly redis: Redis,
     private readonly limits: StoreLimits,
   ) {
     this.keys = new Keys(limits.keyPrefix);
+    this.batcher = new TransactionBatcher(redis);
   }
 
   async ping(): Promise<boolean> {
@@ -120,9 +124,10 @@ export class MemoryStore {
 
   async getSession(sessionId: string): Promise<SessionWithCount | undefined> {
     const k = this.keys.forSession(sessionId);
-    const [hash, count] = (await this.exec(
-      this.redis.multi().hgetall(k.session).llen(k.events),
-    )) as [Record<string, string>, number];
+    const [hash, count] = (await this.tx((t) => t.hgetall(k.session).llen(k.events))) as [
+      Record<string, string>,
+      number,
+    ];
     if (Object.keys(hash).length === 0) return undefined;
     return toSession(sessionId, hash, count);
   }
@@ -210,9 +215,10 @@ export class MemoryStore {
     const key = this.keys.forSession(sessionId).events;
     const limit = opts.limit ?? this.limits.maxSessionEvents;
     if (!opts.types && !opts.before) {
-      const [length, raw] = (await this.exec(
-        this.redis.multi().llen(key).lrange(key, -limit, -1),
-      )) as [number, string[]];
+      const [length, raw] = (await this.tx((t) => t.llen(key).lrange(key, -limit, -1))) as [
+        number,
+        string[],
+      ];
       const start = Math.max(0, length - raw.length);
       return page(raw, start, limit, undefined);
     }
@@ -251,9 +257,7 @@ export class MemoryStore {
     args: (string | number)[],
   ): Promise<Reply> {
     const run = () =>
-      this.exec(
-        this.redis.multi().evalsha(script.sha, String(keys.length), ...keys, ...args.map(String)),
-      );
+      this.tx((t) => t.evalsha(script.sha, String(keys.length), ...keys, ...args.map(String)));
     try {
       return (await run())[0];
     } catch (err) {
@@ -264,15 +268,9 @@ export class MemoryStore {
     }
   }
 
-  private async exec(chain: {
-    exec(): Promise<[Error | null, unknown][] | null>;
-  }): Promise<unknown[]> {
-    const results = await this.deadline(chain.exec());
-    if (!results) throw new UnavailableError('redis aborted the transaction');
-    return results.map(([err, value]) => {
-      if (err) throw err;
-      return value;
-    });
+  /** One MULTI/EXEC, sharing its socket write with the others of this turn. */
+  private tx(commands: Commands): Promise<unknown[]> {
+    return this.deadline(this.batcher.run(commands));
   }
 
   /** Every call has a deadline: a hung Redis becomes a 503, never a hung request. */

@@ -1,0 +1,113 @@
+// The store's transactions share round trips (sidecar/batch.ts): the writes of
+// one event-loop turn go to Redis in one socket write, yet each stays its own
+// MULTI/EXEC with its own outcome.
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../lib/logger.js';
+import { loadSidecarConfig } from '../../sidecar/config.js';
+import { connectRedis } from '../../sidecar/redis.js';
+import { MemoryStore, storeLimits } from '../../sidecar/store.js';
+import { TestRedis } from '../helpers/redis.js';
+
+const OWNER = { userId: 'u', appName: 'a' };
+const PREFIX = 'batch';
+
+let redis: TestRedis;
+let raw: Redis;
+let client: Redis;
+let store: MemoryStore;
+
+beforeAll(async () => {
+  redis = await TestRedis.start();
+  raw = redis.client();
+  const config = loadSidecarConfig({ MEMORY_REDIS_URL: redis.url, MEMORY_KEY_PREFIX: PREFIX });
+  client = connectRedis(config, createLogger('test', 'silent'));
+  await client.connect();
+  store = new MemoryStore(client, storeLimits(config));
+});
+
+afterAll(async () => {
+  client?.disconnect();
+  raw?.disconnect();
+  await redis?.stop();
+});
+
+/** Socket reads Redis has processed so far, over all its clients. */
+async function readsProcessed(): Promise<number> {
+  const info = await raw.info('stats');
+  return Number(/total_reads_processed:(\d+)/.exec(info)?.[1]);
+}
+
+describe('transactions started in one turn', () => {
+  it('reach Redis in a handful of reads, not one per transaction', async () => {
+    await store.ping(); // the script cache and connection are warm before counting
+    await store.appendEvents('warm', [{ event_type: 'user_message', content: 'x' }], OWNER);
+    const before = await readsProcessed();
+    const results = await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        store.appendEvents(`turn-${i}`, [{ event_type: 'user_message', content: `m${i}` }], OWNER),
+      ),
+    );
+    const reads = (await readsProcessed()) - before;
+    expect(results.every((r) => r.created && r.events[0]?.stored)).toBe(true);
+    // 200 transactions of ~600 bytes are ~120 KB: a few 16 KB reads, plus our INFO calls.
+    expect(reads).toBeLessThan(40);
+    for (const i of [0, 99, 199]) {
+      const stored = await raw.lrange(`${PREFIX}:events:turn-${i}`, 0, -1);
+      expect(stored).toHaveLength(1);
+      expect(JSON.parse(stored[0] ?? '{}').content).toBe(`m${i}`);
+    }
+  });
+
+  it('keep their own outcomes: one failing transaction fails alone', async () => {
+    await raw.set(`${PREFIX}:events:broken`, 'not a list');
+    const settled = await Promise.allSettled([
+      store.appendEvents('ok-1', [{ event_type: 'user_message', content: 'a' }], OWNER),
+      store.appendEvents('broken', [{ event_type: 'user_message', content: 'b' }], OWNER),
+      store.appendEvents('ok-2', [{ event_type: 'user_message', content: 'c' }], OWNER),
+      store.getSession('ok-1'),
+    ]);
+    expect(settled.map((s) => s.status)).toEqual([
+      'fulfilled',
+      'rejected',
+      'fulfilled',
+      'fulfilled',
+    ]);
+    const failure = settled[1] as PromiseRejectedResult;
+    expect(String(failure.reason)).toMatch(/WRONGTYPE/);
+    expect(await raw.llen(`${PREFIX}:events:ok-1`)).toBe(1);
+    expect(await raw.llen(`${PREFIX}:events:ok-2`)).toBe(1);
+    expect(await raw.get(`${PREFIX}:events:broken`)).toBe('not a list');
+  });
+
+  it('reload the script after SCRIPT FLUSH and store each event once', async () => {
+    await raw.script('FLUSH');
+    const results = await Promise.all(
+      Array.from({ length: 30 }, (_, i) =>
+        store.appendEvents(
+          `flushed-${i}`,
+          [{ event_id: `event_${i}`, event_type: 'user_message', content: 'x' }],
+          OWNER,
+        ),
+      ),
+    );
+    expect(results.every((r) => r.events[0]?.stored)).toBe(true);
+    for (let i = 0; i < 30; i++) {
+      expect(await raw.llen(`${PREFIX}:events:flushed-${i}`)).toBe(1);
+    }
+  });
+
+  it('reads in the same turn as writes see a consistent session', async () => {
+    const id = 'mixed';
+    await store.createSession(id, OWNER);
+    const [, , session, page] = await Promise.all([
+      store.appendEvents(id, [{ event_type: 'user_message', content: 1 }], OWNER),
+      store.appendEvents(id, [{ event_type: 'agent_response', content: 2 }], OWNER),
+      store.getSession(id),
+      store.readEvents(id, {}),
+    ]);
+    // Issued in this order on one connection, the reads run after both writes.
+    expect(session?.event_count).toBe(2);
+    expect(page.events.map((e) => e.content)).toEqual([1, 2]);
+  });
+});
