@@ -141,7 +141,10 @@ export function send(res: ServerResponse, reply: Reply): void {
     payload = JSON.stringify(reply.body);
     headers['content-type'] = 'application/json; charset=utf-8';
   }
-  if (payload !== undefined) headers['content-length'] = Buffer.byteLength(payload);
+  // One Buffer, off the V8 heap: its length is the content-length, and the
+  // socket writes it as is (a string would be flattened and encoded twice).
+  const bytes = payload === undefined ? undefined : Buffer.from(payload);
+  if (bytes) headers['content-length'] = bytes.length;
   res.writeHead(reply.status, headers);
-  res.end(payload);
+  res.end(bytes);
 }
