@@ -8,6 +8,7 @@ import { createLogger } from '../lib/logger.js';
 import { loadSidecarConfig } from '../sidecar/config.js';
 import { encodeSessionCursor } from '../sidecar/cursor.js';
 import { connectRedis } from '../sidecar/redis.js';
+import { SIDECAR_NODE_OPTIONS } from '../sidecar/runtime.js';
 import { MemoryStore, storeLimits } from '../sidecar/store.js';
 import { TestRedis } from '../test/helpers/redis.js';
 import { freePort } from '../test/helpers/ports.js';
@@ -41,7 +42,7 @@ const EVENT = {
 };
 const MESSAGE = JSON.stringify(EVENT);
 const OWNER = { userId: 'user', appName: 'agent' };
-/** Extra node flags for the sidecar child, e.g. heap caps: "--max-old-space-size=48". */
+/** Extra node flags for the sidecar child, after NODE_OPTIONS, e.g. "--max-semi-space-size=16". */
 const NODE_ARGS = (process.env.BENCH_SIDECAR_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
 
 /** The sidecar's environment; the direct baseline parses the same one. */
@@ -54,6 +55,8 @@ function sidecarEnv(redisUrl: string, port: number): Record<string, string> {
     MEMORY_MAX_SESSIONS: String(LISTED_SESSIONS * 10),
     // warn would print one line per /readyz poll made before Redis is connected.
     LOG_LEVEL: 'error',
+    // As the webhook injects it (webhook/sidecar.ts).
+    NODE_OPTIONS: SIDECAR_NODE_OPTIONS,
   };
 }
 
@@ -281,7 +284,8 @@ function report(r: {
   out.push(
     `Node ${process.version}, ${cpus().length} CPUs, ${redisVersion.split(' ').slice(0, 3).join(' ')}; ` +
       `${CELL_MS / 1000} s per cell after ${WARMUP_MS / 1000} s warm-up; latencies in ms; ` +
-      `sidecar node flags: ${NODE_ARGS.length ? NODE_ARGS.join(' ') : 'none'}.`,
+      `sidecar NODE_OPTIONS as injected: \`${SIDECAR_NODE_OPTIONS}\`` +
+      (NODE_ARGS.length ? `, then \`${NODE_ARGS.join(' ')}\`.` : '.'),
     '',
   );
 

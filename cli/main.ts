@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The one entry point: picks a subcommand and hands over. Each subcommand's
-// `run` does bootstrap only; its logic lives in its own folder.
-import { ConfigError } from '../lib/config.js';
+// `run` does bootstrap only; its logic lives in its own folder. Nothing is
+// imported up front, so a subcommand can size its runtime before its modules load.
 
 const USAGE = `usage: kaos-memory <command>
 
@@ -14,7 +14,11 @@ commands:
 type Command = (argv: string[]) => Promise<void>;
 
 const commands: Record<string, () => Promise<Command>> = {
-  sidecar: async () => (await import('../sidecar/main.js')).run,
+  sidecar: async () => {
+    // Before the sidecar's modules load: the first full GCs happen while they do.
+    (await import('../sidecar/runtime.js')).limitHeapGrowth();
+    return (await import('../sidecar/main.js')).run;
+  },
   webhook: async () => (await import('../webhook/main.js')).run,
   certs: async () => (await import('../certs/main.js')).run,
 };
@@ -36,7 +40,8 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
-  if (err instanceof ConfigError) {
+  // By name: lib/config.ts (and zod with it) is not loaded here.
+  if (err instanceof Error && err.name === 'ConfigError') {
     process.stderr.write(`kaos-memory: invalid configuration: ${err.message}\n`);
   } else {
     process.stderr.write(`kaos-memory: ${err instanceof Error ? err.message : String(err)}\n`);

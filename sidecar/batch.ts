@@ -39,7 +39,7 @@ export class TransactionBatcher {
       const multiAt = pipeline.length;
       pipeline.multi();
       tx.commands(pipeline);
-      pipeline.exec();
+      void pipeline.exec(); // inside the pipeline: queues EXEC and returns the pipeline
       spans.push([multiAt, pipeline.length - 1]);
     }
     pipeline.exec().then(

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../lib/config.js';
+import { SIDECAR_NODE_OPTIONS } from '../sidecar/runtime.js';
 import { DEFAULT_RESOURCES, loadConfig } from './config.js';
 
 const base = {
@@ -26,6 +27,7 @@ describe('loadConfig', () => {
         sidecarPort: 8790,
         imagePullPolicy: 'IfNotPresent',
         resources: DEFAULT_RESOURCES,
+        nodeOptions: SIDECAR_NODE_OPTIONS,
         sidecarEnv: {},
       },
     });
@@ -50,6 +52,7 @@ describe('loadConfig', () => {
         INJECT_NATIVE_SIDECAR: 'false',
         INJECT_SIDECAR_RESOURCES: '{"requests":{"cpu":"5m"},"limits":{"cpu":"1","memory":"1Gi"}}',
         INJECT_IMAGE_PULL_POLICY: 'Always',
+        INJECT_SIDECAR_NODE_OPTIONS: '--max-semi-space-size=8 --v8-pool-size=2',
         INJECT_KEY_PREFIX: 'team:memory',
         INJECT_MAX_SESSION_EVENTS: '50',
         INJECT_MAX_SESSIONS: '10',
@@ -75,6 +78,7 @@ describe('loadConfig', () => {
       sidecarPort: 9000,
       imagePullPolicy: 'Always',
       resources: { requests: { cpu: '5m' }, limits: { cpu: '1', memory: '1Gi' } },
+      nodeOptions: '--max-semi-space-size=8 --v8-pool-size=2',
       sidecarEnv: {
         MEMORY_KEY_PREFIX: 'team:memory',
         MEMORY_MAX_SESSION_EVENTS: '50',
@@ -116,6 +120,10 @@ describe('loadConfig', () => {
     ],
     [{ ...base, INJECT_SIDECAR_RESOURCES: '{"limit":{}}' }, 'INJECT_SIDECAR_RESOURCES: '],
     [{ ...base, INJECT_IMAGE_PULL_POLICY: 'always' }, 'INJECT_IMAGE_PULL_POLICY: must be Always'],
+    [
+      { ...base, INJECT_SIDECAR_NODE_OPTIONS: '--require ./x.js' },
+      'INJECT_SIDECAR_NODE_OPTIONS: must be node flags',
+    ],
     [
       { ...base, INJECT_REDIS_URL: 'redis://:pw@r:6379', INJECT_REDIS_PASSWORD_SECRET: 's/k' },
       'INJECT_REDIS_URL: must not hold a password',

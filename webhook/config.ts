@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ConfigError, intVar, parseEnv } from '../lib/config.js';
+import { SIDECAR_NODE_OPTIONS } from '../sidecar/runtime.js';
 
 /** A Kubernetes resource quantity, e.g. `10m`, `0.5`, `128Mi`, `1e3`. */
 export const QUANTITY = /^[+]?(\d+(\.\d*)?|\.\d+)(([KMGTPE]i)|[numkMGTPE]|[eE][+-]?\d+)?$/;
@@ -86,6 +87,10 @@ const schema = z.object({
   INJECT_IMAGE_PULL_POLICY: z
     .enum(['Always', 'IfNotPresent', 'Never'], { message: 'must be Always, IfNotPresent or Never' })
     .default('IfNotPresent'),
+  INJECT_SIDECAR_NODE_OPTIONS: z
+    .string()
+    .regex(/^--[a-z0-9-]+(=\S+)?( --[a-z0-9-]+(=\S+)?)*$/, 'must be node flags such as --x=1 --y')
+    .default(SIDECAR_NODE_OPTIONS),
   INJECT_KEY_PREFIX: z.string().optional(),
   INJECT_MAX_SESSION_EVENTS: intVar(1, 1_000_000).optional(),
   INJECT_MAX_SESSIONS: intVar(1, 100_000_000).optional(),
@@ -102,6 +107,8 @@ export interface InjectConfig {
   sidecarPort: number;
   imagePullPolicy: 'Always' | 'IfNotPresent' | 'Never';
   resources: Resources;
+  /** The sidecar's NODE_OPTIONS: how large its heap may grow (sidecar/runtime.ts). */
+  nodeOptions: string;
   /** Whether to inject a native sidecar (an init container with restartPolicy Always). */
   nativeSidecar: boolean;
   /** Passed to the sidecar as MEMORY_* only when set. */
@@ -168,6 +175,7 @@ export function loadConfig(
       sidecarPort: e.INJECT_SIDECAR_PORT,
       imagePullPolicy: e.INJECT_IMAGE_PULL_POLICY,
       resources: e.INJECT_SIDECAR_RESOURCES ?? DEFAULT_RESOURCES,
+      nodeOptions: e.INJECT_SIDECAR_NODE_OPTIONS,
       sidecarEnv,
     },
   };

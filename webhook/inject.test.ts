@@ -13,6 +13,7 @@ const config: InjectConfig = {
   sidecarPort: 8790,
   imagePullPolicy: 'IfNotPresent',
   resources: DEFAULT_RESOURCES,
+  nodeOptions: '--max-semi-space-size=2',
   nativeSidecar: true,
   sidecarEnv: {},
 };

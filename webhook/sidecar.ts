@@ -39,6 +39,7 @@ export function sidecarContainer(config: InjectConfig, settings: SidecarSettings
     });
   }
   env.push({ name: 'MEMORY_SIDECAR_PORT', value: String(settings.port) });
+  env.push({ name: 'NODE_OPTIONS', value: config.nodeOptions });
   for (const name of Object.keys(config.sidecarEnv).sort()) {
     env.push({ name, value: config.sidecarEnv[name] });
   }

@@ -199,6 +199,8 @@ describe('default install', () => {
     });
     expect(env.WEBHOOK_NAMESPACE).toContain('metadata.namespace');
     expect(env.WEBHOOK_TLS_DIR).toBeUndefined();
+    // Unset, so the webhook's built-in default (sidecar/runtime.ts) applies.
+    expect(env.INJECT_SIDECAR_NODE_OPTIONS).toBeUndefined();
     expect(JSON.parse(env.INJECT_SIDECAR_RESOURCES!)).toEqual({
       requests: { cpu: '10m', memory: '64Mi' },
       limits: { memory: '256Mi' },
@@ -316,6 +318,7 @@ describe('values reach the webhook', () => {
       INJECT_SIDECAR_IMAGE: 'registry.example.com/kaos/memory-sidecar:0.1.0-rc1',
       INJECT_IMAGE_PULL_POLICY: 'Always',
       INJECT_NATIVE_SIDECAR: 'false',
+      INJECT_SIDECAR_NODE_OPTIONS: '--max-semi-space-size=8 --v8-pool-size=2',
       INJECT_KEY_PREFIX: 'team-a:memory',
       INJECT_MAX_SESSION_EVENTS: '200',
       INJECT_MAX_SESSIONS: '5000',

@@ -14,6 +14,11 @@ const REFUSED: [string, string[], RegExp][] = [
     /at '\/webhook\/timeoutSeconds': maximum: got 10, want 5/,
   ],
   [
+    'sidecar node options that are not flags',
+    ['sidecar.nodeOptions=--max-semi-space-size=2 ./preload.js'],
+    /at '\/sidecar\/nodeOptions': .* does not match pattern/,
+  ],
+  [
     'a timeout of 0',
     ['webhook.timeoutSeconds=0'],
     /at '\/webhook\/timeoutSeconds': minimum: got 0, want 1/,
