@@ -1,9 +1,7 @@
 import { z } from 'zod';
+import { ConfigError } from './env.js';
 
-/** A configuration error names the variable that is wrong, in one line. */
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-}
+export { ConfigError };
 
 /**
  * Parse an environment once against a schema whose keys are variable names.

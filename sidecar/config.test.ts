@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../lib/config.js';
+import { ConfigError } from '../lib/env.js';
 import { loadSidecarConfig } from './config.js';
 
 const base = { MEMORY_REDIS_URL: 'redis://redis:6379' };

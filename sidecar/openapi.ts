@@ -1,6 +1,6 @@
 // The API's OpenAPI 3.1 description. Request schemas are generated from the
-// same zod schemas the server validates with, so the two cannot drift apart.
-import { z } from 'zod';
+// same schemas the server validates with (schema.ts), so the two cannot drift apart.
+import type { ObjectSchema, Schema } from './schema.js';
 import {
   appendBody,
   contextQuery,
@@ -11,18 +11,14 @@ import {
   sessionId,
 } from './validation.js';
 
-function schema(s: z.ZodType): Record<string, unknown> {
-  const { $schema: _drop, ...rest } = z.toJSONSchema(s, { io: 'input', unrepresentable: 'any' });
-  return rest;
-}
+const schema = (s: Schema<unknown>) => s.json;
 
-function queryParams(s: z.ZodObject): Record<string, unknown>[] {
-  const json = schema(s) as { properties?: Record<string, unknown>; required?: string[] };
-  return Object.entries(json.properties ?? {}).map(([name, prop]) => ({
+function queryParams(s: ObjectSchema<Record<string, Schema<unknown>>>): Record<string, unknown>[] {
+  return Object.entries(s.shape).map(([name, field]) => ({
     name,
     in: 'query',
-    required: json.required?.includes(name) ?? false,
-    schema: prop,
+    required: !field.optional,
+    schema: field.json,
   }));
 }
 
@@ -107,7 +103,7 @@ export const openapi = {
         summary: 'Append one event or an array; creates the session when absent',
         description: 'An event_id already stored is not stored again, so a retry is safe.',
         parameters: [idParam],
-        requestBody: { required: true, ...json(schema(appendBody)) },
+        requestBody: { required: true, ...json(appendBody) },
         responses: {
           '201': { description: 'stored', ...json(ref('AppendResult')) },
           '200': { description: 'every event was already stored', ...json(ref('AppendResult')) },

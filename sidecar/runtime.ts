@@ -11,9 +11,10 @@ import { setFlagsFromString } from 'node:v8';
 export const SIDECAR_NODE_OPTIONS = '--max-semi-space-size=2 --v8-pool-size=1';
 
 /**
- * Lets the old generation grow by half its live size between full collections
+ * Lets the old generation grow by 30% of its live size between full collections
  * (V8 allows up to 4x on a big machine). Read at every collection, so it can be
- * set once the process runs. No hard cap: a large request still fits.
+ * set once the process runs, but before the modules load: their first full
+ * collection sets the limit. No hard cap: a large request still fits.
  */
 export function limitHeapGrowth(): void {
   setFlagsFromString('--heap-growing-percent=30');

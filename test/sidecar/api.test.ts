@@ -241,4 +241,49 @@ describe('service routes', () => {
       expect([res.status < 300, body]).toEqual([validate(body), body]);
     }
   });
+
+  it('the OpenAPI document describes the create body and the query parameters as checked', async () => {
+    const doc = (await get('/openapi.json')).body;
+    const ajv = new Ajv2020({ strict: false });
+    const createBody = ajv.compile(
+      doc.paths['/v1/sessions'].post.requestBody.content['application/json'].schema,
+    );
+    const bodies: unknown[] = [
+      {},
+      { session_id: 'made-by-openapi', user_id: 'u', app_name: 'a' },
+      { session_id: '' },
+      { session_id: 'a b' },
+      { user_id: 'tab\there' },
+      { user_id: 7 },
+      { colour: 'red' },
+      [],
+    ];
+    for (const body of bodies) {
+      const res = await post('/v1/sessions', body);
+      expect([res.status < 300, body]).toEqual([createBody(body), body]);
+    }
+
+    // The query parameters of reading events, as one object of strings.
+    const params = doc.paths['/v1/sessions/{id}/events'].get.parameters.filter(
+      (p: { in: string }) => p.in === 'query',
+    );
+    const query = ajv.compile({
+      type: 'object',
+      properties: Object.fromEntries(params.map((p: any) => [p.name, p.schema])),
+    });
+    const queries: Record<string, string>[] = [
+      {},
+      { limit: '5' },
+      { limit: 'x' },
+      { limit: '1.5' },
+      { types: 'user_message,agent_response' },
+      { types: 'a'.repeat(5000) },
+      { cursor: 'a+b' },
+    ];
+    await post('/v1/sessions/openapi-q/events', { event_type: 'x', content: 1 });
+    for (const q of queries) {
+      const res = await get(`/v1/sessions/openapi-q/events?${new URLSearchParams(q).toString()}`);
+      expect([res.status < 300, q]).toEqual([query(q), q]);
+    }
+  });
 });
