@@ -9,8 +9,8 @@ export class ConfigError extends Error {
 
 type Env = NodeJS.ProcessEnv;
 
-/** Unset and empty are the same: not given. */
-function given(env: Env, name: string): string | undefined {
+/** A variable's value; unset and empty are the same: not given. */
+export function optionalEnv(env: Env, name: string): string | undefined {
   const value = env[name];
   return value === undefined || value === '' ? undefined : value;
 }
@@ -20,19 +20,15 @@ export function stringEnv(
   name: string,
   rules: { fallback?: string; required?: string; check?: [(v: string) => boolean, string] },
 ): string {
-  const value = given(env, name) ?? rules.fallback;
+  const value = optionalEnv(env, name) ?? rules.fallback;
   if (value === undefined) throw new ConfigError(`${name}: ${rules.required ?? 'is required'}`);
   if (rules.check && !rules.check[0](value)) throw new ConfigError(`${name}: ${rules.check[1]}`);
   return value;
 }
 
-export function optionalEnv(env: Env, name: string): string | undefined {
-  return given(env, name);
-}
-
 /** A whole number within bounds, given as a decimal string. */
 export function intEnv(env: Env, name: string, min: number, max: number, fallback: number): number {
-  const value = given(env, name);
+  const value = optionalEnv(env, name);
   if (value === undefined) return fallback;
   if (!/^\d+$/.test(value)) throw new ConfigError(`${name}: must be a whole number`);
   const n = Number(value);

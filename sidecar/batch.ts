@@ -34,20 +34,17 @@ export class TransactionBatcher {
     this.queue = [];
     // ioredis nests MULTI…EXEC in a pipeline (its typings omit `multi` there).
     const pipeline = this.redis.pipeline() as ChainableCommander & { multi(): void };
-    const spans: [number, number][] = [];
-    for (const tx of batch) {
-      const multiAt = pipeline.length;
+    // Where each transaction's replies start and end in the pipeline's.
+    const spans = batch.map((tx) => {
+      const from = pipeline.length;
       pipeline.multi();
       tx.commands(pipeline);
       void pipeline.exec(); // inside the pipeline: queues EXEC and returns the pipeline
-      spans.push([multiAt, pipeline.length - 1]);
-    }
+      return { tx, from, to: pipeline.length };
+    });
     pipeline.exec().then(
       (results) => {
-        batch.forEach((tx, i) => {
-          const [multiAt, execAt] = spans[i] ?? [0, -1];
-          settle(tx, results?.slice(multiAt, execAt + 1) ?? []);
-        });
+        for (const { tx, from, to } of spans) settle(tx, results?.slice(from, to) ?? []);
       },
       (err: unknown) => {
         for (const tx of batch) tx.reject(err);

@@ -11,8 +11,6 @@ import {
   sessionId,
 } from './validation.js';
 
-const schema = (s: Schema<unknown>) => s.json;
-
 function queryParams(s: ObjectSchema<Record<string, Schema<unknown>>>): Record<string, unknown>[] {
   return Object.entries(s.shape).map(([name, field]) => ({
     name,
@@ -25,7 +23,7 @@ function queryParams(s: ObjectSchema<Record<string, Schema<unknown>>>): Record<s
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const json = (s: unknown) => ({ content: { 'application/json': { schema: s } } });
 const error = (description: string) => ({ description, ...json(ref('Error')) });
-const idParam = { name: 'id', in: 'path', required: true, schema: schema(sessionId) };
+const idParam = { name: 'id', in: 'path', required: true, schema: sessionId.json };
 
 const standardErrors = {
   '400': error('Bad input; the message says what was wrong.'),
@@ -59,7 +57,7 @@ export const openapi = {
     '/v1/sessions': {
       post: {
         summary: 'Create a session (200 when it already exists)',
-        requestBody: { required: false, ...json(schema(createSessionBody)) },
+        requestBody: { required: false, ...json(createSessionBody.json) },
         responses: {
           '201': { description: 'created', ...json(ref('Session')) },
           '200': { description: 'already existed', ...json(ref('Session')) },

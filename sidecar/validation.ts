@@ -87,11 +87,11 @@ export const listSessionsQuery = object(
   false,
 );
 
+const eventType = nonEmptyText(128, 'must not hold an empty type');
 const typeList = mapped(string({ max: 4096 }), (value, path) => {
   const types = value.split(',').map((t) => t.trim());
   if (types.length > 64) throw new Invalid(path, 'may name at most 64 types');
-  const item = nonEmptyText(128, 'must not hold an empty type');
-  return types.map((t, i) => item.parse(t, `${path}[${i}]`));
+  return types.map((t, i) => eventType.parse(t, `${path}[${i}]`));
 });
 
 export const listEventsQuery = object(

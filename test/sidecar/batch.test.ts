@@ -3,31 +3,29 @@
 // MULTI/EXEC with its own outcome.
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../../lib/logger.js';
-import { loadSidecarConfig } from '../../sidecar/config.js';
-import { connectRedis } from '../../sidecar/redis.js';
-import { MemoryStore, storeLimits } from '../../sidecar/store.js';
+import type { MemoryStore } from '../../sidecar/store.js';
 import { TestRedis } from '../helpers/redis.js';
+import { startSidecar, type RunningSidecar } from '../helpers/sidecar.js';
 
 const OWNER = { userId: 'u', appName: 'a' };
 const PREFIX = 'batch';
 
 let redis: TestRedis;
 let raw: Redis;
-let client: Redis;
+let sc: RunningSidecar;
 let store: MemoryStore;
 
 beforeAll(async () => {
   redis = await TestRedis.start();
   raw = redis.client();
-  const config = loadSidecarConfig({ MEMORY_REDIS_URL: redis.url, MEMORY_KEY_PREFIX: PREFIX });
-  client = connectRedis(config, createLogger('test', 'silent'));
-  await client.connect();
-  store = new MemoryStore(client, storeLimits(config));
+  // The store the sidecar itself wires up, called directly so calls share one turn.
+  const started = await startSidecar({ MEMORY_REDIS_URL: redis.url, MEMORY_KEY_PREFIX: PREFIX });
+  sc = started;
+  store = started.sidecar.store;
 });
 
 afterAll(async () => {
-  client?.disconnect();
+  await sc?.close();
   raw?.disconnect();
   await redis?.stop();
 });
