@@ -10,8 +10,8 @@ import { encodeSessionCursor } from '../sidecar/cursor.js';
 import { connectRedis } from '../sidecar/redis.js';
 import { SIDECAR_NODE_OPTIONS } from '../sidecar/runtime.js';
 import { MemoryStore, storeLimits } from '../sidecar/store.js';
-import { TestRedis } from '../test/helpers/redis.js';
-import { freePort } from '../test/helpers/ports.js';
+import { RedisServer } from '../harness/redis.js';
+import { freePort } from '../harness/ports.js';
 import {
   closedLoop,
   httpCall,
@@ -23,7 +23,8 @@ import {
   type OpenLoopResult,
 } from './lib/load.js';
 import { seedSessions } from './lib/seed.js';
-import { SidecarProcess, startNoopServer } from './lib/sidecar-process.js';
+import { SidecarProcess } from '../harness/sidecar.js';
+import { startNoopServer } from './lib/noop-server-process.js';
 import { median, type Summary } from './lib/stats.js';
 import { fmt, table } from './lib/table.js';
 
@@ -68,7 +69,7 @@ interface Cell {
 }
 
 export async function benchSidecar(): Promise<void> {
-  const redis = await TestRedis.start();
+  const redis = await RedisServer.start();
   const port = await freePort();
   const env = sidecarEnv(redis.url, port);
   const config = loadSidecarConfig(env);
@@ -81,17 +82,21 @@ export async function benchSidecar(): Promise<void> {
     const readyMs: number[] = [];
     for (let i = 0; i < 3; i++) {
       await sidecar?.stop();
-      sidecar = await SidecarProcess.start(env, port, NODE_ARGS);
+      sidecar = await SidecarProcess.start(env, {
+        nodeArgs: NODE_ARGS,
+        ready: '/readyz',
+        intervalMs: 5,
+      });
       readyMs.push(sidecar.readyMs);
     }
     const live = sidecar as SidecarProcess;
     await new Promise((r) => setTimeout(r, 1000));
-    const idle = live.memory();
+    const idle = live.proc.memory();
 
     await seedEvents(store, 64, 100);
     const underLoad = { rss: 0, anon: 0 };
     const sampler = setInterval(() => {
-      const m = live.memory();
+      const m = live.proc.memory();
       underLoad.rss = Math.max(underLoad.rss, m.rss);
       underLoad.anon = Math.max(underLoad.anon, m.anon);
     }, 100);
@@ -103,11 +108,11 @@ export async function benchSidecar(): Promise<void> {
     } finally {
       clearInterval(sampler);
     }
-    const peak = live.memory().peak;
+    const peak = live.proc.memory().peak;
 
     await seedSessions(directRedis, PREFIX, 'listed', LISTED_SESSIONS);
     const pages = await pageCells(live.port, store, directRedis);
-    const exitCode = await live.stop();
+    const exitCode = (await live.stop()).code;
 
     report({
       cells,

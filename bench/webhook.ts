@@ -11,7 +11,8 @@ import { createLogger } from '../lib/logger.js';
 import type { Reviewed } from '../webhook/admission.js';
 import { loadConfig } from '../webhook/config.js';
 import { WebhookServer } from '../webhook/server.js';
-import { freePort, waitFor } from '../test/helpers/ports.js';
+import { freePort } from '../harness/ports.js';
+import { pollUntil } from '../harness/poll.js';
 import { httpClosedLoop, openLoop, type HttpTarget } from './lib/load.js';
 import { median, type Summary } from './lib/stats.js';
 import { fmt, table } from './lib/table.js';
@@ -123,15 +124,14 @@ export async function benchWebhook(): Promise<void> {
   );
   try {
     const agent = new Agent({ keepAlive: true, maxSockets: 32 });
-    await waitFor(
+    await pollUntil(
       'the webhook bench servers',
       async () => {
         await post(agent, port, certs.caCert);
         await post(agent, noopPort, certs.caCert);
         return true;
       },
-      30_000,
-      100,
+      { timeoutMs: 30_000, intervalMs: 100 },
     );
 
     const rows: (string | number)[][] = [];

@@ -9,8 +9,8 @@ import {
   type V1EnvVar,
   type V1Pod,
 } from '@kubernetes/client-node';
-import type { TestCluster } from '../test/helpers/kube.js';
-import { apiEnvSources, findContainer, renderContainerEnv } from '../test/helpers/podenv.js';
+import type { ControlPlane } from '../harness/kube.js';
+import { apiEnvSources, findContainer, renderContainerEnv } from '../harness/podenv.js';
 
 export const AGENT_LABEL = 'memory-agent';
 export const SIDECAR = 'kaos-memory';
@@ -53,7 +53,7 @@ function listenable(port: number): Promise<number> {
 }
 
 export async function createAndReadBack(
-  cluster: TestCluster,
+  cluster: ControlPlane,
   namespace: string,
   pod: V1Pod,
 ): Promise<V1Pod> {
@@ -63,7 +63,7 @@ export async function createAndReadBack(
 }
 
 /** The pod as the API server stored it. */
-export function readPod(cluster: TestCluster, namespace: string, name: string): Promise<V1Pod> {
+export function readPod(cluster: ControlPlane, namespace: string, name: string): Promise<V1Pod> {
   return cluster.kubeConfig().makeApiClient(CoreV1Api).readNamespacedPod({ namespace, name });
 }
 
@@ -75,7 +75,7 @@ export function container(pod: V1Pod, name: string): V1Container {
 
 /** A container's environment as its process gets it. */
 export function renderEnv(
-  cluster: TestCluster,
+  cluster: ControlPlane,
   pod: V1Pod,
   name: string,
 ): Promise<Record<string, string>> {

@@ -11,10 +11,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
-import { TestCluster } from '../test/helpers/kube.js';
-import { freePort } from '../test/helpers/ports.js';
-import { TestRedis } from '../test/helpers/redis.js';
-import { waitUntilInjecting, WebhookProcess } from '../test/helpers/webhook.js';
+import { ControlPlane } from '../harness/kube.js';
+import { freePort } from '../harness/ports.js';
+import { RedisServer } from '../harness/redis.js';
+import { waitUntilInjecting, WebhookProcess } from '../harness/webhook.js';
 import {
   AGENT_LABEL,
   agentPod,
@@ -28,16 +28,9 @@ import {
   sidecarPort,
   STATUS_ANNOTATION,
 } from './agent.js';
-import { ContainerProcess } from '../test/helpers/container.js';
+import { ContainerProcess } from '../harness/container.js';
 import { appendOnlyFiles, keysUnder } from './inspect.js';
-import {
-  CHART_DIR,
-  helmInstall,
-  RELEASE,
-  serviceAccountKubeconfig,
-  valuesYaml,
-  webhookDeployment,
-} from './platform.js';
+import { CHART_DIR, helmInstall, RELEASE, valuesYaml, webhookDeployment } from './platform.js';
 import { Proofs } from './proofs.js';
 import { Teardown } from './teardown.js';
 import * as ui from './ui.js';
@@ -118,10 +111,10 @@ async function story(): Promise<void> {
   await step('5', 'Step 5/5', 'What was proven', () => proofs.summary());
 }
 
-async function startRedis(password: string): Promise<TestRedis> {
+async function startRedis(password: string): Promise<RedisServer> {
   const redis = await ui.progress(
     'starting redis-server',
-    () => TestRedis.start({ aof: true, password }),
+    () => RedisServer.start({ aof: true, password }),
     (r) => `redis-server on 127.0.0.1:${r.port}, data in ${r.dir}`,
   );
   teardown.add(
@@ -148,10 +141,10 @@ async function startRedis(password: string): Promise<TestRedis> {
   return redis;
 }
 
-async function startCluster(): Promise<TestCluster> {
+async function startCluster(): Promise<ControlPlane> {
   const cluster = await ui.progress(
     'starting etcd and kube-apiserver (built by scripts/controlplane.sh)',
-    () => TestCluster.start(),
+    () => ControlPlane.start(),
     (c) => `kube-apiserver ${c.version} ready at ${c.server}`,
   );
   teardown.add(
@@ -165,7 +158,7 @@ async function startCluster(): Promise<TestCluster> {
 }
 
 async function installChart(
-  cluster: TestCluster,
+  cluster: ControlPlane,
   ns: { release: string; agents: string },
   redisUrl: string,
   password: string,
@@ -196,7 +189,7 @@ async function installChart(
 }
 
 async function runWebhook(
-  cluster: TestCluster,
+  cluster: ControlPlane,
   ns: { release: string; agents: string },
   redisUrl: string,
   port: number,
@@ -219,7 +212,7 @@ async function runWebhook(
     JSON.stringify(env),
   );
   const kubeconfig = join(work, 'webhook.kubeconfig');
-  await serviceAccountKubeconfig(cluster, ns.release, deployment.serviceAccount, kubeconfig);
+  await cluster.serviceAccountKubeconfig(ns.release, deployment.serviceAccount, kubeconfig);
   const webhook = await ui.progress(
     `starting the webhook as ServiceAccount ${deployment.serviceAccount}`,
     () => WebhookProcess.start({ env: { ...env, KUBECONFIG: kubeconfig }, port }),
@@ -244,7 +237,7 @@ async function runWebhook(
   );
 }
 
-async function createAgent(cluster: TestCluster, namespace: string, password: string) {
+async function createAgent(cluster: ControlPlane, namespace: string, password: string) {
   const port = await sidecarPort();
   const written = agentPod('memory-agent-0', port);
   ui.say('the pod as written (no memory configuration in it):');
@@ -304,7 +297,7 @@ async function createAgent(cluster: TestCluster, namespace: string, password: st
 }
 
 async function remember(
-  cluster: TestCluster,
+  cluster: ControlPlane,
   pod: V1Pod,
   sidecar: { proc?: ContainerProcess },
   password: string,
@@ -375,7 +368,7 @@ async function startSidecar(
   );
 }
 
-async function inspectRedis(redis: TestRedis): Promise<void> {
+async function inspectRedis(redis: RedisServer): Promise<void> {
   const client = redis.client();
   try {
     const keys = await keysUnder(client, `${PREFIX}:*`);
@@ -423,7 +416,7 @@ async function inspectRedis(redis: TestRedis): Promise<void> {
 }
 
 async function restart(
-  cluster: TestCluster,
+  cluster: ControlPlane,
   stored: V1Pod,
   sidecar: { proc?: ContainerProcess },
   api: string,

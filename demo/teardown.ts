@@ -7,7 +7,7 @@ import type { ChildProcess } from 'node:child_process';
 
 interface Task {
   name: string;
-  stop: () => Promise<void> | void;
+  stop: () => Promise<unknown> | void;
   /** Synchronous: for process exit, where nothing can be awaited. */
   now: () => void;
 }
@@ -26,7 +26,7 @@ export class Teardown {
   }
 
   /** Register something started; returns it, so starting and registering read as one. */
-  add<T>(name: string, thing: T, stop: (t: T) => Promise<void> | void, now: (t: T) => void): T {
+  add<T>(name: string, thing: T, stop: (t: T) => Promise<unknown> | void, now: (t: T) => void): T {
     this.tasks.push({ name, stop: () => stop(thing), now: () => now(thing) });
     return thing;
   }
@@ -39,7 +39,11 @@ export class Teardown {
       // pop(), not a snapshot: something that finishes starting meanwhile is stopped too.
       for (let task = this.tasks.pop(); task; task = this.tasks.pop()) {
         try {
-          await withDeadline(Promise.resolve(task.stop()), STOP_DEADLINE_MS, task.name);
+          await withDeadline(
+            Promise.resolve(task.stop()).then(() => undefined),
+            STOP_DEADLINE_MS,
+            task.name,
+          );
           stopped.push(task.name);
         } catch (err) {
           task.now();

@@ -7,9 +7,11 @@ import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, waitFor } from '../helpers/ports.js';
-import { TestRedis } from '../helpers/redis.js';
-import { ROOT, find, parseManifests, template } from './helm.js';
+import { freePort } from '../../harness/ports.js';
+import { pollUntil } from '../../harness/poll.js';
+import { RedisServer } from '../../harness/redis.js';
+import { REPO_ROOT as ROOT } from '../../harness/root.js';
+import { find, parseManifests, template } from './helm.js';
 
 interface Stage {
   from: string;
@@ -149,7 +151,7 @@ describe('the image command from a production install', () => {
 
   describe('serves, as the chart and the webhook run it', () => {
     const children: ChildProcess[] = [];
-    let redis: TestRedis | undefined;
+    let redis: RedisServer | undefined;
 
     function serve(args: string[], env: NodeJS.ProcessEnv): ChildProcess {
       const [node, script] = entrypoint as [string, string];
@@ -181,20 +183,20 @@ describe('the image command from a production install', () => {
         INJECT_NATIVE_SIDECAR: 'true',
       });
       const ca = readFileSync(join(tls, 'ca.crt'), 'utf8');
-      await waitFor('webhook /readyz', async () => {
+      await pollUntil('webhook /readyz', async () => {
         if (child.exitCode !== null) throw new Error(`webhook exited with ${child.exitCode}`);
         return (await httpsStatus(port, '/readyz', ca)) === 200;
       });
     });
 
     it('`sidecar` against a real Redis', async () => {
-      redis = await TestRedis.start();
+      redis = await RedisServer.start();
       const port = await freePort();
       const child = serve(['sidecar'], {
         MEMORY_REDIS_URL: redis.url,
         MEMORY_SIDECAR_PORT: String(port),
       });
-      await waitFor('sidecar /readyz', async () => {
+      await pollUntil('sidecar /readyz', async () => {
         if (child.exitCode !== null) throw new Error(`sidecar exited with ${child.exitCode}`);
         return (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200;
       });

@@ -14,10 +14,11 @@ import {
   type V1Pod,
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestCluster } from '../helpers/kube.js';
-import { apiEnvSources, findContainer, renderContainerEnv, specEnv } from '../helpers/podenv.js';
-import { freePort, waitFor } from '../helpers/ports.js';
-import { waitUntilInjecting, WebhookProcess } from '../helpers/webhook.js';
+import { ControlPlane } from '../../harness/kube.js';
+import { apiEnvSources, findContainer, renderContainerEnv, specEnv } from '../../harness/podenv.js';
+import { freePort } from '../../harness/ports.js';
+import { pollUntil } from '../../harness/poll.js';
+import { waitUntilInjecting, WebhookProcess } from '../../harness/webhook.js';
 import { CHART, RELEASE, helmOk } from './helm.js';
 
 const STATUS = 'memory.kaos.tools/status';
@@ -30,7 +31,7 @@ function agentPod(name: string, extra: Partial<V1Pod['metadata']> = {}): V1Pod {
 }
 
 describe('helm install into a real API server', () => {
-  let cluster: TestCluster;
+  let cluster: ControlPlane;
   let core: CoreV1Api;
   let admission: AdmissionregistrationV1Api;
   let webhook: WebhookProcess | undefined;
@@ -43,7 +44,7 @@ describe('helm install into a real API server', () => {
   const helmArgs = () => ['--kubeconfig', cluster.kubeconfigPath, '--namespace', releaseNs];
 
   beforeAll(async () => {
-    cluster = await TestCluster.start();
+    cluster = await ControlPlane.start();
     const kc = cluster.kubeConfig();
     core = kc.makeApiClient(CoreV1Api);
     admission = kc.makeApiClient(AdmissionregistrationV1Api);
@@ -259,7 +260,7 @@ describe('helm install into a real API server', () => {
     expect(roles.items.filter((r) => r.metadata?.name?.startsWith(RELEASE))).toEqual([]);
     // The API server drops the webhook a moment after its configuration goes; the webhook
     // itself still runs, so only the uninstall can stop injection.
-    await waitFor('injection to stop', async () => {
+    await pollUntil('injection to stop', async () => {
       const pod = await core.createNamespacedPod({
         namespace: agentNs,
         body: agentPod('after-uninstall'),
@@ -276,7 +277,7 @@ describe('helm install into a real API server', () => {
 });
 
 /** A kubeconfig that authenticates with a ServiceAccount token (JSON is YAML). */
-function serviceAccountKubeconfig(cluster: TestCluster, token: string): string {
+function serviceAccountKubeconfig(cluster: ControlPlane, token: string): string {
   return JSON.stringify({
     apiVersion: 'v1',
     kind: 'Config',
@@ -296,7 +297,7 @@ function serviceAccountKubeconfig(cluster: TestCluster, token: string): string {
 }
 
 /** The API server's last complaints about calling the webhook (failurePolicy Ignore hides them). */
-function webhookCallErrors(cluster: TestCluster): string {
+function webhookCallErrors(cluster: ControlPlane): string {
   const log = readFileSync(join(cluster.dir, 'kube-apiserver.log'), 'utf8');
   const lines = log.split('\n').filter((line) => line.includes('Failed calling webhook'));
   return lines.slice(-3).join('\n') || '(none logged)';

@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, waitFor } from '../helpers/ports.js';
+import { freePort } from '../../harness/ports.js';
+import { pollUntil } from '../../harness/poll.js';
 import { find, parseManifests, template } from './helm.js';
 
 interface RedisContainer {
@@ -46,7 +47,7 @@ describe('bundled Redis command', () => {
       stdio: 'ignore',
     });
     proc = child;
-    await waitFor(`redis on ${port}`, async () => {
+    await pollUntil(`redis on ${port}`, async () => {
       if (child.exitCode !== null) throw new Error(`redis exited with ${child.exitCode}`);
       const client = new Redis({ port, password, lazyConnect: true, retryStrategy: () => null });
       client.on('error', () => undefined);

@@ -6,14 +6,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { controlPlaneBin, TestCluster } from '../helpers/kube.js';
+import { ControlPlane } from '../../harness/kube.js';
+import { cachedBinary } from '../../harness/root.js';
 
 describe('test control plane', () => {
-  let cluster: TestCluster;
+  let cluster: ControlPlane;
   let core: CoreV1Api;
 
   beforeAll(async () => {
-    cluster = await TestCluster.start();
+    cluster = await ControlPlane.start();
     core = cluster.kubeConfig().makeApiClient(CoreV1Api);
     console.log(`control plane ${cluster.version} ready in ${cluster.startMs} ms`);
   });
@@ -73,7 +74,7 @@ describe('test control plane', () => {
   });
 
   it('has a helm stamped with its release version and Kubernetes 1.37 capabilities', () => {
-    const helm = controlPlaneBin('helm');
+    const helm = cachedBinary('helm');
     const version = execFileSync(helm, ['version', '--template', '{{.Version}}'], {
       encoding: 'utf8',
     });

@@ -7,18 +7,19 @@ import {
   type V1Pod,
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestCluster } from '../helpers/kube.js';
-import { waitFor } from '../helpers/ports.js';
-import { findContainer } from '../helpers/podenv.js';
+import { ControlPlane } from '../../harness/kube.js';
+import { pollUntil } from '../../harness/poll.js';
+import { findContainer } from '../../harness/podenv.js';
 import {
   removeDir,
   waitUntilInjecting,
   webhookConfiguration,
   WebhookProcess,
   writeWebhookCerts,
-} from '../helpers/webhook.js';
+  WEBHOOK_CONFIG_NAME,
+} from '../../harness/webhook.js';
 
-const CONFIG = 'kaos-memory';
+const CONFIG = WEBHOOK_CONFIG_NAME;
 
 function agentPod(name: string): V1Pod {
   return {
@@ -28,7 +29,7 @@ function agentPod(name: string): V1Pod {
 }
 
 describe('webhook down', () => {
-  let cluster: TestCluster;
+  let cluster: ControlPlane;
   let core: CoreV1Api;
   let admission: AdmissionregistrationV1Api;
   let webhook: WebhookProcess;
@@ -49,7 +50,7 @@ describe('webhook down', () => {
   }
 
   beforeAll(async () => {
-    cluster = await TestCluster.start();
+    cluster = await ControlPlane.start();
     const kc = cluster.kubeConfig();
     core = kc.makeApiClient(CoreV1Api);
     admission = kc.makeApiClient(AdmissionregistrationV1Api);
@@ -64,8 +65,7 @@ describe('webhook down', () => {
       },
     });
     await admission.createMutatingWebhookConfiguration({
-      body: webhookConfiguration({
-        name: CONFIG,
+      body: await webhookConfiguration({
         url: webhook.url,
         caBundle: certs.caCert,
         failurePolicy: 'Ignore',
@@ -99,15 +99,14 @@ describe('webhook down', () => {
     current.webhooks![0]!.failurePolicy = 'Fail';
     await admission.replaceMutatingWebhookConfiguration({ name: CONFIG, body: current });
     // The API server picks up the change through a watch: wait until it refuses.
-    await waitFor(
+    await pollUntil(
       'failurePolicy Fail to take effect',
       () =>
         core.createNamespacedPod({ namespace: ns, body: agentPod('probe'), dryRun: 'All' }).then(
           () => false,
           () => true,
         ),
-      20_000,
-      200,
+      { timeoutMs: 20_000, intervalMs: 200 },
     );
 
     const refused = await core

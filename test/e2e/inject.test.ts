@@ -8,15 +8,15 @@ import {
   type V1Pod,
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestCluster } from '../helpers/kube.js';
-import { findContainer, specEnv } from '../helpers/podenv.js';
+import { ControlPlane } from '../../harness/kube.js';
+import { findContainer, specEnv } from '../../harness/podenv.js';
 import {
   removeDir,
   waitUntilInjecting,
   webhookConfiguration,
   WebhookProcess,
   writeWebhookCerts,
-} from '../helpers/webhook.js';
+} from '../../harness/webhook.js';
 
 const REDIS_URL = 'redis://redis.memory.svc:6379/0';
 const IMAGE = 'ghcr.io/kaos-tools/kaos-memory:0.1.0';
@@ -38,14 +38,14 @@ function agentPod(
 }
 
 describe('webhook injection through a real kube-apiserver', () => {
-  let cluster: TestCluster;
+  let cluster: ControlPlane;
   let core: CoreV1Api;
   let webhook: WebhookProcess;
   let tlsDir: string;
   let ns: string;
 
   beforeAll(async () => {
-    cluster = await TestCluster.start();
+    cluster = await ControlPlane.start();
     core = cluster.kubeConfig().makeApiClient(CoreV1Api);
     const certs = writeWebhookCerts();
     tlsDir = certs.dir;
@@ -62,11 +62,7 @@ describe('webhook injection through a real kube-apiserver', () => {
       .kubeConfig()
       .makeApiClient(AdmissionregistrationV1Api)
       .createMutatingWebhookConfiguration({
-        body: webhookConfiguration({
-          name: 'kaos-memory',
-          url: webhook.url,
-          caBundle: certs.caCert,
-        }),
+        body: await webhookConfiguration({ url: webhook.url, caBundle: certs.caCert }),
       });
     ns = await cluster.namespace('inject');
     await waitUntilInjecting(core, ns);

@@ -5,26 +5,26 @@
 import { AdmissionregistrationV1Api, CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ContainerProcess } from '../helpers/container.js';
-import { TestCluster } from '../helpers/kube.js';
-import { apiEnvSources, findContainer, renderContainerEnv } from '../helpers/podenv.js';
-import { freePort } from '../helpers/ports.js';
-import { TestRedis } from '../helpers/redis.js';
+import { ContainerProcess } from '../../harness/container.js';
+import { ControlPlane } from '../../harness/kube.js';
+import { apiEnvSources, findContainer, renderContainerEnv } from '../../harness/podenv.js';
+import { freePort } from '../../harness/ports.js';
+import { RedisServer } from '../../harness/redis.js';
 import {
   removeDir,
   waitUntilInjecting,
   webhookConfiguration,
   WebhookProcess,
   writeWebhookCerts,
-} from '../helpers/webhook.js';
+} from '../../harness/webhook.js';
 
 const PASSWORD = 'e2e-redis-password';
 const SESSION = 'conversation-42';
 
 describe('the whole promise: injected sidecar, durable history across a pod restart', () => {
-  let cluster: TestCluster;
+  let cluster: ControlPlane;
   let core: CoreV1Api;
-  let redis: TestRedis;
+  let redis: RedisServer;
   let webhook: WebhookProcess;
   let tlsDir: string;
   let ns: string;
@@ -33,10 +33,10 @@ describe('the whole promise: injected sidecar, durable history across a pod rest
   const running: ContainerProcess[] = [];
 
   beforeAll(async () => {
-    cluster = await TestCluster.start();
+    cluster = await ControlPlane.start();
     const kc = cluster.kubeConfig();
     core = kc.makeApiClient(CoreV1Api);
-    redis = await TestRedis.start({ aof: true, password: PASSWORD });
+    redis = await RedisServer.start({ aof: true, password: PASSWORD });
     ns = await cluster.namespace('agents');
     await core.createNamespacedSecret({
       namespace: ns,
@@ -57,7 +57,7 @@ describe('the whole promise: injected sidecar, durable history across a pod rest
       },
     });
     await kc.makeApiClient(AdmissionregistrationV1Api).createMutatingWebhookConfiguration({
-      body: webhookConfiguration({ name: 'kaos-memory', url: webhook.url, caBundle: certs.caCert }),
+      body: await webhookConfiguration({ url: webhook.url, caBundle: certs.caCert }),
     });
     await waitUntilInjecting(core, ns);
 

@@ -4,16 +4,21 @@
 import { X509Certificate } from 'node:crypto';
 import { AdmissionregistrationV1Api, CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestCluster } from '../helpers/kube.js';
-import { freePort } from '../helpers/ports.js';
-import { findContainer } from '../helpers/podenv.js';
-import { waitUntilInjecting, webhookConfiguration, WebhookProcess } from '../helpers/webhook.js';
+import { ControlPlane } from '../../harness/kube.js';
+import { freePort } from '../../harness/ports.js';
+import { findContainer } from '../../harness/podenv.js';
+import {
+  waitUntilInjecting,
+  webhookConfiguration,
+  WebhookProcess,
+  WEBHOOK_CONFIG_NAME,
+} from '../../harness/webhook.js';
 
-const CONFIG = 'kaos-memory';
+const CONFIG = WEBHOOK_CONFIG_NAME;
 const SECRET = 'kaos-memory-webhook-certs';
 
 describe('self-managed webhook certificate', () => {
-  let cluster: TestCluster;
+  let cluster: ControlPlane;
   let core: CoreV1Api;
   let admission: AdmissionregistrationV1Api;
   const webhooks: WebhookProcess[] = [];
@@ -39,7 +44,7 @@ describe('self-managed webhook certificate', () => {
   };
 
   beforeAll(async () => {
-    cluster = await TestCluster.start();
+    cluster = await ControlPlane.start();
     const kc = cluster.kubeConfig();
     core = kc.makeApiClient(CoreV1Api);
     admission = kc.makeApiClient(AdmissionregistrationV1Api);
@@ -49,8 +54,7 @@ describe('self-managed webhook certificate', () => {
     // Registered first, without a caBundle, as the chart does in self-managed mode.
     const port = await freePort();
     await admission.createMutatingWebhookConfiguration({
-      body: webhookConfiguration({
-        name: CONFIG,
+      body: await webhookConfiguration({
         url: `https://127.0.0.1:${port}/mutate`,
         failurePolicy: 'Fail',
       }),

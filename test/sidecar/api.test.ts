@@ -2,16 +2,17 @@
 import type { Redis } from 'ioredis';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestRedis } from '../helpers/redis.js';
-import { call, startSidecar, type RunningSidecar } from '../helpers/sidecar.js';
+import { RedisServer } from '../../harness/redis.js';
+import { startSidecar, type RunningSidecar } from '../../harness/sidecar.js';
+import { call } from '../../harness/http.js';
 
-let redis: TestRedis;
+let redis: RedisServer;
 let raw: Redis;
 let sc: RunningSidecar;
 let P: string;
 
 beforeAll(async () => {
-  redis = await TestRedis.start();
+  redis = await RedisServer.start();
   raw = redis.client();
   sc = await startSidecar({
     MEMORY_REDIS_URL: redis.url,

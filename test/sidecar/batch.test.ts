@@ -4,19 +4,19 @@
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MemoryStore } from '../../sidecar/store.js';
-import { TestRedis } from '../helpers/redis.js';
-import { startSidecar, type RunningSidecar } from '../helpers/sidecar.js';
+import { RedisServer } from '../../harness/redis.js';
+import { startSidecar, type RunningSidecar } from '../../harness/sidecar.js';
 
 const OWNER = { userId: 'u', appName: 'a' };
 const PREFIX = 'batch';
 
-let redis: TestRedis;
+let redis: RedisServer;
 let raw: Redis;
 let sc: RunningSidecar;
 let store: MemoryStore;
 
 beforeAll(async () => {
-  redis = await TestRedis.start();
+  redis = await RedisServer.start();
   raw = redis.client();
   // The store the sidecar itself wires up, called directly so calls share one turn.
   const started = await startSidecar({ MEMORY_REDIS_URL: redis.url, MEMORY_KEY_PREFIX: PREFIX });

@@ -1,17 +1,18 @@
 // Faults with real processes: Redis gone, Redis hung, the sidecar killed -9,
 // redis-server killed -9 and restarted from its AOF, and a graceful SIGTERM.
 import { afterEach, describe, expect, it } from 'vitest';
-import { TestRedis } from '../helpers/redis.js';
-import { waitFor } from '../helpers/ports.js';
-import { call, SidecarProcess, startSidecar } from '../helpers/sidecar.js';
+import { RedisServer } from '../../harness/redis.js';
+import { pollUntil } from '../../harness/poll.js';
+import { SidecarProcess, startSidecar } from '../../harness/sidecar.js';
+import { call } from '../../harness/http.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
 });
 
-async function redisServer(opts: { aof?: boolean } = {}): Promise<TestRedis> {
-  const r = await TestRedis.start(opts);
+async function redisServer(opts: { aof?: boolean } = {}): Promise<RedisServer> {
+  const r = await RedisServer.start(opts);
   cleanups.push(() => r.stop());
   return r;
 }
@@ -49,7 +50,7 @@ function writeLoad(url: string, session: string, writers: number) {
   };
 }
 
-async function storedNumbers(redis: TestRedis, key: string): Promise<Set<number>> {
+async function storedNumbers(redis: RedisServer, key: string): Promise<Set<number>> {
   const client = redis.client();
   try {
     const entries = await client.lrange(key, 0, -1);
@@ -88,10 +89,10 @@ describe('sidecar faults', () => {
     expect((await call(sc.url, 'GET', '/healthz')).status).toBe(200);
 
     await redis.startProcess();
-    await waitFor(
+    await pollUntil(
       'readyz after Redis returns',
       async () => (await call(sc.url, 'GET', '/readyz')).status === 200,
-      10_000,
+      { timeoutMs: 10_000 },
     );
     expect(
       (
@@ -132,10 +133,10 @@ describe('sidecar faults', () => {
       MEMORY_MAX_SESSION_EVENTS: '100000',
     });
     cleanups.push(() => sc.close());
-    await waitFor('ready', async () => (await call(sc.url, 'GET', '/readyz')).status === 200);
+    await pollUntil('ready', async () => (await call(sc.url, 'GET', '/readyz')).status === 200);
     const load = writeLoad(sc.url, 'crash', 16);
-    await waitFor('some writes', async () => load.acked.length > 200, 20_000);
-    await sc.kill('SIGKILL');
+    await pollUntil('some writes', async () => load.acked.length > 200, { timeoutMs: 20_000 });
+    await sc.kill();
     await load.stop();
     const stored = await storedNumbers(redis, `${sc.prefix}:events:crash`);
     const lost = load.acked.filter((n) => !stored.has(n));
@@ -151,15 +152,17 @@ describe('sidecar faults', () => {
     });
     cleanups.push(() => sc.close());
     const load = writeLoad(sc.url, 'aof', 16);
-    await waitFor('writes before the crash', async () => load.acked.length > 200, 20_000);
+    await pollUntil('writes before the crash', async () => load.acked.length > 200, {
+      timeoutMs: 20_000,
+    });
     await redis.kill();
     const beforeRestart = load.acked.length;
     await new Promise((r) => setTimeout(r, 300));
     await redis.startProcess();
-    await waitFor(
+    await pollUntil(
       'writes after the restart',
       async () => load.acked.length > beforeRestart + 100,
-      20_000,
+      { timeoutMs: 20_000 },
     );
     await load.stop();
     expect(load.failures.length).toBeGreaterThan(0); // the outage was real
@@ -177,19 +180,19 @@ describe('sidecar faults', () => {
       redis.resume();
       await sc.close();
     });
-    await waitFor('ready', async () => (await call(sc.url, 'GET', '/readyz')).status === 200);
+    await pollUntil('ready', async () => (await call(sc.url, 'GET', '/readyz')).status === 200);
     redis.pause(); // hold the next request in flight
     const inflight = call(sc.url, 'POST', '/v1/sessions/term/events', {
       event_type: 'user_message',
       content: 'last words',
     });
     await new Promise((r) => setTimeout(r, 300));
-    sc.proc!.kill('SIGTERM');
+    sc.proc.signal('SIGTERM');
     await new Promise((r) => setTimeout(r, 300));
     await expect(fetch(`${sc.url}/healthz`)).rejects.toThrow();
     redis.resume();
     expect((await inflight).status).toBe(201);
-    expect(await sc.exit).toEqual({ code: 0, signal: null });
+    expect(await sc.exited).toEqual({ code: 0, signal: null });
     const stored = await storedNumbers(redis, `${sc.prefix}:events:term`).catch(() => new Set());
     expect(stored.size).toBe(1);
   });

@@ -2,15 +2,16 @@
 import { request } from 'node:http';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestRedis } from '../helpers/redis.js';
-import { call, startSidecar, type RunningSidecar } from '../helpers/sidecar.js';
+import { RedisServer } from '../../harness/redis.js';
+import { startSidecar, type RunningSidecar } from '../../harness/sidecar.js';
+import { call } from '../../harness/http.js';
 
-let redis: TestRedis;
+let redis: RedisServer;
 let raw: Redis;
 let sc: RunningSidecar;
 
 beforeAll(async () => {
-  redis = await TestRedis.start();
+  redis = await RedisServer.start();
   raw = redis.client();
   sc = await startSidecar({ MEMORY_REDIS_URL: redis.url, MEMORY_BODY_LIMIT_BYTES: '65536' });
 });

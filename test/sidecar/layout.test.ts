@@ -3,16 +3,17 @@
 import { execFileSync } from 'node:child_process';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestRedis } from '../helpers/redis.js';
-import { call, startSidecar, type RunningSidecar } from '../helpers/sidecar.js';
+import { RedisServer } from '../../harness/redis.js';
+import { startSidecar, type RunningSidecar } from '../../harness/sidecar.js';
+import { call } from '../../harness/http.js';
 
-let redis: TestRedis;
+let redis: RedisServer;
 let raw: Redis;
 let sc: RunningSidecar;
 let P: string;
 
 beforeAll(async () => {
-  redis = await TestRedis.start();
+  redis = await RedisServer.start();
   raw = redis.client();
   sc = await startSidecar({ MEMORY_REDIS_URL: redis.url, MEMORY_SESSION_TTL_SECONDS: '3600' });
   P = sc.prefix;

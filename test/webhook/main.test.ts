@@ -1,48 +1,41 @@
 // `kaos-memory webhook` as a real process: bootstrap, readiness, SIGTERM, bad config.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run as certs } from '../../certs/main.js';
-import { freePort, waitFor } from '../helpers/ports.js';
+import { freePort } from '../../harness/ports.js';
+import { pollUntil } from '../../harness/poll.js';
+import { kaosMemory } from '../../harness/kaos.js';
+import { ManagedProcess } from '../../harness/process.js';
+import { REPO_ROOT } from '../../harness/root.js';
 import { call } from './client.js';
 
-const ROOT = new URL('../../', import.meta.url).pathname;
 const FIXTURE = await readFile(new URL('fixtures/02-named-pod.json', import.meta.url), 'utf8');
 
-interface Started {
-  child: ChildProcess;
-  output: () => string;
-  exited: Promise<number | null>;
-}
-
-function start(env: Record<string, string>): Started {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'webhook'], {
-    cwd: ROOT,
+/** `kaos-memory webhook` with this environment (and no other). */
+function start(env: Record<string, string>): ManagedProcess {
+  const { command, args } = kaosMemory(['webhook']);
+  return new ManagedProcess({
+    name: 'webhook',
+    command,
+    args,
+    cwd: REPO_ROOT,
     env: {
       PATH: process.env.PATH ?? '',
       HOME: process.env.HOME ?? '/tmp',
       LOG_LEVEL: 'info',
       ...env,
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let output = '';
-  child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-  const exited = new Promise<number | null>((resolve) =>
-    child.once('exit', (code) => resolve(code)),
-  );
-  return { child, output: () => output, exited };
 }
 
 /** Wait for /readyz, then review FIXTURE and decode the JSON patch. */
 async function patchOnceReady(port: number, ca: string, timeoutMs: number) {
-  await waitFor(
+  await pollUntil(
     'readyz',
     async () => (await call(port, 'GET', '/readyz', { ca })).status === 200,
-    timeoutMs,
+    { timeoutMs: timeoutMs },
   );
   const reply = await call(port, 'POST', '/mutate', { ca, body: FIXTURE });
   return JSON.parse(Buffer.from(JSON.parse(reply.text).response.patch, 'base64').toString());
@@ -87,8 +80,7 @@ describe('kaos-memory webhook process', () => {
     try {
       const patch = await patchOnceReady(port, ca, 20_000);
       expect(patch.at(-1).path).toBe('/spec/initContainers');
-      proc.child.kill('SIGTERM');
-      expect(await proc.exited).toBe(0);
+      expect(await proc.stop()).toEqual({ code: 0, signal: null });
       const lines = proc
         .output()
         .trim()
@@ -102,7 +94,7 @@ describe('kaos-memory webhook process', () => {
       });
       expect(lines.at(-1)).toMatchObject({ msg: 'shutting down', signal: 'SIGTERM' });
     } finally {
-      proc.child.kill('SIGKILL');
+      await proc.kill();
     }
   });
 
@@ -121,8 +113,7 @@ describe('kaos-memory webhook process', () => {
         'API server version unknown; injecting the sidecar as an ordinary container',
       );
     } finally {
-      proc.child.kill('SIGTERM');
-      await proc.exited;
+      await proc.stop();
     }
   });
 
@@ -139,20 +130,21 @@ describe('kaos-memory webhook process', () => {
       // The throwaway certificate's CA exists only in that process: skip verification.
       const get = (path: string) =>
         call(port, 'GET', path, { ca: '', insecure: true }).catch(() => ({ status: 0 }));
-      await waitFor('healthz', async () => (await get('/healthz')).status === 200, 20_000);
-      await waitFor('a failed attempt', async () =>
+      await pollUntil('healthz', async () => (await get('/healthz')).status === 200, {
+        timeoutMs: 20_000,
+      });
+      await pollUntil('a failed attempt', async () =>
         proc.output().includes('could not ensure the webhook certificate'),
       );
       expect((await get('/readyz')).status).toBe(503);
     } finally {
-      proc.child.kill('SIGTERM');
-      await proc.exited;
+      await proc.stop();
     }
   });
 
   it('stops at start with one line naming a bad variable', async () => {
     const proc = start({ INJECT_SIDECAR_IMAGE: 'kaos-memory:test' });
-    expect(await proc.exited).toBe(1);
+    expect((await proc.exited).code).toBe(1);
     expect(proc.output()).toBe(
       'kaos-memory: invalid configuration: INJECT_REDIS_URL: is required\n',
     );

@@ -8,7 +8,7 @@ import { createLogger } from '../../lib/logger.js';
 import { ensureCertificate, ensureSecret, patchCaBundle } from '../../webhook/selfcert.js';
 import { SelfManagedTls } from '../../webhook/tls.js';
 import { detectNativeSidecar } from '../../webhook/version.js';
-import { TestCluster } from '../helpers/kube.js';
+import { ControlPlane } from '../../harness/kube.js';
 
 const hook = (name: string) => ({
   name,
@@ -32,7 +32,7 @@ const verifies = (cert: string, bundle: string) =>
   );
 
 describe('self-managed certificate on a real API server', () => {
-  let cluster: TestCluster;
+  let cluster: ControlPlane;
   let kc: KubeConfig;
   let namespace: string;
   const configName = `kaos-memory-selfcert-${process.pid}`;
@@ -45,7 +45,7 @@ describe('self-managed certificate on a real API server', () => {
   });
 
   beforeAll(async () => {
-    cluster = await TestCluster.start();
+    cluster = await ControlPlane.start();
     kc = cluster.kubeConfig();
     namespace = await cluster.namespace('certs');
     await kc.makeApiClient(AdmissionregistrationV1Api).createMutatingWebhookConfiguration({

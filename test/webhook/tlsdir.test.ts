@@ -8,7 +8,7 @@ import { createLogger } from '../../lib/logger.js';
 import { loadConfig } from '../../webhook/config.js';
 import { WebhookServer, type TlsMaterial } from '../../webhook/server.js';
 import { TlsDirWatcher } from '../../webhook/tls.js';
-import { waitFor } from '../helpers/ports.js';
+import { pollUntil } from '../../harness/poll.js';
 import { call, loopbackCerts } from './client.js';
 
 async function writeVersion(dir: string, version: string, tls: TlsMaterial): Promise<void> {
@@ -67,14 +67,13 @@ describe('TLS folder reload', () => {
     expect(before.status).toBe(200);
     const second = loopbackCerts();
     await writeVersion(dir, '2026_03_02_00_00_00.2', second.tls);
-    await waitFor(
+    await pollUntil(
       'the renewed certificate',
       async () => {
         const reply = await call(port, 'GET', '/healthz', second);
         return reply.status === 200 && reply.serial !== before.serial;
       },
-      10_000,
-      100,
+      { timeoutMs: 10_000, intervalMs: 100 },
     );
     expect(swaps).toHaveLength(1);
   });

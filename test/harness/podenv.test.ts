@@ -2,7 +2,7 @@
 // follow the kubelet's rules (k8s.io/kubernetes third_party/forked/golang/expansion).
 import type { V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { expand, renderContainerEnv, type EnvSources } from './podenv.js';
+import { expand, renderContainerEnv, type EnvSources } from '../../harness/podenv.js';
 
 const none: EnvSources = {
   secret: () => Promise.resolve(undefined),

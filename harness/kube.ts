@@ -1,57 +1,37 @@
-// A real Kubernetes control plane for the tests: etcd and kube-apiserver,
-// built from Go modules by scripts/controlplane.sh, started on loopback with
-// random ports, their own certificates and data, RBAC and the default
-// admission plugins on. No controller-manager or scheduler: pods are stored,
-// never run, and a namespace's `default` ServiceAccount is made by hand.
-import { spawn, type ChildProcess } from 'node:child_process';
+// A real Kubernetes control plane: etcd and kube-apiserver, built from Go modules
+// by scripts/controlplane.sh, started on loopback with random ports, their own
+// certificates and data, RBAC and the default admission plugins on. No
+// controller-manager or scheduler: pods are stored, never run, and a
+// namespace's `default` ServiceAccount is made by hand.
 import { randomBytes } from 'node:crypto';
-import {
-  closeSync,
-  existsSync,
-  mkdtempSync,
-  openSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
-import { homedir, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { pollUntil } from './poll.js';
-import { freePort } from './ports.js';
-import { exitReason, stopChild } from './process.js';
+import { writeKubeconfig } from './kubeconfig.js';
 import { serviceAccountKeys, TestCa, type Pem } from './pki.js';
+import { freePort } from './ports.js';
+import { ManagedProcess } from './process.js';
+import { cachedBinary } from './root.js';
 
-export type ControlPlaneBinary = 'kube-apiserver' | 'etcd' | 'helm';
-
-/** Where scripts/controlplane.sh put a binary; one clear line when it is not there. */
-export function controlPlaneBin(name: ControlPlaneBinary): string {
-  const cache = process.env.KAOS_CACHE_DIR ?? join(homedir(), '.cache', 'kaos-memory');
-  const path = join(cache, 'bin', name);
-  if (!existsSync(path)) {
-    throw new Error('control plane not built: run scripts/controlplane.sh (needs Go 1.26+)');
-  }
-  return path;
-}
-
-export interface ClusterOptions {
+export interface ControlPlaneOptions {
   /** Extra kube-apiserver flags, appended after the harness's own. */
   apiserverArgs?: string[];
 }
 
 const SERVICE_CIDR = '10.96.0.0/24';
-const live = new Set<TestCluster>();
+const live = new Set<ControlPlane>();
 let exitHookInstalled = false;
 
-export class TestCluster {
+export class ControlPlane {
   readonly server: string;
   readonly kubeconfigPath: string;
   /** The API server's gitVersion, e.g. v1.37.2. */
   version = '';
   /** Milliseconds from start() to a ready API server. */
   startMs = 0;
-  private readonly procs: Managed[] = [];
+  private readonly procs: ManagedProcess[] = [];
   private stopped = false;
 
   private constructor(
@@ -64,12 +44,12 @@ export class TestCluster {
     this.kubeconfigPath = join(dir, 'kubeconfig');
   }
 
-  static async start(options: ClusterOptions = {}): Promise<TestCluster> {
+  static async start(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
     const began = Date.now();
     // A random port can be taken between picking it and binding it: try again once.
     for (let attempt = 1; ; attempt++) {
       try {
-        const cluster = await TestCluster.startOnce(options);
+        const cluster = await ControlPlane.startOnce(options);
         cluster.startMs = Date.now() - began;
         return cluster;
       } catch (err) {
@@ -79,12 +59,12 @@ export class TestCluster {
     }
   }
 
-  private static async startOnce(options: ClusterOptions): Promise<TestCluster> {
-    const etcdBin = controlPlaneBin('etcd');
-    const apiserverBin = controlPlaneBin('kube-apiserver');
+  private static async startOnce(options: ControlPlaneOptions): Promise<ControlPlane> {
+    const etcdBin = cachedBinary('etcd');
+    const apiserverBin = cachedBinary('kube-apiserver');
     const dir = mkdtempSync(join(tmpdir(), 'kaos-kube-'));
     const ca = TestCa.create();
-    const cluster = new TestCluster(
+    const cluster = new ControlPlane(
       dir,
       await freePort(),
       ca.cert,
@@ -125,6 +105,30 @@ export class TestCluster {
       body: { metadata: { name: 'default' } },
     });
     return name;
+  }
+
+  /**
+   * A kubeconfig at `path` that authenticates with a token of a ServiceAccount, so
+   * only that account's RBAC decides what its holder may do.
+   */
+  async serviceAccountKubeconfig(
+    namespace: string,
+    serviceAccount: string,
+    path: string,
+  ): Promise<void> {
+    const token = await this.kubeConfig()
+      .makeApiClient(CoreV1Api)
+      .createNamespacedServiceAccountToken({
+        name: serviceAccount,
+        namespace,
+        body: { spec: { audiences: [], expirationSeconds: 3600 } },
+      });
+    writeKubeconfig(path, {
+      server: this.server,
+      caCert: this.caCert,
+      user: serviceAccount,
+      credentials: { token: token.status?.token ?? '' },
+    });
   }
 
   /** A GET on the API server as the admin; rejects on a non-2xx status. */
@@ -168,7 +172,7 @@ export class TestCluster {
 
   /** Synchronous last resort for process exit: no waiting, nothing left behind. */
   killNow(): void {
-    for (const proc of this.procs) proc.child.kill('SIGKILL');
+    for (const proc of this.procs) proc.signal('SIGKILL');
     rmSync(this.dir, { recursive: true, force: true });
   }
 
@@ -189,7 +193,10 @@ export class TestCluster {
       '--unsafe-no-fsync=true',
       '--log-level=warn',
     ]);
-    await etcd.waitUntil('etcd /health', async () => (await fetch(`${client}/health`)).ok, 30_000);
+    await etcd.waitUntil('etcd /health', async () => (await fetch(`${client}/health`)).ok, {
+      timeoutMs: 30_000,
+      intervalMs: 100,
+    });
     return client;
   }
 
@@ -206,11 +213,16 @@ export class TestCluster {
       'apiserver.key': serving.key,
       'sa.pub': sa.publicKey,
       'sa.key': sa.privateKey,
-      kubeconfig: this.kubeconfigYaml(),
     };
     for (const [name, content] of Object.entries(files)) {
       writeFileSync(join(this.dir, name), content, { mode: 0o600 });
     }
+    writeKubeconfig(this.kubeconfigPath, {
+      server: this.server,
+      caCert: this.caCert,
+      user: 'kaos-admin',
+      credentials: this.admin,
+    });
   }
 
   private async startApiserver(bin: string, etcdUrl: string, extra: string[]): Promise<void> {
@@ -237,105 +249,29 @@ export class TestCluster {
     await apiserver.waitUntil(
       'kube-apiserver /readyz',
       async () => (await this.get('/readyz')) === 'ok',
-      120_000,
+      { timeoutMs: 120_000, intervalMs: 100 },
     );
   }
 
-  private kubeconfigYaml(): string {
-    const b64 = (text: string) => Buffer.from(text).toString('base64');
-    // JSON is YAML: no YAML library needed.
-    return JSON.stringify(
-      {
-        apiVersion: 'v1',
-        kind: 'Config',
-        clusters: [
-          {
-            name: 'kaos-test',
-            cluster: { server: this.server, 'certificate-authority-data': b64(this.caCert) },
-          },
-        ],
-        users: [
-          {
-            name: 'kaos-admin',
-            user: {
-              'client-certificate-data': b64(this.admin.cert),
-              'client-key-data': b64(this.admin.key),
-            },
-          },
-        ],
-        contexts: [{ name: 'kaos-test', context: { cluster: 'kaos-test', user: 'kaos-admin' } }],
-        'current-context': 'kaos-test',
-      },
-      null,
-      2,
-    );
-  }
-
-  private spawn(name: string, bin: string, args: string[]): Managed {
-    const managed = new Managed(name, bin, args, join(this.dir, `${name}.log`));
-    this.procs.push(managed);
-    return managed;
-  }
-}
-
-/** A child process whose output goes to a log file, quoted when it fails. */
-class Managed {
-  readonly child: ChildProcess;
-
-  constructor(
-    readonly name: string,
-    bin: string,
-    args: string[],
-    readonly logPath: string,
-  ) {
-    const fd = openSync(logPath, 'a');
-    this.child = spawn(bin, args, { stdio: ['ignore', fd, fd] });
-    closeSync(fd);
-    this.child.once('error', () => undefined);
-  }
-
-  /** Poll `check`; on a timeout or an early exit, fail with the end of the log. */
-  async waitUntil(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-    const dead = () => exitReason(this.child);
-    await pollUntil(what, check, { timeoutMs, intervalMs: 100, dead }).catch((err: unknown) => {
-      throw this.failure(err);
+  private spawn(name: string, bin: string, args: string[]): ManagedProcess {
+    const proc = new ManagedProcess({
+      name,
+      command: bin,
+      args,
+      logFile: join(this.dir, `${name}.log`),
     });
-  }
-
-  private failure(cause: unknown): Error {
-    let tail = '';
-    try {
-      tail = readFileSync(this.logPath, 'utf8').split('\n').slice(-25).join('\n');
-    } catch {
-      // no log yet
-    }
-    const reason = cause instanceof Error ? cause.message : String(cause);
-    return new Error(
-      `${this.name} did not start: ${reason}\n--- ${this.name} log (last lines) ---\n${tail}`,
-      {
-        cause,
-      },
-    );
-  }
-
-  stop(): Promise<void> {
-    return stopChild(this.child);
+    this.procs.push(proc);
+    return proc;
   }
 }
 
-// A failing test, a thrown hook or a Ctrl-C must not leave etcd or an API server behind.
+// A control plane's files are removed even when the test process dies (its processes
+// are killed by process.ts's own hook).
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  const killAll = () => {
+  process.once('exit', () => {
     for (const cluster of live) cluster.killNow();
     live.clear();
-  };
-  process.once('exit', killAll);
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      killAll();
-      process.kill(process.pid, signal);
-    });
-  }
+  });
 }

@@ -1,14 +1,13 @@
-// A real Redis for each suite: redis-server started on a random port with its
-// own data folder, so a test can kill it and start it again on the same data.
-// Where redis-server is missing but Docker is available, a testcontainers Redis.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+// A real Redis: redis-server started on a random port with its own data folder,
+// so a test can kill it and start it again on the same data. Where redis-server
+// is missing but Docker is available, a testcontainers Redis.
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { pollUntil } from './poll.js';
 import { freePort } from './ports.js';
-import { exitReason, killChild } from './process.js';
+import { ManagedProcess } from './process.js';
 
 export interface RedisOptions {
   /** Append-only file with fsync always: every acknowledged write survives a kill. */
@@ -16,26 +15,26 @@ export interface RedisOptions {
   password?: string;
 }
 
-export class TestRedis {
-  private proc: ChildProcess | undefined;
+export class RedisServer {
+  private proc: ManagedProcess | undefined;
   private container: { stop(): Promise<unknown> } | undefined;
   readonly dir: string;
 
   private constructor(
-    public readonly port: number,
+    readonly port: number,
     private readonly options: RedisOptions,
-    public host = '127.0.0.1',
+    readonly host = '127.0.0.1',
   ) {
     this.dir = mkdtempSync(join(tmpdir(), 'kaos-redis-'));
   }
 
-  static async start(options: RedisOptions = {}): Promise<TestRedis> {
+  static async start(options: RedisOptions = {}): Promise<RedisServer> {
     if (hasRedisServer()) {
-      const redis = new TestRedis(await freePort(), options);
+      const redis = new RedisServer(await freePort(), options);
       await redis.startProcess();
       return redis;
     }
-    return TestRedis.startContainer(options);
+    return RedisServer.startContainer(options);
   }
 
   get url(): string {
@@ -48,6 +47,7 @@ export class TestRedis {
     return new Redis(this.url, { lazyConnect: false, maxRetriesPerRequest: 1 });
   }
 
+  /** Starts redis-server (again, on the same port and data) and waits until it answers PING. */
   async startProcess(): Promise<void> {
     const args = [
       '--port',
@@ -60,46 +60,31 @@ export class TestRedis {
       '',
       '--daemonize',
       'no',
-      '--logfile',
-      join(this.dir, 'redis.log'),
     ];
     if (this.options.aof) args.push('--appendonly', 'yes', '--appendfsync', 'always');
     if (this.options.password) args.push('--requirepass', this.options.password);
-    const proc = spawn('redis-server', args, { stdio: 'ignore' });
-    this.proc = proc;
-    const ready = async () => {
-      const probe = new Redis(this.url, {
-        lazyConnect: true,
-        maxRetriesPerRequest: 0,
-        retryStrategy: () => null,
-      });
-      probe.on('error', () => undefined);
-      try {
-        await probe.connect();
-        return (await probe.ping()) === 'PONG';
-      } finally {
-        probe.disconnect();
-      }
-    };
-    await pollUntil(`redis-server on ${this.port}`, ready, {
-      timeoutMs: 15_000,
-      intervalMs: 50,
-      dead: () => exitReason(proc),
+    const proc = new ManagedProcess({
+      name: `redis-server :${this.port}`,
+      command: 'redis-server',
+      args,
+      logFile: join(this.dir, 'redis.log'),
     });
+    this.proc = proc;
+    await proc.waitUntil('PING', () => this.answers(), { timeoutMs: 15_000 });
   }
 
   /** SIGKILL: no shutdown save, exactly what a crash leaves behind. */
   async kill(): Promise<void> {
-    if (this.proc) await killChild(this.proc);
+    await this.proc?.kill();
   }
 
   /** SIGSTOP: the socket stays open but nothing answers, like a hung server. */
   pause(): void {
-    this.proc?.kill('SIGSTOP');
+    this.proc?.signal('SIGSTOP');
   }
 
   resume(): void {
-    this.proc?.kill('SIGCONT');
+    this.proc?.signal('SIGCONT');
   }
 
   async restart(): Promise<void> {
@@ -108,12 +93,28 @@ export class TestRedis {
   }
 
   async stop(): Promise<void> {
+    this.resume();
     await this.kill();
     await this.container?.stop();
     rmSync(this.dir, { recursive: true, force: true });
   }
 
-  private static async startContainer(options: RedisOptions): Promise<TestRedis> {
+  private async answers(): Promise<boolean> {
+    const probe = new Redis(this.url, {
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
+    probe.on('error', () => undefined);
+    try {
+      await probe.connect();
+      return (await probe.ping()) === 'PONG';
+    } finally {
+      probe.disconnect();
+    }
+  }
+
+  private static async startContainer(options: RedisOptions): Promise<RedisServer> {
     const { GenericContainer } = await import('testcontainers');
     const cmd = ['redis-server', '--save', ''];
     if (options.aof) cmd.push('--appendonly', 'yes', '--appendfsync', 'always');
@@ -122,7 +123,7 @@ export class TestRedis {
       .withCommand(cmd)
       .withExposedPorts(6379)
       .start();
-    const redis = new TestRedis(started.getMappedPort(6379), options, started.getHost());
+    const redis = new RedisServer(started.getMappedPort(6379), options, started.getHost());
     redis.container = started;
     return redis;
   }

@@ -1,17 +1,19 @@
-// The webhook as the API server meets it in the tests: `kaos-memory webhook`
-// as a local process on 127.0.0.1, registered through a
-// MutatingWebhookConfiguration whose clientConfig.url points straight at it
-// (there is no kube-proxy to route a Service).
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+// The webhook as the API server meets it in the tests: `kaos-memory webhook` as a
+// local process on 127.0.0.1, registered through the MutatingWebhookConfiguration
+// the chart renders, with clientConfig.url pointing straight at it (the control
+// plane alone has no kube-proxy to route a Service).
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CoreV1Api, V1MutatingWebhookConfiguration, V1Pod } from '@kubernetes/client-node';
-import { kaosMemory, REPO_ROOT } from './cli.js';
+import { CHART_DIR, helmOk, parseManifests } from './helm.js';
+import { kaosMemory } from './kaos.js';
 import { pollUntil } from './poll.js';
-import { freePort, waitFor } from './ports.js';
-import { exitReason, stopChild } from './process.js';
+import { freePort } from './ports.js';
+import { ManagedProcess, type Exit } from './process.js';
+import { REPO_ROOT } from './root.js';
 
 /** `kaos-memory certs` into a fresh folder: ca.crt, tls.crt, tls.key for 127.0.0.1 and localhost. */
 export function writeWebhookCerts(): { dir: string; caCert: string } {
@@ -30,6 +32,11 @@ export function writeWebhookCerts(): { dir: string; caCert: string } {
   return { dir, caCert: readFileSync(join(dir, 'ca.crt'), 'utf8') };
 }
 
+/** Remove a folder made by {@link writeWebhookCerts}. */
+export function removeDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
+
 export interface WebhookStartOptions {
   /** The webhook's environment (WEBHOOK_*, INJECT_*, KUBECONFIG…); WEBHOOK_PORT and WEBHOOK_HOST are set here. */
   env: Record<string, string>;
@@ -41,23 +48,18 @@ export interface WebhookStartOptions {
 }
 
 export class WebhookProcess {
-  private output = '';
-
   private constructor(
-    private readonly child: ChildProcess,
+    private readonly proc: ManagedProcess,
     readonly port: number,
-  ) {
-    const keep = (chunk: Buffer) =>
-      (this.output = (this.output + chunk.toString('utf8')).slice(-20_000));
-    child.stdout?.on('data', keep);
-    child.stderr?.on('data', keep);
-    live.add(this);
-  }
+  ) {}
 
   static async start(options: WebhookStartOptions): Promise<WebhookProcess> {
     const port = options.port ?? (await freePort());
     const { command, args } = kaosMemory(['webhook']);
-    const child = spawn(command, args, {
+    const proc = new ManagedProcess({
+      name: 'webhook',
+      command,
+      args,
       cwd: REPO_ROOT,
       env: {
         PATH: process.env.PATH ?? '',
@@ -66,9 +68,8 @@ export class WebhookProcess {
         WEBHOOK_PORT: String(port),
         WEBHOOK_HOST: '127.0.0.1',
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
     });
-    const webhook = new WebhookProcess(child, port);
+    const webhook = new WebhookProcess(proc, port);
     if (options.waitReady ?? true) {
       await webhook.waitReady(options.readyTimeoutMs).catch(async (err: unknown) => {
         await webhook.stop();
@@ -83,9 +84,9 @@ export class WebhookProcess {
     return `https://127.0.0.1:${this.port}/mutate`;
   }
 
-  /** Everything the process printed so far (the end of it): for failure messages. */
+  /** The end of what the process printed: for failure messages. */
   get logs(): string {
-    return this.output;
+    return this.proc.output();
   }
 
   /** GET a route over TLS; the caller's CA decides trust (undefined: not verified). */
@@ -110,86 +111,69 @@ export class WebhookProcess {
     });
   }
 
-  async waitReady(timeoutMs = 30_000): Promise<void> {
-    await pollUntil('webhook /readyz', async () => (await this.status('/readyz')) === 200, {
+  waitReady(timeoutMs = 30_000): Promise<void> {
+    return this.proc.waitUntil('GET /readyz', async () => (await this.status('/readyz')) === 200, {
       timeoutMs,
-      dead: () => exitReason(this.child),
-    }).catch((err: unknown) => {
-      const reason = err instanceof Error ? err.message : String(err);
-      throw new Error(`webhook not ready: ${reason}\n--- webhook output ---\n${this.output}`, {
-        cause: err,
-      });
+      intervalMs: 100,
     });
   }
 
   /** SIGTERM, then SIGKILL after a grace period. Idempotent. */
-  async stop(): Promise<void> {
-    live.delete(this);
-    await stopChild(this.child);
+  stop(): Promise<Exit> {
+    return this.proc.stop();
   }
 
   killNow(): void {
-    this.child.kill('SIGKILL');
+    this.proc.signal('SIGKILL');
   }
 }
 
-const live = new Set<WebhookProcess>();
-process.once('exit', () => {
-  for (const webhook of live) webhook.killNow();
-});
-
 export interface WebhookRegistration {
-  name: string;
   /** clientConfig.url; for a webhook that is down, any URL nothing listens on. */
   url: string;
   /** PEM; omitted for the self-managed path, where the webhook patches it in. */
   caBundle?: string;
   failurePolicy?: 'Fail' | 'Ignore';
   timeoutSeconds?: number;
+  /** The release namespace, which the configuration leaves out. Default kaos-system. */
+  namespace?: string;
 }
 
-/** The same MutatingWebhookConfiguration the chart renders, pointed at a URL. */
-export function webhookConfiguration(reg: WebhookRegistration): V1MutatingWebhookConfiguration {
-  return {
-    apiVersion: 'admissionregistration.k8s.io/v1',
-    kind: 'MutatingWebhookConfiguration',
-    metadata: { name: reg.name },
-    webhooks: [
-      {
-        name: 'inject.memory.kaos.tools',
-        admissionReviewVersions: ['v1'],
-        sideEffects: 'None',
-        failurePolicy: reg.failurePolicy ?? 'Fail',
-        timeoutSeconds: reg.timeoutSeconds ?? 10,
-        reinvocationPolicy: 'IfNeeded',
-        matchPolicy: 'Equivalent',
-        clientConfig: {
-          url: reg.url,
-          ...(reg.caBundle ? { caBundle: Buffer.from(reg.caBundle).toString('base64') } : {}),
-        },
-        rules: [
-          {
-            operations: ['CREATE'],
-            apiGroups: [''],
-            apiVersions: ['v1'],
-            resources: ['pods'],
-            scope: 'Namespaced',
-          },
-        ],
-        objectSelector: { matchExpressions: [{ key: 'agent', operator: 'Exists' }] },
-        namespaceSelector: {
-          matchExpressions: [
-            {
-              key: 'kubernetes.io/metadata.name',
-              operator: 'NotIn',
-              values: ['kube-system', 'kube-public', 'kube-node-lease'],
-            },
-            { key: 'memory.kaos.tools/injection', operator: 'NotIn', values: ['disabled'] },
-          ],
-        },
-      },
-    ],
-  };
+/** The release name the harness renders the chart as; the configuration is named after it. */
+export const WEBHOOK_CONFIG_NAME = 'kaos-memory';
+
+/**
+ * The MutatingWebhookConfiguration exactly as `helm template` renders the chart,
+ * pointed at a URL: the tests register what users install, not a copy of it.
+ */
+export async function webhookConfiguration(
+  reg: WebhookRegistration,
+): Promise<V1MutatingWebhookConfiguration> {
+  const sets = [`webhook.url=${reg.url}`];
+  if (reg.caBundle) {
+    sets.push(
+      'certificates.mode=secret',
+      'certificates.secret.name=unused',
+      `certificates.secret.caBundle=${Buffer.from(reg.caBundle).toString('base64')}`,
+    );
+  }
+  if (reg.failurePolicy) sets.push(`webhook.failurePolicy=${reg.failurePolicy}`);
+  if (reg.timeoutSeconds) sets.push(`webhook.timeoutSeconds=${reg.timeoutSeconds}`);
+  const rendered = await helmOk([
+    'template',
+    WEBHOOK_CONFIG_NAME,
+    CHART_DIR,
+    '--namespace',
+    reg.namespace ?? 'kaos-system',
+    '--show-only',
+    'templates/mutatingwebhookconfiguration.yaml',
+    ...sets.flatMap((set) => ['--set', set]),
+  ]);
+  const [config] = parseManifests(rendered);
+  if (config?.kind !== 'MutatingWebhookConfiguration') {
+    throw new Error(`the chart rendered no MutatingWebhookConfiguration:\n${rendered}`);
+  }
+  return config;
 }
 
 /**
@@ -206,18 +190,12 @@ export async function waitUntilInjecting(
     metadata: { generateName: 'probe-', labels: { agent: 'probe' } },
     spec: { containers: [{ name: 'app', image: 'busybox:1.36' }] },
   };
-  await waitFor(
+  await pollUntil(
     'the API server to call the webhook',
     async () => {
       const pod = await core.createNamespacedPod({ namespace, body: probe, dryRun: 'All' });
       return pod.metadata?.annotations?.['memory.kaos.tools/status'] === 'injected';
     },
-    timeoutMs,
-    200,
+    { timeoutMs, intervalMs: 200 },
   );
-}
-
-/** Remove a folder made by {@link writeWebhookCerts}. */
-export function removeDir(dir: string): void {
-  rmSync(dir, { recursive: true, force: true });
 }

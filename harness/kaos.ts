@@ -1,27 +1,26 @@
-// How the tests run the `kaos-memory` command as its own process: the built
-// dist/cli/main.js (what the image's entrypoint runs) when it is at least as new
-// as every source file, else the TypeScript sources through tsx, so a test
-// never exercises stale code.
+// The `kaos-memory` command as its own process: the built dist/cli/main.js (what
+// the image's entrypoint runs) when it is at least as new as every source file,
+// else the TypeScript sources through tsx, so a test never exercises stale code.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { REPO_ROOT } from './root.js';
 
-export const REPO_ROOT = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
 const SOURCE_DIRS = ['cli', 'lib', 'sidecar', 'webhook', 'certs'];
 
-export interface Command {
+export interface CommandLine {
   command: string;
   args: string[];
 }
 
-/** `kaos-memory <args>` as a command line for spawn(). */
-export function kaosMemory(args: string[]): Command {
+/** `kaos-memory <args>` as a command line for spawn(); `nodeArgs` go before the script. */
+export function kaosMemory(args: string[], nodeArgs: string[] = []): CommandLine {
   const dist = join(REPO_ROOT, 'dist', 'cli', 'main.js');
   if (existsSync(dist) && statSync(dist).mtimeMs >= newestSource()) {
-    return { command: process.execPath, args: [dist, ...args] };
+    return { command: process.execPath, args: [...nodeArgs, dist, ...args] };
   }
   return {
     command: process.execPath,
-    args: ['--import', 'tsx', join(REPO_ROOT, 'cli', 'main.ts'), ...args],
+    args: [...nodeArgs, '--import', 'tsx', join(REPO_ROOT, 'cli', 'main.ts'), ...args],
   };
 }
 
