@@ -9,6 +9,7 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY cli ./cli
 COPY lib ./lib
+COPY memory ./memory
 COPY sidecar ./sidecar
 COPY webhook ./webhook
 COPY certs ./certs

@@ -7,9 +7,9 @@ import { cpus } from 'node:os';
 import { createLogger } from '../lib/logger.js';
 import { loadSidecarConfig } from '../sidecar/config.js';
 import { encodeSessionCursor } from '../sidecar/cursor.js';
-import { connectRedis } from '../sidecar/redis.js';
+import { connectRedis } from '../memory/redis.js';
 import { SIDECAR_NODE_OPTIONS } from '../sidecar/runtime.js';
-import { MemoryStore, storeLimits } from '../sidecar/store.js';
+import { MemoryStore, storeLimits } from '../memory/store.js';
 import { RedisServer } from '../harness/redis.js';
 import { freePort } from '../harness/ports.js';
 import {

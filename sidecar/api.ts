@@ -9,7 +9,7 @@ import {
 import { NotFoundError } from './errors.js';
 import { Router, type Reply, type Request } from './http.js';
 import { openapi } from './openapi.js';
-import type { MemoryStore } from './store.js';
+import type { MemoryStore } from '../memory/store.js';
 import {
   check,
   checkAppendBody,
@@ -21,7 +21,7 @@ import {
   queryObject,
   sessionId,
 } from './validation.js';
-import type { MemoryEvent } from './events.js';
+import type { MemoryEvent } from '../memory/events.js';
 import { randomBytes } from 'node:crypto';
 
 export interface ApiDeps {

@@ -1,5 +1,5 @@
 // The conversation view KAOS builds for a prompt: user and agent turns only.
-import type { MemoryEvent } from './events.js';
+import type { MemoryEvent } from '../memory/events.js';
 
 export const CONVERSATION_TYPES = ['user_message', 'agent_response'] as const;
 

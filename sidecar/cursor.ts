@@ -1,6 +1,6 @@
 // Opaque cursors: base64url JSON, checked on the way back in.
 import { BadRequestError } from './errors.js';
-import type { EventCursor, SessionCursor } from './store.js';
+import type { EventCursor, SessionCursor } from '../memory/store.js';
 
 function encode(value: unknown): string {
   return Buffer.from(JSON.stringify(value)).toString('base64url');

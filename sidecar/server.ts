@@ -9,8 +9,8 @@ import type { SidecarConfig } from './config.js';
 import { ApiError, UnavailableError } from './errors.js';
 import { errorReply, readJson, send, type Reply } from './http.js';
 import { createMetrics, type SidecarMetrics } from './metrics.js';
-import { connectRedis } from './redis.js';
-import { MemoryStore, storeLimits } from './store.js';
+import { connectRedis } from '../memory/redis.js';
+import { MemoryStore, storeLimits } from '../memory/store.js';
 
 const QUIET = new Set(['/healthz', '/readyz', '/metrics']);
 

@@ -1,8 +1,8 @@
 // Bulk data in the KAOS RedisMemory layout, written fast (pipelined) so the
 // benchmark spends its time measuring rather than seeding.
 import type { Redis } from 'ioredis';
-import { fromMicros } from '../../sidecar/clock.js';
-import { Keys } from '../../sidecar/keys.js';
+import { fromMicros } from '../../memory/clock.js';
+import { Keys } from '../../memory/keys.js';
 
 const TTL_SECONDS = 86_400;
 

@@ -3,7 +3,7 @@
 // MULTI/EXEC with its own outcome.
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { MemoryStore } from '../../sidecar/store.js';
+import type { MemoryStore } from '../../memory/store.js';
 import { RedisServer } from '../../harness/redis.js';
 import { startSidecar, type RunningSidecar } from '../../harness/sidecar.js';
 

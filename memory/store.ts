@@ -3,9 +3,9 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { TransactionBatcher, type Commands } from './batch.js';
-import type { SidecarConfig } from './config.js';
+import type { SidecarConfig } from '../sidecar/config.js';
 import { now, type Instant } from './clock.js';
-import { UnavailableError, isConnectionError } from './errors.js';
+import { UnavailableError, isConnectionError } from '../sidecar/errors.js';
 import {
   decodeEvent,
   decodeIndexed,

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import type { Logger } from '../lib/logger.js';
-import type { SidecarConfig } from './config.js';
-import type { SidecarMetrics } from './metrics.js';
+import type { SidecarConfig } from '../sidecar/config.js';
+import type { SidecarMetrics } from '../sidecar/metrics.js';
 
 /**
  * The sidecar's one Redis connection. Commands fail at once while it is down
