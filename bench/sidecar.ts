@@ -7,9 +7,9 @@ import { cpus } from 'node:os';
 import { createLogger } from '../lib/logger.js';
 import { loadSidecarConfig } from '../sidecar/config.js';
 import { encodeSessionCursor } from '../sidecar/cursor.js';
-import { connectRedis } from '../memory/redis.js';
+import { openStore } from '../sidecar/backend.js';
 import { SIDECAR_NODE_OPTIONS } from '../sidecar/runtime.js';
-import { MemoryStore, storeLimits } from '../memory/store.js';
+import type { MemoryStore } from '../memory/store.js';
 import { RedisServer } from '../harness/redis.js';
 import { freePort } from '../harness/ports.js';
 import {
@@ -73,9 +73,10 @@ export async function benchSidecar(): Promise<void> {
   const port = await freePort();
   const env = sidecarEnv(redis.url, port);
   const config = loadSidecarConfig(env);
-  const directRedis = connectRedis(config, createLogger('bench', 'warn'));
+  const direct = openStore(config, createLogger('bench', 'warn'));
+  const { store } = direct;
+  const directRedis = direct.redis as Redis; // one Redis here: the seeders use its commands
   await directRedis.connect();
-  const store = new MemoryStore(directRedis, storeLimits(config));
   let sidecar: SidecarProcess | undefined;
   try {
     // Start to ready, three times; the last one stays up for the rest.
@@ -221,7 +222,7 @@ interface PageCell {
 
 /** One page of 100 sessions, first and deep (rank 50,000), one caller at a time. */
 async function pageCells(port: number, store: MemoryStore, redis: Redis): Promise<PageCell[]> {
-  const index = store.keys.index;
+  const index = store.keys.indexes[0]?.index ?? '';
   const [member, score] = await redis.zrevrange(index, 50_000 - 1, 50_000 - 1, 'WITHSCORES');
   if (member === undefined || score === undefined) throw new Error('the index was not seeded');
   const deep = { score, member };

@@ -44,11 +44,31 @@ export function encodeEvent(input: NewEvent, eventId: string, timestamp: string)
   return pyDumps(event);
 }
 
+/**
+ * How deeply an event's content and metadata may nest. Python's json fails near
+ * 1,000 levels and V8's JSON.stringify near a few thousand; far below both, and
+ * far above anything an agent writes.
+ */
+export const MAX_JSON_DEPTH = 100;
+
+/** Whether a parsed JSON value nests deeper than `max` arrays and objects. */
+export function nestsDeeperThan(value: unknown, max: number): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  if (max <= 0) return true;
+  for (const child of Array.isArray(value) ? value : Object.values(value)) {
+    if (nestsDeeperThan(child, max - 1)) return true;
+  }
+  return false;
+}
+
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** One stored entry, or undefined when it is not a whole event (KAOS skips those too). */
+/**
+ * One stored entry, or undefined when it is not a whole event (KAOS skips those
+ * too) or nests deeper than the sidecar can safely encode again.
+ */
 export function decodeEvent(raw: string): MemoryEvent | undefined {
   let data: unknown;
   try {
@@ -56,7 +76,7 @@ export function decodeEvent(raw: string): MemoryEvent | undefined {
   } catch {
     return undefined;
   }
-  if (!isObject(data)) return undefined;
+  if (!isObject(data) || nestsDeeperThan(data, MAX_JSON_DEPTH + 1)) return undefined;
   const { event_id, timestamp, event_type, content, metadata } = data;
   if (typeof event_id !== 'string' || typeof timestamp !== 'string') return undefined;
   if (typeof event_type !== 'string' || !('content' in data) || !isObject(metadata))
@@ -64,18 +84,25 @@ export function decodeEvent(raw: string): MemoryEvent | undefined {
   return { event_id, timestamp, event_type, content, metadata };
 }
 
-/** Stored entries with their positions, minus malformed ones and repeats of an event_id already seen. */
-export function decodeIndexed(raw: readonly string[]): { at: number; event: MemoryEvent }[] {
+/**
+ * Stored entries, oldest first, minus malformed ones (counted) and repeats of an
+ * event_id already seen (KAOS's reader rules).
+ */
+export function decodeAll(raw: readonly string[]): { events: MemoryEvent[]; undecodable: number } {
   const seen = new Set<string>();
-  const out: { at: number; event: MemoryEvent }[] = [];
-  raw.forEach((item, at) => {
+  const events: MemoryEvent[] = [];
+  let undecodable = 0;
+  for (const item of raw) {
     const event = decodeEvent(item);
-    if (!event) return;
+    if (!event) {
+      undecodable++;
+      continue;
+    }
     if (event.event_id !== '') {
-      if (seen.has(event.event_id)) return;
+      if (seen.has(event.event_id)) continue;
       seen.add(event.event_id);
     }
-    out.push({ at, event });
-  });
-  return out;
+    events.push(event);
+  }
+  return { events, undecodable };
 }

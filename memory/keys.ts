@@ -1,25 +1,113 @@
-// Every Redis key the sidecar touches is named here, in KAOS RedisMemory's layout.
+// Every Redis key the store touches is named here.
+//
+// One Redis and Sentinel: KAOS RedisMemory's layout, byte for byte:
+//   P:session:S (hash)  P:events:S (list)  P:sessions (sorted set, the index)
+//
+// Redis Cluster: a write must stay one transaction, so a session's keys and the
+// index entry it updates share a hash slot. Sessions are spread over BUCKETS
+// indexes, one per range of the slot space; bucket b's keys carry the hash tag
+// {T_b}, a string whose own slot lies in range b, so the buckets spread over the
+// masters as the slots do:
+//   P:{T_b}:session:S  P:{T_b}:events:S  P:{T_b}:sessions
+// where b is the range of S's own slot. docs/decisions.md ("Sessions on Redis
+// Cluster") has the design and its guarantees.
+
+/** Index buckets on Redis Cluster. Part of the stored layout: changing it orphans data. */
+export const CLUSTER_BUCKETS = 64;
+const SLOTS = 16384;
 
 export interface SessionKeys {
   session: string;
   events: string;
+  /** The index this session is listed in. */
   index: string;
 }
 
-export class Keys {
-  constructor(readonly prefix: string) {}
+/** Key heads of one index: a session's keys are head + session id (for the scripts). */
+export interface IndexHeads {
+  index: string;
+  session: string;
+  events: string;
+  /** A key in the index's slot that never exists: the readiness probe's LPUSHX target. */
+  probe: string;
+}
 
-  /** `P:sessions`: sorted set of session ids scored by last update (epoch seconds). */
-  get index(): string {
-    return `${this.prefix}:sessions`;
+export class Keys {
+  /** The tag of each bucket, or a single untagged "bucket" outside Cluster. */
+  private readonly heads: IndexHeads[];
+
+  constructor(
+    readonly prefix: string,
+    readonly clustered = false,
+  ) {
+    this.heads = clustered
+      ? bucketTags().map((tag) => headsOf(`${prefix}:{${tag}}`))
+      : [headsOf(prefix)];
   }
 
-  /** `P:session:S` (hash) and `P:events:S` (list), plus the index. */
+  /** Every index, in bucket order (one outside Cluster). */
+  get indexes(): readonly IndexHeads[] {
+    return this.heads;
+  }
+
+  /** The index, session and events keys of one session. */
   forSession(sessionId: string): SessionKeys {
+    const heads = this.headsFor(sessionId);
     return {
-      session: `${this.prefix}:session:${sessionId}`,
-      events: `${this.prefix}:events:${sessionId}`,
-      index: this.index,
+      session: heads.session + sessionId,
+      events: heads.events + sessionId,
+      index: heads.index,
     };
   }
+
+  /** The heads of the index `sessionId` belongs to. */
+  headsFor(sessionId: string): IndexHeads {
+    if (!this.clustered) return this.heads[0] as IndexHeads;
+    return this.heads[Math.floor((keySlot(sessionId) * CLUSTER_BUCKETS) / SLOTS)] as IndexHeads;
+  }
+}
+
+function headsOf(base: string): IndexHeads {
+  return {
+    index: `${base}:sessions`,
+    session: `${base}:session:`,
+    events: `${base}:events:`,
+    probe: `${base}:readyz`,
+  };
+}
+
+let tags: string[] | undefined;
+
+/** For each bucket b, the first of "0", "1", … whose slot lies in b's range. */
+export function bucketTags(): string[] {
+  if (tags) return tags;
+  const found: (string | undefined)[] = new Array<string | undefined>(CLUSTER_BUCKETS);
+  let missing = CLUSTER_BUCKETS;
+  for (let n = 0; missing > 0; n++) {
+    const tag = String(n);
+    const bucket = Math.floor((keySlot(tag) * CLUSTER_BUCKETS) / SLOTS);
+    if (found[bucket] === undefined) {
+      found[bucket] = tag;
+      missing--;
+    }
+  }
+  tags = found as string[];
+  return tags;
+}
+
+/** The Redis Cluster slot of a key: CRC16 (XMODEM) of its hash tag or of the whole key. */
+export function keySlot(key: string): number {
+  let data = Buffer.from(key);
+  const open = data.indexOf(0x7b); // {
+  if (open >= 0) {
+    const close = data.indexOf(0x7d, open + 1); // }
+    if (close > open + 1) data = data.subarray(open + 1, close);
+  }
+  let crc = 0;
+  for (const byte of data) {
+    crc ^= byte << 8;
+    for (let bit = 0; bit < 8; bit++)
+      crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+  }
+  return crc % SLOTS;
 }

@@ -1,39 +1,41 @@
-// The memory store: each method is one Redis round trip, and each write one
-// MULTI/EXEC around one script from lua.ts (batch.ts shares the round trips).
+// The memory store on Redis, in KAOS RedisMemory's layout (keys.ts). Each write
+// is one MULTI/EXEC around one script (scripts.ts), batched per hash slot
+// (batch.ts); reads are scripts too, outside MULTI, so they keep working when
+// Redis is at maxmemory. Every call has a deadline.
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
-import { TransactionBatcher, type Commands } from './batch.js';
-import type { SidecarConfig } from '../sidecar/config.js';
+import { TransactionBatcher } from './batch.js';
 import { now, type Instant } from './clock.js';
-import { UnavailableError, isConnectionError } from '../sidecar/errors.js';
+import type { RedisClient } from './connection.js';
+import { StoreError, classify } from './errors.js';
 import {
+  decodeAll,
   decodeEvent,
-  decodeIndexed,
   encodeEvent,
   newEventId,
   type MemoryEvent,
   type NewEvent,
 } from './events.js';
-import { Keys } from './keys.js';
-import { APPEND_EVENTS, CREATE_SESSION, DELETE_SESSION, LIST_SESSIONS } from './lua.js';
+import { keySlot, Keys, type IndexHeads, type SessionKeys } from './keys.js';
+import {
+  APPEND_EVENTS,
+  CREATE_SESSION,
+  DELETE_SESSION,
+  EVICT_IF_UNCHANGED,
+  LIST_SESSIONS,
+  READ_EVENTS,
+} from './scripts.js';
 
 export interface StoreLimits {
   keyPrefix: string;
   maxSessionEvents: number;
   maxSessions: number;
   sessionTtlSeconds: number;
+  /** The deadline of every call. */
   timeoutMs: number;
-}
-
-/** The store's limits as the sidecar's configuration gives them. */
-export function storeLimits(config: SidecarConfig): StoreLimits {
-  return {
-    keyPrefix: config.keyPrefix,
-    maxSessionEvents: config.maxSessionEvents,
-    maxSessions: config.maxSessions,
-    sessionTtlSeconds: config.sessionTtlSeconds,
-    timeoutMs: config.redisTimeoutMs,
-  };
+  /** Replicas that must confirm a write (WAIT); 0 for none. */
+  minReplicas: number;
+  /** The bytes of stored events one read returns at most (it pages past them). */
+  maxReadBytes: number;
 }
 
 export interface Session {
@@ -70,9 +72,23 @@ export interface AppendResult {
   events: { event_id: string; stored: boolean }[];
 }
 
+/** Stored entries a read passed over, by why. */
+export interface Skipped {
+  /** Not JSON, not a whole event, or nested too deeply. */
+  undecodable: number;
+  /** Larger than a whole page may be. */
+  oversized: number;
+}
+
 export interface EventPage {
   events: MemoryEvent[];
   next: EventCursor | undefined;
+  skipped: Skipped;
+}
+
+export interface StoreHooks {
+  /** Called when a read passes over stored entries it cannot return. */
+  skipped?(skipped: Skipped, sessionId: string): void;
 }
 
 class Script {
@@ -86,26 +102,52 @@ const SCRIPTS = {
   create: new Script(CREATE_SESSION),
   append: new Script(APPEND_EVENTS),
   delete: new Script(DELETE_SESSION),
+  evict: new Script(EVICT_IF_UNCHANGED),
   list: new Script(LIST_SESSIONS),
+  read: new Script(READ_EVENTS),
 };
 
-type Reply = unknown;
+/** How long WAIT may block: the rest of the call's deadline, less time for the reply. */
+const WAIT_SHARE = 0.75;
+/** Index entries a listing page examines at most when filtering by user: never the whole index. */
+const USER_FILTER_BUDGET = { perRow: 10, min: 200 };
 
 export class MemoryStore {
   readonly keys: Keys;
-
   private readonly batcher: TransactionBatcher;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly limits: StoreLimits,
+    private readonly hooks: StoreHooks = {},
   ) {
-    this.keys = new Keys(limits.keyPrefix);
-    this.batcher = new TransactionBatcher(redis);
+    this.keys = new Keys(limits.keyPrefix, redis.isCluster);
+    this.batcher = new TransactionBatcher(redis, {
+      minReplicas: limits.minReplicas,
+      waitMs: Math.floor(limits.timeoutMs * WAIT_SHARE),
+    });
   }
 
-  async ping(): Promise<boolean> {
-    return (await this.deadline(this.redis.ping())) === 'PONG';
+  get clustered(): boolean {
+    return this.keys.clustered;
+  }
+
+  /**
+   * Resolves when a write would succeed on every part of the topology: each
+   * primary (each master serving an index, on Cluster) accepts a write command,
+   * and enough replicas are in sync. Throws a StoreError saying why not. The
+   * probe is LPUSHX on a key that never exists: a write as far as Redis's checks
+   * go (maxmemory, read-only replica, ACL), which stores nothing.
+   */
+  async ready(): Promise<void> {
+    const probes = this.clustered ? this.probeHeads() : this.keys.indexes;
+    await this.deadline(
+      Promise.all(
+        probes.map((heads) =>
+          this.batcher.run(keySlot(heads.index), (tx) => tx.lpushx(heads.probe, '1')),
+        ),
+      ),
+    );
   }
 
   async createSession(
@@ -114,69 +156,114 @@ export class MemoryStore {
   ): Promise<{ created: boolean; session: SessionWithCount }> {
     const k = this.keys.forSession(sessionId);
     const t = now();
-    const reply = (await this.transact(
-      SCRIPTS.create,
-      [k.session, k.events, k.index],
-      this.sessionArgs(sessionId, owner, t),
-    )) as [number, number, string[], number];
-    return { created: reply[0] === 1, session: toSession(sessionId, pairs(reply[2]), reply[3]) };
+    const reply = (await this.transact(SCRIPTS.create, k, this.writeArgs(sessionId, owner, t))) as [
+      number,
+      number,
+      string[],
+      number,
+    ];
+    const created = reply[0] === 1;
+    if (created) await this.evictAcrossIndexes();
+    return { created, session: toSession(sessionId, pairs(reply[2]), reply[3]) };
   }
 
   async getSession(sessionId: string): Promise<SessionWithCount | undefined> {
     const k = this.keys.forSession(sessionId);
-    const [hash, count] = (await this.tx((t) => t.hgetall(k.session).llen(k.events))) as [
-      Record<string, string>,
-      number,
-    ];
+    // Two reads, not a MULTI: Redis refuses every MULTI at maxmemory.
+    const [hash, count] = await this.deadline(
+      Promise.all([this.redis.hgetall(k.session), this.redis.llen(k.events)]),
+    );
     if (Object.keys(hash).length === 0) return undefined;
     return toSession(sessionId, hash, count);
   }
 
   async deleteSession(sessionId: string): Promise<boolean> {
     const k = this.keys.forSession(sessionId);
-    const deleted = await this.transact(
-      SCRIPTS.delete,
-      [k.session, k.events, k.index],
-      [sessionId],
+    const deleted = await this.deadline(
+      this.evalScript(SCRIPTS.delete, [k.session, k.events, k.index], [sessionId]),
     );
     return Number(deleted) > 0;
   }
 
+  /**
+   * One page of sessions, newest first, merged over every index (one outside
+   * Cluster). Complete and duplicate-free across pages: the next cursor never
+   * passes an index entry that was not examined.
+   */
   async listSessions(opts: {
     limit: number;
     userId?: string | undefined;
     cursor?: SessionCursor | undefined;
   }): Promise<{ sessions: Session[]; next: SessionCursor | undefined }> {
-    // A user filter may skip many entries: examine more per page, but never the whole index.
-    const budget = opts.userId ? Math.max(opts.limit * 10, 200) : opts.limit + 16;
-    const reply = (await this.transact(
-      SCRIPTS.list,
-      [this.keys.index],
-      [
-        opts.cursor?.score ?? '+inf',
-        opts.cursor?.member ?? '',
-        opts.limit,
-        opts.userId ?? '',
-        this.limits.keyPrefix,
-        budget,
-      ],
-    )) as [string, string, string[][]];
-    const sessions = reply[2].map(
-      ([session_id = '', user_id = '', app_name = '', created_at = '', updated_at = '']) => ({
-        session_id,
-        user_id,
-        app_name,
-        created_at,
-        updated_at,
-      }),
-    );
-    const next = reply[0] === '' ? undefined : { score: reply[0], member: reply[1] };
-    return { sessions, next };
+    const budget = opts.userId
+      ? Math.max(opts.limit * USER_FILTER_BUDGET.perRow, USER_FILTER_BUDGET.min)
+      : opts.limit + 16;
+    const replies = (await this.deadline(
+      Promise.all(
+        this.keys.indexes.map((heads) =>
+          this.evalScript(
+            SCRIPTS.list,
+            [heads.index],
+            [
+              opts.cursor?.score ?? '+inf',
+              opts.cursor?.member ?? '',
+              opts.limit,
+              opts.userId ?? '',
+              heads.session,
+              budget,
+            ],
+          ),
+        ),
+      ),
+    )) as [string[][], string[]][];
+    const rows: (Session & { score: string })[] = [];
+    // The highest point, newest first, where an index stopped before its end:
+    // nothing below it was examined there, so this page ends there.
+    let frontier: SessionCursor | undefined;
+    for (const [indexRows, stop] of replies) {
+      for (const [
+        session_id = '',
+        score = '0',
+        user_id = '',
+        app_name = '',
+        created_at = '',
+        updated_at = '',
+      ] of indexRows) {
+        rows.push({ session_id, score, user_id, app_name, created_at, updated_at });
+      }
+      if (stop.length === 2) {
+        const at = { score: stop[0] ?? '0', member: stop[1] ?? '' };
+        if (!frontier || newerThan(at, frontier)) frontier = at;
+      }
+    }
+    rows.sort((a, b) => (newerThan(cursorOf(a), cursorOf(b)) ? -1 : 1));
+    const inRange = frontier ? rows.filter((r) => !newerThan(frontier, cursorOf(r))) : rows;
+    const page = inRange.slice(0, opts.limit);
+    const last = page.at(-1);
+    const next =
+      page.length === opts.limit && last && (inRange.length > opts.limit || frontier)
+        ? cursorOf(last)
+        : frontier;
+    return { sessions: page.map(({ score: _score, ...session }) => session), next };
   }
 
-  /** Session ids oldest first, as KAOS's list_sessions returns them (bounded). */
+  /** Session ids oldest first, as KAOS's list_sessions returns them (the newest `max`). */
   async sessionIds(max: number): Promise<string[]> {
-    return this.deadline(this.redis.zrange(this.keys.index, String(-max), '-1'));
+    const lists = await this.deadline(
+      Promise.all(
+        this.keys.indexes.map((heads) =>
+          this.redis.zrange(heads.index, String(-max), '-1', 'WITHSCORES'),
+        ),
+      ),
+    );
+    const all: SessionCursor[] = [];
+    for (const flat of lists) {
+      for (let i = 0; i + 1 < flat.length; i += 2) {
+        all.push({ member: flat[i] as string, score: flat[i + 1] as string });
+      }
+    }
+    all.sort((a, b) => (newerThan(a, b) ? 1 : -1));
+    return all.slice(-max).map((c) => c.member);
   }
 
   async appendEvents(
@@ -187,22 +274,21 @@ export class MemoryStore {
     const k = this.keys.forSession(sessionId);
     const t = now();
     const ids = events.map((e) => e.event_id ?? newEventId());
-    const args = this.sessionArgs(sessionId, owner, t);
+    const args = this.writeArgs(sessionId, owner, t);
     events.forEach((e, i) => args.push(e.event_id ?? '', encodeEvent(e, ids[i] ?? '', t.iso)));
-    const reply = (await this.transact(SCRIPTS.append, [k.session, k.events, k.index], args)) as [
-      number,
-      number,
-      number[],
-    ];
+    const reply = (await this.transact(SCRIPTS.append, k, args)) as [number, number, number[]];
+    const created = reply[0] === 1;
+    if (created) await this.evictAcrossIndexes();
     return {
-      created: reply[0] === 1,
+      created,
       events: ids.map((event_id, i) => ({ event_id, stored: reply[2][i] === 1 })),
     };
   }
 
   /**
-   * Events oldest first (`limit` defaults to all the session keeps). Without a type filter or cursor this reads only the
-   * newest `limit` entries (negative LRANGE indexes), whatever the history's length.
+   * Events oldest first: the newest `limit` (all the session keeps by default)
+   * that fit in the read budget, with a cursor to the older ones. Memory stays
+   * bounded whatever is stored: Redis returns only what fits.
    */
   async readEvents(
     sessionId: string,
@@ -210,34 +296,49 @@ export class MemoryStore {
       limit?: number | undefined;
       types?: readonly string[] | undefined;
       before?: EventCursor | undefined;
+      /** A smaller byte budget than the store's (a read that shares its budget). */
+      maxBytes?: number | undefined;
     },
   ): Promise<EventPage> {
     const key = this.keys.forSession(sessionId).events;
     const limit = opts.limit ?? this.limits.maxSessionEvents;
-    if (!opts.types && !opts.before) {
-      const [length, raw] = (await this.tx((t) => t.llen(key).lrange(key, -limit, -1))) as [
-        number,
-        string[],
-      ];
-      const start = Math.max(0, length - raw.length);
-      return page(raw, start, limit, undefined);
-    }
-    const end = opts.before ? opts.before.index : -1;
-    const raw = await this.deadline(this.redis.lrange(key, 0, end));
-    let upTo = raw.length;
-    if (opts.before) {
-      // Appends never move an entry's head index; trims move it down. Find it again.
-      upTo = locate(raw, opts.before);
-      if (upTo < 0) return { events: [], next: undefined };
-    }
-    return page(raw.slice(0, upTo), 0, limit, opts.types);
+    const maxBytes = Math.min(opts.maxBytes ?? Infinity, this.limits.maxReadBytes);
+    const [, entries, oversized, more] = (await this.deadline(
+      this.evalScript(
+        SCRIPTS.read,
+        [key],
+        [
+          opts.before ? opts.before.index : '',
+          opts.before ? opts.before.eventId : '',
+          limit,
+          maxBytes,
+          this.limits.maxReadBytes,
+          opts.types ? opts.types.join(',') : '',
+        ],
+      ),
+    )) as [number, [number, string][], number[], number];
+    entries.reverse(); // oldest first
+    const decoded = decodeAll(entries.map(([, raw]) => raw));
+    const kept = opts.types
+      ? decoded.events.filter((e) => opts.types?.includes(e.event_type))
+      : decoded.events;
+    const skipped = { undecodable: decoded.undecodable, oversized: oversized.length };
+    if (skipped.undecodable + skipped.oversized > 0) this.hooks.skipped?.(skipped, sessionId);
+    // The cursor names the oldest entry read, so what this page passed over is not read again.
+    const oldest = entries[0];
+    const next =
+      more === 1 && oldest
+        ? { index: oldest[0], eventId: decodeEvent(oldest[1])?.event_id ?? '' }
+        : undefined;
+    return { events: kept, next, skipped };
   }
 
   // --- plumbing -------------------------------------------------------------
 
-  /** ARGV[1..9] of the write scripts (lua.ts): the session, the moment, and the limits. */
-  private sessionArgs(sessionId: string, owner: SessionOwner, t: Instant): (string | number)[] {
+  /** ARGV[1..10] of the write scripts: the session, the moment, the limits, the key heads. */
+  private writeArgs(sessionId: string, owner: SessionOwner, t: Instant): (string | number)[] {
     const l = this.limits;
+    const heads = this.keys.headsFor(sessionId);
     return [
       sessionId,
       owner.userId,
@@ -246,31 +347,112 @@ export class MemoryStore {
       t.score,
       l.sessionTtlSeconds,
       l.maxSessionEvents,
-      l.maxSessions,
-      l.keyPrefix,
+      // On Cluster the cap is kept across indexes, after the write (evictAcrossIndexes).
+      this.clustered ? 0 : l.maxSessions,
+      heads.session,
+      heads.events,
     ];
   }
 
+  /** One write script in one MULTI/EXEC, batched with the others of this turn in its slot. */
   private async transact(
     script: Script,
-    keys: string[],
+    k: SessionKeys,
     args: (string | number)[],
-  ): Promise<Reply> {
-    const run = () =>
-      this.tx((t) => t.evalsha(script.sha, String(keys.length), ...keys, ...args.map(String)));
+  ): Promise<unknown> {
+    const keys = [k.session, k.events, k.index];
+    const argv = args.map(String);
+    const slot = this.clustered ? keySlot(k.index) : 0;
+    const run = (useSha: boolean) =>
+      this.deadline(
+        this.batcher.run(slot, (tx) =>
+          useSha
+            ? tx.evalsha(script.sha, String(keys.length), ...keys, ...argv)
+            : tx.eval(script.lua, String(keys.length), ...keys, ...argv),
+        ),
+      );
     try {
-      return (await run())[0];
+      try {
+        return (await run(true))[0];
+      } catch (err) {
+        // First use on this node (or after a restart): EVAL runs it and caches it there.
+        if (!isNoScript(err)) throw err;
+        return (await run(false))[0];
+      }
     } catch (err) {
-      if (!(err instanceof Error) || !err.message.includes('NOSCRIPT')) throw err;
-      // First use on this server (or after a restart): load, then the same transaction again.
-      await this.deadline(this.redis.script('LOAD', script.lua));
-      return (await run())[0];
+      throw outcomeUnknown(err);
     }
   }
 
-  /** One MULTI/EXEC, sharing its socket write with the others of this turn. */
-  private tx(commands: Commands): Promise<unknown[]> {
-    return this.deadline(this.batcher.run(commands));
+  /** A script outside MULTI (reads, deletes): EVALSHA, or EVAL when the node lacks it. */
+  private async evalScript(
+    script: Script,
+    keys: string[],
+    args: (string | number)[],
+  ): Promise<unknown> {
+    const argv = args.map(String);
+    try {
+      return await this.redis.evalsha(script.sha, keys.length, ...keys, ...argv);
+    } catch (err) {
+      if (!isNoScript(err)) throw err;
+      return this.redis.eval(script.lua, keys.length, ...keys, ...argv);
+    }
+  }
+
+  /**
+   * Redis Cluster: when the indexes together hold more than maxSessions, delete
+   * the oldest across all of them, each only if it was not updated meanwhile.
+   * Not atomic across indexes: docs/decisions.md says what it guarantees.
+   */
+  private async evictAcrossIndexes(): Promise<void> {
+    if (!this.clustered) return;
+    const heads = this.keys.indexes;
+    const counts = await this.deadline(Promise.all(heads.map((h) => this.redis.zcard(h.index))));
+    const excess = counts.reduce((a, b) => a + b, 0) - this.limits.maxSessions;
+    if (excess <= 0) return;
+    const oldest = await this.deadline(
+      Promise.all(
+        heads.map((h) => this.redis.zrange(h.index, '0', String(excess - 1), 'WITHSCORES')),
+      ),
+    );
+    const candidates: (SessionCursor & { heads: IndexHeads })[] = [];
+    oldest.forEach((flat, i) => {
+      for (let j = 0; j + 1 < flat.length; j += 2) {
+        candidates.push({
+          member: flat[j] as string,
+          score: flat[j + 1] as string,
+          heads: heads[i] as IndexHeads,
+        });
+      }
+    });
+    candidates.sort((a, b) => (newerThan(a, b) ? 1 : -1));
+    await this.deadline(
+      Promise.all(
+        candidates
+          .slice(0, excess)
+          .map((c) =>
+            this.evalScript(
+              SCRIPTS.evict,
+              [c.heads.index],
+              [c.member, c.score, c.heads.session, c.heads.events],
+            ),
+          ),
+      ),
+    );
+  }
+
+  /** One index per master: a write to each proves every master accepts writes. */
+  private probeHeads(): IndexHeads[] {
+    const cluster = this.redis as { slots?: string[][] };
+    const seen = new Set<string>();
+    const out: IndexHeads[] = [];
+    for (const heads of this.keys.indexes) {
+      const owner = cluster.slots?.[keySlot(heads.index)]?.[0] ?? heads.index;
+      if (seen.has(owner)) continue;
+      seen.add(owner);
+      out.push(heads);
+    }
+    return out;
   }
 
   /** Every call has a deadline: a hung Redis becomes a 503, never a hung request. */
@@ -278,7 +460,7 @@ export class MemoryStore {
     const ms = this.limits.timeoutMs;
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(
-        () => reject(new UnavailableError(`redis did not answer within ${ms} ms`)),
+        () => reject(new StoreError('timeout', `redis did not answer within ${ms} ms`)),
         ms,
       );
       promise.then(
@@ -288,15 +470,60 @@ export class MemoryStore {
         },
         (err: unknown) => {
           clearTimeout(timer);
-          if (isConnectionError(err)) {
-            reject(new UnavailableError('redis is unavailable', { cause: err }));
-          } else {
-            reject(err instanceof Error ? err : new Error(String(err)));
-          }
+          reject(toStoreError(err));
         },
       );
     });
   }
+}
+
+/** A StoreError for a known condition of the server; anything else as an Error. */
+function toStoreError(err: unknown): Error {
+  if (err instanceof StoreError) return err;
+  const kind = classify(err);
+  if (kind === undefined) return err instanceof Error ? err : new Error(String(err));
+  const messages: Record<string, string> = {
+    unavailable: 'redis is unavailable',
+    timeout: 'redis did not answer in time',
+    auth: 'redis refused the credentials',
+    oom: 'redis is out of memory (maxmemory reached)',
+    readonly: 'redis is read-only here (a replica; a failover may be under way)',
+    replicas: 'too few redis replicas confirmed the write',
+    layout: 'a key in the memory layout holds another type',
+  };
+  const detail =
+    kind === 'layout' && err instanceof Error
+      ? `: ${err.message.replace(/^.*kaos-layout: /, '')}`
+      : '';
+  return new StoreError(kind, `${messages[kind] ?? kind}${detail}`, { cause: err });
+}
+
+/** A write cut off in flight may have been applied: say so, and how to retry safely. */
+function outcomeUnknown(err: unknown): unknown {
+  if (!(err instanceof StoreError) || (err.kind !== 'unavailable' && err.kind !== 'timeout')) {
+    return err;
+  }
+  return new StoreError(
+    err.kind,
+    `${err.message}; the write may or may not have been stored: retry it with the same event_id`,
+    { cause: err.cause },
+  );
+}
+
+function isNoScript(err: unknown): boolean {
+  return err instanceof Error && err.message.includes('NOSCRIPT');
+}
+
+/** True when `a` comes before `b` newest first: a higher score, or the same score and a later member. */
+function newerThan(a: SessionCursor, b: SessionCursor): boolean {
+  const sa = Number(a.score);
+  const sb = Number(b.score);
+  if (sa !== sb) return sa > sb;
+  return a.member > b.member;
+}
+
+function cursorOf(row: { score: string; session_id: string }): SessionCursor {
+  return { score: row.score, member: row.session_id };
 }
 
 function pairs(flat: string[]): Record<string, string> {
@@ -313,40 +540,5 @@ function toSession(sessionId: string, h: Record<string, string>, count: number):
     created_at: h.created_at ?? '',
     updated_at: h.updated_at ?? '',
     event_count: count,
-  };
-}
-
-/** The head index of the cursor's event in `raw`, searching back from where it was; -1 when trimmed. */
-function locate(raw: string[], cursor: EventCursor): number {
-  if (cursor.eventId === '') return Math.min(cursor.index, raw.length);
-  const marker = `"event_id": ${JSON.stringify(cursor.eventId)}`;
-  for (let i = Math.min(cursor.index, raw.length - 1); i >= 0; i--) {
-    const item = raw[i] as string;
-    if (item.includes(marker) || item.includes(`"event_id":${JSON.stringify(cursor.eventId)}`)) {
-      if (decodeEvent(item)?.event_id === cursor.eventId) return i;
-    }
-  }
-  return -1;
-}
-
-/**
- * The newest `limit` events of `raw` (entries starting at head index `start`),
- * oldest first, after KAOS's reader rules, with a cursor to the older ones.
- */
-function page(
-  raw: string[],
-  start: number,
-  limit: number,
-  types: readonly string[] | undefined,
-): EventPage {
-  const decoded = decodeIndexed(raw);
-  const kept = types ? decoded.filter(({ event }) => types.includes(event.event_type)) : decoded;
-  const chosen = kept.slice(-limit);
-  const first = chosen[0];
-  const olderExists =
-    first !== undefined && (types ? kept.length > chosen.length : start + first.at > 0);
-  return {
-    events: chosen.map((c) => c.event),
-    next: olderExists ? { index: start + first.at, eventId: first.event.event_id } : undefined,
   };
 }

@@ -46,7 +46,7 @@ export function buildRouter(deps: ApiDeps): Router {
 
   r.add('GET', '/healthz', () => ({ status: 200, body: { status: 'ok' } }));
   r.add('GET', '/readyz', async () => {
-    await store.ping();
+    await store.ready();
     return { status: 200, body: { status: 'ready' } };
   });
   r.add('GET', '/metrics', async () => {

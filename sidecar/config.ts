@@ -1,8 +1,14 @@
-import { intEnv, optionalEnv, stringEnv } from '../lib/env.js';
+import { ConfigError, intEnv, optionalEnv, stringEnv } from '../lib/env.js';
+import { parseRedisUrl, RedisUrlError, type RedisTopology } from '../lib/redis-url.js';
 
 export interface SidecarConfig {
-  redisUrl: string;
+  redis: RedisTopology;
   redisPassword: string | undefined;
+  redisSentinelPassword: string | undefined;
+  /** Replicas that must confirm each write (WAIT); 0 for none. */
+  redisMinReplicas: number;
+  /** The bytes of stored events one response carries at most. */
+  maxReadBytes: number;
   keyPrefix: string;
   maxSessionEvents: number;
   maxSessions: number;
@@ -15,16 +21,20 @@ export interface SidecarConfig {
   agentName: string;
 }
 
-const isRedisUrl = (v: string) => /^rediss?:\/\/[^\s]+$/.test(v) && URL.canParse(v);
-
 /** Reads the sidecar's environment once; throws ConfigError naming the bad variable. */
 export function loadSidecarConfig(env: NodeJS.ProcessEnv = process.env): SidecarConfig {
   return {
-    redisUrl: stringEnv(env, 'MEMORY_REDIS_URL', {
-      required: 'is required (redis:// or rediss://)',
-      check: [isRedisUrl, 'must be a redis:// or rediss:// URL'],
-    }),
+    redis: redisTopology(env),
     redisPassword: optionalEnv(env, 'MEMORY_REDIS_PASSWORD'),
+    redisSentinelPassword: optionalEnv(env, 'MEMORY_REDIS_SENTINEL_PASSWORD'),
+    redisMinReplicas: intEnv(env, 'MEMORY_REDIS_MIN_REPLICAS', 0, 100, 0),
+    maxReadBytes: intEnv(
+      env,
+      'MEMORY_MAX_READ_BYTES',
+      64 * 1024,
+      256 * 1024 * 1024,
+      4 * 1024 * 1024,
+    ),
     keyPrefix: stringEnv(env, 'MEMORY_KEY_PREFIX', {
       fallback: 'kaos:memory',
       check: [
@@ -45,4 +55,16 @@ export function loadSidecarConfig(env: NodeJS.ProcessEnv = process.env): Sidecar
       check: [(v) => v.length <= 253, 'must be at most 253 characters'],
     }),
   };
+}
+
+function redisTopology(env: NodeJS.ProcessEnv): RedisTopology {
+  const url = stringEnv(env, 'MEMORY_REDIS_URL', {
+    required: 'is required (redis://, rediss://, redis+sentinel:// or redis+cluster://)',
+  });
+  try {
+    return parseRedisUrl(url);
+  } catch (err) {
+    if (err instanceof RedisUrlError) throw new ConfigError(`MEMORY_REDIS_URL: ${err.message}`);
+    throw err;
+  }
 }

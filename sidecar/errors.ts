@@ -1,3 +1,5 @@
+import type { FailureKind, StoreError } from '../memory/errors.js';
+
 // Errors with stable codes. The HTTP layer maps them to status codes; a 5xx
 // never carries internals to the caller (they go to the log).
 
@@ -37,15 +39,22 @@ export class UnavailableError extends ApiError {
   }
 }
 
-// Replies that mean "not now" rather than "never": the server is starting, busy or failing over.
-const TRANSIENT_REPLY = /^(LOADING|BUSY|MASTERDOWN|TRYAGAIN|READONLY|CLUSTERDOWN|NOREPLICAS|OOM)\b/;
-
 /**
- * True when an ioredis error says Redis is out of reach (socket closed, timeout,
- * offline) or transiently refusing, as opposed to rejecting the command itself.
+ * What each kind of Redis failure answers. 503 (with Retry-After) means "try the
+ * same request again later": for a write, with the same event_id (README).
  */
-export function isConnectionError(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  if (err.name === 'ReplyError') return TRANSIENT_REPLY.test(err.message);
-  return true;
+const STORE_FAILURES: Record<FailureKind, { status: number; code: string }> = {
+  unavailable: { status: 503, code: 'unavailable' },
+  timeout: { status: 503, code: 'redis_timeout' },
+  readonly: { status: 503, code: 'redis_readonly' },
+  replicas: { status: 503, code: 'redis_replicas' },
+  auth: { status: 503, code: 'redis_auth' },
+  oom: { status: 507, code: 'redis_oom' },
+  layout: { status: 409, code: 'layout_conflict' },
+};
+
+/** The answer to a request that a Redis failure stopped. */
+export function storeFailure(err: StoreError): ApiError {
+  const { status, code } = STORE_FAILURES[err.kind];
+  return new ApiError(status, code, err.message, { cause: err });
 }

@@ -7,6 +7,7 @@ export interface SidecarMetrics {
   redisErrors: Counter<'kind'>;
   redisReconnects: Counter;
   redisUp: Gauge;
+  entriesSkipped: Counter<'reason'>;
 }
 
 export function createMetrics(): SidecarMetrics {
@@ -54,6 +55,12 @@ export function createMetrics(): SidecarMetrics {
     redisUp: new Gauge({
       name: 'kaos_memory_sidecar_redis_up',
       help: '1 while the Redis connection is ready.',
+      registers: [registry],
+    }),
+    entriesSkipped: new Counter({
+      name: 'kaos_memory_sidecar_entries_skipped_total',
+      help: 'Stored entries a read passed over: undecodable (not a whole event, or nested too deeply) or oversized.',
+      labelNames: ['reason'],
       registers: [registry],
     }),
   };

@@ -2,21 +2,22 @@
 // apart again in order: stop accepting, finish in-flight requests, close Redis.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Redis } from 'ioredis';
 import type { Logger } from '../lib/logger.js';
 import { buildRouter } from './api.js';
 import type { SidecarConfig } from './config.js';
-import { ApiError, UnavailableError } from './errors.js';
+import { StoreError } from '../memory/errors.js';
+import { ApiError, storeFailure } from './errors.js';
 import { errorReply, readJson, send, type Reply } from './http.js';
 import { createMetrics, type SidecarMetrics } from './metrics.js';
-import { connectRedis } from '../memory/redis.js';
-import { MemoryStore, storeLimits } from '../memory/store.js';
+import type { RedisClient } from '../memory/connection.js';
+import type { MemoryStore } from '../memory/store.js';
+import { openStore } from './backend.js';
 
 const QUIET = new Set(['/healthz', '/readyz', '/metrics']);
 
 export class Sidecar {
   readonly metrics: SidecarMetrics;
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly store: MemoryStore;
   private readonly server: Server;
   private closing: Promise<void> | undefined;
@@ -26,8 +27,7 @@ export class Sidecar {
     private readonly log: Logger,
   ) {
     this.metrics = createMetrics();
-    this.redis = connectRedis(config, log, this.metrics);
-    this.store = new MemoryStore(this.redis, storeLimits(config));
+    ({ redis: this.redis, store: this.store } = openStore(config, log, this.metrics));
     const router = buildRouter({
       store: this.store,
       agentName: config.agentName,
@@ -73,14 +73,16 @@ export class Sidecar {
       };
       Promise.resolve()
         .then(() => matched.route.handler(request))
-        .then(finish, (err: unknown) => {
+        .then(finish, (thrown: unknown) => {
+          let err = thrown;
+          if (err instanceof StoreError) {
+            this.metrics.redisErrors.inc({ kind: err.kind });
+            log.warn({ route: template, kind: err.kind, reason: err.message }, 'redis failure');
+            err = storeFailure(err);
+          }
           if (!(err instanceof ApiError)) {
             log.error({ err, route: template }, 'unexpected error');
-            this.metrics.redisErrors.inc({ kind: 'command' });
             return finish(errorReply(new ApiError(500, 'internal', 'internal error')));
-          }
-          if (err instanceof UnavailableError) {
-            log.warn({ route: template, reason: err.message }, 'redis unavailable');
           }
           if (err.status === 413) res.setHeader('connection', 'close');
           return finish(errorReply(err));
