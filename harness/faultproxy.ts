@@ -4,11 +4,16 @@
 // open, nothing moves), or slows every chunk down.
 import { createServer, Socket, type Server } from 'node:net';
 
-type Mode = { kind: 'pass' } | { kind: 'freeze' } | { kind: 'slow'; delayMs: number };
+type Mode =
+  | { kind: 'pass' }
+  | { kind: 'freeze'; replicationOnly: boolean }
+  | { kind: 'slow'; delayMs: number };
 
 interface Pair {
   client: Socket;
   server: Socket;
+  /** A Redis replica's link (it sent PSYNC or SYNC), as opposed to a client's. */
+  replication: boolean;
   /** Chunks held while frozen, per direction, in order. */
   held: { toServer: Buffer[]; toClient: Buffer[] };
 }
@@ -51,9 +56,12 @@ export class FaultProxy {
     this.replyDrops += n;
   }
 
-  /** A black hole: connections stay open and accept writes; nothing is delivered either way. */
-  freeze(): void {
-    this.mode = { kind: 'freeze' };
+  /**
+   * A black hole: connections stay open and accept writes; nothing is delivered
+   * either way. `replicationOnly`: only replicas' links (lagging replicas).
+   */
+  freeze(options: { replicationOnly?: boolean } = {}): void {
+    this.mode = { kind: 'freeze', replicationOnly: options.replicationOnly ?? false };
   }
 
   /** Every chunk, either way, waits `delayMs` before it is delivered. */
@@ -84,7 +92,12 @@ export class FaultProxy {
   private accept(client: Socket): void {
     this.injected.connections++;
     const server = new Socket();
-    const pair: Pair = { client, server, held: { toServer: [], toClient: [] } };
+    const pair: Pair = {
+      client,
+      server,
+      replication: false,
+      held: { toServer: [], toClient: [] },
+    };
     this.pairs.add(pair);
     const end = () => {
       if (!this.pairs.delete(pair)) return;
@@ -93,7 +106,12 @@ export class FaultProxy {
     };
     client.on('error', end).on('close', end);
     server.on('error', end).on('close', end);
-    client.on('data', (chunk: Buffer) => this.forward(pair, 'toServer', chunk));
+    client.on('data', (chunk: Buffer) => {
+      if (!pair.replication && /\b(PSYNC|SYNC)\b/i.test(chunk.toString('latin1'))) {
+        pair.replication = true;
+      }
+      this.forward(pair, 'toServer', chunk);
+    });
     server.on('data', (chunk: Buffer) => {
       if (this.replyDrops > 0) {
         // The server has acted on what it was sent; the client never learns the outcome.
@@ -109,9 +127,10 @@ export class FaultProxy {
 
   private forward(pair: Pair, direction: 'toServer' | 'toClient', chunk: Buffer): void {
     const mode = this.mode;
-    if (mode.kind === 'freeze' || pair.held[direction].length > 0) {
+    const frozen = mode.kind === 'freeze' && (!mode.replicationOnly || pair.replication);
+    if (frozen || pair.held[direction].length > 0) {
       pair.held[direction].push(chunk);
-      if (mode.kind !== 'freeze') this.flush(pair);
+      if (!frozen) this.flush(pair);
       return;
     }
     const to = direction === 'toServer' ? pair.server : pair.client;

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
+import { FaultProxy } from './faultproxy.js';
 import { pollUntil } from './poll.js';
 import { freePort } from './ports.js';
 import { ManagedProcess } from './process.js';
@@ -132,6 +133,12 @@ export interface SentinelOptions {
   password?: string;
   /** The name the sentinels monitor. Default kaos. */
   masterName?: string;
+  /**
+   * The first primary is reached through a FaultProxy (`group.replication`) by
+   * everyone: replicas, sentinels and clients. A test can then hold back only the
+   * replication stream (`freeze({ replicationOnly: true })`): replicas that lag.
+   */
+  proxyReplication?: boolean;
 }
 
 /** A primary, its replicas and the sentinels that watch them. */
@@ -143,6 +150,9 @@ export class SentinelGroup {
     readonly sentinels: RedisNode[],
     readonly password: string | undefined,
   ) {}
+
+  /** The proxy in front of the first primary, with `proxyReplication`. */
+  replication: FaultProxy | undefined;
 
   static async start(options: SentinelOptions = {}): Promise<SentinelGroup> {
     const root = mkdtempSync(join(tmpdir(), 'kaos-sentinel-'));
@@ -158,17 +168,17 @@ export class SentinelGroup {
       );
       group.data.push(primary);
       await primary.start();
+      let upstream = primary.port;
+      if (options.proxyReplication) {
+        group.replication = await FaultProxy.start({ port: primary.port });
+        upstream = group.replication.port;
+      }
       for (let i = 1; i <= (options.replicas ?? 2); i++) {
         const replica = await RedisNode.create(
           root,
           `data-${i}`,
           (p, d) =>
-            baseArgs(p, d, [
-              ...authArgs(password),
-              '--replicaof',
-              '127.0.0.1',
-              String(primary.port),
-            ]),
+            baseArgs(p, d, [...authArgs(password), '--replicaof', '127.0.0.1', String(upstream)]),
           password,
         );
         group.data.push(replica);
@@ -183,7 +193,7 @@ export class SentinelGroup {
               `port ${p}`,
               'bind 127.0.0.1',
               `dir ${d}`,
-              `sentinel monitor ${name} 127.0.0.1 ${primary.port} 2`,
+              `sentinel monitor ${name} 127.0.0.1 ${upstream} 2`,
               `sentinel down-after-milliseconds ${name} 1000`,
               `sentinel failover-timeout ${name} 4000`,
               `sentinel parallel-syncs ${name} 2`,
@@ -222,7 +232,8 @@ export class SentinelGroup {
           this.masterName,
         )) as [string, string] | null;
         const port = Number(reply?.[1]);
-        const node = this.data.find((n) => n.port === port);
+        const behindProxy = port === this.replication?.port ? this.data[0] : undefined;
+        const node = this.data.find((n) => n.port === port) ?? behindProxy;
         if (node) return node;
       } catch {
         // try the next sentinel
@@ -273,6 +284,7 @@ export class SentinelGroup {
   }
 
   async stop(): Promise<void> {
+    await this.replication?.stop();
     for (const node of [...this.sentinels, ...this.data]) {
       node.resume();
       await node.kill();
