@@ -6,6 +6,8 @@ import { pollUntil } from '../../harness/poll.js';
 import { SidecarProcess, startSidecar } from '../../harness/sidecar.js';
 import { ContractViolation, call } from '../../harness/http.js';
 
+const IN_FLIGHT = 'kaos_memory_sidecar_http_requests_in_flight';
+
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
@@ -158,7 +160,7 @@ describe('sidecar faults', () => {
     });
     await redis.kill();
     const beforeRestart = load.acked.length;
-    await new Promise((r) => setTimeout(r, 300));
+    await pollUntil('writers to see the outage', () => load.failures.length > 0);
     await redis.startProcess();
     await pollUntil(
       'writes after the restart',
@@ -187,10 +189,18 @@ describe('sidecar faults', () => {
       event_type: 'user_message',
       content: 'last words',
     });
-    await new Promise((r) => setTimeout(r, 300));
+    await pollUntil('the append in flight', async () => {
+      const metrics = (await call(sc.url, 'GET', '/metrics')).text;
+      return metrics.includes(`${IN_FLIGHT}{route="/v1/sessions/{id}/events",method="POST"} 1`);
+    });
     sc.proc.signal('SIGTERM');
-    await new Promise((r) => setTimeout(r, 300));
-    await expect(call(sc.url, 'GET', '/healthz')).rejects.toThrow();
+    await pollUntil('new connections refused', () =>
+      call(sc.url, 'GET', '/healthz').then(
+        () => false,
+        (err: unknown) => !(err instanceof ContractViolation),
+      ),
+    );
+    expect(sc.proc.running).toBe(true); // still finishing the append
     redis.resume();
     expect((await inflight).status).toBe(201);
     expect(await sc.exited).toEqual({ code: 0, signal: null });
