@@ -55,6 +55,7 @@ const ROUTES = [
     method: 'DELETE',
     path: '/things/{id}',
     summary: 'fails',
+    params: { id: { schema: sessionId, label: 'thing id' } },
     responses: { 204: { description: 'never' } },
     handle: () => {
       throw new Error('secret internals');
@@ -147,8 +148,24 @@ describe('router', () => {
       [500],
       [400, 404, 500],
       [400, 413, 415, 500],
-      [500],
+      [400, 500],
     ]);
+  });
+
+  it('refuses a table whose params do not match the path template', () => {
+    const hooks = { responded: () => undefined, failed: () => undefined };
+    const [, get] = ROUTES as [Route<Deps>, Route<Deps>];
+    expect(
+      () =>
+        new Router(
+          [{ ...get, params: undefined }],
+          { gate: Promise.resolve() },
+          { bodyLimitBytes: 1, hooks },
+        ),
+    ).toThrow('GET /things/{id}: params must declare exactly id');
+    expect(
+      () => new Router([get, get], { gate: Promise.resolve() }, { bodyLimitBytes: 1, hooks }),
+    ).toThrow('is in the table twice');
   });
 });
 

@@ -174,7 +174,13 @@ export class Router<D> {
         if (entry.pattern) this.patterns.push(entry);
         else this.exact.set(route.path, entry);
       }
-      if (entry.methods.has(route.method)) throw new Error(`${route.method} ${route.path} twice`);
+      const where = `${route.method} ${route.path}`;
+      if (entry.methods.has(route.method)) throw new Error(`${where} is in the table twice`);
+      if (Object.keys(route.params ?? {}).join() !== entry.names.join()) {
+        throw new Error(
+          `${where}: params must declare exactly ${entry.names.join(', ') || 'none'}`,
+        );
+      }
       const bound = { route, inFlight: 0 };
       entry.methods.set(route.method, bound);
       entry.allow = [...entry.methods.keys()].join(', ');
