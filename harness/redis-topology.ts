@@ -50,8 +50,9 @@ export class RedisNode {
     await this.proc.waitUntil('PING', () => this.ping(), { timeoutMs: 15_000 });
   }
 
+  /** A client of this node alone; its errors surface as rejected commands, not events. */
   client(): Redis {
-    return new Redis({
+    const client = new Redis({
       port: this.port,
       host: '127.0.0.1',
       password: this.password,
@@ -59,12 +60,13 @@ export class RedisNode {
       maxRetriesPerRequest: 0,
       retryStrategy: () => null,
     });
+    client.on('error', () => undefined);
+    return client;
   }
 
   /** One command on a fresh connection; the connection is closed after. */
   async command(...args: (string | number)[]): Promise<unknown> {
     const client = this.client();
-    client.on('error', () => undefined);
     try {
       const [name = '', ...rest] = args;
       return await client.call(String(name), ...rest);

@@ -43,7 +43,7 @@ export class UnavailableError extends ApiError {
  * What each kind of Redis failure answers. 503 (with Retry-After) means "try the
  * same request again later": for a write, with the same event_id (README).
  */
-const STORE_FAILURES: Record<FailureKind, { status: number; code: string }> = {
+const STORE_FAILURES: Record<FailureKind, { status: 409 | 503 | 507; code: string }> = {
   unavailable: { status: 503, code: 'unavailable' },
   timeout: { status: 503, code: 'redis_timeout' },
   readonly: { status: 503, code: 'redis_readonly' },
@@ -57,4 +57,11 @@ const STORE_FAILURES: Record<FailureKind, { status: number; code: string }> = {
 export function storeFailure(err: StoreError): ApiError {
   const { status, code } = STORE_FAILURES[err.kind];
   return new ApiError(status, code, err.message, { cause: err });
+}
+
+/** /readyz's answer to a Redis failure: always 503 (not ready), with the failure's code. */
+export function notReady(err: StoreError): ApiError {
+  const failure = STORE_FAILURES[err.kind];
+  const code = failure.status === 503 ? failure.code : `redis_${err.kind}`;
+  return new ApiError(503, code, `not ready: ${err.message}`, { cause: err });
 }

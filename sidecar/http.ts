@@ -1,97 +1,369 @@
-// A small router on node:http. The sidecar is on the hot path of every agent
-// turn; express's middleware stack cost a measured share of throughput here
-// (see docs/decisions.md), and the API is a handful of fixed routes.
+// The sidecar's HTTP layer on node:http: what a route of the table (routes.ts)
+// declares, and the router that dispatches from the table: it matches a request
+// to a route, checks the inputs the route declares, calls its handler, and sends
+// the reply or the error answer. No express (docs/decisions.md, "The sidecar does not use express"): the API is
+// a dozen fixed routes on the path of every agent turn, and a router this size
+// keeps a middleware stack out of that path.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ApiError, BadRequestError, PayloadTooLargeError } from './errors.js';
+import { StoreError } from '../memory/errors.js';
+import { ApiError, BadRequestError, PayloadTooLargeError, storeFailure } from './errors.js';
+import type { JsonSchema, Schema } from './schema.js';
+import { check, queryObject } from './validation.js';
 
-export interface Request {
-  method: string;
-  path: string;
-  params: Record<string, string>;
-  query: URLSearchParams;
-  /** The JSON body, or undefined when it is empty. */
-  json(): Promise<unknown>;
-}
+export type Method = 'GET' | 'POST' | 'DELETE';
 
-export interface Reply {
-  status: number;
+export interface Reply<S extends number = number> {
+  status: S;
   body?: unknown;
   /** Preformatted text (Prometheus), sent instead of JSON. */
   text?: string;
   headers?: Record<string, string>;
 }
 
-export type Handler = (req: Request) => Promise<Reply> | Reply;
+/**
+ * The `error.code`s of each status the API answers with an error; the first is
+ * the one the router itself uses. Redis failures have their own (errors.ts).
+ */
+export const ERROR_CODES = {
+  400: ['bad_request'],
+  404: ['not_found'],
+  405: ['method_not_allowed'],
+  409: ['layout_conflict'],
+  413: ['payload_too_large'],
+  415: ['unsupported_media_type'],
+  500: ['internal'],
+  503: [
+    'unavailable',
+    'redis_timeout',
+    'redis_readonly',
+    'redis_replicas',
+    'redis_auth',
+    'redis_oom',
+  ],
+  507: ['redis_oom'],
+} as const;
 
-interface Route {
-  method: string;
-  template: string;
-  pattern: RegExp;
-  names: string[];
-  handler: Handler;
+export type ErrorStatus = keyof typeof ERROR_CODES;
+
+/** What a 503 tells the caller to wait before retrying. */
+export const RETRY_AFTER_SECONDS = 1;
+
+/** A header a response always carries. */
+export interface HeaderSpec {
+  description: string;
+  schema: JsonSchema;
 }
 
-export class Router {
-  private readonly routes: Route[] = [];
+/** One answer a route gives: without a schema it has no body. */
+export interface ResponseSpec {
+  description: string;
+  schema?: JsonSchema;
+  /** Default `application/json`. */
+  mediaType?: string;
+  headers?: Record<string, HeaderSpec>;
+}
 
-  add(method: string, template: string, handler: Handler): this {
-    const names: string[] = [];
-    const source = template.replace(/\{(\w+)\}/g, (_, name: string) => {
-      names.push(name);
-      return '([^/]+)';
-    });
-    this.routes.push({ method, template, pattern: new RegExp(`^${source}$`), names, handler });
-    return this;
+/** A `{name}` segment of a path template: percent-decoded, then checked. */
+export interface PathParam<T> {
+  schema: Schema<T>;
+  /** Names the parameter in a 400's message, e.g. `session id: must not be empty`. */
+  label: string;
+}
+
+/** A query schema: an object of strings whose fields the OpenAPI document lists one by one. */
+export interface QuerySchema<Q> extends Schema<Q> {
+  readonly shape: Record<string, Schema<unknown>>;
+}
+
+export interface BodySpec<B> {
+  schema: Schema<B>;
+  /** Checked instead when the body is empty or JSON null; without it a body is required. */
+  default?: unknown;
+}
+
+/**
+ * The error statuses a handler may throw itself (a Redis failure is 503, 409 or
+ * 507: errors.ts); dispatch adds its own (`errorStatuses`).
+ */
+export type HandlerError = 404 | 409 | 503 | 507;
+
+export interface Input<P, Q, B> {
+  params: P;
+  query: Q;
+  body: B;
+}
+
+/**
+ * One route of the table. The router checks `params`, `query` and `body` (in
+ * that order, each a 400 when wrong) before calling `handle`, which returns one
+ * of the `responses` or throws an ApiError of a status in `errors`.
+ */
+export interface RouteSpec<D, P, Q, B, S extends number> {
+  /** The OpenAPI operationId. */
+  name: string;
+  method: Method;
+  /** `{name}` stands for one path segment. */
+  path: string;
+  summary: string;
+  description?: string;
+  params?: { [K in keyof P]: PathParam<P[K]> };
+  query?: QuerySchema<Q>;
+  body?: BodySpec<B>;
+  responses: { [K in S]: ResponseSpec };
+  errors?: readonly HandlerError[];
+  /** A probe or a scrape: no access log line. */
+  quiet?: boolean;
+  handle(input: Input<P, Q, B>, deps: D): Reply<NoInfer<S>> | Promise<Reply<NoInfer<S>>>;
+}
+
+/** A route with its input types erased, as the router and the OpenAPI generator see it. */
+export type Route<D> = RouteSpec<D, Record<string, unknown>, unknown, unknown, number>;
+
+/** Every error status a route can answer: those its handler throws, and those dispatch adds. */
+export function errorStatuses(route: Route<unknown>): ErrorStatus[] {
+  const statuses = new Set<ErrorStatus>(route.errors);
+  if (route.params || route.query || route.body) statuses.add(400);
+  if (route.body) statuses.add(413).add(415);
+  statuses.add(500);
+  return [...statuses].sort((a, b) => a - b);
+}
+
+/** What the router reports to the server, for its metrics and logs. */
+export interface DispatchHooks {
+  /** A response was sent; `template` is the route's path, or `unmatched`. */
+  responded(
+    template: string,
+    method: string,
+    status: number,
+    seconds: number,
+    quiet: boolean,
+  ): void;
+  /** A handler threw: an ApiError is answered with its status, anything else with a 500. */
+  failed(err: unknown, template: string): void;
+}
+
+export interface RouterOptions {
+  bodyLimitBytes: number;
+  hooks: DispatchHooks;
+}
+
+/** A route with this router's count of its requests in flight. */
+interface Bound<D> {
+  route: Route<D>;
+  inFlight: number;
+}
+
+/** The routes of one path template, by method. */
+interface PathEntry<D> {
+  /** Undefined for a template without parameters, which is looked up by equality. */
+  pattern: RegExp | undefined;
+  names: string[];
+  methods: Map<string, Bound<D>>;
+  /** The Allow header of a 405 here. */
+  allow: string;
+  quiet: boolean;
+}
+
+const NS_PER_SECOND = 1e9;
+const NO_PARAMS: Record<string, string> = Object.freeze({});
+const UNMATCHED = 'unmatched';
+
+export class Router<D> {
+  /** While draining (shutting down), no connection is kept alive past its response. */
+  draining = false;
+
+  private readonly exact = new Map<string, PathEntry<D>>();
+  private readonly patterns: PathEntry<D>[] = [];
+  private readonly bound: Bound<D>[] = [];
+
+  constructor(
+    routes: readonly Route<D>[],
+    private readonly deps: D,
+    private readonly options: RouterOptions,
+  ) {
+    const entries = new Map<string, PathEntry<D>>();
+    for (const route of routes) {
+      let entry = entries.get(route.path);
+      if (!entry) {
+        entry = { ...compile(route.path), methods: new Map(), allow: '', quiet: false };
+        entries.set(route.path, entry);
+        if (entry.pattern) this.patterns.push(entry);
+        else this.exact.set(route.path, entry);
+      }
+      const where = `${route.method} ${route.path}`;
+      if (entry.methods.has(route.method)) throw new Error(`${where} is in the table twice`);
+      if (Object.keys(route.params ?? {}).join() !== entry.names.join()) {
+        throw new Error(
+          `${where}: params must declare exactly ${entry.names.join(', ') || 'none'}`,
+        );
+      }
+      const bound = { route, inFlight: 0 };
+      entry.methods.set(route.method, bound);
+      entry.allow = [...entry.methods.keys()].join(', ');
+      entry.quiet ||= route.quiet === true;
+      this.bound.push(bound);
+    }
   }
 
-  /** The route for a request, or why there is none. */
-  match(method: string, path: string): { route: Route; params: Record<string, string> } | Reply {
-    const allowed: string[] = [];
-    for (const route of this.routes) {
-      const m = route.pattern.exec(path);
-      if (!m) continue;
-      if (route.method !== method) {
-        allowed.push(route.method);
-        continue;
-      }
-      const params: Record<string, string> = {};
-      for (const [i, name] of route.names.entries()) {
-        const raw = m[i + 1] ?? '';
+  /** node:http's request listener. */
+  readonly listener = (req: IncomingMessage, res: ServerResponse): void => {
+    const started = process.hrtime.bigint();
+    // Split by hand: a WHATWG URL per request is a measurable share of the hot path.
+    const target = req.url ?? '/';
+    const q = target.indexOf('?');
+    const path = q < 0 ? target : target.slice(0, q);
+    const method = req.method ?? 'GET';
+
+    let entry = this.exact.get(path);
+    let m: RegExpExecArray | null = null;
+    for (let i = 0; entry === undefined && i < this.patterns.length; i++) {
+      const candidate = this.patterns[i] as PathEntry<D>;
+      m = candidate.pattern?.exec(path) ?? null;
+      if (m) entry = candidate;
+    }
+    if (entry === undefined) {
+      const err = new ApiError(404, ERROR_CODES[404][0], `no route ${method} ${path}`);
+      return this.refuse(req, res, method, errorReply(err), started, false);
+    }
+    const bound = entry.methods.get(method);
+    if (bound === undefined) {
+      const err = new ApiError(405, ERROR_CODES[405][0], `${method} is not allowed on ${path}`);
+      const reply = errorReply(err);
+      reply.headers = { allow: entry.allow };
+      return this.refuse(req, res, method, reply, started, entry.quiet);
+    }
+    let params = NO_PARAMS;
+    if (m) {
+      params = {};
+      for (let i = 0; i < entry.names.length; i++) {
+        const name = entry.names[i] as string;
         try {
-          params[name] = decodeURIComponent(raw);
+          params[name] = decodeURIComponent(m[i + 1] ?? '');
         } catch {
-          return errorReply(
-            new BadRequestError(`path segment ${name} is not valid percent-encoding`),
-          );
+          const err = new BadRequestError(`path segment ${name} is not valid percent-encoding`);
+          return this.refuse(req, res, method, errorReply(err), started, entry.quiet);
         }
       }
-      return { route, params };
     }
-    if (allowed.length > 0) {
-      return {
-        ...errorReply(
-          new ApiError(405, 'method_not_allowed', `${method} is not allowed on ${path}`),
-        ),
-        headers: { allow: allowed.join(', ') },
+    void this.run(bound, req, res, method, params, q < 0 ? '' : target.slice(q + 1), started);
+  };
+
+  /** Requests being handled now, per route. */
+  inFlight(): { route: string; method: string; count: number }[] {
+    return this.bound.map((b) => ({
+      route: b.route.path,
+      method: b.route.method,
+      count: b.inFlight,
+    }));
+  }
+
+  private async run(
+    bound: Bound<D>,
+    req: IncomingMessage,
+    res: ServerResponse,
+    method: string,
+    params: Record<string, string>,
+    search: string,
+    started: bigint,
+  ): Promise<void> {
+    const route = bound.route;
+    bound.inFlight++;
+    let reply: Reply;
+    try {
+      const input = {
+        params: route.params ? checkParams(route.params, params) : params,
+        query: route.query
+          ? check(route.query, queryObject(new URLSearchParams(search)), 'query')
+          : undefined,
+        body: route.body ? await this.readBody(route.body, req) : undefined,
       };
+      reply = await route.handle(input, this.deps);
+    } catch (thrown) {
+      this.options.hooks.failed(thrown, route.path);
+      const err = thrown instanceof StoreError ? storeFailure(thrown) : thrown;
+      if (err instanceof ApiError) {
+        if (err.status === 413) res.setHeader('connection', 'close');
+        reply = errorReply(err);
+      } else {
+        reply = errorReply(new ApiError(500, ERROR_CODES[500][0], 'internal error'));
+      }
     }
-    return errorReply(new ApiError(404, 'not_found', `no route ${method} ${path}`));
+    bound.inFlight--;
+    this.finish(res, route.path, method, reply, started, route.quiet === true);
+  }
+
+  private async readBody(spec: BodySpec<unknown>, req: IncomingMessage): Promise<unknown> {
+    const raw = await readJson(req, this.options.bodyLimitBytes);
+    return check(spec.schema, raw ?? spec.default, 'body');
+  }
+
+  /** Answers without a route: the body, if any, is not read. */
+  private refuse(
+    req: IncomingMessage,
+    res: ServerResponse,
+    method: string,
+    reply: Reply,
+    started: bigint,
+    quiet: boolean,
+  ): void {
+    req.resume();
+    this.finish(res, UNMATCHED, method, reply, started, quiet);
+  }
+
+  private finish(
+    res: ServerResponse,
+    template: string,
+    method: string,
+    reply: Reply,
+    started: bigint,
+    quiet: boolean,
+  ): void {
+    if (this.draining && !res.headersSent) res.setHeader('connection', 'close');
+    send(res, reply);
+    const seconds = Number(process.hrtime.bigint() - started) / NS_PER_SECOND;
+    this.options.hooks.responded(template, method, reply.status, seconds, quiet);
   }
 }
 
-export function errorReply(err: ApiError): Reply {
+/** A template's parameter names, and a pattern when it has any (each `{name}` one segment). */
+function compile(template: string): { pattern: RegExp | undefined; names: string[] } {
+  const names: string[] = [];
+  const source = template
+    .split(/\{(\w+)\}/)
+    .map((part, i) => {
+      if (i % 2 === 0) return part.replace(/[.*+?^$()|[\]\\]/g, '\\$&');
+      names.push(part);
+      return '([^/]+)';
+    })
+    .join('');
+  return { pattern: names.length ? new RegExp(`^${source}$`) : undefined, names };
+}
+
+/** Checks the decoded path parameters in place (the object is this request's own). */
+function checkParams(
+  specs: Record<string, PathParam<unknown>>,
+  params: Record<string, unknown>,
+): Record<string, unknown> {
+  for (const name in specs) {
+    const spec = specs[name] as PathParam<unknown>;
+    params[name] = check(spec.schema, params[name], spec.label);
+  }
+  return params;
+}
+
+function errorReply(err: ApiError): Reply {
   const reply: Reply = {
     status: err.status,
     body: { error: { code: err.code, message: err.message } },
   };
-  if (err.status === 503) reply.headers = { 'retry-after': '1' };
+  if (err.status === 503) reply.headers = { 'retry-after': String(RETRY_AFTER_SECONDS) };
   return reply;
 }
 
 const JSON_TYPE = /^application\/([\w.+-]+\+)?json\s*(;.*)?$/i;
 
 /** Reads a JSON body within `limit` bytes; never buffers more than the limit. */
-export function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
+function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
   const declared = Number(req.headers['content-length'] ?? NaN);
   if (declared > limit) return Promise.reject(new PayloadTooLargeError(limit));
   const type = req.headers['content-type'];
@@ -117,9 +389,7 @@ export function readJson(req: IncomingMessage, limit: number): Promise<unknown> 
       if (failed) return;
       if (size === 0) return resolve(undefined);
       if (type !== undefined && !JSON_TYPE.test(type)) {
-        return reject(
-          new ApiError(415, 'unsupported_media_type', 'the body must be application/json'),
-        );
+        return reject(new ApiError(415, ERROR_CODES[415][0], 'the body must be application/json'));
       }
       const text = Buffer.concat(chunks).toString('utf8');
       try {
@@ -131,7 +401,7 @@ export function readJson(req: IncomingMessage, limit: number): Promise<unknown> 
   });
 }
 
-export function send(res: ServerResponse, reply: Reply): void {
+function send(res: ServerResponse, reply: Reply): void {
   const headers: Record<string, string | number> = { ...reply.headers };
   let payload: string | undefined;
   if (reply.text !== undefined) {

@@ -1,9 +1,23 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
+const PREFIX = 'kaos_memory_sidecar_';
+/** From half a millisecond (an append on a quiet pod) to the 2 s Redis deadline and past it. */
+const LATENCY_BUCKETS_SECONDS = [
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
+];
+
+export interface InFlight {
+  route: string;
+  method: string;
+  count: number;
+}
+
 export interface SidecarMetrics {
   registry: Registry;
   /** Counts one request; label children are cached, so the hot path hashes no labels. */
   observe(route: string, method: string, status: number, seconds: number): void;
+  /** Reads the requests in flight from `source` at each scrape (the hot path only counts). */
+  countInFlight(source: () => Iterable<InFlight>): void;
   redisErrors: Counter<'kind'>;
   redisReconnects: Counter;
   redisUp: Gauge;
@@ -12,19 +26,32 @@ export interface SidecarMetrics {
 
 export function createMetrics(): SidecarMetrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'kaos_memory_sidecar_' });
+  collectDefaultMetrics({ register: registry, prefix: PREFIX });
   const requests = new Counter({
-    name: 'kaos_memory_sidecar_http_requests_total',
+    name: `${PREFIX}http_requests_total`,
     help: 'HTTP requests by route template, method and status code.',
     labelNames: ['route', 'method', 'status'],
     registers: [registry],
   });
   const duration = new Histogram({
-    name: 'kaos_memory_sidecar_http_request_duration_seconds',
+    name: `${PREFIX}http_request_duration_seconds`,
     help: 'HTTP request latency by route template.',
     labelNames: ['route', 'method'],
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    buckets: LATENCY_BUCKETS_SECONDS,
     registers: [registry],
+  });
+  let inFlightSource: (() => Iterable<InFlight>) | undefined;
+  new Gauge({
+    name: `${PREFIX}http_requests_in_flight`,
+    help: 'HTTP requests received and not yet answered, by route template (a scrape counts itself).',
+    labelNames: ['route', 'method'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const { route, method, count } of inFlightSource?.() ?? []) {
+        this.set({ route, method }, count);
+      }
+    },
   });
   const children = new Map<string, { count: () => void; time: (s: number) => void }>();
   return {
@@ -41,19 +68,22 @@ export function createMetrics(): SidecarMetrics {
       child.count();
       child.time(seconds);
     },
+    countInFlight(source) {
+      inFlightSource = source;
+    },
     redisErrors: new Counter({
-      name: 'kaos_memory_sidecar_redis_errors_total',
+      name: `${PREFIX}redis_errors_total`,
       help: 'Redis errors: connection (socket, timeout) or command (a reply error).',
       labelNames: ['kind'],
       registers: [registry],
     }),
     redisReconnects: new Counter({
-      name: 'kaos_memory_sidecar_redis_reconnects_total',
+      name: `${PREFIX}redis_reconnects_total`,
       help: 'Reconnection attempts to Redis.',
       registers: [registry],
     }),
     redisUp: new Gauge({
-      name: 'kaos_memory_sidecar_redis_up',
+      name: `${PREFIX}redis_up`,
       help: '1 while the Redis connection is ready.',
       registers: [registry],
     }),

@@ -1,215 +1,171 @@
-// The API's OpenAPI 3.1 description. Request schemas are generated from the
-// same schemas the server validates with (schema.ts), so the two cannot drift apart.
-import type { ObjectSchema, Schema } from './schema.js';
+// The API's OpenAPI 3.1 document, generated from the route table (routes.ts):
+// request schemas are the JSON Schema of the very schemas the router checks
+// with (schema.ts), response schemas are the table's, and the error answers are
+// those the router gives for what each route declares (http.ts).
 import {
-  appendBody,
-  contextQuery,
-  createSessionBody,
-  kaosEventsQuery,
-  listEventsQuery,
-  listSessionsQuery,
-  sessionId,
-} from './validation.js';
+  ERROR_CODES,
+  RETRY_AFTER_SECONDS,
+  errorStatuses,
+  type ErrorStatus,
+  type ResponseSpec,
+  type Route,
+} from './http.js';
+import type { JsonSchema } from './schema.js';
 
-function queryParams(s: ObjectSchema<Record<string, Schema<unknown>>>): Record<string, unknown>[] {
-  return Object.entries(s.shape).map(([name, field]) => ({
+type Json = Record<string, unknown>;
+
+const JSON_MEDIA_TYPE = 'application/json';
+
+/** The error answers, as components.responses, by status. */
+const ERRORS: Record<ErrorStatus, { name: string; description: string }> = {
+  400: { name: 'BadRequest', description: 'Bad input; the message says what was wrong.' },
+  404: {
+    name: 'NotFound',
+    description: 'No such session, or no route has this path; the message says which.',
+  },
+  405: {
+    name: 'MethodNotAllowed',
+    description: 'The path does not take this method; Allow lists those it takes.',
+  },
+  413: {
+    name: 'PayloadTooLarge',
+    description: 'The body is larger than MEMORY_BODY_LIMIT_BYTES; the connection is closed.',
+  },
+  415: {
+    name: 'UnsupportedMediaType',
+    description: 'The body is not JSON: its Content-Type is neither application/json nor …+json.',
+  },
+  409: {
+    name: 'LayoutConflict',
+    description:
+      "A key of this session holds another type than the layout's (written by something else); nothing was changed.",
+  },
+  500: {
+    name: 'Internal',
+    description: "An unexpected error; the sidecar's log has the details, the answer has none.",
+  },
+  503: {
+    name: 'Unavailable',
+    description:
+      'Redis cannot serve this now (unreachable, timed out, a replica, too few replicas confirmed, refused the credentials, or not ready); the code says which. Retry after Retry-After seconds. A write answered 503 may have been stored: retry it with the same event_id, which is never stored twice.',
+  },
+  507: {
+    name: 'RedisOutOfMemory',
+    description:
+      'Redis is at maxmemory and refuses writes; reads and deletes still work. Retrying will not help until memory is freed.',
+  },
+};
+
+const ERROR_HEADERS: Partial<Record<ErrorStatus, ResponseSpec['headers']>> = {
+  405: { Allow: { description: 'The methods this path takes.', schema: { type: 'string' } } },
+  503: {
+    'Retry-After': {
+      description: `Seconds to wait (${RETRY_AFTER_SECONDS}).`,
+      schema: { type: 'integer', minimum: 0 },
+    },
+  },
+};
+
+/** `{"error": {"code", "message"}}` with the code of this status. */
+function errorResponse(status: ErrorStatus): Json {
+  return response({
+    description: ERRORS[status].description,
+    schema: {
+      type: 'object',
+      required: ['error'],
+      properties: {
+        error: {
+          type: 'object',
+          required: ['code', 'message'],
+          properties: { code: { enum: ERROR_CODES[status] }, message: { type: 'string' } },
+        },
+      },
+    },
+    headers: ERROR_HEADERS[status],
+  });
+}
+
+const errorRef = (status: ErrorStatus) => ({
+  $ref: `#/components/responses/${ERRORS[status].name}`,
+});
+
+function response(spec: ResponseSpec): Json {
+  const out: Json = { description: spec.description };
+  if (spec.headers) {
+    out.headers = Object.fromEntries(
+      Object.entries(spec.headers).map(([name, h]) => [name, { ...h, required: true }]),
+    );
+  }
+  if (spec.schema) {
+    out.content = { [spec.mediaType ?? JSON_MEDIA_TYPE]: { schema: spec.schema } };
+  }
+  return out;
+}
+
+function parameters(route: Route<unknown>): Json[] {
+  const path = Object.entries(route.params ?? {}).map(([name, p]) => ({
+    name,
+    in: 'path',
+    required: true,
+    description: p.label,
+    schema: p.schema.json,
+  }));
+  const query = Object.entries(route.query?.shape ?? {}).map(([name, field]) => ({
     name,
     in: 'query',
     required: !field.optional,
     schema: field.json,
   }));
+  return [...path, ...query];
 }
 
-const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
-const json = (s: unknown) => ({ content: { 'application/json': { schema: s } } });
-const error = (description: string) => ({ description, ...json(ref('Error')) });
-const idParam = { name: 'id', in: 'path', required: true, schema: sessionId.json };
+function operation(route: Route<unknown>): Json {
+  const op: Json = { operationId: route.name, summary: route.summary };
+  if (route.description) op.description = route.description;
+  const params = parameters(route);
+  if (params.length) op.parameters = params;
+  if (route.body) {
+    op.requestBody = {
+      required: route.body.default === undefined,
+      content: { [JSON_MEDIA_TYPE]: { schema: route.body.schema.json } },
+    };
+  }
+  const responses: Json = {};
+  for (const [status, spec] of Object.entries(route.responses)) responses[status] = response(spec);
+  for (const status of errorStatuses(route)) responses[status] = errorRef(status);
+  op.responses = responses;
+  return op;
+}
 
-const standardErrors = {
-  '400': error('Bad input; the message says what was wrong.'),
-  '503': error('Redis is unavailable; retry after the Retry-After header.'),
-};
-
-export const openapi = {
-  openapi: '3.1.0',
-  info: {
-    title: 'kaos-memory sidecar',
-    version: '1',
-    description:
-      'Durable agent memory on Redis, in the KAOS RedisMemory layout. Served on 127.0.0.1:8790 inside the pod.',
-  },
-  paths: {
-    '/healthz': {
-      get: { summary: 'The process is up', responses: { '200': { description: 'up' } } },
+/** The document for `routes`; `schemas` are the shapes their responses refer to. */
+export function openapiDocument(
+  routes: readonly Route<unknown>[],
+  schemas: Record<string, JsonSchema>,
+): Json {
+  const paths: Record<string, Json> = {};
+  for (const route of routes) {
+    (paths[route.path] ??= {})[route.method.toLowerCase()] = operation(route);
+  }
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'kaos-memory sidecar',
+      version: '1',
+      description:
+        'Durable agent memory on Redis, in the KAOS RedisMemory layout. Served on 127.0.0.1:8790 inside the pod. ' +
+        'Errors are {"error": {"code", "message"}}. A path not listed here answers 404 ' +
+        '(components.responses.NotFound); a listed path asked with a method it does not take ' +
+        'answers 405 with Allow (components.responses.MethodNotAllowed).',
     },
-    '/readyz': {
-      get: {
-        summary: 'Redis answers',
-        responses: { '200': { description: 'ready' }, '503': error('Redis does not answer') },
-      },
+    paths,
+    components: {
+      schemas,
+      responses: Object.fromEntries(
+        (Object.keys(ERRORS) as `${ErrorStatus}`[]).map((s) => {
+          const status = Number(s) as ErrorStatus;
+          return [ERRORS[status].name, errorResponse(status)];
+        }),
+      ),
     },
-    '/metrics': {
-      get: { summary: 'Prometheus metrics', responses: { '200': { description: 'text format' } } },
-    },
-    '/openapi.json': {
-      get: { summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1' } } },
-    },
-    '/v1/sessions': {
-      post: {
-        summary: 'Create a session (200 when it already exists)',
-        requestBody: { required: false, ...json(createSessionBody.json) },
-        responses: {
-          '201': { description: 'created', ...json(ref('Session')) },
-          '200': { description: 'already existed', ...json(ref('Session')) },
-          '413': error('Body too large'),
-          ...standardErrors,
-        },
-      },
-      get: {
-        summary: 'List sessions, newest first',
-        description:
-          'A page may hold fewer than `limit` sessions (e.g. with `user_id`); follow `next_cursor` until it is null.',
-        parameters: queryParams(listSessionsQuery),
-        responses: {
-          '200': { description: 'a page', ...json(ref('SessionPage')) },
-          ...standardErrors,
-        },
-      },
-    },
-    '/v1/sessions/{id}': {
-      get: {
-        summary: 'A session with its event count',
-        parameters: [idParam],
-        responses: {
-          '200': { description: 'the session', ...json(ref('Session')) },
-          '404': error('No such session'),
-          ...standardErrors,
-        },
-      },
-      delete: {
-        summary: 'Delete a session and its events',
-        parameters: [idParam],
-        responses: {
-          '204': { description: 'deleted' },
-          '404': error('No such session'),
-          ...standardErrors,
-        },
-      },
-    },
-    '/v1/sessions/{id}/events': {
-      post: {
-        summary: 'Append one event or an array; creates the session when absent',
-        description: 'An event_id already stored is not stored again, so a retry is safe.',
-        parameters: [idParam],
-        requestBody: { required: true, ...json(appendBody) },
-        responses: {
-          '201': { description: 'stored', ...json(ref('AppendResult')) },
-          '200': { description: 'every event was already stored', ...json(ref('AppendResult')) },
-          '413': error('Body too large'),
-          ...standardErrors,
-        },
-      },
-      get: {
-        summary: 'Events, oldest first; `limit` keeps the most recent N',
-        description: '`next_cursor` pages back to older events.',
-        parameters: [idParam, ...queryParams(listEventsQuery)],
-        responses: {
-          '200': { description: 'events', ...json(ref('EventPage')) },
-          ...standardErrors,
-        },
-      },
-    },
-    '/v1/sessions/{id}/context': {
-      get: {
-        summary: 'The conversation as User:/Assistant: lines, or as chat messages',
-        parameters: [idParam, ...queryParams(contextQuery)],
-        responses: { '200': { description: 'context' }, ...standardErrors },
-      },
-    },
-    '/memory/events': {
-      get: {
-        summary: 'KAOS-shaped events: {agent, events, total}',
-        parameters: queryParams(kaosEventsQuery),
-        responses: { '200': { description: 'events' }, ...standardErrors },
-      },
-    },
-    '/memory/sessions': {
-      get: {
-        summary: 'KAOS-shaped session ids: {agent, sessions, total}',
-        responses: { '200': { description: 'session ids' }, ...standardErrors },
-      },
-    },
-  },
-  components: {
-    schemas: {
-      Error: {
-        type: 'object',
-        required: ['error'],
-        properties: {
-          error: {
-            type: 'object',
-            required: ['code', 'message'],
-            properties: { code: { type: 'string' }, message: { type: 'string' } },
-          },
-        },
-      },
-      Event: {
-        type: 'object',
-        required: ['event_id', 'timestamp', 'event_type', 'content', 'metadata'],
-        properties: {
-          event_id: { type: 'string' },
-          timestamp: { type: 'string', description: 'ISO-8601 UTC with offset' },
-          event_type: { type: 'string' },
-          content: {},
-          metadata: { type: 'object' },
-        },
-      },
-      Session: {
-        type: 'object',
-        properties: {
-          agent: { type: 'string' },
-          session_id: { type: 'string' },
-          user_id: { type: 'string' },
-          app_name: { type: 'string' },
-          created_at: { type: 'string' },
-          updated_at: { type: 'string' },
-          event_count: { type: 'integer' },
-        },
-      },
-      SessionPage: {
-        type: 'object',
-        properties: {
-          agent: { type: 'string' },
-          sessions: { type: 'array', items: ref('Session') },
-          next_cursor: { type: ['string', 'null'] },
-        },
-      },
-      EventPage: {
-        type: 'object',
-        properties: {
-          agent: { type: 'string' },
-          session_id: { type: 'string' },
-          events: { type: 'array', items: ref('Event') },
-          next_cursor: { type: ['string', 'null'] },
-        },
-      },
-      AppendResult: {
-        type: 'object',
-        properties: {
-          agent: { type: 'string' },
-          session_id: { type: 'string' },
-          session_created: { type: 'boolean' },
-          stored: { type: 'integer' },
-          duplicates: { type: 'integer' },
-          events: {
-            type: 'array',
-            items: {
-              type: 'object',
-              properties: { event_id: { type: 'string' }, stored: { type: 'boolean' } },
-            },
-          },
-        },
-      },
-    },
-  },
-} as const;
+  };
+}

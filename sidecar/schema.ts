@@ -140,6 +140,18 @@ export function mapped<T, U>(schema: Schema<T>, map: (value: T, path: string) =>
   return { json: schema.json, parse: (value, path) => map(schema.parse(value, path), path) };
 }
 
+/** One item or an array of them, given to the caller as an array either way. */
+export function oneOrArray<T>(item: Schema<T>, items: Schema<T[]>, missing: string): Schema<T[]> {
+  return {
+    json: { oneOf: [item.json, items.json] },
+    parse(value, path) {
+      if (Array.isArray(value)) return items.parse(value, path);
+      if (value === undefined) throw new Invalid(path, missing);
+      return [item.parse(value, path)];
+    },
+  };
+}
+
 type Shape = Record<string, Schema<unknown>>;
 export type ObjectOf<S extends Shape> = { [K in keyof S]: Output<S[K]> };
 

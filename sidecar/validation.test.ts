@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { BadRequestError } from './errors.js';
-import { check, checkAppendBody, listEventsQuery, queryObject, sessionId } from './validation.js';
+import { appendBody, check, listEventsQuery, queryObject, sessionId } from './validation.js';
+
+const checkAppendBody = (input: unknown) => check(appendBody, input, 'body');
 
 describe('validation', () => {
   it.each(['a', 'session_0123abcd', 'user@example.com', 'a.b-c~d', 'x'.repeat(256)])(
@@ -39,6 +41,18 @@ describe('validation', () => {
     expect(() => check(listEventsQuery, { limit: '0' }, 'query')).toThrow(
       'query.limit: must be at least 1',
     );
+  });
+
+  it('takes one event or an array, and says which was meant', () => {
+    expect(checkAppendBody({ event_type: 'x', content: 1 })).toEqual([
+      { event_type: 'x', content: 1 },
+    ]);
+    expect(checkAppendBody([{ event_type: 'x', content: 1 }])).toHaveLength(1);
+    expect(() => checkAppendBody(undefined)).toThrow(
+      'body: an event or an array of events is required',
+    );
+    expect(() => checkAppendBody([])).toThrow('body: must hold at least one event');
+    expect(() => checkAppendBody(null)).toThrow('body: must be an object');
   });
 
   it('refuses a repeated query parameter', () => {

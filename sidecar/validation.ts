@@ -1,4 +1,6 @@
 // Every HTTP input is checked here, with a message that says what was wrong.
+// The route table (routes.ts) names which schema checks which input, and the
+// OpenAPI document describes each input with the same schema's JSON Schema.
 import { BadRequestError } from './errors.js';
 import {
   Invalid,
@@ -7,18 +9,30 @@ import {
   mapped,
   object,
   oneOf,
+  oneOrArray,
   optional,
   record,
   string,
   wholeNumber,
   withDefault,
-  type JsonSchema,
-  type Output,
   type Schema,
 } from './schema.js';
 
 /** Letters, digits and ._~@- only: nothing that could reach outside the session's own keys. */
-export const ID_PATTERN = /^[A-Za-z0-9._~@-]+$/;
+const ID_PATTERN = /^[A-Za-z0-9._~@-]+$/;
+/** The contract: a session id is 1 to 256 characters. */
+const SESSION_ID_MAX = 256;
+const EVENT_ID_MAX = 128;
+const EVENT_TYPE_MAX = 128;
+/** user_id and app_name. */
+const NAME_MAX = 256;
+/** Events in one append. */
+const MAX_BATCH = 1000;
+/** Cursors are short base64url JSON; anything longer was not issued here. */
+const CURSOR_MAX = 1024;
+/** `types=` of reading events: characters of the whole list, and names in it. */
+const TYPE_LIST_MAX = 4096;
+const TYPES_MAX = 64;
 
 const id = (max: number) =>
   string({
@@ -27,8 +41,8 @@ const id = (max: number) =>
     pattern: [ID_PATTERN, 'may hold only letters, digits and . _ ~ @ -'],
   });
 
-export const sessionId = id(256);
-export const eventId = id(128);
+export const sessionId = id(SESSION_ID_MAX);
+const eventId = id(EVENT_ID_MAX);
 
 const NO_CONTROLS: [RegExp, string] = [
   // eslint-disable-next-line no-control-regex
@@ -42,15 +56,15 @@ const nonEmptyText = (max: number, empty = 'must not be empty') =>
 export const createSessionBody = object(
   {
     session_id: optional(sessionId),
-    user_id: optional(text(256)),
-    app_name: optional(text(256)),
+    user_id: optional(text(NAME_MAX)),
+    app_name: optional(text(NAME_MAX)),
   },
   true,
 );
 
-export const eventBody = object(
+const eventBody = object(
   {
-    event_type: nonEmptyText(128),
+    event_type: nonEmptyText(EVENT_TYPE_MAX),
     content: anyValue(),
     metadata: optional(record()),
     event_id: optional(eventId),
@@ -58,39 +72,31 @@ export const eventBody = object(
   true,
 );
 
-export const MAX_BATCH = 1000;
+/** One event or an array of them; the message is that of the form the input was meant to be. */
+export const appendBody = oneOrArray(
+  eventBody,
+  array(eventBody, {
+    min: [1, 'must hold at least one event'],
+    max: [MAX_BATCH, `must hold at most ${MAX_BATCH} events`],
+  }),
+  'an event or an array of events is required',
+);
 
-const eventBatch = array(eventBody, {
-  min: [1, 'must hold at least one event'],
-  max: [MAX_BATCH, `must hold at most ${MAX_BATCH} events`],
-});
-
-/** One event or an array of them, as the OpenAPI document describes the body. */
-export const appendBody: JsonSchema = { oneOf: [eventBody.json, eventBatch.json] };
-
-/** One event or an array, with the message of the form the input was meant to be. */
-export function checkAppendBody(input: unknown): Output<typeof eventBody>[] {
-  if (Array.isArray(input)) return check(eventBatch, input, 'body');
-  if (input === undefined)
-    throw new BadRequestError('body: an event or an array of events is required');
-  return [check(eventBody, input, 'body')];
-}
-
-const cursorParam = string({ max: 1024, pattern: [/^[A-Za-z0-9_-]+$/, 'is not a cursor'] });
+const cursorParam = string({ max: CURSOR_MAX, pattern: [/^[A-Za-z0-9_-]+$/, 'is not a cursor'] });
 
 export const listSessionsQuery = object(
   {
-    user_id: optional(text(256)),
+    user_id: optional(text(NAME_MAX)),
     limit: withDefault(wholeNumber(1, 1000), 50),
     cursor: optional(cursorParam),
   },
   false,
 );
 
-const eventType = nonEmptyText(128, 'must not hold an empty type');
-const typeList = mapped(string({ max: 4096 }), (value, path) => {
+const eventType = nonEmptyText(EVENT_TYPE_MAX, 'must not hold an empty type');
+const typeList = mapped(string({ max: TYPE_LIST_MAX }), (value, path) => {
   const types = value.split(',').map((t) => t.trim());
-  if (types.length > 64) throw new Invalid(path, 'may name at most 64 types');
+  if (types.length > TYPES_MAX) throw new Invalid(path, `may name at most ${TYPES_MAX} types`);
   return types.map((t, i) => eventType.parse(t, `${path}[${i}]`));
 });
 

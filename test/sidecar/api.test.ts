@@ -4,7 +4,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisServer } from '../../harness/redis.js';
 import { startSidecar, type RunningSidecar } from '../../harness/sidecar.js';
-import { call } from '../../harness/http.js';
+import { call, sidecarOpenApi } from '../../harness/http.js';
 
 let redis: RedisServer;
 let raw: Redis;
@@ -215,6 +215,23 @@ describe('service routes', () => {
     );
     expect(metrics.body).toContain('kaos_memory_sidecar_http_request_duration_seconds_bucket');
     expect(metrics.body).toContain('kaos_memory_sidecar_redis_reconnects_total');
+  });
+
+  it('serves the OpenAPI document generated from the route table', async () => {
+    const served = await get('/openapi.json');
+    expect(served.body).toEqual(sidecarOpenApi());
+    expect(Object.keys(served.body.paths)).toEqual([
+      '/healthz',
+      '/readyz',
+      '/metrics',
+      '/openapi.json',
+      '/v1/sessions',
+      '/v1/sessions/{id}',
+      '/v1/sessions/{id}/events',
+      '/v1/sessions/{id}/context',
+      '/memory/events',
+      '/memory/sessions',
+    ]);
   });
 
   it('the OpenAPI document accepts exactly what the server accepts', async () => {

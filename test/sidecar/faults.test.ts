@@ -4,7 +4,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { RedisServer } from '../../harness/redis.js';
 import { pollUntil } from '../../harness/poll.js';
 import { SidecarProcess, startSidecar } from '../../harness/sidecar.js';
-import { call } from '../../harness/http.js';
+import { ContractViolation, call } from '../../harness/http.js';
+
+const IN_FLIGHT = 'kaos_memory_sidecar_http_requests_in_flight';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -34,7 +36,8 @@ function writeLoad(url: string, session: string, writers: number) {
         });
         if (res.status >= 200 && res.status < 300) acked.push(n);
         else failures.push(res.status);
-      } catch {
+      } catch (err) {
+        if (err instanceof ContractViolation) throw err;
         failures.push(0); // connection refused or reset: not acknowledged
         await new Promise((r) => setTimeout(r, 10));
       }
@@ -157,7 +160,7 @@ describe('sidecar faults', () => {
     });
     await redis.kill();
     const beforeRestart = load.acked.length;
-    await new Promise((r) => setTimeout(r, 300));
+    await pollUntil('writers to see the outage', () => load.failures.length > 0);
     await redis.startProcess();
     await pollUntil(
       'writes after the restart',
@@ -186,10 +189,18 @@ describe('sidecar faults', () => {
       event_type: 'user_message',
       content: 'last words',
     });
-    await new Promise((r) => setTimeout(r, 300));
+    await pollUntil('the append in flight', async () => {
+      const metrics = (await call(sc.url, 'GET', '/metrics')).text;
+      return metrics.includes(`${IN_FLIGHT}{route="/v1/sessions/{id}/events",method="POST"} 1`);
+    });
     sc.proc.signal('SIGTERM');
-    await new Promise((r) => setTimeout(r, 300));
-    await expect(fetch(`${sc.url}/healthz`)).rejects.toThrow();
+    await pollUntil('new connections refused', () =>
+      call(sc.url, 'GET', '/healthz').then(
+        () => false,
+        (err: unknown) => !(err instanceof ContractViolation),
+      ),
+    );
+    expect(sc.proc.running).toBe(true); // still finishing the append
     redis.resume();
     expect((await inflight).status).toBe(201);
     expect(await sc.exited).toEqual({ code: 0, signal: null });

@@ -1,10 +1,9 @@
 // Bad input gets a clear 4xx and writes nothing; a fuzzer finds no 5xx and no crash.
-import { request } from 'node:http';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisServer } from '../../harness/redis.js';
 import { startSidecar, type RunningSidecar } from '../../harness/sidecar.js';
-import { call } from '../../harness/http.js';
+import { call, send as rawSend } from '../../harness/http.js';
 
 let redis: RedisServer;
 let raw: Redis;
@@ -22,24 +21,13 @@ afterAll(async () => {
   await redis?.stop();
 });
 
-/** A raw request, so the fuzzer can send what fetch would refuse to. */
-function send(
+/** A raw request (node:http), so the fuzzer can send what fetch would refuse to. */
+const send = (
   method: string,
   path: string,
   body?: string | Buffer,
   headers: Record<string, string> = {},
-) {
-  const url = new URL(sc.url);
-  return new Promise<{ status: number; body: string }>((resolve, reject) => {
-    const req = request({ host: url.hostname, port: url.port, method, path, headers }, (res) => {
-      let text = '';
-      res.on('data', (d: Buffer) => (text += d.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
+) => rawSend(sc.url, method, path, body, headers);
 
 const json = { 'content-type': 'application/json' };
 
@@ -57,9 +45,8 @@ describe('bad input', () => {
   ])('%s → 400 saying what was wrong', async (body, message) => {
     const res = await send('POST', '/v1/sessions/bad/events', body, json);
     expect(res.status).toBe(400);
-    const parsed = JSON.parse(res.body) as { error: { code: string; message: string } };
-    expect(parsed.error.code).toBe('bad_request');
-    expect(parsed.error.message).toMatch(message);
+    expect(res.body.error.code).toBe('bad_request');
+    expect(res.body.error.message).toMatch(message);
   });
 
   it.each([
@@ -75,14 +62,14 @@ describe('bad input', () => {
   ])('session id %s → 400', async (id) => {
     const res = await send('GET', `/v1/sessions/${id}/events`);
     expect(res.status).toBe(400);
-    expect(JSON.parse(res.body).error.message).toMatch(/session id|percent-encoding/);
+    expect(res.body.error.message).toMatch(/session id|percent-encoding/);
   });
 
   it('a body over the limit → 413, declared or streamed', async () => {
     const big = JSON.stringify({ event_type: 'x', content: 'y'.repeat(70_000) });
     const declared = await send('POST', '/v1/sessions/big/events', big, json);
     expect(declared.status).toBe(413);
-    expect(JSON.parse(declared.body).error.code).toBe('payload_too_large');
+    expect(declared.body.error.code).toBe('payload_too_large');
     const streamed = await send('POST', '/v1/sessions/big/events', big, {
       ...json,
       'transfer-encoding': 'chunked',
@@ -182,11 +169,7 @@ describe('fuzz', () => {
       expect(res.status, `${method} ${path}`).toBeLessThan(500);
       if (res.status < 300 && method === 'POST') {
         const m = /^\/v1\/sessions\/([^/?]+)/.exec(path);
-        written.add(
-          m
-            ? decodeURIComponent(m[1]!)
-            : String((JSON.parse(res.body) as { session_id: string }).session_id),
-        );
+        written.add(m ? decodeURIComponent(m[1]!) : String(res.body.session_id));
       }
     }
     expect((await call(sc.url, 'GET', '/healthz')).status).toBe(200);
