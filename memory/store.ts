@@ -84,6 +84,8 @@ export interface EventPage {
   events: MemoryEvent[];
   next: EventCursor | undefined;
   skipped: Skipped;
+  /** The stored bytes this page read. */
+  bytes: number;
 }
 
 export interface StoreHooks {
@@ -130,6 +132,16 @@ export class MemoryStore {
 
   get clustered(): boolean {
     return this.keys.clustered;
+  }
+
+  /** Events one session keeps: a larger batch could not be stored whole. */
+  get maxSessionEvents(): number {
+    return this.limits.maxSessionEvents;
+  }
+
+  /** The bytes of stored events one read returns at most. */
+  get maxReadBytes(): number {
+    return this.limits.maxReadBytes;
   }
 
   /**
@@ -330,7 +342,8 @@ export class MemoryStore {
       more === 1 && oldest
         ? { index: oldest[0], eventId: decodeEvent(oldest[1])?.event_id ?? '' }
         : undefined;
-    return { events: kept, next, skipped };
+    const bytes = entries.reduce((sum, [, raw]) => sum + raw.length, 0);
+    return { events: kept, next, skipped, bytes };
   }
 
   // --- plumbing -------------------------------------------------------------

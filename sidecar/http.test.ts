@@ -1,8 +1,8 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NotFoundError } from './errors.js';
-import { Router, errorStatuses, type Route, type RouteSpec } from './http.js';
+import { Router, errorStatuses, type Route, type RouteSpec, LOOPBACK_HOSTS } from './http.js';
 import { object, optional, string, wholeNumber } from './schema.js';
 import { sessionId } from './validation.js';
 
@@ -76,6 +76,7 @@ beforeAll(async () => {
     ROUTES,
     { gate },
     {
+      hosts: LOOPBACK_HOSTS,
       bodyLimitBytes: 64,
       hooks: {
         responded: (template, _method, status, _seconds, quiet) =>
@@ -94,12 +95,35 @@ afterAll(async () => {
   await new Promise((resolve) => server.close(resolve));
 });
 
-async function ask(method: string, path: string, body?: string, type = 'application/json') {
-  const res = await fetch(base + path, {
-    method,
-    ...(body === undefined ? {} : { body, headers: { 'content-type': type } }),
+/** One request; `type: null` sends no Content-Type. With `host`, a raw request (fetch forbids setting Host). */
+async function ask(
+  method: string,
+  path: string,
+  body?: string,
+  type: string | null = 'application/json',
+  host?: string,
+) {
+  const headers: Record<string, string> = {};
+  if (type !== null && (body !== undefined || method === 'POST')) headers['content-type'] = type;
+  if (host === undefined) {
+    const res = await fetch(base + path, {
+      method,
+      headers,
+      ...(body === undefined ? {} : { body }),
+    });
+    return { status: res.status, headers: res.headers, body: (await res.text()) || undefined };
+  }
+  return new Promise<{ status: number; headers: Headers; body: string }>((resolve, reject) => {
+    const req = request(`${base}${path}`, { method, headers: { ...headers, host } }, (res) => {
+      let text = '';
+      res.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, headers: new Headers(), body: text }),
+      );
+    });
+    req.on('error', reject);
+    req.end(body);
   });
-  return { status: res.status, headers: res.headers, body: (await res.text()) || undefined };
 }
 
 describe('router', () => {
@@ -136,6 +160,30 @@ describe('router', () => {
     expect((await ask('POST', '/things/x', '{"name":1}')).body).toMatch(/body\.name/);
   });
 
+  it('needs a JSON content type on a write even with no body (a browser sends none without a CORS preflight)', async () => {
+    expect((await ask('POST', '/things/x', undefined, null)).status).toBe(415);
+    expect((await ask('POST', '/things/x', '{"name":"n"}', 'text/plain')).status).toBe(415);
+    expect(
+      (await ask('POST', '/things/x', undefined, 'application/json; charset=utf-8')).status,
+    ).toBe(201);
+  });
+
+  it('answers only to loopback names in Host (no DNS rebinding)', async () => {
+    for (const host of ['127.0.0.1', 'localhost:8790', '[::1]:1', 'LOCALHOST']) {
+      expect((await ask('GET', '/doc.json', undefined, null, host)).status, host).toBe(200);
+    }
+    for (const host of [
+      'evil.example',
+      'evil.example:8790',
+      '127.0.0.1.evil.example',
+      '10.0.0.5',
+    ]) {
+      const res = await ask('GET', '/doc.json', undefined, null, host);
+      expect(res.status, host).toBe(403);
+      expect(res.body).toMatch(/forbidden_host/);
+    }
+  });
+
   it('answers a thrown non-ApiError with a 500 that carries no internals', async () => {
     const res = await ask('DELETE', '/things/x');
     expect(res.status).toBe(500);
@@ -145,10 +193,10 @@ describe('router', () => {
 
   it('lists the error statuses each route can give', () => {
     expect(ROUTES.map((r) => errorStatuses(r))).toEqual([
-      [500],
-      [400, 404, 500],
-      [400, 413, 415, 500],
-      [400, 500],
+      [403, 500],
+      [400, 403, 404, 500],
+      [400, 403, 413, 415, 500],
+      [400, 403, 500],
     ]);
   });
 
@@ -160,11 +208,16 @@ describe('router', () => {
         new Router(
           [{ ...get, params: undefined }],
           { gate: Promise.resolve() },
-          { bodyLimitBytes: 1, hooks },
+          { hosts: LOOPBACK_HOSTS, bodyLimitBytes: 1, hooks },
         ),
     ).toThrow('GET /things/{id}: params must declare exactly id');
     expect(
-      () => new Router([get, get], { gate: Promise.resolve() }, { bodyLimitBytes: 1, hooks }),
+      () =>
+        new Router(
+          [get, get],
+          { gate: Promise.resolve() },
+          { hosts: LOOPBACK_HOSTS, bodyLimitBytes: 1, hooks },
+        ),
     ).toThrow('is in the table twice');
   });
 });
@@ -176,6 +229,7 @@ describe('requests in flight', () => {
       ROUTES,
       { gate: new Promise<void>((r) => (release = r)) },
       {
+        hosts: LOOPBACK_HOSTS,
         bodyLimitBytes: 64,
         hooks: { responded: () => undefined, failed: () => undefined },
       },
@@ -184,7 +238,10 @@ describe('requests in flight', () => {
     await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
     try {
       const url = `http://127.0.0.1:${(s.address() as AddressInfo).port}/things/x`;
-      const pending = fetch(url, { method: 'POST' });
+      const pending = fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+      });
       const count = () => gated.inFlight().find((f) => f.method === 'POST')?.count;
       for (let i = 0; i < 100 && count() !== 1; i++) await new Promise((r) => setTimeout(r, 10));
       expect(count()).toBe(1);

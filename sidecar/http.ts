@@ -5,6 +5,7 @@
 // a dozen fixed routes on the path of every agent turn, and a router this size
 // keeps a middleware stack out of that path.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { StoreError } from '../memory/errors.js';
 import { ApiError, BadRequestError, PayloadTooLargeError, storeFailure } from './errors.js';
 import type { JsonSchema, Schema } from './schema.js';
@@ -26,6 +27,7 @@ export interface Reply<S extends number = number> {
  */
 export const ERROR_CODES = {
   400: ['bad_request'],
+  403: ['forbidden_host'],
   404: ['not_found'],
   405: ['method_not_allowed'],
   409: ['layout_conflict'],
@@ -124,7 +126,7 @@ export function errorStatuses(route: Route<unknown>): ErrorStatus[] {
   const statuses = new Set<ErrorStatus>(route.errors);
   if (route.params || route.query || route.body) statuses.add(400);
   if (route.body) statuses.add(413).add(415);
-  statuses.add(500);
+  statuses.add(403).add(500);
   return [...statuses].sort((a, b) => a - b);
 }
 
@@ -144,8 +146,16 @@ export interface DispatchHooks {
 
 export interface RouterOptions {
   bodyLimitBytes: number;
+  /**
+   * Host header names served (ports aside): a page in a browser in the pod that
+   * reached the API through a name of its own (DNS rebinding) is refused.
+   */
+  hosts: readonly string[] | 'any';
   hooks: DispatchHooks;
 }
+
+/** The names a loopback listener answers to: what an agent in the pod writes in a URL. */
+export const LOOPBACK_HOSTS: readonly string[] = ['127.0.0.1', 'localhost', '[::1]'];
 
 /** A route with this router's count of its requests in flight. */
 interface Bound<D> {
@@ -165,6 +175,8 @@ interface PathEntry<D> {
 }
 
 const NS_PER_SECOND = 1e9;
+/** On a socket: the request being handled there, which the next one waits for. */
+const BUSY = Symbol('busy');
 const NO_PARAMS: Record<string, string> = Object.freeze({});
 const UNMATCHED = 'unmatched';
 
@@ -213,6 +225,14 @@ export class Router<D> {
     const q = target.indexOf('?');
     const path = q < 0 ? target : target.slice(0, q);
     const method = req.method ?? 'GET';
+    if (!this.hostAllowed(req.headers.host)) {
+      const err = new ApiError(
+        403,
+        ERROR_CODES[403][0],
+        'this API answers only to its loopback address',
+      );
+      return this.refuse(req, res, method, errorReply(err), started, false);
+    }
 
     let entry = this.exact.get(path);
     let m: RegExpExecArray | null = null;
@@ -245,8 +265,27 @@ export class Router<D> {
         }
       }
     }
-    void this.run(bound, req, res, method, params, q < 0 ? '' : target.slice(q + 1), started);
+    const search = q < 0 ? '' : target.slice(q + 1);
+    // Requests pipelined on one connection take effect in the order they were sent.
+    const socket = req.socket as Socket & { [BUSY]?: Promise<void> };
+    const before = socket[BUSY];
+    const done = before
+      ? before.then(() => this.run(bound, req, res, method, params, search, started))
+      : this.run(bound, req, res, method, params, search, started);
+    socket[BUSY] = done;
+    void done.finally(() => {
+      if (socket[BUSY] === done) delete socket[BUSY];
+    });
   };
+
+  private hostAllowed(header: string | undefined): boolean {
+    if (this.options.hosts === 'any') return true;
+    if (header === undefined) return false;
+    const name = header.startsWith('[')
+      ? header.slice(0, header.indexOf(']') + 1)
+      : header.split(':')[0];
+    return this.options.hosts.includes((name ?? '').toLowerCase());
+  }
 
   /** Requests being handled now, per route. */
   inFlight(): { route: string; method: string; count: number }[] {
@@ -293,6 +332,16 @@ export class Router<D> {
   }
 
   private async readBody(spec: BodySpec<unknown>, req: IncomingMessage): Promise<unknown> {
+    // A write needs a JSON content type even when its body is empty: a browser sends
+    // one only after a CORS preflight, which this API never grants (no CSRF).
+    if (!JSON_TYPE.test(req.headers['content-type'] ?? '')) {
+      req.resume();
+      throw new ApiError(
+        415,
+        ERROR_CODES[415][0],
+        'the request must be Content-Type: application/json',
+      );
+    }
     const raw = await readJson(req, this.options.bodyLimitBytes);
     return check(spec.schema, raw ?? spec.default, 'body');
   }
@@ -319,7 +368,15 @@ export class Router<D> {
     quiet: boolean,
   ): void {
     if (this.draining && !res.headersSent) res.setHeader('connection', 'close');
-    send(res, reply);
+    try {
+      send(res, reply);
+    } catch (err) {
+      // The reply could not be encoded: this request fails, the process goes on.
+      this.options.hooks.failed(err, template);
+      reply = errorReply(new ApiError(500, ERROR_CODES[500][0], 'internal error'));
+      if (!res.headersSent) send(res, reply);
+      else res.destroy();
+    }
     const seconds = Number(process.hrtime.bigint() - started) / NS_PER_SECOND;
     this.options.hooks.responded(template, method, reply.status, seconds, quiet);
   }
@@ -366,7 +423,6 @@ const JSON_TYPE = /^application\/([\w.+-]+\+)?json\s*(;.*)?$/i;
 function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
   const declared = Number(req.headers['content-length'] ?? NaN);
   if (declared > limit) return Promise.reject(new PayloadTooLargeError(limit));
-  const type = req.headers['content-type'];
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -388,9 +444,6 @@ function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
     req.on('end', () => {
       if (failed) return;
       if (size === 0) return resolve(undefined);
-      if (type !== undefined && !JSON_TYPE.test(type)) {
-        return reject(new ApiError(415, ERROR_CODES[415][0], 'the body must be application/json'));
-      }
       const text = Buffer.concat(chunks).toString('utf8');
       try {
         resolve(JSON.parse(text));

@@ -26,6 +26,12 @@ export async function run(_argv: string[]): Promise<void> {
       },
     );
   };
+  // A bug in one request must not end the memory of every agent turn after it: every
+  // handler is guarded (http.ts), and anything that escapes is logged, not fatal.
+  process.on('unhandledRejection', (err) => {
+    sidecar.metrics.unhandled.inc();
+    log.error({ err }, 'unhandled rejection; the sidecar goes on');
+  });
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
 }

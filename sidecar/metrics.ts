@@ -22,6 +22,7 @@ export interface SidecarMetrics {
   redisReconnects: Counter;
   redisUp: Gauge;
   entriesSkipped: Counter<'reason'>;
+  unhandled: Counter;
 }
 
 export function createMetrics(): SidecarMetrics {
@@ -85,6 +86,11 @@ export function createMetrics(): SidecarMetrics {
     redisUp: new Gauge({
       name: `${PREFIX}redis_up`,
       help: '1 while the Redis connection is ready.',
+      registers: [registry],
+    }),
+    unhandled: new Counter({
+      name: 'kaos_memory_sidecar_unhandled_errors_total',
+      help: 'Errors that escaped every handler (a bug): logged, and the process goes on.',
       registers: [registry],
     }),
     entriesSkipped: new Counter({

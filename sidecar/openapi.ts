@@ -19,6 +19,11 @@ const JSON_MEDIA_TYPE = 'application/json';
 /** The error answers, as components.responses, by status. */
 const ERRORS: Record<ErrorStatus, { name: string; description: string }> = {
   400: { name: 'BadRequest', description: 'Bad input; the message says what was wrong.' },
+  403: {
+    name: 'ForbiddenHost',
+    description:
+      'The Host header is not a loopback name (127.0.0.1, localhost, [::1]): the API refuses a page that reached it through another name (DNS rebinding).',
+  },
   404: {
     name: 'NotFound',
     description: 'No such session, or no route has this path; the message says which.',

@@ -13,7 +13,7 @@ import {
   encodeSessionCursor,
 } from './cursor.js';
 import { StoreError } from '../memory/errors.js';
-import { notReady, NotFoundError } from './errors.js';
+import { BadRequestError, notReady, NotFoundError } from './errors.js';
 import type { MemoryEvent } from '../memory/events.js';
 import type { PathParam, Route, RouteSpec } from './http.js';
 import { openapiDocument } from './openapi.js';
@@ -282,6 +282,13 @@ export const ROUTES: readonly Route<RouteDeps>[] = [
     },
     errors: [409, 503, 507],
     handle: async ({ params: { id }, body }, { store, agentName }) => {
+      // Stored whole or not at all: a batch the session cannot keep would be trimmed in
+      // the same write, and its retry would put the trimmed events back out of order.
+      if (body.length > store.maxSessionEvents) {
+        throw new BadRequestError(
+          `body: holds ${body.length} events, more than the ${store.maxSessionEvents} a session keeps (MEMORY_MAX_SESSION_EVENTS); send fewer at a time`,
+        );
+      }
       const result = await store.appendEvents(id, body, DEFAULT_OWNER);
       const stored = result.events.filter((e) => e.stored).length;
       return {
@@ -403,12 +410,21 @@ export const ROUTES: readonly Route<RouteDeps>[] = [
   }),
 ];
 
-/** The newest `limit` events over the most recently updated sessions, oldest first. */
+/**
+ * The newest `limit` events over the most recently updated sessions, oldest first,
+ * read one session after another within one shared byte budget.
+ */
 async function recentAcrossSessions(store: MemoryStore, limit: number): Promise<MemoryEvent[]> {
   const { sessions } = await store.listSessions({ limit: KAOS_RECENT_SESSIONS });
-  const pages = await Promise.all(sessions.map((s) => store.readEvents(s.session_id, { limit })));
-  return pages
-    .flatMap((p) => p.events)
+  const events: MemoryEvent[] = [];
+  let budget = store.maxReadBytes;
+  for (const s of sessions) {
+    if (budget <= 0) break;
+    const page = await store.readEvents(s.session_id, { limit, maxBytes: budget });
+    budget -= page.bytes;
+    events.push(...page.events);
+  }
+  return events
     .sort((a, b) => (a.timestamp < b.timestamp ? -1 : a.timestamp > b.timestamp ? 1 : 0))
     .slice(-limit);
 }

@@ -11,7 +11,7 @@ import {
 } from './schema.js';
 
 const event = object(
-  { type: string({ min: [1, 'must not be empty'], max: 8 }), content: anyValue() },
+  { type: string({ min: [1, 'must not be empty'], max: 8 }), content: anyValue(3) },
   true,
 );
 const batch = array(event, { min: [1, 'too few'], max: [2, 'too many'] });
@@ -27,6 +27,24 @@ function failure(fn: () => unknown): { path: string; message: string } {
 }
 
 describe('schema kit', () => {
+  it('bounds JSON values: nesting (naming the field) and finite numbers (naming where)', () => {
+    expect(event.parse({ type: 'a', content: [[[1]]] }, '')).toEqual({
+      type: 'a',
+      content: [[[1]]],
+    });
+    expect(failure(() => event.parse({ type: 'a', content: [[[[1]]]] }, ''))).toEqual({
+      path: '.content',
+      message: 'nests deeper than 3 levels',
+    });
+    expect(failure(() => event.parse({ type: 'a', content: { x: [Infinity] } }, ''))).toEqual({
+      path: '.content.x[0]',
+      message: 'must be a finite number',
+    });
+    let deep: unknown = 1;
+    for (let i = 0; i < 100_000; i++) deep = [deep];
+    expect(failure(() => event.parse({ type: 'a', content: deep }, '')).path).toBe('.content');
+  });
+
   it('says where a nested value is wrong', () => {
     expect(failure(() => batch.parse([{ type: 'a', content: 1 }, { type: '' }], ''))).toEqual({
       path: '[1].type',
@@ -60,7 +78,10 @@ describe('schema kit', () => {
       maxItems: 2,
       items: {
         type: 'object',
-        properties: { type: { type: 'string', minLength: 1, maxLength: 8 }, content: {} },
+        properties: {
+          type: { type: 'string', minLength: 1, maxLength: 8 },
+          content: { description: 'Any JSON value nesting at most 3 levels.' },
+        },
         required: ['type', 'content'],
         additionalProperties: false,
       },

@@ -82,26 +82,54 @@ export function oneOf<const V extends string>(values: readonly V[], message: str
   };
 }
 
-/** Any JSON value, but present. */
-export function anyValue(): Schema<unknown> {
+/**
+ * Any JSON value, but present, nesting at most `maxDepth` arrays and objects and
+ * holding only finite numbers (JSON.parse reads 1e400 as Infinity, which is not
+ * JSON and which no reader could store back).
+ */
+export function anyValue(maxDepth: number): Schema<unknown> {
   return {
-    json: {},
+    json: { description: `Any JSON value nesting at most ${maxDepth} levels.` },
     parse(value, path) {
       if (value === undefined) throw new Invalid(path, 'is required');
+      checkJson(value, path, path, maxDepth, maxDepth);
       return value;
     },
   };
 }
 
-/** A JSON object with any values. */
-export function record(): Schema<Record<string, unknown>> {
+/** A JSON object with any values, under the same rules as {@link anyValue}. */
+export function record(maxDepth: number): Schema<Record<string, unknown>> {
   return {
-    json: { type: 'object' },
+    json: { type: 'object', description: `Nesting at most ${maxDepth} levels.` },
     parse(value, path) {
       if (!isPlainObject(value)) throw new Invalid(path, 'must be an object');
+      checkJson(value, path, path, maxDepth, maxDepth);
       return value;
     },
   };
+}
+
+/**
+ * Throws when `value` nests deeper than `max` levels (naming the field) or holds
+ * a number that is not finite (naming where).
+ */
+function checkJson(value: unknown, field: string, path: string, left: number, max: number): void {
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw new Invalid(path, 'must be a finite number');
+    return;
+  }
+  if (typeof value !== 'object' || value === null) return;
+  if (left <= 0) throw new Invalid(field, `nests deeper than ${max} levels`);
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++)
+      checkJson(value[i], field, `${path}[${i}]`, left - 1, max);
+  } else {
+    for (const key in value) {
+      const child = (value as Record<string, unknown>)[key];
+      checkJson(child, field, `${path}.${key}`, left - 1, max);
+    }
+  }
 }
 
 export function array<T>(

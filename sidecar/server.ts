@@ -9,12 +9,14 @@ import { StoreError } from '../memory/errors.js';
 import type { MemoryStore } from '../memory/store.js';
 import { openStore } from './backend.js';
 import { ApiError } from './errors.js';
-import { Router } from './http.js';
+import { LOOPBACK_HOSTS, Router } from './http.js';
 import { createMetrics, type SidecarMetrics } from './metrics.js';
 import { ROUTES, type RouteDeps } from './routes.js';
 
 /** Longer than the idle timeout of common HTTP clients (60 s), so the client closes an idle connection first. */
 const KEEP_ALIVE_TIMEOUT_MS = 65_000;
+/** How long shutdown waits for Redis to acknowledge QUIT before dropping the connection. */
+const QUIT_TIMEOUT_MS = 1_000;
 /** A request must arrive whole within this, or node:http answers 408. */
 const REQUEST_TIMEOUT_MS = 30_000;
 
@@ -42,6 +44,7 @@ export class Sidecar {
     };
     this.router = new Router(ROUTES, deps, {
       bodyLimitBytes: config.bodyLimitBytes,
+      hosts: servedHosts(config.host),
       hooks: {
         responded: (route, method, status, seconds, quiet) => {
           this.metrics.observe(route, method, status, seconds);
@@ -92,6 +95,22 @@ export class Sidecar {
     );
     await closed;
     clearTimeout(force);
-    await this.redis.quit().catch(() => this.redis.disconnect());
+    // QUIT waits for Redis to answer: a hung Redis must not hold the exit.
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise((resolve) => (timer = setTimeout(resolve, QUIT_TIMEOUT_MS)));
+    await Promise.race([this.redis.quit().catch(() => undefined), late]);
+    clearTimeout(timer);
+    this.redis.disconnect();
   }
+}
+
+/**
+ * The Host names served: loopback's, and the listen address when it is set to
+ * another. Listening on every address (MEMORY_SIDECAR_HOST=0.0.0.0) serves any
+ * Host: whoever chose that exposed the API on purpose.
+ */
+function servedHosts(listen: string): readonly string[] | 'any' {
+  if (listen === '0.0.0.0' || listen === '::') return 'any';
+  const name = listen.includes(':') ? `[${listen}]` : listen;
+  return LOOPBACK_HOSTS.includes(name) ? LOOPBACK_HOSTS : [...LOOPBACK_HOSTS, name];
 }

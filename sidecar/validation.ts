@@ -1,6 +1,7 @@
 // Every HTTP input is checked here, with a message that says what was wrong.
 // The route table (routes.ts) names which schema checks which input, and the
 // OpenAPI document describes each input with the same schema's JSON Schema.
+import { MAX_JSON_DEPTH } from '../memory/events.js';
 import { BadRequestError } from './errors.js';
 import {
   Invalid,
@@ -65,8 +66,8 @@ export const createSessionBody = object(
 const eventBody = object(
   {
     event_type: nonEmptyText(EVENT_TYPE_MAX),
-    content: anyValue(),
-    metadata: optional(record()),
+    content: anyValue(MAX_JSON_DEPTH),
+    metadata: optional(record(MAX_JSON_DEPTH)),
     event_id: optional(eventId),
   },
   true,

@@ -48,7 +48,7 @@ describe('sessions', () => {
   });
 
   it('gives a generated id in KAOS form when none is sent', async () => {
-    const res = await post('/v1/sessions');
+    const res = await post('/v1/sessions', {});
     expect(res.status).toBe(201);
     expect(res.body.session_id).toMatch(/^session_[0-9a-f]{12}$/);
     expect(res.body).toMatchObject({ user_id: 'user', app_name: 'agent' });

@@ -96,6 +96,7 @@ describe('the response check', () => {
       '200',
       '201',
       '400',
+      '403',
       '409',
       '413',
       '415',
@@ -105,6 +106,7 @@ describe('the response check', () => {
     ]);
     expect(Object.keys(doc.paths['/memory/sessions']!.get.responses)).toEqual([
       '200',
+      '403',
       '409',
       '500',
       '503',
