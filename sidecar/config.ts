@@ -1,3 +1,4 @@
+import { ENV, SIDECAR_HOST, SIDECAR_PORT } from '../lib/contract.js';
 import { intEnv, optionalEnv, stringEnv } from '../lib/env.js';
 
 export interface SidecarConfig {
@@ -20,27 +21,27 @@ const isRedisUrl = (v: string) => /^rediss?:\/\/[^\s]+$/.test(v) && URL.canParse
 /** Reads the sidecar's environment once; throws ConfigError naming the bad variable. */
 export function loadSidecarConfig(env: NodeJS.ProcessEnv = process.env): SidecarConfig {
   return {
-    redisUrl: stringEnv(env, 'MEMORY_REDIS_URL', {
+    redisUrl: stringEnv(env, ENV.redisUrl, {
       required: 'is required (redis:// or rediss://)',
       check: [isRedisUrl, 'must be a redis:// or rediss:// URL'],
     }),
-    redisPassword: optionalEnv(env, 'MEMORY_REDIS_PASSWORD'),
-    keyPrefix: stringEnv(env, 'MEMORY_KEY_PREFIX', {
+    redisPassword: optionalEnv(env, ENV.redisPassword),
+    keyPrefix: stringEnv(env, ENV.keyPrefix, {
       fallback: 'kaos:memory',
       check: [
         (v) => /^[A-Za-z0-9._~@:-]{1,128}$/.test(v),
         'must be 1-128 characters of letters, digits and ._~@:-',
       ],
     }),
-    maxSessionEvents: intEnv(env, 'MEMORY_MAX_SESSION_EVENTS', 1, 100_000, 500),
-    maxSessions: intEnv(env, 'MEMORY_MAX_SESSIONS', 1, 10_000_000, 1000),
-    sessionTtlSeconds: intEnv(env, 'MEMORY_SESSION_TTL_SECONDS', 1, 31_536_000 * 10, 86_400),
-    port: intEnv(env, 'MEMORY_SIDECAR_PORT', 1, 65_535, 8790),
-    host: stringEnv(env, 'MEMORY_SIDECAR_HOST', { fallback: '127.0.0.1' }),
+    maxSessionEvents: intEnv(env, ENV.maxSessionEvents, 1, 100_000, 500),
+    maxSessions: intEnv(env, ENV.maxSessions, 1, 10_000_000, 1000),
+    sessionTtlSeconds: intEnv(env, ENV.sessionTtlSeconds, 1, 31_536_000 * 10, 86_400),
+    port: intEnv(env, ENV.sidecarPort, 1, 65_535, SIDECAR_PORT),
+    host: stringEnv(env, 'MEMORY_SIDECAR_HOST', { fallback: SIDECAR_HOST }),
     bodyLimitBytes: intEnv(env, 'MEMORY_BODY_LIMIT_BYTES', 1024, 64 * 1024 * 1024, 1024 * 1024),
     redisTimeoutMs: intEnv(env, 'MEMORY_REDIS_TIMEOUT_MS', 50, 60_000, 2000),
     shutdownTimeoutMs: intEnv(env, 'MEMORY_SHUTDOWN_TIMEOUT_MS', 0, 300_000, 10_000),
-    agentName: stringEnv(env, 'AGENT_NAME', {
+    agentName: stringEnv(env, ENV.agentName, {
       fallback: 'agent',
       check: [(v) => v.length <= 253, 'must be at most 253 characters'],
     }),

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../lib/config.js';
-import { SIDECAR_NODE_OPTIONS } from '../sidecar/runtime.js';
+import { SIDECAR_NODE_OPTIONS } from '../lib/contract.js';
 import { DEFAULT_RESOURCES, loadConfig } from './config.js';
 
 const base = {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ConfigError, intVar, parseEnv } from '../lib/config.js';
-import { SIDECAR_NODE_OPTIONS } from '../sidecar/runtime.js';
+import { ENV, SIDECAR_NODE_OPTIONS, SIDECAR_PORT } from '../lib/contract.js';
 
 /** A Kubernetes resource quantity, e.g. `10m`, `0.5`, `128Mi`, `1e3`. */
 export const QUANTITY = /^[+]?(\d+(\.\d*)?|\.\d+)(([KMGTPE]i)|[numkMGTPE]|[eE][+-]?\d+)?$/;
@@ -79,7 +79,7 @@ const schema = z.object({
     .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?\/[-._a-zA-Z0-9]+$/, 'must be secret-name/key')
     .optional(),
   INJECT_SIDECAR_IMAGE: z.string().regex(IMAGE, 'must be an image reference'),
-  INJECT_SIDECAR_PORT: intVar(1, 65535).default(8790),
+  INJECT_SIDECAR_PORT: intVar(1, 65535).default(SIDECAR_PORT),
   INJECT_NATIVE_SIDECAR: z
     .enum(['auto', 'true', 'false'], { message: 'must be auto, true or false' })
     .default('auto'),
@@ -107,7 +107,7 @@ export interface InjectConfig {
   sidecarPort: number;
   imagePullPolicy: 'Always' | 'IfNotPresent' | 'Never';
   resources: Resources;
-  /** The sidecar's NODE_OPTIONS: how large its heap may grow (sidecar/runtime.ts). */
+  /** The sidecar's NODE_OPTIONS: how large its heap may grow (SIDECAR_NODE_OPTIONS). */
   nodeOptions: string;
   /** Whether to inject a native sidecar (an init container with restartPolicy Always). */
   nativeSidecar: boolean;
@@ -149,13 +149,13 @@ export function loadConfig(
     }
   }
   const sidecarEnv: Record<string, string> = {};
-  if (e.INJECT_KEY_PREFIX !== undefined) sidecarEnv.MEMORY_KEY_PREFIX = e.INJECT_KEY_PREFIX;
+  if (e.INJECT_KEY_PREFIX !== undefined) sidecarEnv[ENV.keyPrefix] = e.INJECT_KEY_PREFIX;
   if (e.INJECT_MAX_SESSION_EVENTS !== undefined)
-    sidecarEnv.MEMORY_MAX_SESSION_EVENTS = String(e.INJECT_MAX_SESSION_EVENTS);
+    sidecarEnv[ENV.maxSessionEvents] = String(e.INJECT_MAX_SESSION_EVENTS);
   if (e.INJECT_MAX_SESSIONS !== undefined)
-    sidecarEnv.MEMORY_MAX_SESSIONS = String(e.INJECT_MAX_SESSIONS);
+    sidecarEnv[ENV.maxSessions] = String(e.INJECT_MAX_SESSIONS);
   if (e.INJECT_SESSION_TTL_SECONDS !== undefined)
-    sidecarEnv.MEMORY_SESSION_TTL_SECONDS = String(e.INJECT_SESSION_TTL_SECONDS);
+    sidecarEnv[ENV.sessionTtlSeconds] = String(e.INJECT_SESSION_TTL_SECONDS);
 
   return {
     port: e.WEBHOOK_PORT,

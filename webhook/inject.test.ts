@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_RESOURCES, type InjectConfig } from './config.js';
 import { envDefaults, escapePointer, inject, urlWithPasswordRef } from './inject.js';
 import { applyOverrides, parseQuantity } from './overrides.js';
-import { probeCommand } from './sidecar.js';
+import { probeCommand } from './container.js';
 
 const config: InjectConfig = {
   memoryType: 'redis',

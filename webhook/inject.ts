@@ -1,8 +1,18 @@
 import type { V1Container, V1EnvVar, V1Pod } from '@kubernetes/client-node';
 import type { Operation } from 'fast-json-patch';
+import {
+  AGENT_LABEL,
+  ANNOTATIONS,
+  ENV,
+  SIDECAR_CONTAINER,
+  SIDECAR_HOST,
+  memoryApiUrl,
+} from '../lib/contract.js';
 import type { InjectConfig } from './config.js';
-import { ANNOTATIONS, applyOverrides } from './overrides.js';
-import { AGENT_LABEL, SIDECAR_NAME, sidecarContainer } from './sidecar.js';
+import { sidecarContainer } from './container.js';
+import { applyOverrides } from './overrides.js';
+
+const MAX_PORT = 65_535;
 
 export type SkipReason =
   'no-agent-label' | 'opted-out' | 'already-injected' | 'host-network' | 'invalid-annotation';
@@ -28,7 +38,7 @@ export function inject(pod: V1Pod, config: InjectConfig): InjectResult {
   const containers = pod.spec?.containers ?? [];
   const initContainers = pod.spec?.initContainers ?? [];
   const allContainers = [...containers, ...initContainers];
-  const hasSidecar = allContainers.some((c) => c.name === SIDECAR_NAME);
+  const hasSidecar = allContainers.some((c) => c.name === SIDECAR_CONTAINER);
   if (annotations[ANNOTATIONS.status] !== undefined || hasSidecar) return skip('already-injected');
 
   // On the node's network, 127.0.0.1:<port> is shared by every hostNetwork pod on the node.
@@ -64,7 +74,7 @@ export function inject(pod: V1Pod, config: InjectConfig): InjectResult {
     }
     warnings.push(
       `kaos-memory: port ${settings.port} is used by a container in this pod; ` +
-        `the sidecar listens on 127.0.0.1:${free} and MEMORY_API_URL says so`,
+        `the sidecar listens on ${SIDECAR_HOST}:${free} and ${ENV.apiUrl} says so`,
     );
     settings.port = free;
   }
@@ -119,20 +129,19 @@ export function inject(pod: V1Pod, config: InjectConfig): InjectResult {
 export function envDefaults(env: V1EnvVar[], config: InjectConfig, port: number): V1EnvVar[] {
   const defined = new Set(env.map((e) => e.name));
   const out: V1EnvVar[] = [];
-  if (!defined.has('MEMORY_TYPE')) out.push({ name: 'MEMORY_TYPE', value: config.memoryType });
-  if (!defined.has('MEMORY_REDIS_URL')) {
+  if (!defined.has(ENV.memoryType)) out.push({ name: ENV.memoryType, value: config.memoryType });
+  if (!defined.has(ENV.redisUrl)) {
     if (config.passwordSecret) {
-      if (!defined.has('MEMORY_REDIS_PASSWORD')) {
+      if (!defined.has(ENV.redisPassword)) {
         const { name, key } = config.passwordSecret;
-        out.push({ name: 'MEMORY_REDIS_PASSWORD', valueFrom: { secretKeyRef: { name, key } } });
+        out.push({ name: ENV.redisPassword, valueFrom: { secretKeyRef: { name, key } } });
       }
-      out.push({ name: 'MEMORY_REDIS_URL', value: urlWithPasswordRef(config.redisUrl) });
+      out.push({ name: ENV.redisUrl, value: urlWithPasswordRef(config.redisUrl) });
     } else {
-      out.push({ name: 'MEMORY_REDIS_URL', value: config.redisUrl });
+      out.push({ name: ENV.redisUrl, value: config.redisUrl });
     }
   }
-  if (!defined.has('MEMORY_API_URL'))
-    out.push({ name: 'MEMORY_API_URL', value: `http://127.0.0.1:${port}` });
+  if (!defined.has(ENV.apiUrl)) out.push({ name: ENV.apiUrl, value: memoryApiUrl(port) });
   return out;
 }
 
@@ -141,7 +150,7 @@ export function urlWithPasswordRef(url: string): string {
   const match = /^(rediss?:\/\/)(?:([^@/:]*)@)?(.*)$/.exec(url);
   if (!match) return url;
   const [, scheme = '', user = '', rest = ''] = match;
-  return `${scheme}${user}:$(MEMORY_REDIS_PASSWORD)@${rest}`;
+  return `${scheme}${user}:$(${ENV.redisPassword})@${rest}`;
 }
 
 /** RFC 6901: `~` → `~0`, `/` → `~1`. */
@@ -157,7 +166,7 @@ function declaredPorts(containers: V1Container[]): Set<number> {
 }
 
 function nextFreePort(from: number, taken: Set<number>): number | undefined {
-  for (let port = from + 1; port <= 65535; port++) if (!taken.has(port)) return port;
+  for (let port = from + 1; port <= MAX_PORT; port++) if (!taken.has(port)) return port;
   return undefined;
 }
 

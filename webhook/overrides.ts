@@ -1,16 +1,5 @@
+import { ANNOTATIONS } from '../lib/contract.js';
 import { IMAGE, QUANTITY, type Resources } from './config.js';
-
-/** Every annotation the webhook reads or writes. */
-export const ANNOTATIONS = {
-  inject: 'memory.kaos.tools/inject',
-  status: 'memory.kaos.tools/status',
-  image: 'memory.kaos.tools/sidecar-image',
-  port: 'memory.kaos.tools/sidecar-port',
-  cpuRequest: 'memory.kaos.tools/sidecar-cpu-request',
-  cpuLimit: 'memory.kaos.tools/sidecar-cpu-limit',
-  memoryRequest: 'memory.kaos.tools/sidecar-memory-request',
-  memoryLimit: 'memory.kaos.tools/sidecar-memory-limit',
-} as const;
 
 export interface SidecarSettings {
   image: string;
