@@ -1,7 +1,8 @@
 // The names both deployables share with each other and with users' pods: the webhook
 // writes them, the sidecar (or the agent) reads them. They are the product contract
 // (its "Names" and environment tables): changing one here is a breaking change.
-// Kept free of imports, so the sidecar pays nothing for it at start.
+// Only the tiny env reader is imported, so the sidecar pays next to nothing for it.
+import { matches, type Check } from './env.js';
 
 /** The pod label that opts a pod in (any value, even empty); its value names the agent. */
 export const AGENT_LABEL = 'agent';
@@ -60,3 +61,32 @@ export const ENV = {
  * sidecar's memory"; the rest of the sizing is sidecar/runtime.ts.
  */
 export const SIDECAR_NODE_OPTIONS = '--max-semi-space-size=2 --v8-pool-size=1';
+
+/**
+ * What MEMORY_REDIS_URL may be; the webhook passes INJECT_REDIS_URL on unchanged, so it
+ * checks it the same way.
+ */
+export const REDIS_URL_CHECKS: readonly Check[] = [
+  matches(/^rediss?:\/\/[^\s]+$/, 'must be a redis:// or rediss:// URL'),
+  [(value) => URL.canParse(value), 'must be a valid URL'],
+];
+
+/**
+ * The sidecar's session settings: their defaults (the contract's) and bounds. The webhook
+ * checks the INJECT_* values it passes on as these MEMORY_* with the same rules, so a value
+ * it accepts never stops a sidecar at start.
+ */
+export const SESSION_SETTINGS = {
+  keyPrefix: {
+    fallback: 'kaos:memory',
+    checks: [
+      matches(
+        /^[A-Za-z0-9._~@:-]{1,128}$/,
+        'must be 1-128 characters of letters, digits and ._~@:-',
+      ),
+    ],
+  },
+  maxSessionEvents: { min: 1, max: 100_000, fallback: 500 },
+  maxSessions: { min: 1, max: 10_000_000, fallback: 1000 },
+  sessionTtlSeconds: { min: 1, max: 10 * 365 * 24 * 3600, fallback: 86_400 },
+} as const;

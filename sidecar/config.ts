@@ -1,5 +1,11 @@
-import { ENV, SIDECAR_HOST, SIDECAR_PORT } from '../lib/contract.js';
-import { intEnv, optionalEnv, stringEnv } from '../lib/env.js';
+import {
+  ENV,
+  REDIS_URL_CHECKS,
+  SESSION_SETTINGS,
+  SIDECAR_HOST,
+  SIDECAR_PORT,
+} from '../lib/contract.js';
+import { PORT, intEnv, optionalEnv, stringEnv } from '../lib/env.js';
 
 export interface SidecarConfig {
   redisUrl: string;
@@ -16,34 +22,43 @@ export interface SidecarConfig {
   agentName: string;
 }
 
-const isRedisUrl = (v: string) => /^rediss?:\/\/[^\s]+$/.test(v) && URL.canParse(v);
+// A Kubernetes object name's limit; AGENT_NAME usually comes from a label (at most 63).
+const MAX_NAME_LENGTH = 253;
 
 /** Reads the sidecar's environment once; throws ConfigError naming the bad variable. */
 export function loadSidecarConfig(env: NodeJS.ProcessEnv = process.env): SidecarConfig {
   return {
     redisUrl: stringEnv(env, ENV.redisUrl, {
       required: 'is required (redis:// or rediss://)',
-      check: [isRedisUrl, 'must be a redis:// or rediss:// URL'],
+      checks: REDIS_URL_CHECKS,
     }),
     redisPassword: optionalEnv(env, ENV.redisPassword),
-    keyPrefix: stringEnv(env, ENV.keyPrefix, {
-      fallback: 'kaos:memory',
-      check: [
-        (v) => /^[A-Za-z0-9._~@:-]{1,128}$/.test(v),
-        'must be 1-128 characters of letters, digits and ._~@:-',
-      ],
-    }),
-    maxSessionEvents: intEnv(env, ENV.maxSessionEvents, 1, 100_000, 500),
-    maxSessions: intEnv(env, ENV.maxSessions, 1, 10_000_000, 1000),
-    sessionTtlSeconds: intEnv(env, ENV.sessionTtlSeconds, 1, 31_536_000 * 10, 86_400),
-    port: intEnv(env, ENV.sidecarPort, 1, 65_535, SIDECAR_PORT),
+    keyPrefix: stringEnv(env, ENV.keyPrefix, SESSION_SETTINGS.keyPrefix),
+    maxSessionEvents: intEnv(env, ENV.maxSessionEvents, SESSION_SETTINGS.maxSessionEvents),
+    maxSessions: intEnv(env, ENV.maxSessions, SESSION_SETTINGS.maxSessions),
+    sessionTtlSeconds: intEnv(env, ENV.sessionTtlSeconds, SESSION_SETTINGS.sessionTtlSeconds),
+    port: intEnv(env, ENV.sidecarPort, { ...PORT, fallback: SIDECAR_PORT }),
     host: stringEnv(env, 'MEMORY_SIDECAR_HOST', { fallback: SIDECAR_HOST }),
-    bodyLimitBytes: intEnv(env, 'MEMORY_BODY_LIMIT_BYTES', 1024, 64 * 1024 * 1024, 1024 * 1024),
-    redisTimeoutMs: intEnv(env, 'MEMORY_REDIS_TIMEOUT_MS', 50, 60_000, 2000),
-    shutdownTimeoutMs: intEnv(env, 'MEMORY_SHUTDOWN_TIMEOUT_MS', 0, 300_000, 10_000),
+    bodyLimitBytes: intEnv(env, 'MEMORY_BODY_LIMIT_BYTES', {
+      min: 1024,
+      max: 64 * 1024 * 1024,
+      fallback: 1024 * 1024,
+    }),
+    redisTimeoutMs: intEnv(env, 'MEMORY_REDIS_TIMEOUT_MS', {
+      min: 50,
+      max: 60_000,
+      fallback: 2000,
+    }),
+    shutdownTimeoutMs: intEnv(env, 'MEMORY_SHUTDOWN_TIMEOUT_MS', {
+      min: 0,
+      max: 300_000,
+      fallback: 10_000,
+    }),
     agentName: stringEnv(env, ENV.agentName, {
       fallback: 'agent',
-      check: [(v) => v.length <= 253, 'must be at most 253 characters'],
+      checks: [
+        [(v) => v.length <= MAX_NAME_LENGTH, `must be at most ${MAX_NAME_LENGTH} characters`],
+      ],
     }),
   };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../lib/config.js';
+import { ConfigError } from '../lib/env.js';
 import { SIDECAR_NODE_OPTIONS } from '../lib/contract.js';
 import { DEFAULT_RESOURCES, loadConfig } from './config.js';
 
@@ -124,6 +124,14 @@ describe('loadConfig', () => {
       { ...base, INJECT_SIDECAR_NODE_OPTIONS: '--require ./x.js' },
       'INJECT_SIDECAR_NODE_OPTIONS: must be node flags',
     ],
+    // What the webhook passes on to the sidecar obeys the sidecar's own rules.
+    [
+      { ...base, INJECT_MAX_SESSION_EVENTS: '500000' },
+      'INJECT_MAX_SESSION_EVENTS: must be at most 100000',
+    ],
+    [{ ...base, INJECT_MAX_SESSIONS: '0' }, 'INJECT_MAX_SESSIONS: must be at least 1'],
+    [{ ...base, INJECT_KEY_PREFIX: 'team a' }, 'INJECT_KEY_PREFIX: must be 1-128 characters'],
+    [{ ...base, INJECT_REDIS_URL: 'redis://r:port' }, 'INJECT_REDIS_URL: must be a valid URL'],
     [
       { ...base, INJECT_REDIS_URL: 'redis://:pw@r:6379', INJECT_REDIS_PASSWORD_SECRET: 's/k' },
       'INJECT_REDIS_URL: must not hold a password',
