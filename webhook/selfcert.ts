@@ -7,20 +7,17 @@ import {
   type KubeConfig,
   type V1Secret,
 } from '@kubernetes/client-node';
-import { generateCertificates } from '../certs/generate.js';
+import { generateCertificates, type CertificateOptions } from '../certs/generate.js';
 import type { TlsMaterial } from './server.js';
 
-export interface CertificateOptions {
+/** Where the shared certificate lives, what it must cover and when to renew it. */
+export interface ManagedCertificateOptions extends Omit<CertificateOptions, 'now'> {
   namespace: string;
   /** The Secret holding ca.crt, tls.crt and tls.key, shared by all replicas. */
   secretName: string;
-  /** DNS names and IPs the serving certificate must carry. */
-  dns: string[];
-  ips?: string[];
-  /** Lifetime of a new certificate. Default one year. */
-  validityMs?: number;
   /** Renew once this fraction of the lifetime has passed. Default 2/3. */
   renewAfter?: number;
+  /** The clock, for tests: renewal is due by it, and new certificates start at it. */
   now?: () => Date;
 }
 
@@ -41,7 +38,7 @@ const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'kaos-memory-webhook' };
  */
 export async function ensureSecret(
   kubeConfig: KubeConfig,
-  options: CertificateOptions,
+  options: ManagedCertificateOptions,
 ): Promise<StoredCertificate> {
   const core = kubeConfig.makeApiClient(CoreV1Api);
   const { namespace, secretName: name } = options;
@@ -104,14 +101,14 @@ export async function patchCaBundle(
 /** Both steps the webhook needs before it is ready: a certificate, and a caBundle that trusts it. */
 export async function ensureCertificate(
   kubeConfig: KubeConfig,
-  options: CertificateOptions & { webhookConfigName: string },
+  options: ManagedCertificateOptions & { webhookConfigName: string },
 ): Promise<StoredCertificate> {
   const stored = await ensureSecret(kubeConfig, options);
   await patchCaBundle(kubeConfig, options.webhookConfigName, stored.caBundle);
   return stored;
 }
 
-function issue(options: CertificateOptions, now: Date): TlsMaterial & { caBundle: string } {
+function issue(options: ManagedCertificateOptions, now: Date): TlsMaterial & { caBundle: string } {
   const made = generateCertificates({
     dns: options.dns,
     ips: options.ips,
@@ -123,7 +120,7 @@ function issue(options: CertificateOptions, now: Date): TlsMaterial & { caBundle
 
 /** The Secret to write; a replacement keeps the existing one's type, labels and annotations. */
 function secretBody(
-  options: CertificateOptions,
+  options: ManagedCertificateOptions,
   tls: TlsMaterial & { caBundle: string },
   existing?: V1Secret,
 ): V1Secret {
@@ -150,7 +147,10 @@ function secretBody(
 }
 
 /** The certificate in a Secret, or undefined when it is incomplete or unparsable. */
-function fromSecret(secret: V1Secret, options: CertificateOptions): StoredCertificate | undefined {
+function fromSecret(
+  secret: V1Secret,
+  options: ManagedCertificateOptions,
+): StoredCertificate | undefined {
   const field = (key: string) => {
     const value = secret.data?.[key];
     return value === undefined ? undefined : Buffer.from(value, 'base64').toString('utf8');
@@ -176,7 +176,7 @@ function fromSecret(secret: V1Secret, options: CertificateOptions): StoredCertif
   }
 }
 
-function mustRead(secret: V1Secret, options: CertificateOptions): StoredCertificate {
+function mustRead(secret: V1Secret, options: ManagedCertificateOptions): StoredCertificate {
   const stored = fromSecret(secret, options);
   if (!stored)
     throw new Error(
@@ -186,7 +186,7 @@ function mustRead(secret: V1Secret, options: CertificateOptions): StoredCertific
 }
 
 /** Whether the certificate names every host the webhook must answer as. */
-function covers(cert: string, options: CertificateOptions): boolean {
+function covers(cert: string, options: ManagedCertificateOptions): boolean {
   const x509 = new X509Certificate(cert);
   const sans = new Set((x509.subjectAltName ?? '').split(', '));
   return (

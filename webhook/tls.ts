@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../lib/logger.js';
-import { ensureCertificate, type CertificateOptions } from './selfcert.js';
+import { ensureCertificate, type ManagedCertificateOptions } from './selfcert.js';
 import type { TlsMaterial } from './server.js';
 
 type OnChange = (tls: TlsMaterial) => void;
@@ -95,7 +95,7 @@ export class SelfManagedTls {
 
   constructor(
     private readonly kubeConfig: KubeConfig,
-    private readonly options: CertificateOptions & { webhookConfigName: string },
+    private readonly options: ManagedCertificateOptions & { webhookConfigName: string },
     private readonly logger: Logger,
     private readonly onChange: OnChange,
     private readonly intervalMs = 60_000,
