@@ -1,5 +1,4 @@
 import type { V1Container, V1EnvVar, V1Pod } from '@kubernetes/client-node';
-import type { Operation } from 'fast-json-patch';
 import {
   AGENT_LABEL,
   ANNOTATIONS,
@@ -8,18 +7,27 @@ import {
   SIDECAR_HOST,
   memoryApiUrl,
 } from '../lib/contract.js';
+import { PORT } from '../lib/env.js';
 import type { InjectConfig } from './config.js';
 import { sidecarContainer } from './container.js';
 import { applyOverrides } from './overrides.js';
 
-const MAX_PORT = 65_535;
-
 export type SkipReason =
   'no-agent-label' | 'opted-out' | 'already-injected' | 'host-network' | 'invalid-annotation';
 
+/**
+ * An RFC 6902 `add`, the only operation the webhook sends: it creates what is absent
+ * and appends to arrays, so nothing a pod defines is replaced.
+ */
+export interface AddOperation {
+  op: 'add';
+  path: string;
+  value: unknown;
+}
+
 export interface InjectResult {
   /** RFC 6902 operations against the pod; empty when skipped. */
-  patch: Operation[];
+  patch: AddOperation[];
   /** Shown to the user by kubectl (AdmissionResponse.warnings). */
   warnings: string[];
   skipReason?: SkipReason;
@@ -79,7 +87,7 @@ export function inject(pod: V1Pod, config: InjectConfig): InjectResult {
     settings.port = free;
   }
 
-  const patch: Operation[] = [];
+  const patch: AddOperation[] = [];
   // metadata exists: the agent label was found in it.
   if (pod.metadata?.annotations === undefined) {
     patch.push({
@@ -166,7 +174,7 @@ function declaredPorts(containers: V1Container[]): Set<number> {
 }
 
 function nextFreePort(from: number, taken: Set<number>): number | undefined {
-  for (let port = from + 1; port <= MAX_PORT; port++) if (!taken.has(port)) return port;
+  for (let port = from + 1; port <= PORT.max; port++) if (!taken.has(port)) return port;
   return undefined;
 }
 

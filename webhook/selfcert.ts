@@ -30,6 +30,12 @@ export interface StoredCertificate extends TlsMaterial {
 }
 
 const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'kaos-memory-webhook' };
+/** Renew once this fraction of a certificate's lifetime has passed. */
+const RENEW_AFTER = 2 / 3;
+/** Previous CAs kept in the bundle beside the newest, for replicas yet to switch. */
+const PREVIOUS_CAS = 2;
+/** Rounds of read-then-write lost to other replicas before giving up until the next check. */
+const MAX_ATTEMPTS = 5;
 
 /**
  * Load the shared serving certificate from its Secret, or make it. Creation is
@@ -43,7 +49,7 @@ export async function ensureSecret(
   const core = kubeConfig.makeApiClient(CoreV1Api);
   const { namespace, secretName: name } = options;
   const now = options.now ?? (() => new Date());
-  for (let attempt = 0; attempt < 5; attempt++) {
+  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     const existing = await readSecret(core, namespace, name);
     if (existing === undefined) {
       const body = secretBody(options, issue(options, now()));
@@ -163,7 +169,7 @@ function fromSecret(
     const x509 = new X509Certificate(cert);
     const from = Date.parse(x509.validFrom);
     const to = Date.parse(x509.validTo);
-    const renewAt = new Date(from + (to - from) * (options.renewAfter ?? 2 / 3));
+    const renewAt = new Date(from + (to - from) * (options.renewAfter ?? RENEW_AFTER));
     return {
       cert,
       key,
@@ -208,7 +214,7 @@ function stillValid(bundle: string, now: Date): string[] {
         return false;
       }
     })
-    .slice(0, 2); // The bundle never grows past three CAs.
+    .slice(0, PREVIOUS_CAS); // So the bundle never grows past three CAs.
 }
 
 function joinBundle(pems: string[]): string {
