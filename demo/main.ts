@@ -33,6 +33,7 @@ import { appendOnlyFiles, keysUnder } from './inspect.js';
 import { CHART_DIR, helmInstall, RELEASE, valuesYaml, webhookDeployment } from './platform.js';
 import { Proofs } from './proofs.js';
 import { Teardown } from './teardown.js';
+import { readStatus } from '../webhook/status.js';
 import * as ui from './ui.js';
 
 const SESSION = 'conversation-1';
@@ -263,10 +264,14 @@ async function createAgent(cluster: ControlPlane, namespace: string, password: s
     )?.valueFrom?.secretKeyRef;
     return `${ref?.name}/${ref?.key}`;
   };
+  const status = readStatus(pod.metadata?.annotations);
   proofs.check(
     'inject',
-    `the stored pod is marked ${STATUS_ANNOTATION}: injected`,
-    pod.metadata?.annotations?.[STATUS_ANNOTATION] === 'injected',
+    `the stored pod's ${STATUS_ANNOTATION} records the ${SIDECAR} sidecar and the agent's memory variables`,
+    status !== undefined &&
+      [...status.initContainers, ...status.containers].includes(SIDECAR) &&
+      (status.env.agent ?? []).includes('MEMORY_API_URL'),
+    pod.metadata?.annotations?.[STATUS_ANNOTATION],
   );
   proofs.check(
     'inject',

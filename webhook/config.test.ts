@@ -1,7 +1,14 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../lib/env.js';
 import { SIDECAR_NODE_OPTIONS } from '../lib/contract.js';
 import { DEFAULT_RESOURCES, loadConfig } from './config.js';
+
+const PACKAGE_VERSION = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  }
+).version;
 
 const base = {
   INJECT_REDIS_URL: 'redis://redis.kaos:6379/0',
@@ -85,6 +92,7 @@ describe('loadConfig', () => {
         MEMORY_MAX_SESSIONS: '10',
         MEMORY_SESSION_TTL_SECONDS: '3600',
       },
+      version: PACKAGE_VERSION,
     });
   });
 

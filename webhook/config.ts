@@ -19,6 +19,7 @@ import {
   stringEnv,
   type IntRule,
 } from '../lib/env.js';
+import { webhookVersion } from './status.js';
 
 /** A Kubernetes resource quantity, e.g. `10m`, `0.5`, `128Mi`, `1e3`. */
 export const QUANTITY = /^[+]?(\d+(\.\d*)?|\.\d+)(([KMGTPE]i)|[numkMGTPE]|[eE][+-]?\d+)?$/;
@@ -89,6 +90,8 @@ export interface InjectConfig {
   nativeSidecar: boolean;
   /** Passed to the sidecar as MEMORY_* only when set. */
   sidecarEnv: Record<string, string>;
+  /** This kaos-memory's version, recorded in the status annotation. */
+  version: string;
 }
 
 export interface WebhookConfig {
@@ -188,6 +191,7 @@ export function loadConfig(
       resources: resources ?? DEFAULT_RESOURCES,
       nodeOptions,
       sidecarEnv,
+      version: webhookVersion(),
     },
   };
 }

@@ -11,6 +11,7 @@ import { PORT } from '../lib/env.js';
 import type { InjectConfig } from './config.js';
 import { sidecarContainer } from './container.js';
 import { applyOverrides } from './overrides.js';
+import { formatStatus, type InjectionStatus } from './status.js';
 
 export type SkipReason =
   'no-agent-label' | 'opted-out' | 'already-injected' | 'host-network' | 'invalid-annotation';
@@ -87,25 +88,19 @@ export function inject(pod: V1Pod, config: InjectConfig): InjectResult {
     settings.port = free;
   }
 
+  // What is added is also recorded in the status annotation, the first operation.
+  const status: InjectionStatus = {
+    version: config.version,
+    initContainers: [],
+    containers: [],
+    env: {},
+  };
   const patch: AddOperation[] = [];
-  // metadata exists: the agent label was found in it.
-  if (pod.metadata?.annotations === undefined) {
-    patch.push({
-      op: 'add',
-      path: '/metadata/annotations',
-      value: { [ANNOTATIONS.status]: 'injected' },
-    });
-  } else {
-    patch.push({
-      op: 'add',
-      path: `/metadata/annotations/${escapePointer(ANNOTATIONS.status)}`,
-      value: 'injected',
-    });
-  }
 
   containers.forEach((container, index) => {
     const additions = envDefaults(container.env ?? [], config, settings.port);
     if (additions.length === 0) return;
+    status.env[container.name] = additions.map((env) => env.name);
     const base = `/spec/containers/${index}/env`;
     if (container.env === undefined) patch.push({ op: 'add', path: base, value: additions });
     else for (const env of additions) patch.push({ op: 'add', path: `${base}/-`, value: env });
@@ -113,11 +108,13 @@ export function inject(pod: V1Pod, config: InjectConfig): InjectResult {
 
   const sidecar = sidecarContainer(config, settings);
   if (config.nativeSidecar) {
+    status.initContainers.push(SIDECAR_CONTAINER);
     // Last among init containers: mesh proxies and setup steps placed earlier keep their order.
     if (pod.spec?.initContainers === undefined)
       patch.push({ op: 'add', path: '/spec/initContainers', value: [sidecar] });
     else patch.push({ op: 'add', path: '/spec/initContainers/-', value: sidecar });
   } else {
+    status.containers.push(SIDECAR_CONTAINER);
     patch.push({ op: 'add', path: '/spec/containers/-', value: sidecar });
     const restartPolicy = pod.spec?.restartPolicy ?? 'Always';
     if (restartPolicy !== 'Always') {
@@ -127,6 +124,14 @@ export function inject(pod: V1Pod, config: InjectConfig): InjectResult {
       );
     }
   }
+
+  const value = formatStatus(status);
+  // metadata exists: the agent label was found in it.
+  patch.unshift(
+    pod.metadata?.annotations === undefined
+      ? { op: 'add', path: '/metadata/annotations', value: { [ANNOTATIONS.status]: value } }
+      : { op: 'add', path: `/metadata/annotations/${escapePointer(ANNOTATIONS.status)}`, value },
+  );
   return { patch, warnings };
 }
 
