@@ -8,7 +8,7 @@ import { createLogger } from '../lib/logger.js';
 import { loadSidecarConfig } from '../sidecar/config.js';
 import { encodeSessionCursor } from '../sidecar/cursor.js';
 import { openStore } from '../sidecar/backend.js';
-import { SIDECAR_NODE_OPTIONS } from '../sidecar/runtime.js';
+import { SIDECAR_NODE_OPTIONS } from '../lib/contract.js';
 import type { MemoryStore } from '../memory/store.js';
 import { RedisServer } from '../harness/redis.js';
 import { freePort } from '../harness/ports.js';

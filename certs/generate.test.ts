@@ -4,12 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import forge from 'node-forge';
 import { describe, expect, it } from 'vitest';
-import {
-  certificateValidity,
-  generateCertificates,
-  serviceDnsNames,
-  splitHosts,
-} from './generate.js';
+import { CertificateAuthority } from './ca.js';
+import { generateCertificates, serviceDnsNames, splitHosts } from './generate.js';
 import { run } from './main.js';
 
 describe('generateCertificates', () => {
@@ -43,10 +39,10 @@ describe('generateCertificates', () => {
   });
 
   it('is valid from just before now for the requested lifetime', () => {
-    const { notBefore, notAfter } = certificateValidity(bundle.tlsCert);
-    expect(notBefore.getTime()).toBe(now.getTime() - 5 * 60 * 1000);
-    expect(notAfter.getTime()).toBe(now.getTime() + 30 * 24 * 3600 * 1000);
-    expect(new Date(ca.validTo).getTime()).toBe(notAfter.getTime());
+    expect(Date.parse(leaf.validFrom)).toBe(now.getTime() - 5 * 60 * 1000);
+    expect(Date.parse(leaf.validTo)).toBe(now.getTime() + 30 * 24 * 3600 * 1000);
+    expect(ca.validFrom).toBe(leaf.validFrom);
+    expect(ca.validTo).toBe(leaf.validTo);
   });
 
   it('limits the key usage to a TLS server', () => {
@@ -97,6 +93,34 @@ describe('generateCertificates', () => {
       dns: ['localhost', 'svc.ns'],
       ips: ['127.0.0.1', '::1'],
     });
+  });
+});
+
+describe('CertificateAuthority', () => {
+  const ca = CertificateAuthority.create({ commonName: 'test-ca' });
+  const caCert = new X509Certificate(ca.cert);
+
+  it('keeps its key to sign server and client certificates', () => {
+    const server = ca.issue({ commonName: 'api', dns: ['localhost'], ips: ['127.0.0.1'] });
+    const client = ca.issue({ commonName: 'admin', organizations: ['system:masters'] });
+    for (const pem of [server, client]) {
+      const cert = new X509Certificate(pem.cert);
+      expect(cert.checkIssued(caCert)).toBe(true);
+      expect(cert.verify(caCert.publicKey)).toBe(true);
+      expect(cert.checkPrivateKey(createPrivateKey(pem.key))).toBe(true);
+      expect(cert.issuer).toBe('CN=test-ca');
+    }
+    expect(new X509Certificate(server.cert).keyUsage).toEqual(['1.3.6.1.5.5.7.3.1']);
+    const admin = new X509Certificate(client.cert);
+    expect(admin.subject).toBe('CN=admin\nO=system:masters');
+    expect(admin.keyUsage).toEqual(['1.3.6.1.5.5.7.3.2']);
+    expect(admin.subjectAltName).toBeUndefined();
+  });
+
+  it('signs with SHA-256 RSA, as forge itself would', () => {
+    const cert = forge.pki.certificateFromPem(ca.issue({ dns: ['x.example'] }).cert);
+    expect(cert.signatureOid).toBe(forge.pki.oids.sha256WithRSAEncryption);
+    expect(forge.pki.certificateFromPem(ca.cert).verify(cert)).toBe(true);
   });
 });
 

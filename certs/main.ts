@@ -4,6 +4,8 @@ import { parseArgs } from 'node:util';
 import { generateCertificates } from './generate.js';
 
 const USAGE = 'usage: kaos-memory certs --out DIR [--dns NAME]... [--ip ADDR]... [--days N]';
+const DEFAULT_DAYS = 365;
+const DAY_MS = 24 * 60 * 60 * 1000;
 
 /** `kaos-memory certs`: write ca.crt, tls.crt and tls.key for a webhook run outside a cluster. */
 export async function run(argv: string[]): Promise<void> {
@@ -23,14 +25,14 @@ export async function run(argv: string[]): Promise<void> {
     return;
   }
   if (!values.out) throw new Error(`certs: --out is required\n${USAGE}`);
-  const days = values.days === undefined ? 365 : Number(values.days);
+  const days = values.days === undefined ? DEFAULT_DAYS : Number(values.days);
   if (!Number.isInteger(days) || days < 1)
     throw new Error('certs: --days must be a whole number ≥ 1');
 
   const bundle = generateCertificates({
     dns: values.dns ?? [],
     ips: values.ip ?? [],
-    validityMs: days * 24 * 60 * 60 * 1000,
+    validityMs: days * DAY_MS,
   });
   await mkdir(values.out, { recursive: true });
   await writeFile(join(values.out, 'ca.crt'), bundle.caCert);

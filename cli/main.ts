@@ -40,7 +40,7 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
-  // By name: lib/config.ts (and zod with it) is not loaded here.
+  // By name: nothing is imported up front, lib/env.ts included (see the top).
   if (err instanceof Error && err.name === 'ConfigError') {
     process.stderr.write(`kaos-memory: invalid configuration: ${err.message}\n`);
   } else {

@@ -10,11 +10,13 @@ import {
   type V1Pod,
 } from '@kubernetes/client-node';
 import type { ControlPlane } from '../harness/kube.js';
+import { ANNOTATIONS } from '../lib/contract.js';
 import { apiEnvSources, findContainer, renderContainerEnv } from '../harness/podenv.js';
 
 export const AGENT_LABEL = 'memory-agent';
 export const SIDECAR = 'kaos-memory';
-export const STATUS_ANNOTATION = 'memory.kaos.tools/status';
+export const STATUS_ANNOTATION = ANNOTATIONS.status;
+export const RECORD_ANNOTATION = ANNOTATIONS.injected;
 const PORT_ANNOTATION = 'memory.kaos.tools/sidecar-port';
 const CONTRACT_PORT = 8790;
 

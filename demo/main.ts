@@ -26,6 +26,7 @@ import {
   renderEnv,
   SIDECAR,
   sidecarPort,
+  RECORD_ANNOTATION,
   STATUS_ANNOTATION,
 } from './agent.js';
 import { ContainerProcess } from '../harness/container.js';
@@ -33,6 +34,7 @@ import { appendOnlyFiles, keysUnder } from './inspect.js';
 import { CHART_DIR, helmInstall, RELEASE, valuesYaml, webhookDeployment } from './platform.js';
 import { Proofs } from './proofs.js';
 import { Teardown } from './teardown.js';
+import { readStatus } from '../webhook/status.js';
 import * as ui from './ui.js';
 
 const SESSION = 'conversation-1';
@@ -267,6 +269,15 @@ async function createAgent(cluster: ControlPlane, namespace: string, password: s
     'inject',
     `the stored pod is marked ${STATUS_ANNOTATION}: injected`,
     pod.metadata?.annotations?.[STATUS_ANNOTATION] === 'injected',
+  );
+  const record = readStatus(pod.metadata?.annotations);
+  proofs.check(
+    'inject',
+    `its ${RECORD_ANNOTATION} records the ${SIDECAR} sidecar and the agent's memory variables`,
+    record !== undefined &&
+      [...record.initContainers, ...record.containers].includes(SIDECAR) &&
+      (record.env.agent ?? []).includes('MEMORY_API_URL'),
+    pod.metadata?.annotations?.[RECORD_ANNOTATION],
   );
   proofs.check(
     'inject',

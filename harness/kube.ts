@@ -9,8 +9,8 @@ import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { CertificateAuthority, rsaKeyPair, type Pem } from '../certs/ca.js';
 import { writeKubeconfig } from './kubeconfig.js';
-import { serviceAccountKeys, TestCa, type Pem } from './pki.js';
 import { freePort } from './ports.js';
 import { ManagedProcess } from './process.js';
 import { cachedBinary } from './root.js';
@@ -63,7 +63,8 @@ export class ControlPlane {
     const etcdBin = cachedBinary('etcd');
     const apiserverBin = cachedBinary('kube-apiserver');
     const dir = mkdtempSync(join(tmpdir(), 'kaos-kube-'));
-    const ca = TestCa.create();
+    // The control plane's own CA, kept to sign its serving and client certificates.
+    const ca = CertificateAuthority.create({ commonName: 'kaos-memory-test-ca' });
     const cluster = new ControlPlane(
       dir,
       await freePort(),
@@ -200,13 +201,13 @@ export class ControlPlane {
     return client;
   }
 
-  private writeFiles(ca: TestCa): void {
+  private writeFiles(ca: CertificateAuthority): void {
     const serving = ca.issue({
       commonName: 'kube-apiserver',
       dns: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc'],
       ips: ['127.0.0.1', '10.96.0.1'],
     });
-    const sa = serviceAccountKeys();
+    const sa = rsaKeyPair(); // Signs service-account tokens.
     const files: Record<string, string> = {
       'ca.crt': this.caCert,
       'apiserver.crt': serving.cert,

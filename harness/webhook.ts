@@ -14,6 +14,7 @@ import { pollUntil } from './poll.js';
 import { freePort } from './ports.js';
 import { ManagedProcess, type Exit } from './process.js';
 import { REPO_ROOT } from './root.js';
+import { readStatus } from '../webhook/status.js';
 
 /** `kaos-memory certs` into a fresh folder: ca.crt, tls.crt, tls.key for 127.0.0.1 and localhost. */
 export function writeWebhookCerts(): { dir: string; caCert: string } {
@@ -194,7 +195,7 @@ export async function waitUntilInjecting(
     'the API server to call the webhook',
     async () => {
       const pod = await core.createNamespacedPod({ namespace, body: probe, dryRun: 'All' });
-      return pod.metadata?.annotations?.['memory.kaos.tools/status'] === 'injected';
+      return readStatus(pod.metadata?.annotations) !== undefined;
     },
     { timeoutMs, intervalMs: 200 },
   );

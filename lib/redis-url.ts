@@ -4,6 +4,7 @@
 //   redis+sentinel://[user:pass@]h1:26379[,h2…]/MASTER[/db]  Sentinel (rediss+sentinel://)
 //   redis+cluster://[user:pass@]h1:6379[,h2…]                Redis Cluster (rediss+cluster://)
 // Messages never repeat the URL: it may hold a password.
+import { InvalidValue, parsedEnv, stringEnv } from './env.js';
 
 export interface HostPort {
   host: string;
@@ -30,11 +31,23 @@ const SCHEMES: Record<string, { kind: RedisTopology['kind']; tls: boolean; port:
   'rediss+cluster:': { kind: 'cluster', tls: true, port: 6379 },
 };
 
+const REDIS_URL_SCHEMES = 'redis://, rediss://, redis+sentinel:// or redis+cluster://';
+
 export const REDIS_URL_FORMS =
   'redis:// or rediss:// URL, redis+sentinel://host:port[,host:port…]/MASTER or redis+cluster://host:port[,host:port…]';
 
-export class RedisUrlError extends Error {
+/** What is wrong with a Redis URL (an InvalidValue: the env reader names the variable). */
+export class RedisUrlError extends InvalidValue {
   override readonly name = 'RedisUrlError';
+}
+
+/** A required variable holding a Redis URL of any form, checked once at start. */
+export function redisUrlEnv(
+  env: NodeJS.ProcessEnv,
+  name: string,
+): { url: string; topology: RedisTopology } {
+  const url = stringEnv(env, name, { required: `is required (${REDIS_URL_SCHEMES})` });
+  return { url, topology: parsedEnv(env, name, parseRedisUrl) as RedisTopology };
 }
 
 /** Parses a Redis URL of any supported form; throws RedisUrlError saying what is wrong. */

@@ -1,5 +1,6 @@
-import { ConfigError, intEnv, optionalEnv, stringEnv } from '../lib/env.js';
-import { parseRedisUrl, RedisUrlError, type RedisTopology } from '../lib/redis-url.js';
+import { ENV, SESSION_SETTINGS, SIDECAR_HOST, SIDECAR_PORT } from '../lib/contract.js';
+import { PORT, intEnv, optionalEnv, stringEnv } from '../lib/env.js';
+import { redisUrlEnv, type RedisTopology } from '../lib/redis-url.js';
 
 export interface SidecarConfig {
   redis: RedisTopology;
@@ -21,50 +22,47 @@ export interface SidecarConfig {
   agentName: string;
 }
 
+// A Kubernetes object name's limit; AGENT_NAME usually comes from a label (at most 63).
+const MAX_NAME_LENGTH = 253;
+
 /** Reads the sidecar's environment once; throws ConfigError naming the bad variable. */
 export function loadSidecarConfig(env: NodeJS.ProcessEnv = process.env): SidecarConfig {
   return {
-    redis: redisTopology(env),
-    redisPassword: optionalEnv(env, 'MEMORY_REDIS_PASSWORD'),
+    redis: redisUrlEnv(env, ENV.redisUrl).topology,
+    redisPassword: optionalEnv(env, ENV.redisPassword),
     redisSentinelPassword: optionalEnv(env, 'MEMORY_REDIS_SENTINEL_PASSWORD'),
-    redisMinReplicas: intEnv(env, 'MEMORY_REDIS_MIN_REPLICAS', 0, 100, 0),
-    maxReadBytes: intEnv(
-      env,
-      'MEMORY_MAX_READ_BYTES',
-      64 * 1024,
-      256 * 1024 * 1024,
-      4 * 1024 * 1024,
-    ),
-    keyPrefix: stringEnv(env, 'MEMORY_KEY_PREFIX', {
-      fallback: 'kaos:memory',
-      check: [
-        (v) => /^[A-Za-z0-9._~@:-]{1,128}$/.test(v),
-        'must be 1-128 characters of letters, digits and ._~@:-',
+    redisMinReplicas: intEnv(env, 'MEMORY_REDIS_MIN_REPLICAS', { min: 0, max: 100, fallback: 0 }),
+    maxReadBytes: intEnv(env, 'MEMORY_MAX_READ_BYTES', {
+      min: 64 * 1024,
+      max: 256 * 1024 * 1024,
+      fallback: 4 * 1024 * 1024,
+    }),
+    keyPrefix: stringEnv(env, ENV.keyPrefix, SESSION_SETTINGS.keyPrefix),
+    maxSessionEvents: intEnv(env, ENV.maxSessionEvents, SESSION_SETTINGS.maxSessionEvents),
+    maxSessions: intEnv(env, ENV.maxSessions, SESSION_SETTINGS.maxSessions),
+    sessionTtlSeconds: intEnv(env, ENV.sessionTtlSeconds, SESSION_SETTINGS.sessionTtlSeconds),
+    port: intEnv(env, ENV.sidecarPort, { ...PORT, fallback: SIDECAR_PORT }),
+    host: stringEnv(env, 'MEMORY_SIDECAR_HOST', { fallback: SIDECAR_HOST }),
+    bodyLimitBytes: intEnv(env, 'MEMORY_BODY_LIMIT_BYTES', {
+      min: 1024,
+      max: 64 * 1024 * 1024,
+      fallback: 1024 * 1024,
+    }),
+    redisTimeoutMs: intEnv(env, 'MEMORY_REDIS_TIMEOUT_MS', {
+      min: 50,
+      max: 60_000,
+      fallback: 2000,
+    }),
+    shutdownTimeoutMs: intEnv(env, 'MEMORY_SHUTDOWN_TIMEOUT_MS', {
+      min: 0,
+      max: 300_000,
+      fallback: 10_000,
+    }),
+    agentName: stringEnv(env, ENV.agentName, {
+      fallback: 'agent',
+      checks: [
+        [(v) => v.length <= MAX_NAME_LENGTH, `must be at most ${MAX_NAME_LENGTH} characters`],
       ],
     }),
-    maxSessionEvents: intEnv(env, 'MEMORY_MAX_SESSION_EVENTS', 1, 100_000, 500),
-    maxSessions: intEnv(env, 'MEMORY_MAX_SESSIONS', 1, 10_000_000, 1000),
-    sessionTtlSeconds: intEnv(env, 'MEMORY_SESSION_TTL_SECONDS', 1, 31_536_000 * 10, 86_400),
-    port: intEnv(env, 'MEMORY_SIDECAR_PORT', 1, 65_535, 8790),
-    host: stringEnv(env, 'MEMORY_SIDECAR_HOST', { fallback: '127.0.0.1' }),
-    bodyLimitBytes: intEnv(env, 'MEMORY_BODY_LIMIT_BYTES', 1024, 64 * 1024 * 1024, 1024 * 1024),
-    redisTimeoutMs: intEnv(env, 'MEMORY_REDIS_TIMEOUT_MS', 50, 60_000, 2000),
-    shutdownTimeoutMs: intEnv(env, 'MEMORY_SHUTDOWN_TIMEOUT_MS', 0, 300_000, 10_000),
-    agentName: stringEnv(env, 'AGENT_NAME', {
-      fallback: 'agent',
-      check: [(v) => v.length <= 253, 'must be at most 253 characters'],
-    }),
   };
-}
-
-function redisTopology(env: NodeJS.ProcessEnv): RedisTopology {
-  const url = stringEnv(env, 'MEMORY_REDIS_URL', {
-    required: 'is required (redis://, rediss://, redis+sentinel:// or redis+cluster://)',
-  });
-  try {
-    return parseRedisUrl(url);
-  } catch (err) {
-    if (err instanceof RedisUrlError) throw new ConfigError(`MEMORY_REDIS_URL: ${err.message}`);
-    throw err;
-  }
 }

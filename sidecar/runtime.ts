@@ -1,14 +1,9 @@
 // How big the sidecar's node runtime may grow. V8 sizes its heap for the
 // machine, not the container: on a large node an idle-looking sidecar under load
 // reached ~150 MiB with a live heap of ~15 MiB. Measurements: docs/decisions.md.
+// The flags V8 reads only at start travel in the injected NODE_OPTIONS
+// (SIDECAR_NODE_OPTIONS in lib/contract.ts); this file sets what can be set later.
 import { setFlagsFromString } from 'node:v8';
-
-/**
- * Options V8 reads only at start, so they go in NODE_OPTIONS of the injected
- * container: 2 MiB semi-spaces (V8 grows them to 16 MiB on a big machine) and one
- * GC helper thread instead of one per core (the sidecar shares its pod's CPU).
- */
-export const SIDECAR_NODE_OPTIONS = '--max-semi-space-size=2 --v8-pool-size=1';
 
 /**
  * Lets the old generation grow by 30% of its live size between full collections

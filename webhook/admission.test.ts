@@ -12,6 +12,7 @@ const config: InjectConfig = {
   nodeOptions: '--max-semi-space-size=2',
   nativeSidecar: true,
   sidecarEnv: {},
+  version: '0.0.0-test',
 };
 
 function reviewOf(request: Record<string, unknown>) {

@@ -1,7 +1,14 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../lib/config.js';
-import { SIDECAR_NODE_OPTIONS } from '../sidecar/runtime.js';
+import { ConfigError } from '../lib/env.js';
+import { SIDECAR_NODE_OPTIONS } from '../lib/contract.js';
 import { DEFAULT_RESOURCES, loadConfig } from './config.js';
+
+const PACKAGE_VERSION = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  }
+).version;
 
 const base = {
   INJECT_REDIS_URL: 'redis://redis.kaos:6379/0',
@@ -85,6 +92,7 @@ describe('loadConfig', () => {
         MEMORY_MAX_SESSIONS: '10',
         MEMORY_SESSION_TTL_SECONDS: '3600',
       },
+      version: PACKAGE_VERSION,
     });
   });
 
@@ -123,6 +131,21 @@ describe('loadConfig', () => {
     [
       { ...base, INJECT_SIDECAR_NODE_OPTIONS: '--require ./x.js' },
       'INJECT_SIDECAR_NODE_OPTIONS: must be node flags',
+    ],
+    // What the webhook passes on to the sidecar obeys the sidecar's own rules.
+    [
+      { ...base, INJECT_MAX_SESSION_EVENTS: '500000' },
+      'INJECT_MAX_SESSION_EVENTS: must be at most 100000',
+    ],
+    [{ ...base, INJECT_MAX_SESSIONS: '0' }, 'INJECT_MAX_SESSIONS: must be at least 1'],
+    [{ ...base, INJECT_KEY_PREFIX: 'team a' }, 'INJECT_KEY_PREFIX: must be 1-128 characters'],
+    [
+      { ...base, INJECT_REDIS_URL: 'redis://r:port' },
+      'INJECT_REDIS_URL: has a host that is not host[:port]: "r:port"',
+    ],
+    [
+      { ...base, INJECT_REDIS_URL: 'redis+sentinel://s1:26379' },
+      'INJECT_REDIS_URL: needs the monitored master name: redis+sentinel://host:26379/MASTER',
     ],
     [
       { ...base, INJECT_REDIS_URL: 'redis://:pw@r:6379', INJECT_REDIS_PASSWORD_SECRET: 's/k' },

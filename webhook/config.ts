@@ -1,6 +1,20 @@
 import { z } from 'zod';
-import { ConfigError, intVar, parseEnv } from '../lib/config.js';
-import { SIDECAR_NODE_OPTIONS } from '../sidecar/runtime.js';
+import { ENV, SESSION_SETTINGS, SIDECAR_NODE_OPTIONS, SIDECAR_PORT } from '../lib/contract.js';
+import {
+  ConfigError,
+  InvalidValue,
+  PORT,
+  intEnv,
+  listEnv,
+  matches,
+  oneOfEnv,
+  optionalEnv,
+  parsedEnv,
+  stringEnv,
+  type IntRule,
+} from '../lib/env.js';
+import { redisUrlEnv } from '../lib/redis-url.js';
+import { webhookVersion } from './status.js';
 
 /** A Kubernetes resource quantity, e.g. `10m`, `0.5`, `128Mi`, `1e3`. */
 export const QUANTITY = /^[+]?(\d+(\.\d*)?|\.\d+)(([KMGTPE]i)|[numkMGTPE]|[eE][+-]?\d+)?$/;
@@ -8,6 +22,7 @@ export const QUANTITY = /^[+]?(\d+(\.\d*)?|\.\d+)(([KMGTPE]i)|[numkMGTPE]|[eE][+
 export const IMAGE =
   /^[a-z0-9]+(([.]|_{1,2}|-+)[a-z0-9]+)*(:\d+)?(\/[a-z0-9]+(([.]|_{1,2}|-+)[a-z0-9]+)*)*(:\w[\w.-]{0,127})?(@sha256:[a-f0-9]{64})?$/;
 
+// The one structured value: zod checks its shape and names the field that is wrong.
 const quantity = z.string().regex(QUANTITY, 'must be a Kubernetes quantity such as 10m or 128Mi');
 const resourceList = z.strictObject({ cpu: quantity.optional(), memory: quantity.optional() });
 const resourcesSchema = z.strictObject({
@@ -22,80 +37,37 @@ export const DEFAULT_RESOURCES: Resources = {
   limits: { memory: '256Mi' },
 };
 
-const resourcesJson = z.string().transform((text, ctx) => {
+/** INJECT_SIDECAR_RESOURCES: JSON with the structure of {@link Resources}. */
+function parseResources(text: string): Resources {
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch {
-    ctx.addIssue({ code: 'custom', message: 'must be JSON like {"requests":{"cpu":"10m"}}' });
-    return z.NEVER;
+    throw new InvalidValue('must be JSON like {"requests":{"cpu":"10m"}}');
   }
   const parsed = resourcesSchema.safeParse(value);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    ctx.addIssue({ code: 'custom', message: `${issue?.path.join('.')}: ${issue?.message}` });
-    return z.NEVER;
-  }
-  return parsed.data;
-});
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  throw new InvalidValue(`${issue?.path.join('.')}: ${issue?.message}`);
+}
 
-const redisUrl = z
-  .string()
-  .regex(/^rediss?:\/\/[^\s]+$/, 'must be a redis:// or rediss:// URL')
-  .refine((s) => URL.canParse(s), 'must be a valid URL');
-
-const hostList = z.string().transform((s) =>
-  s
-    .split(',')
-    .map((h) => h.trim())
-    .filter((h) => h !== ''),
+// Kubernetes names (RFC 1123), and what else a variable may hold.
+const NAMESPACE = matches(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a namespace name');
+const SERVICE = matches(/^[a-z]([-a-z0-9]*[a-z0-9])?$/, 'must be a Service name');
+const SECRET = matches(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be a Secret name');
+const SECRET_KEY = matches(
+  /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?\/[-._a-zA-Z0-9]+$/,
+  'must be secret-name/key',
+);
+const MEMORY_TYPE = matches(/^[a-z][a-z0-9-]*$/, 'must be a memory type such as redis');
+const IMAGE_REF = matches(IMAGE, 'must be an image reference');
+const NODE_FLAGS = matches(
+  /^--[a-z0-9-]+(=\S+)?( --[a-z0-9-]+(=\S+)?)*$/,
+  'must be node flags such as --x=1 --y',
 );
 
-const schema = z.object({
-  WEBHOOK_PORT: intVar(1, 65535).default(8443),
-  WEBHOOK_HOST: z.string().default('0.0.0.0'),
-  WEBHOOK_TLS_DIR: z.string().optional(),
-  WEBHOOK_NAMESPACE: z
-    .string()
-    .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a namespace name')
-    .optional(),
-  WEBHOOK_SERVICE_NAME: z
-    .string()
-    .regex(/^[a-z]([-a-z0-9]*[a-z0-9])?$/, 'must be a Service name')
-    .default('kaos-memory-webhook'),
-  WEBHOOK_CERT_SECRET: z
-    .string()
-    .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be a Secret name')
-    .optional(),
-  WEBHOOK_CONFIG_NAME: z.string().min(1).default('kaos-memory'),
-  WEBHOOK_CERT_HOSTS: hostList.default([]),
-  INJECT_MEMORY_TYPE: z
-    .string()
-    .regex(/^[a-z][a-z0-9-]*$/, 'must be a memory type such as redis')
-    .default('redis'),
-  INJECT_REDIS_URL: redisUrl,
-  INJECT_REDIS_PASSWORD_SECRET: z
-    .string()
-    .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?\/[-._a-zA-Z0-9]+$/, 'must be secret-name/key')
-    .optional(),
-  INJECT_SIDECAR_IMAGE: z.string().regex(IMAGE, 'must be an image reference'),
-  INJECT_SIDECAR_PORT: intVar(1, 65535).default(8790),
-  INJECT_NATIVE_SIDECAR: z
-    .enum(['auto', 'true', 'false'], { message: 'must be auto, true or false' })
-    .default('auto'),
-  INJECT_SIDECAR_RESOURCES: resourcesJson.optional(),
-  INJECT_IMAGE_PULL_POLICY: z
-    .enum(['Always', 'IfNotPresent', 'Never'], { message: 'must be Always, IfNotPresent or Never' })
-    .default('IfNotPresent'),
-  INJECT_SIDECAR_NODE_OPTIONS: z
-    .string()
-    .regex(/^--[a-z0-9-]+(=\S+)?( --[a-z0-9-]+(=\S+)?)*$/, 'must be node flags such as --x=1 --y')
-    .default(SIDECAR_NODE_OPTIONS),
-  INJECT_KEY_PREFIX: z.string().optional(),
-  INJECT_MAX_SESSION_EVENTS: intVar(1, 1_000_000).optional(),
-  INJECT_MAX_SESSIONS: intVar(1, 100_000_000).optional(),
-  INJECT_SESSION_TTL_SECONDS: intVar(1, 365 * 24 * 3600 * 10).optional(),
-});
+/** The webhook's HTTPS port when WEBHOOK_PORT is unset. */
+const DEFAULT_PORT = 8443;
 
 /** What the pure injection needs: no ports to listen on, no cluster access. */
 export interface InjectConfig {
@@ -107,12 +79,14 @@ export interface InjectConfig {
   sidecarPort: number;
   imagePullPolicy: 'Always' | 'IfNotPresent' | 'Never';
   resources: Resources;
-  /** The sidecar's NODE_OPTIONS: how large its heap may grow (sidecar/runtime.ts). */
+  /** The sidecar's NODE_OPTIONS: how large its heap may grow (SIDECAR_NODE_OPTIONS). */
   nodeOptions: string;
   /** Whether to inject a native sidecar (an init container with restartPolicy Always). */
   nativeSidecar: boolean;
   /** Passed to the sidecar as MEMORY_* only when set. */
   sidecarEnv: Record<string, string>;
+  /** This kaos-memory's version, recorded in the status annotation. */
+  version: string;
 }
 
 export interface WebhookConfig {
@@ -131,52 +105,93 @@ export interface WebhookConfig {
 /**
  * Parse the webhook's environment once. `serviceAccountNamespace` is the pod's own
  * namespace (read by the caller from the service-account mount), the default for
- * WEBHOOK_NAMESPACE.
+ * WEBHOOK_NAMESPACE. Variables are read in the order of the README's table, so of two
+ * problems the one listed first is reported.
  */
 export function loadConfig(
   env: NodeJS.ProcessEnv,
   serviceAccountNamespace?: string,
 ): WebhookConfig {
-  const e = parseEnv(schema, env);
+  const port = intEnv(env, 'WEBHOOK_PORT', { ...PORT, fallback: DEFAULT_PORT });
+  const host = stringEnv(env, 'WEBHOOK_HOST', { fallback: '0.0.0.0' });
+  const tlsDir = optionalEnv(env, 'WEBHOOK_TLS_DIR');
+  const namespace = optionalEnv(env, 'WEBHOOK_NAMESPACE', NAMESPACE);
+  const serviceName = stringEnv(env, 'WEBHOOK_SERVICE_NAME', {
+    fallback: 'kaos-memory-webhook',
+    checks: [SERVICE],
+  });
+  const certSecret = optionalEnv(env, 'WEBHOOK_CERT_SECRET', SECRET);
+  const webhookConfigName = stringEnv(env, 'WEBHOOK_CONFIG_NAME', { fallback: 'kaos-memory' });
+  const certHosts = listEnv(env, 'WEBHOOK_CERT_HOSTS');
+  const memoryType = stringEnv(env, 'INJECT_MEMORY_TYPE', {
+    fallback: 'redis',
+    checks: [MEMORY_TYPE],
+  });
+  const { url: redisUrl, topology: redis } = redisUrlEnv(env, 'INJECT_REDIS_URL');
+  const passwordRef = optionalEnv(env, 'INJECT_REDIS_PASSWORD_SECRET', SECRET_KEY);
+  const sidecarImage = stringEnv(env, 'INJECT_SIDECAR_IMAGE', { checks: [IMAGE_REF] });
+  const sidecarPort = intEnv(env, 'INJECT_SIDECAR_PORT', { ...PORT, fallback: SIDECAR_PORT });
+  const nativeSidecar = oneOfEnv(env, 'INJECT_NATIVE_SIDECAR', ['auto', 'true', 'false'], 'auto');
+  const resources = parsedEnv(env, 'INJECT_SIDECAR_RESOURCES', parseResources);
+  const nodeOptions = stringEnv(env, 'INJECT_SIDECAR_NODE_OPTIONS', {
+    fallback: SIDECAR_NODE_OPTIONS,
+    checks: [NODE_FLAGS],
+  });
+  const imagePullPolicy = oneOfEnv(
+    env,
+    'INJECT_IMAGE_PULL_POLICY',
+    ['Always', 'IfNotPresent', 'Never'],
+    'IfNotPresent',
+  );
+
+  // Passed on as the sidecar's MEMORY_* only when set, checked by the sidecar's own rules.
+  const { keyPrefix, maxSessionEvents, maxSessions, sessionTtlSeconds } = SESSION_SETTINGS;
+  const sidecarEnv: Record<string, string> = {};
+  const pass = (name: string, value: string | number | undefined) => {
+    if (value !== undefined) sidecarEnv[name] = String(value);
+  };
+  pass(ENV.keyPrefix, optionalEnv(env, 'INJECT_KEY_PREFIX', ...keyPrefix.checks));
+  pass(ENV.maxSessionEvents, intEnv(env, 'INJECT_MAX_SESSION_EVENTS', bounds(maxSessionEvents)));
+  pass(ENV.maxSessions, intEnv(env, 'INJECT_MAX_SESSIONS', bounds(maxSessions)));
+  pass(ENV.sessionTtlSeconds, intEnv(env, 'INJECT_SESSION_TTL_SECONDS', bounds(sessionTtlSeconds)));
+
   let passwordSecret: InjectConfig['passwordSecret'];
-  if (e.INJECT_REDIS_PASSWORD_SECRET) {
-    const [name = '', key = ''] = e.INJECT_REDIS_PASSWORD_SECRET.split('/');
+  if (passwordRef !== undefined) {
+    const [name = '', key = ''] = passwordRef.split('/');
     passwordSecret = { name, key };
-    if (new URL(e.INJECT_REDIS_URL).password !== '') {
+    if (redis.password !== undefined) {
       throw new ConfigError(
         'INJECT_REDIS_URL: must not hold a password when INJECT_REDIS_PASSWORD_SECRET is set',
       );
     }
   }
-  const sidecarEnv: Record<string, string> = {};
-  if (e.INJECT_KEY_PREFIX !== undefined) sidecarEnv.MEMORY_KEY_PREFIX = e.INJECT_KEY_PREFIX;
-  if (e.INJECT_MAX_SESSION_EVENTS !== undefined)
-    sidecarEnv.MEMORY_MAX_SESSION_EVENTS = String(e.INJECT_MAX_SESSION_EVENTS);
-  if (e.INJECT_MAX_SESSIONS !== undefined)
-    sidecarEnv.MEMORY_MAX_SESSIONS = String(e.INJECT_MAX_SESSIONS);
-  if (e.INJECT_SESSION_TTL_SECONDS !== undefined)
-    sidecarEnv.MEMORY_SESSION_TTL_SECONDS = String(e.INJECT_SESSION_TTL_SECONDS);
 
   return {
-    port: e.WEBHOOK_PORT,
-    host: e.WEBHOOK_HOST,
-    tlsDir: e.WEBHOOK_TLS_DIR,
-    namespace: e.WEBHOOK_NAMESPACE ?? serviceAccountNamespace?.trim() ?? 'default',
-    serviceName: e.WEBHOOK_SERVICE_NAME,
-    certSecret: e.WEBHOOK_CERT_SECRET ?? `${e.WEBHOOK_SERVICE_NAME}-certs`,
-    webhookConfigName: e.WEBHOOK_CONFIG_NAME,
-    certHosts: e.WEBHOOK_CERT_HOSTS,
-    nativeSidecar: e.INJECT_NATIVE_SIDECAR,
+    port,
+    host,
+    tlsDir,
+    namespace: namespace ?? serviceAccountNamespace?.trim() ?? 'default',
+    serviceName,
+    certSecret: certSecret ?? `${serviceName}-certs`,
+    webhookConfigName,
+    certHosts,
+    nativeSidecar,
     inject: {
-      memoryType: e.INJECT_MEMORY_TYPE,
-      redisUrl: e.INJECT_REDIS_URL,
+      memoryType,
+      redisUrl,
       passwordSecret,
-      sidecarImage: e.INJECT_SIDECAR_IMAGE,
-      sidecarPort: e.INJECT_SIDECAR_PORT,
-      imagePullPolicy: e.INJECT_IMAGE_PULL_POLICY,
-      resources: e.INJECT_SIDECAR_RESOURCES ?? DEFAULT_RESOURCES,
-      nodeOptions: e.INJECT_SIDECAR_NODE_OPTIONS,
+      sidecarImage,
+      sidecarPort,
+      imagePullPolicy,
+      resources: resources ?? DEFAULT_RESOURCES,
+      nodeOptions,
       sidecarEnv,
+      version: webhookVersion(),
     },
   };
+}
+
+/** A rule's bounds without its fallback: an unset INJECT_* value is not passed on at all. */
+function bounds(rule: IntRule): IntRule {
+  return { min: rule.min, max: rule.max };
 }

@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_RESOURCES, type InjectConfig } from './config.js';
 import { envDefaults, escapePointer, inject, urlWithPasswordRef } from './inject.js';
 import { applyOverrides, parseQuantity } from './overrides.js';
-import { probeCommand } from './sidecar.js';
+import { probeCommand } from './container.js';
+import { readStatus } from './status.js';
 
 const config: InjectConfig = {
   memoryType: 'redis',
@@ -16,6 +17,7 @@ const config: InjectConfig = {
   nodeOptions: '--max-semi-space-size=2',
   nativeSidecar: true,
   sidecarEnv: {},
+  version: '0.0.0-test',
 };
 const withSecret: InjectConfig = {
   ...config,
@@ -67,6 +69,53 @@ describe('inject', () => {
 
   it('injects into an agent labelled with an empty value', () => {
     expect(inject(agentPod({ labels: { agent: '' } }), config).skipReason).toBeUndefined();
+  });
+
+  it('records in the status annotation what it added, and where', () => {
+    const pod = agentPod(
+      {},
+      {
+        containers: [
+          { name: 'app', image: 'app:1' },
+          {
+            name: 'has-url',
+            image: 'x',
+            env: [{ name: 'MEMORY_REDIS_URL', value: 'redis://own' }],
+          },
+          {
+            name: 'has-all',
+            env: ['MEMORY_TYPE', 'MEMORY_REDIS_URL', 'MEMORY_API_URL'].map((name) => ({
+              name,
+              value: 'own',
+            })),
+          },
+        ],
+      },
+    );
+    expect(readStatus(apply(pod).metadata?.annotations)).toEqual({
+      version: '0.0.0-test',
+      initContainers: ['kaos-memory'],
+      containers: [],
+      env: {
+        app: ['MEMORY_TYPE', 'MEMORY_REDIS_URL', 'MEMORY_API_URL'],
+        'has-url': ['MEMORY_TYPE', 'MEMORY_API_URL'],
+      },
+    });
+    const ordinary = apply(agentPod(), { ...withSecret, nativeSidecar: false });
+    expect(readStatus(ordinary.metadata?.annotations)).toEqual({
+      version: '0.0.0-test',
+      initContainers: [],
+      containers: ['kaos-memory'],
+      env: { app: ['MEMORY_TYPE', 'MEMORY_REDIS_PASSWORD', 'MEMORY_REDIS_URL', 'MEMORY_API_URL'] },
+    });
+  });
+
+  it('takes any status annotation, the legacy word `injected` too, as already injected', () => {
+    for (const value of ['injected', '{}', '']) {
+      const pod = agentPod({ annotations: { 'memory.kaos.tools/status': value } });
+      expect(inject(pod, config).skipReason).toBe('already-injected');
+      expect(readStatus(pod.metadata?.annotations)).toBeUndefined();
+    }
   });
 
   it('is idempotent: its own output gets no patch', () => {
@@ -135,11 +184,16 @@ describe('inject', () => {
 
   it('escapes the annotation key and creates absent arrays and maps', () => {
     const result = inject(agentPod({ annotations: { 'a/b~c': 'x' } }), config);
-    expect(result.patch[0]).toEqual({
-      op: 'add',
-      path: '/metadata/annotations/memory.kaos.tools~1status',
-      value: 'injected',
-    });
+    expect(result.patch.slice(0, 2)).toEqual([
+      { op: 'add', path: '/metadata/annotations/memory.kaos.tools~1status', value: 'injected' },
+      {
+        op: 'add',
+        path: '/metadata/annotations/memory.kaos.tools~1injected',
+        value:
+          '{"version":"0.0.0-test","initContainers":["kaos-memory"],"containers":[],' +
+          '"env":{"app":["MEMORY_TYPE","MEMORY_REDIS_URL","MEMORY_API_URL"]}}',
+      },
+    ]);
     const bare = inject(agentPod(), config);
     expect(bare.patch.map((op) => op.path)).toEqual([
       '/metadata/annotations',

@@ -1,15 +1,35 @@
 import type { V1Container, V1EnvVar, V1Pod } from '@kubernetes/client-node';
-import type { Operation } from 'fast-json-patch';
+import {
+  AGENT_LABEL,
+  ANNOTATIONS,
+  ENV,
+  SIDECAR_CONTAINER,
+  SIDECAR_HOST,
+  STATUS_INJECTED,
+  memoryApiUrl,
+} from '../lib/contract.js';
+import { PORT } from '../lib/env.js';
 import type { InjectConfig } from './config.js';
-import { ANNOTATIONS, applyOverrides } from './overrides.js';
-import { AGENT_LABEL, SIDECAR_NAME, sidecarContainer } from './sidecar.js';
+import { sidecarContainer } from './container.js';
+import { applyOverrides } from './overrides.js';
+import { formatStatus, type InjectionStatus } from './status.js';
 
 export type SkipReason =
   'no-agent-label' | 'opted-out' | 'already-injected' | 'host-network' | 'invalid-annotation';
 
+/**
+ * An RFC 6902 `add`, the only operation the webhook sends: it creates what is absent
+ * and appends to arrays, so nothing a pod defines is replaced.
+ */
+export interface AddOperation {
+  op: 'add';
+  path: string;
+  value: unknown;
+}
+
 export interface InjectResult {
   /** RFC 6902 operations against the pod; empty when skipped. */
-  patch: Operation[];
+  patch: AddOperation[];
   /** Shown to the user by kubectl (AdmissionResponse.warnings). */
   warnings: string[];
   skipReason?: SkipReason;
@@ -28,8 +48,11 @@ export function inject(pod: V1Pod, config: InjectConfig): InjectResult {
   const containers = pod.spec?.containers ?? [];
   const initContainers = pod.spec?.initContainers ?? [];
   const allContainers = [...containers, ...initContainers];
-  const hasSidecar = allContainers.some((c) => c.name === SIDECAR_NAME);
-  if (annotations[ANNOTATIONS.status] !== undefined || hasSidecar) return skip('already-injected');
+  const hasSidecar = allContainers.some((c) => c.name === SIDECAR_CONTAINER);
+  const marked =
+    annotations[ANNOTATIONS.status] !== undefined ||
+    annotations[ANNOTATIONS.injected] !== undefined;
+  if (marked || hasSidecar) return skip('already-injected');
 
   // On the node's network, 127.0.0.1:<port> is shared by every hostNetwork pod on the node.
   if (pod.spec?.hostNetwork === true) {
@@ -64,30 +87,24 @@ export function inject(pod: V1Pod, config: InjectConfig): InjectResult {
     }
     warnings.push(
       `kaos-memory: port ${settings.port} is used by a container in this pod; ` +
-        `the sidecar listens on 127.0.0.1:${free} and MEMORY_API_URL says so`,
+        `the sidecar listens on ${SIDECAR_HOST}:${free} and ${ENV.apiUrl} says so`,
     );
     settings.port = free;
   }
 
-  const patch: Operation[] = [];
-  // metadata exists: the agent label was found in it.
-  if (pod.metadata?.annotations === undefined) {
-    patch.push({
-      op: 'add',
-      path: '/metadata/annotations',
-      value: { [ANNOTATIONS.status]: 'injected' },
-    });
-  } else {
-    patch.push({
-      op: 'add',
-      path: `/metadata/annotations/${escapePointer(ANNOTATIONS.status)}`,
-      value: 'injected',
-    });
-  }
+  // What is added is also recorded in the status annotation, the first operation.
+  const status: InjectionStatus = {
+    version: config.version,
+    initContainers: [],
+    containers: [],
+    env: {},
+  };
+  const patch: AddOperation[] = [];
 
   containers.forEach((container, index) => {
     const additions = envDefaults(container.env ?? [], config, settings.port);
     if (additions.length === 0) return;
+    status.env[container.name] = additions.map((env) => env.name);
     const base = `/spec/containers/${index}/env`;
     if (container.env === undefined) patch.push({ op: 'add', path: base, value: additions });
     else for (const env of additions) patch.push({ op: 'add', path: `${base}/-`, value: env });
@@ -95,11 +112,13 @@ export function inject(pod: V1Pod, config: InjectConfig): InjectResult {
 
   const sidecar = sidecarContainer(config, settings);
   if (config.nativeSidecar) {
+    status.initContainers.push(SIDECAR_CONTAINER);
     // Last among init containers: mesh proxies and setup steps placed earlier keep their order.
     if (pod.spec?.initContainers === undefined)
       patch.push({ op: 'add', path: '/spec/initContainers', value: [sidecar] });
     else patch.push({ op: 'add', path: '/spec/initContainers/-', value: sidecar });
   } else {
+    status.containers.push(SIDECAR_CONTAINER);
     patch.push({ op: 'add', path: '/spec/containers/-', value: sidecar });
     const restartPolicy = pod.spec?.restartPolicy ?? 'Always';
     if (restartPolicy !== 'Always') {
@@ -109,6 +128,22 @@ export function inject(pod: V1Pod, config: InjectConfig): InjectResult {
       );
     }
   }
+
+  // The contract's marker, and beside it the record of what was added.
+  const added = {
+    [ANNOTATIONS.status]: STATUS_INJECTED,
+    [ANNOTATIONS.injected]: formatStatus(status),
+  };
+  // metadata exists: the agent label was found in it.
+  patch.unshift(
+    ...(pod.metadata?.annotations === undefined
+      ? [{ op: 'add' as const, path: '/metadata/annotations', value: added }]
+      : Object.entries(added).map(([name, value]) => ({
+          op: 'add' as const,
+          path: `/metadata/annotations/${escapePointer(name)}`,
+          value,
+        }))),
+  );
   return { patch, warnings };
 }
 
@@ -119,29 +154,28 @@ export function inject(pod: V1Pod, config: InjectConfig): InjectResult {
 export function envDefaults(env: V1EnvVar[], config: InjectConfig, port: number): V1EnvVar[] {
   const defined = new Set(env.map((e) => e.name));
   const out: V1EnvVar[] = [];
-  if (!defined.has('MEMORY_TYPE')) out.push({ name: 'MEMORY_TYPE', value: config.memoryType });
-  if (!defined.has('MEMORY_REDIS_URL')) {
+  if (!defined.has(ENV.memoryType)) out.push({ name: ENV.memoryType, value: config.memoryType });
+  if (!defined.has(ENV.redisUrl)) {
     if (config.passwordSecret) {
-      if (!defined.has('MEMORY_REDIS_PASSWORD')) {
+      if (!defined.has(ENV.redisPassword)) {
         const { name, key } = config.passwordSecret;
-        out.push({ name: 'MEMORY_REDIS_PASSWORD', valueFrom: { secretKeyRef: { name, key } } });
+        out.push({ name: ENV.redisPassword, valueFrom: { secretKeyRef: { name, key } } });
       }
-      out.push({ name: 'MEMORY_REDIS_URL', value: urlWithPasswordRef(config.redisUrl) });
+      out.push({ name: ENV.redisUrl, value: urlWithPasswordRef(config.redisUrl) });
     } else {
-      out.push({ name: 'MEMORY_REDIS_URL', value: config.redisUrl });
+      out.push({ name: ENV.redisUrl, value: config.redisUrl });
     }
   }
-  if (!defined.has('MEMORY_API_URL'))
-    out.push({ name: 'MEMORY_API_URL', value: `http://127.0.0.1:${port}` });
+  if (!defined.has(ENV.apiUrl)) out.push({ name: ENV.apiUrl, value: memoryApiUrl(port) });
   return out;
 }
 
 /** `redis://[user@]host…` → `redis://[user]:$(MEMORY_REDIS_PASSWORD)@host…`, expanded by the kubelet. */
 export function urlWithPasswordRef(url: string): string {
-  const match = /^(rediss?:\/\/)(?:([^@/:]*)@)?(.*)$/.exec(url);
+  const match = /^(rediss?(?:\+sentinel|\+cluster)?:\/\/)(?:([^@/:]*)@)?(.*)$/.exec(url);
   if (!match) return url;
   const [, scheme = '', user = '', rest = ''] = match;
-  return `${scheme}${user}:$(MEMORY_REDIS_PASSWORD)@${rest}`;
+  return `${scheme}${user}:$(${ENV.redisPassword})@${rest}`;
 }
 
 /** RFC 6901: `~` → `~0`, `/` → `~1`. */
@@ -157,7 +191,7 @@ function declaredPorts(containers: V1Container[]): Set<number> {
 }
 
 function nextFreePort(from: number, taken: Set<number>): number | undefined {
-  for (let port = from + 1; port <= 65535; port++) if (!taken.has(port)) return port;
+  for (let port = from + 1; port <= PORT.max; port++) if (!taken.has(port)) return port;
   return undefined;
 }
 

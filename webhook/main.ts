@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
 import { generateCertificates, serviceDnsNames, splitHosts } from '../certs/generate.js';
 import { createLogger } from '../lib/logger.js';
+import { hasPassword } from '../lib/redis-url.js';
 import { loadConfig } from './config.js';
 import { WebhookServer, type TlsMaterial } from './server.js';
 import { SelfManagedTls, TlsDirWatcher } from './tls.js';
@@ -23,7 +24,7 @@ export async function run(_argv: string[]): Promise<void> {
     return kubeConfig;
   };
 
-  if (new URL(config.inject.redisUrl).password !== '') {
+  if (hasPassword(config.inject.redisUrl)) {
     logger.warn(
       'INJECT_REDIS_URL holds a password, which every injected pod spec will show; ' +
         'prefer INJECT_REDIS_PASSWORD_SECRET',

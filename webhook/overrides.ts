@@ -1,16 +1,6 @@
+import { ANNOTATIONS } from '../lib/contract.js';
+import { PORT } from '../lib/env.js';
 import { IMAGE, QUANTITY, type Resources } from './config.js';
-
-/** Every annotation the webhook reads or writes. */
-export const ANNOTATIONS = {
-  inject: 'memory.kaos.tools/inject',
-  status: 'memory.kaos.tools/status',
-  image: 'memory.kaos.tools/sidecar-image',
-  port: 'memory.kaos.tools/sidecar-port',
-  cpuRequest: 'memory.kaos.tools/sidecar-cpu-request',
-  cpuLimit: 'memory.kaos.tools/sidecar-cpu-limit',
-  memoryRequest: 'memory.kaos.tools/sidecar-memory-request',
-  memoryLimit: 'memory.kaos.tools/sidecar-memory-limit',
-} as const;
 
 export interface SidecarSettings {
   image: string;
@@ -55,10 +45,11 @@ export function applyOverrides(
   let port = defaults.port;
   const portValue = annotations[ANNOTATIONS.port];
   if (portValue !== undefined) {
-    if (!/^\d{1,5}$/.test(portValue) || Number(portValue) < 1 || Number(portValue) > 65535) {
-      return bad(ANNOTATIONS.port, portValue, 'is not a port (1-65535)');
+    const n = Number(portValue);
+    if (!/^\d{1,5}$/.test(portValue) || n < PORT.min || n > PORT.max) {
+      return bad(ANNOTATIONS.port, portValue, `is not a port (${PORT.min}-${PORT.max})`);
     }
-    port = Number(portValue);
+    port = n;
   }
 
   const resources: Resources = {
@@ -138,6 +129,9 @@ function prune(resources: Resources): Resources {
   return out;
 }
 
+/** A warning quotes at most this much of a bad value. */
+const CLIP_LENGTH = 64;
+
 function clip(value: string): string {
-  return value.length > 64 ? `${value.slice(0, 61)}...` : value;
+  return value.length > CLIP_LENGTH ? `${value.slice(0, CLIP_LENGTH - 3)}...` : value;
 }

@@ -7,20 +7,17 @@ import {
   type KubeConfig,
   type V1Secret,
 } from '@kubernetes/client-node';
-import { generateCertificates } from '../certs/generate.js';
+import { generateCertificates, type CertificateOptions } from '../certs/generate.js';
 import type { TlsMaterial } from './server.js';
 
-export interface CertificateOptions {
+/** Where the shared certificate lives, what it must cover and when to renew it. */
+export interface ManagedCertificateOptions extends Omit<CertificateOptions, 'now'> {
   namespace: string;
   /** The Secret holding ca.crt, tls.crt and tls.key, shared by all replicas. */
   secretName: string;
-  /** DNS names and IPs the serving certificate must carry. */
-  dns: string[];
-  ips?: string[];
-  /** Lifetime of a new certificate. Default one year. */
-  validityMs?: number;
   /** Renew once this fraction of the lifetime has passed. Default 2/3. */
   renewAfter?: number;
+  /** The clock, for tests: renewal is due by it, and new certificates start at it. */
   now?: () => Date;
 }
 
@@ -33,6 +30,12 @@ export interface StoredCertificate extends TlsMaterial {
 }
 
 const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'kaos-memory-webhook' };
+/** Renew once this fraction of a certificate's lifetime has passed. */
+const RENEW_AFTER = 2 / 3;
+/** Previous CAs kept in the bundle beside the newest, for replicas yet to switch. */
+const PREVIOUS_CAS = 2;
+/** Rounds of read-then-write lost to other replicas before giving up until the next check. */
+const MAX_ATTEMPTS = 5;
 
 /**
  * Load the shared serving certificate from its Secret, or make it. Creation is
@@ -41,12 +44,12 @@ const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'kaos-memory-webhook' };
  */
 export async function ensureSecret(
   kubeConfig: KubeConfig,
-  options: CertificateOptions,
+  options: ManagedCertificateOptions,
 ): Promise<StoredCertificate> {
   const core = kubeConfig.makeApiClient(CoreV1Api);
   const { namespace, secretName: name } = options;
   const now = options.now ?? (() => new Date());
-  for (let attempt = 0; attempt < 5; attempt++) {
+  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     const existing = await readSecret(core, namespace, name);
     if (existing === undefined) {
       const body = secretBody(options, issue(options, now()));
@@ -104,14 +107,14 @@ export async function patchCaBundle(
 /** Both steps the webhook needs before it is ready: a certificate, and a caBundle that trusts it. */
 export async function ensureCertificate(
   kubeConfig: KubeConfig,
-  options: CertificateOptions & { webhookConfigName: string },
+  options: ManagedCertificateOptions & { webhookConfigName: string },
 ): Promise<StoredCertificate> {
   const stored = await ensureSecret(kubeConfig, options);
   await patchCaBundle(kubeConfig, options.webhookConfigName, stored.caBundle);
   return stored;
 }
 
-function issue(options: CertificateOptions, now: Date): TlsMaterial & { caBundle: string } {
+function issue(options: ManagedCertificateOptions, now: Date): TlsMaterial & { caBundle: string } {
   const made = generateCertificates({
     dns: options.dns,
     ips: options.ips,
@@ -123,7 +126,7 @@ function issue(options: CertificateOptions, now: Date): TlsMaterial & { caBundle
 
 /** The Secret to write; a replacement keeps the existing one's type, labels and annotations. */
 function secretBody(
-  options: CertificateOptions,
+  options: ManagedCertificateOptions,
   tls: TlsMaterial & { caBundle: string },
   existing?: V1Secret,
 ): V1Secret {
@@ -150,7 +153,10 @@ function secretBody(
 }
 
 /** The certificate in a Secret, or undefined when it is incomplete or unparsable. */
-function fromSecret(secret: V1Secret, options: CertificateOptions): StoredCertificate | undefined {
+function fromSecret(
+  secret: V1Secret,
+  options: ManagedCertificateOptions,
+): StoredCertificate | undefined {
   const field = (key: string) => {
     const value = secret.data?.[key];
     return value === undefined ? undefined : Buffer.from(value, 'base64').toString('utf8');
@@ -163,7 +169,7 @@ function fromSecret(secret: V1Secret, options: CertificateOptions): StoredCertif
     const x509 = new X509Certificate(cert);
     const from = Date.parse(x509.validFrom);
     const to = Date.parse(x509.validTo);
-    const renewAt = new Date(from + (to - from) * (options.renewAfter ?? 2 / 3));
+    const renewAt = new Date(from + (to - from) * (options.renewAfter ?? RENEW_AFTER));
     return {
       cert,
       key,
@@ -176,7 +182,7 @@ function fromSecret(secret: V1Secret, options: CertificateOptions): StoredCertif
   }
 }
 
-function mustRead(secret: V1Secret, options: CertificateOptions): StoredCertificate {
+function mustRead(secret: V1Secret, options: ManagedCertificateOptions): StoredCertificate {
   const stored = fromSecret(secret, options);
   if (!stored)
     throw new Error(
@@ -186,7 +192,7 @@ function mustRead(secret: V1Secret, options: CertificateOptions): StoredCertific
 }
 
 /** Whether the certificate names every host the webhook must answer as. */
-function covers(cert: string, options: CertificateOptions): boolean {
+function covers(cert: string, options: ManagedCertificateOptions): boolean {
   const x509 = new X509Certificate(cert);
   const sans = new Set((x509.subjectAltName ?? '').split(', '));
   return (
@@ -208,7 +214,7 @@ function stillValid(bundle: string, now: Date): string[] {
         return false;
       }
     })
-    .slice(0, 2); // The bundle never grows past three CAs.
+    .slice(0, PREVIOUS_CAS); // So the bundle never grows past three CAs.
 }
 
 function joinBundle(pems: string[]): string {

@@ -25,6 +25,13 @@ export interface WebhookServerOptions {
 
 // Kubernetes sends at most ~3 MiB objects; an AdmissionReview can carry two of them.
 const DEFAULT_BODY_LIMIT = '8mb';
+// The API server keeps connections open between reviews; outlive its idle timeout, so the
+// webhook does not close a connection just as the API server reuses it.
+const KEEP_ALIVE_MS = 65_000;
+// Above keepAliveTimeout, so a kept-alive connection's next request is not cut short.
+const HEADERS_TIMEOUT_MS = KEEP_ALIVE_MS + 1_000;
+// On close, requests in flight get this long before their connections are cut.
+const CLOSE_GRACE_MS = 5_000;
 
 /** Express routes for the webhook. */
 function createApp(options: WebhookServerOptions, metrics: WebhookMetrics): Express {
@@ -115,9 +122,8 @@ export class WebhookServer {
     this.metrics = new WebhookMetrics(options.defaultMetrics ?? true);
     const app = createApp(options, this.metrics);
     this.server = createServer({ ...options.tls, minVersion: 'TLSv1.2' }, app);
-    // The API server keeps connections open between reviews; outlive its idle timeout.
-    this.server.keepAliveTimeout = 65_000;
-    this.server.headersTimeout = 66_000;
+    this.server.keepAliveTimeout = KEEP_ALIVE_MS;
+    this.server.headersTimeout = HEADERS_TIMEOUT_MS;
   }
 
   listen(port: number, host: string): Promise<number> {
@@ -139,7 +145,7 @@ export class WebhookServer {
     this.closing ??= new Promise((resolve) => {
       this.server.close(() => resolve());
       this.server.closeIdleConnections();
-      setTimeout(() => this.server.closeAllConnections(), 5_000).unref();
+      setTimeout(() => this.server.closeAllConnections(), CLOSE_GRACE_MS).unref();
     });
     return this.closing;
   }

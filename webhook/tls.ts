@@ -4,10 +4,22 @@ import { join } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../lib/logger.js';
-import { ensureCertificate, type CertificateOptions } from './selfcert.js';
+import { ensureCertificate, type ManagedCertificateOptions } from './selfcert.js';
 import type { TlsMaterial } from './server.js';
 
 type OnChange = (tls: TlsMaterial) => void;
+
+/** How often a mounted folder is re-read, in case the watcher missed a swap. */
+const RELOAD_EVERY_MS = 10_000;
+/** A swap fires several events; reload once they have settled this long. */
+const SETTLE_MS = 100;
+/** How often the self-managed certificate and the caBundle are checked. */
+const CHECK_EVERY_MS = 60_000;
+/** After a failure, retry after 2 s, 4 s, … up to 32 s (and never later than a check). */
+const RETRY_FIRST_MS = 2_000;
+const RETRY_MAX_MS = 32_000;
+/** Never check again sooner than this, even when renewal is due at once. */
+const MIN_DELAY_MS = 1_000;
 
 /**
  * Certificates mounted from a Secret (cert-manager or any other). Kubernetes updates a
@@ -24,7 +36,7 @@ export class TlsDirWatcher {
     private readonly dir: string,
     private readonly logger: Logger,
     private readonly onChange: OnChange,
-    private readonly pollMs = 10_000,
+    private readonly pollMs = RELOAD_EVERY_MS,
   ) {}
 
   /** Read tls.crt and tls.key; throws when they are absent or do not match. */
@@ -60,7 +72,7 @@ export class TlsDirWatcher {
   // Several events arrive per swap; act once they settle.
   private schedule(): void {
     clearTimeout(this.debounce);
-    this.debounce = setTimeout(() => void this.reload(), 100);
+    this.debounce = setTimeout(() => void this.reload(), SETTLE_MS);
     this.debounce.unref();
   }
 
@@ -95,14 +107,18 @@ export class SelfManagedTls {
 
   constructor(
     private readonly kubeConfig: KubeConfig,
-    private readonly options: CertificateOptions & { webhookConfigName: string },
+    private readonly options: ManagedCertificateOptions & { webhookConfigName: string },
     private readonly logger: Logger,
     private readonly onChange: OnChange,
-    private readonly intervalMs = 60_000,
+    private readonly intervalMs = CHECK_EVERY_MS,
   ) {}
 
   start(): void {
     void this.sync();
+  }
+
+  private now(): Date {
+    return this.options.now?.() ?? new Date();
   }
 
   stop(): void {
@@ -126,10 +142,12 @@ export class SelfManagedTls {
       if (!this.ready) this.logger.info('caBundle in place; ready');
       this.ready = true;
       this.failures = 0;
-      delay = Math.max(1_000, Math.min(delay, stored.renewAt.getTime() - Date.now()));
+      const untilRenewal = stored.renewAt.getTime() - this.now().getTime();
+      delay = Math.max(MIN_DELAY_MS, Math.min(delay, untilRenewal));
     } catch (err) {
       this.failures++;
-      delay = Math.min(this.intervalMs, 1_000 * 2 ** Math.min(this.failures, 5));
+      const backoff = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** (this.failures - 1));
+      delay = Math.min(this.intervalMs, backoff);
       this.logger.warn({ err, retryInMs: delay }, 'could not ensure the webhook certificate');
     }
     if (this.stopped) return;

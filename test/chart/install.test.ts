@@ -19,6 +19,7 @@ import { apiEnvSources, findContainer, renderContainerEnv, specEnv } from '../..
 import { freePort } from '../../harness/ports.js';
 import { pollUntil } from '../../harness/poll.js';
 import { waitUntilInjecting, WebhookProcess } from '../../harness/webhook.js';
+import { readStatus, webhookVersion } from '../../webhook/status.js';
 import { CHART, RELEASE, helmOk } from './helm.js';
 
 const STATUS = 'memory.kaos.tools/status';
@@ -171,7 +172,11 @@ describe('helm install into a real API server', () => {
       body: agentPod('memory-agent-0'),
     });
     const pod = await core.readNamespacedPod({ name: created.metadata!.name!, namespace: agentNs });
-    expect(pod.metadata?.annotations?.[STATUS]).toBe('injected');
+    expect(readStatus(pod.metadata?.annotations)).toMatchObject({
+      version: webhookVersion(),
+      initContainers: ['kaos-memory'],
+      containers: [],
+    });
 
     const sidecar = findContainer(pod, 'kaos-memory');
     expect(sidecar?.image).toBe('ghcr.io/kaos-tools/kaos-memory:0.1.0');
@@ -246,7 +251,7 @@ describe('helm install into a real API server', () => {
       namespace: agentNs,
       body: agentPod('after-upgrade'),
     });
-    expect(pod.metadata?.annotations?.[STATUS]).toBe('injected');
+    expect(readStatus(pod.metadata?.annotations)?.initContainers).toEqual(['kaos-memory']);
   });
 
   it('helm uninstall removes the webhook configuration and its cluster-wide RBAC', async () => {

@@ -99,6 +99,9 @@ describe('npm run demo', () => {
     expect(out).not.toContain('\x1b[');
     // 1: the injected sidecar and env, read back from the API.
     expect(out).toMatch(/memory\.kaos\.tools\/status: injected/);
+    expect(out).toMatch(
+      /memory\.kaos\.tools\/injected: >-\n.*\{"version":"[^"]+","initContainers":\["kaos-memory"\]/,
+    );
     expect(out).toMatch(/- name: kaos-memory\n.*image: ghcr\.io\/kaos-tools\/kaos-memory/);
     expect(out).toMatch(/MEMORY_API_URL: http:\/\/127\.0\.0\.1:\d+/);
     expect(out).toContain('MEMORY_REDIS_PASSWORD: (from Secret redis-auth, key password)');

@@ -17,6 +17,7 @@ import {
   WebhookProcess,
   writeWebhookCerts,
 } from '../../harness/webhook.js';
+import { readStatus, webhookVersion } from '../../webhook/status.js';
 
 const REDIS_URL = 'redis://redis.memory.svc:6379/0';
 const IMAGE = 'ghcr.io/kaos-tools/kaos-memory:0.1.0';
@@ -81,7 +82,13 @@ describe('webhook injection through a real kube-apiserver', () => {
     await core.createNamespacedPod({ namespace: ns, body });
     const pod = await core.readNamespacedPod({ namespace: ns, name: 'agent-a' });
 
-    expect(pod.metadata?.annotations?.[STATUS]).toBe('injected');
+    const memoryEnv = ['MEMORY_TYPE', 'MEMORY_REDIS_URL', 'MEMORY_API_URL'];
+    expect(readStatus(pod.metadata?.annotations)).toEqual({
+      version: webhookVersion(),
+      initContainers: ['kaos-memory'],
+      containers: [],
+      env: { agent: memoryEnv, tools: memoryEnv },
+    });
     // auto: the API server is 1.37, so a native sidecar (an init container that keeps running).
     const sidecar = pod.spec?.initContainers?.find((c) => c.name === 'kaos-memory');
     expect(sidecar).toMatchObject({ image: IMAGE, args: ['sidecar'], restartPolicy: 'Always' });
@@ -139,7 +146,7 @@ describe('webhook injection through a real kube-apiserver', () => {
     const created = await core.createNamespacedPod({ namespace: ns, body });
     expect(created.metadata?.name).toMatch(/^memory-agent-[a-z0-9]{5}$/);
     const pod = await core.readNamespacedPod({ namespace: ns, name: created.metadata!.name! });
-    expect(pod.metadata?.annotations?.[STATUS]).toBe('injected');
+    expect(readStatus(pod.metadata?.annotations)?.initContainers).toEqual(['kaos-memory']);
     const agentName = findContainer(pod, 'kaos-memory')?.env?.find((e) => e.name === 'AGENT_NAME');
     expect(agentName?.valueFrom?.fieldRef?.fieldPath).toBe("metadata.labels['agent']");
   });
@@ -167,7 +174,7 @@ describe('webhook injection through a real kube-apiserver', () => {
       body: agentPod('dry-run'),
       dryRun: 'All',
     });
-    expect(dry.metadata?.annotations?.[STATUS]).toBe('injected');
+    expect(readStatus(dry.metadata?.annotations)?.initContainers).toEqual(['kaos-memory']);
     expect(findContainer(dry, 'kaos-memory')?.image).toBe(IMAGE);
     expect(specEnv(dry.spec?.containers[0]).MEMORY_API_URL).toBe('http://127.0.0.1:8790');
     await expect(core.readNamespacedPod({ namespace: ns, name: 'dry-run' })).rejects.toMatchObject({

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ControlPlane } from '../../harness/kube.js';
 import { freePort } from '../../harness/ports.js';
 import { findContainer } from '../../harness/podenv.js';
+import { readStatus } from '../../webhook/status.js';
 import {
   waitUntilInjecting,
   webhookConfiguration,
@@ -99,7 +100,7 @@ describe('self-managed webhook certificate', () => {
     };
     await core.createNamespacedPod({ namespace: agentNs, body });
     const pod = await core.readNamespacedPod({ namespace: agentNs, name: 'agent' });
-    expect(pod.metadata?.annotations?.['memory.kaos.tools/status']).toBe('injected');
+    expect(readStatus(pod.metadata?.annotations)?.initContainers).toEqual(['kaos-memory']);
     expect(findContainer(pod, 'kaos-memory')).toBeDefined();
   });
 

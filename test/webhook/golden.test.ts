@@ -8,6 +8,7 @@ import jsonpatch, { type Operation } from 'fast-json-patch';
 import { describe, expect, it } from 'vitest';
 import { review } from '../../webhook/admission.js';
 import { loadConfig, type InjectConfig } from '../../webhook/config.js';
+import { readStatus } from '../../webhook/status.js';
 import { podSchemaErrors } from './pod-schema.js';
 
 const HERE = new URL('.', import.meta.url).pathname;
@@ -40,7 +41,9 @@ const VARIANTS: Record<string, Record<string, string>> = {
 
 function configFor(name: string): InjectConfig {
   const config = loadConfig({ ...BASE_ENV, ...VARIANTS[name] });
-  return { ...config.inject, nativeSidecar: config.nativeSidecar === 'true' };
+  // The version the status records is pinned, so a release does not rewrite every golden
+  // (where it comes from is tested in webhook/config.test.ts).
+  return { ...config.inject, nativeSidecar: config.nativeSidecar === 'true', version: '0.0.0' };
 }
 
 /** A fresh deep copy on every load, so no test can leak edits into another. */
@@ -114,6 +117,26 @@ describe('golden AdmissionReviews', () => {
       if (body.request.kind.kind !== 'Pod')
         return void expect(podSchemaErrors(pod)).not.toEqual([]);
       expect(podSchemaErrors(pod)).toEqual([]);
+    });
+
+    it('records in its status annotation exactly what the patch added', () => {
+      const { reviewed, original, pod } = run(name);
+      if (reviewed.status !== 200 || reviewed.outcome.result !== 'injected') return;
+      const names = (list?: { name: string }[]) => (list ?? []).map((c) => c.name);
+      const added = (before?: { name: string }[], after?: { name: string }[]) =>
+        names(after).filter((n) => !names(before).includes(n));
+      const env: Record<string, string[]> = {};
+      for (const container of pod.spec.containers) {
+        const before = original.spec.containers.find((c: any) => c.name === container.name);
+        const vars = added(before?.env, container.env);
+        if (before && vars.length > 0) env[container.name] = vars;
+      }
+      expect(readStatus(pod.metadata.annotations)).toEqual({
+        version: '0.0.0',
+        initContainers: added(original.spec.initContainers, pod.spec.initContainers),
+        containers: added(original.spec.containers, pod.spec.containers),
+        env,
+      });
     });
 
     it('changes nothing when run over its own output', () => {

@@ -146,7 +146,7 @@ describe('kaos-memory webhook process', () => {
     const proc = start({ INJECT_SIDECAR_IMAGE: 'kaos-memory:test' });
     expect((await proc.exited).code).toBe(1);
     expect(proc.output()).toBe(
-      'kaos-memory: invalid configuration: INJECT_REDIS_URL: is required\n',
+      'kaos-memory: invalid configuration: INJECT_REDIS_URL: is required (redis://, rediss://, redis+sentinel:// or redis+cluster://)\n',
     );
   });
 });

@@ -82,18 +82,27 @@ describe('self-managed certificate on a real API server', () => {
   });
 
   it('renews at two thirds of the lifetime, once, keeping the old CA in the bundle', async () => {
-    const options = { ...certOptions('short-certs'), validityMs: 6_000 };
+    // The clock the code under test reads: moved, not waited for.
+    const start = Date.now();
+    let now = new Date(start);
+    const day = 24 * 3600_000;
+    const options = { ...certOptions('short-certs'), validityMs: day, now: () => now };
     const old = await ensureCertificate(kc, options);
-    expect(old.renewAt.getTime()).toBeGreaterThan(Date.now());
+    // Valid from 5 minutes before (clock skew) to a day after; renewal due at two thirds.
+    const due = start - 300_000 + ((day + 300_000) * 2) / 3;
+    expect(Math.abs(old.renewAt.getTime() - due)).toBeLessThan(1_000); // X.509 keeps seconds.
+
+    now = new Date(old.renewAt.getTime() - 1_000);
     expect((await ensureSecret(kc, options)).cert).toBe(old.cert);
 
-    await new Promise((r) => setTimeout(r, Math.max(0, old.renewAt.getTime() - Date.now()) + 100));
+    now = new Date(old.renewAt.getTime());
     const renewed = await Promise.all(
       [1, 2, 3].map(() => ensureCertificate(cluster.kubeConfig(), options)),
     );
     expect(new Set(renewed.map((r) => r.cert)).size).toBe(1);
     const fresh = renewed[0]!;
     expect(fresh.cert).not.toBe(old.cert);
+    expect(fresh.renewAt.getTime()).toBeGreaterThan(now.getTime());
     // Replicas still serving the old certificate stay trusted until they switch.
     expect(verifies(fresh.cert, fresh.caBundle)).toBe(true);
     expect(verifies(old.cert, fresh.caBundle)).toBe(true);

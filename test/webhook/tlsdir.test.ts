@@ -3,6 +3,7 @@
 import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../lib/logger.js';
 import { loadConfig } from '../../webhook/config.js';
@@ -28,6 +29,7 @@ describe('TLS folder reload', () => {
   let watcher: TlsDirWatcher;
   let port: number;
   const swaps: string[] = [];
+  const warnings: string[] = [];
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'kaos-tls-'));
@@ -35,10 +37,17 @@ describe('TLS folder reload', () => {
     await symlink('..data/tls.crt', join(dir, 'tls.crt'));
     await symlink('..data/tls.key', join(dir, 'tls.key'));
     const logger = createLogger('tlsdir', 'silent');
+    // The watcher's own warnings, to know when it has acted on a swap.
+    const watcherLog = pino(
+      { level: 'warn' },
+      {
+        write: (line: string) => void warnings.push((JSON.parse(line) as { msg: string }).msg),
+      },
+    );
     // Polling effectively off: the watcher alone must notice the swap.
     watcher = new TlsDirWatcher(
       dir,
-      logger,
+      watcherLog,
       (tls) => {
         swaps.push(tls.cert);
         server.setCertificate(tls);
@@ -82,8 +91,16 @@ describe('TLS folder reload', () => {
     const current = swaps.at(-1)!;
     const a = loopbackCerts();
     const b = loopbackCerts();
+    warnings.length = 0;
     await writeVersion(dir, '2026_03_03_00_00_00.3', { cert: a.tls.cert, key: b.tls.key });
-    await new Promise((r) => setTimeout(r, 1_000));
+    // The watcher says when it has looked at the new files and turned them down.
+    await pollUntil('the mismatched pair to be turned down', async () => warnings.length > 0, {
+      timeoutMs: 10_000,
+      intervalMs: 50,
+    });
+    expect(warnings).toEqual([
+      'TLS files unreadable or mismatched; keeping the current certificate',
+    ]);
     expect(swaps.at(-1)).toBe(current);
     await expect(watcher.load()).rejects.toThrow();
   });

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { probeCommand } from './sidecar.js';
+import { probeCommand } from './container.js';
 
 // Run the exact exec probe the kubelet would, against a real loopback server.
 function runProbe(port: number, path: '/healthz' | '/readyz'): Promise<number> {

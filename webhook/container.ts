@@ -1,14 +1,26 @@
 import type { V1Container, V1EnvVar, V1Probe } from '@kubernetes/client-node';
+import { AGENT_LABEL, ENV, SIDECAR_CONTAINER, SIDECAR_HOST } from '../lib/contract.js';
 import type { InjectConfig } from './config.js';
 import type { SidecarSettings } from './overrides.js';
 
-export const SIDECAR_NAME = 'kaos-memory';
-export const AGENT_LABEL = 'agent';
 /**
  * The image's own unprivileged user (node's uid 1000, as the chart runs the webhook), set
  * explicitly so runAsNonRoot also holds for an override image whose USER is root or a name.
  */
 const SIDECAR_UID = 1000;
+
+/** How long one probe's HTTP request may take inside the container, and the whole exec. */
+const PROBE_REQUEST_MS = 2_000;
+const PROBE_TIMEOUT_SECONDS = 3;
+
+/**
+ * Probe timing. Startup: up to a minute, checked every second, so the app containers of
+ * a native sidecar start as soon as it answers. Then liveness every 20 s and readiness
+ * (Redis answers) every 10 s, each failing after three misses.
+ */
+const STARTUP: Partial<V1Probe> = { periodSeconds: 1, failureThreshold: 60 };
+const LIVENESS: Partial<V1Probe> = { periodSeconds: 20, failureThreshold: 3 };
+const READINESS: Partial<V1Probe> = { periodSeconds: 10, failureThreshold: 3 };
 
 /**
  * The sidecar listens on 127.0.0.1 only, and kubelet's httpGet and tcpSocket probes
@@ -17,48 +29,52 @@ const SIDECAR_UID = 1000;
  */
 export function probeCommand(port: number, path: '/healthz' | '/readyz'): string[] {
   const script =
-    `require('http').get('http://127.0.0.1:${port}${path}',{timeout:2000},` +
+    `require('http').get('http://${SIDECAR_HOST}:${port}${path}',{timeout:${PROBE_REQUEST_MS}},` +
     `r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))` +
     `.on('timeout',()=>process.exit(1))`;
   return ['node', '-e', script];
 }
 
 function probe(port: number, path: '/healthz' | '/readyz', timing: Partial<V1Probe>): V1Probe {
-  return { exec: { command: probeCommand(port, path) }, timeoutSeconds: 3, ...timing };
+  return {
+    exec: { command: probeCommand(port, path) },
+    timeoutSeconds: PROBE_TIMEOUT_SECONDS,
+    ...timing,
+  };
 }
 
 /** The memory sidecar container, as an ordinary container or a native sidecar. */
 export function sidecarContainer(config: InjectConfig, settings: SidecarSettings): V1Container {
-  const env: V1EnvVar[] = [{ name: 'MEMORY_REDIS_URL', value: config.redisUrl }];
+  const env: V1EnvVar[] = [{ name: ENV.redisUrl, value: config.redisUrl }];
   if (config.passwordSecret) {
     env.push({
-      name: 'MEMORY_REDIS_PASSWORD',
+      name: ENV.redisPassword,
       valueFrom: {
         secretKeyRef: { name: config.passwordSecret.name, key: config.passwordSecret.key },
       },
     });
   }
-  env.push({ name: 'MEMORY_SIDECAR_PORT', value: String(settings.port) });
-  env.push({ name: 'NODE_OPTIONS', value: config.nodeOptions });
+  env.push({ name: ENV.sidecarPort, value: String(settings.port) });
+  env.push({ name: ENV.nodeOptions, value: config.nodeOptions });
   for (const name of Object.keys(config.sidecarEnv).sort()) {
     env.push({ name, value: config.sidecarEnv[name] });
   }
   // The label, not metadata.name: generateName pods have no name at admission.
   env.push({
-    name: 'AGENT_NAME',
+    name: ENV.agentName,
     valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: `metadata.labels['${AGENT_LABEL}']` } },
   });
 
   const container: V1Container = {
-    name: SIDECAR_NAME,
+    name: SIDECAR_CONTAINER,
     image: settings.image,
     imagePullPolicy: config.imagePullPolicy,
     args: ['sidecar'],
     env,
     resources: settings.resources,
-    startupProbe: probe(settings.port, '/healthz', { periodSeconds: 1, failureThreshold: 60 }),
-    livenessProbe: probe(settings.port, '/healthz', { periodSeconds: 20, failureThreshold: 3 }),
-    readinessProbe: probe(settings.port, '/readyz', { periodSeconds: 10, failureThreshold: 3 }),
+    startupProbe: probe(settings.port, '/healthz', STARTUP),
+    livenessProbe: probe(settings.port, '/healthz', LIVENESS),
+    readinessProbe: probe(settings.port, '/readyz', READINESS),
     securityContext: {
       runAsNonRoot: true,
       runAsUser: SIDECAR_UID,

@@ -1,0 +1,91 @@
+// The names both deployables share with each other and with users' pods: the webhook
+// writes them, the sidecar (or the agent) reads them. They are the product contract
+// (its "Names" and environment tables): changing one here is a breaking change.
+// Only the tiny env reader is imported, so the sidecar pays next to nothing for it.
+import { matches } from './env.js';
+
+/** The pod label that opts a pod in (any value, even empty); its value names the agent. */
+export const AGENT_LABEL = 'agent';
+
+/** Every pod annotation the webhook reads or writes. */
+export const ANNOTATIONS = {
+  /** `"false"` opts the pod out. */
+  inject: 'memory.kaos.tools/inject',
+  /** Written by the webhook: `injected`. Its presence means "already injected". */
+  status: 'memory.kaos.tools/status',
+  /**
+   * Written by the webhook beside `status`: JSON recording what it added (version,
+   * containers, env), so an upgrade or an un-injection knows what is its own.
+   */
+  injected: 'memory.kaos.tools/injected',
+  image: 'memory.kaos.tools/sidecar-image',
+  port: 'memory.kaos.tools/sidecar-port',
+  cpuRequest: 'memory.kaos.tools/sidecar-cpu-request',
+  cpuLimit: 'memory.kaos.tools/sidecar-cpu-limit',
+  memoryRequest: 'memory.kaos.tools/sidecar-memory-request',
+  memoryLimit: 'memory.kaos.tools/sidecar-memory-limit',
+} as const;
+
+/** The value of the status annotation. */
+export const STATUS_INJECTED = 'injected';
+
+/** The injected sidecar container's name. */
+export const SIDECAR_CONTAINER = 'kaos-memory';
+/** The sidecar listens on loopback only: its API is for the pod's own containers. */
+export const SIDECAR_HOST = '127.0.0.1';
+export const SIDECAR_PORT = 8790;
+
+/** What an app container calls the sidecar at. */
+export function memoryApiUrl(port: number): string {
+  return `http://${SIDECAR_HOST}:${port}`;
+}
+
+/** The variables the webhook writes into a pod and the sidecar or the agent reads. */
+export const ENV = {
+  /** App containers: the memory backend KAOS agents use (`redis`). */
+  memoryType: 'MEMORY_TYPE',
+  /** App containers and the sidecar: where Redis is. */
+  redisUrl: 'MEMORY_REDIS_URL',
+  /** App containers and the sidecar, from a Secret when one is configured. */
+  redisPassword: 'MEMORY_REDIS_PASSWORD',
+  /** App containers: the sidecar's URL. */
+  apiUrl: 'MEMORY_API_URL',
+  /** The sidecar: its port on 127.0.0.1. */
+  sidecarPort: 'MEMORY_SIDECAR_PORT',
+  keyPrefix: 'MEMORY_KEY_PREFIX',
+  maxSessionEvents: 'MEMORY_MAX_SESSION_EVENTS',
+  maxSessions: 'MEMORY_MAX_SESSIONS',
+  sessionTtlSeconds: 'MEMORY_SESSION_TTL_SECONDS',
+  /** The sidecar: the agent's name, from the pod's `agent` label. */
+  agentName: 'AGENT_NAME',
+  /** The sidecar: its runtime's flags, {@link SIDECAR_NODE_OPTIONS} by default. */
+  nodeOptions: 'NODE_OPTIONS',
+} as const;
+
+/**
+ * The sidecar's default NODE_OPTIONS, which V8 reads only at start: 2 MiB semi-spaces
+ * (V8 grows them to 16 MiB on a big machine) and one GC helper thread instead of one per
+ * core (the sidecar shares its pod's CPU). Measurements: docs/decisions.md, "The
+ * sidecar's memory"; the rest of the sizing is sidecar/runtime.ts.
+ */
+export const SIDECAR_NODE_OPTIONS = '--max-semi-space-size=2 --v8-pool-size=1';
+
+/**
+ * The sidecar's session settings: their defaults (the contract's) and bounds. The webhook
+ * checks the INJECT_* values it passes on as these MEMORY_* with the same rules, so a value
+ * it accepts never stops a sidecar at start.
+ */
+export const SESSION_SETTINGS = {
+  keyPrefix: {
+    fallback: 'kaos:memory',
+    checks: [
+      matches(
+        /^[A-Za-z0-9._~@:-]{1,128}$/,
+        'must be 1-128 characters of letters, digits and ._~@:-',
+      ),
+    ],
+  },
+  maxSessionEvents: { min: 1, max: 100_000, fallback: 500 },
+  maxSessions: { min: 1, max: 10_000_000, fallback: 1000 },
+  sessionTtlSeconds: { min: 1, max: 10 * 365 * 24 * 3600, fallback: 86_400 },
+} as const;
