@@ -121,18 +121,26 @@ describe('review', () => {
     [{ ...reviewOf({}), request: undefined }, 'request'],
     [reviewOf({ uid: '' }), 'request.uid'],
     [reviewOf({ uid: 7 }), 'request.uid'],
-    [reviewOf({ object: { spec: {} } }), 'request.object.spec.containers'],
-    [
-      reviewOf({ object: { spec: { containers: [{ name: 'a', env: [{ value: 'x' }] }] } } }),
-      'env.0.name',
-    ],
-    [
-      reviewOf({ object: { metadata: { labels: { agent: 1 } }, spec: { containers: [] } } }),
-      'labels.agent',
-    ],
   ])('rejects a malformed review (%#) with a message naming %s', (body, where) => {
     const reviewed = review(body, config);
     expect(reviewed.status).toBe(400);
     if (reviewed.status === 400) expect(reviewed.message).toContain(where);
   });
+
+  it.each([
+    [{ metadata: { labels: { agent: 'a' } }, spec: { containers: null } }, 'pod.spec.containers'],
+    [{ spec: {} }, 'pod.spec.containers'],
+    [{ spec: { containers: [{ name: 'a', env: [{ value: 'x' }] }] } }, 'env.0.name'],
+    [{ metadata: { labels: { agent: 1 } }, spec: { containers: [] } }, 'labels.agent'],
+  ])(
+    'admits a pod it cannot read (%#) untouched, with a warning naming %s: the API server validates it',
+    (object, where) => {
+      const reviewed = review(reviewOf({ object }), config);
+      if (reviewed.status !== 200) throw new Error('expected 200');
+      expect(reviewed.outcome).toEqual({ result: 'skipped', reason: 'invalid-pod' });
+      expect(reviewed.body.response.allowed).toBe(true);
+      expect(reviewed.body.response.patch).toBeUndefined();
+      expect(reviewed.body.response.warnings?.[0]).toContain(where);
+    },
+  );
 });

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { InjectConfig } from './config.js';
 import { inject, type SkipReason } from './inject.js';
 
-export type ReviewSkipReason = SkipReason | 'not-pod' | 'not-create';
+export type ReviewSkipReason = SkipReason | 'not-pod' | 'not-create' | 'invalid-pod';
 
 /** What happened to one review, for logs and metrics. */
 export type Outcome =
@@ -108,7 +108,15 @@ export function review(body: unknown, config: InjectConfig): Reviewed {
   if (request.operation !== 'CREATE') return answer({ result: 'skipped', reason: 'not-create' });
 
   const object = pod.safeParse(request.object);
-  if (!object.success) return { status: 400, message: describe(object.error, 'request.object') };
+  if (!object.success) {
+    // Mutation runs before validation: a pod injection cannot read (containers: null, as Go
+    // clients send for an empty slice) is admitted untouched, so the API server's own
+    // validation tells the user what is wrong with it.
+    return answer(
+      { result: 'skipped', reason: 'invalid-pod' },
+      { warnings: [`kaos-memory: not injected: ${describe(object.error, 'pod')}`] },
+    );
+  }
   const metadata = object.data.metadata;
   context.pod =
     request.name ||
@@ -136,5 +144,6 @@ function describe(error: z.ZodError, prefix?: string): string {
   const issue = error.issues[0];
   if (!issue) return 'not an AdmissionReview';
   const path = [prefix, ...issue.path.map(String)].filter(Boolean).join('.');
+  if (prefix === 'pod') return `${path}: ${issue.message}`;
   return `not an AdmissionReview v1: ${path || 'body'}: ${issue.message}`;
 }
