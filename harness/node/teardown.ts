@@ -308,13 +308,16 @@ export function teardown(dir = stateDir(), { graceMs = 3_000 }: { graceMs?: numb
   timing('control plane', t);
   t = Date.now();
 
-  // 4. Mounts: pod volumes, container roots, network namespaces, the kubelet's root.
+  // 4. Mounts: pod volumes, container roots, network namespaces, the kubelet's root,
+  //    and last the tmpfs that holds the whole state folder.
   for (let round = 0; round < 5; round++) {
     const left = nodeMounts(dir).sort((a, b) => b.target.length - a.target.length);
     if (left.length === 0) break;
     for (const m of left) quiet('umount', ['--lazy', m.target]);
   }
 
+  timing('mounts', t);
+  t = Date.now();
   // 5. Network: the bridge (its veths go with their namespaces), our nftables tables,
   //    and the sysctls as they were.
   for (const link of links()) {
@@ -332,6 +335,8 @@ export function teardown(dir = stateDir(), { graceMs = 3_000 }: { graceMs?: numb
       writeSysctl('net/bridge/bridge-nf-call-iptables', owner.bridgeNfCall);
   }
 
+  timing('network', t);
+  t = Date.now();
   // 6. cgroups, deepest first (each must be empty of processes).
   for (let round = 0; round < 10; round++) {
     const left = kubepodsCgroups();
@@ -346,6 +351,8 @@ export function teardown(dir = stateDir(), { graceMs = 3_000 }: { graceMs?: numb
     sleepSync(50);
   }
 
+  timing('cgroups', t);
+  t = Date.now();
   // 7. Files: the state folder, and what the kubelet, containerd and CNI write to fixed
   //    host paths. These paths hold nothing else on a machine without a real node, but
   //    only what is ours (or empty folders) is removed.
@@ -374,7 +381,7 @@ export function teardown(dir = stateDir(), { graceMs = 3_000 }: { graceMs?: numb
     removeEmptyDirs('/run/containerd');
   }
   removeEmptyDirs('/opt/containerd');
-  timing('mounts, network, cgroups, files', t);
+  timing('files', t);
 }
 
 function removeLinksInto(folder: string, dir: string): void {
