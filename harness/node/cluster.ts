@@ -15,6 +15,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync
 import { request } from 'node:https';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
 import { alive, run, waitFor } from './exec.js';
 import { buildImages, type BuiltImage, IMAGE_NAMES } from './images.js';
 import { bin, missingBinaries, NODE, stateDir } from './paths.js';
@@ -158,7 +159,7 @@ export class NodeCluster {
       '--config',
       join(dir, 'containerd.toml'),
     ]);
-    const sock = join(dir, 'run', 'containerd.sock');
+    const sock = this.containerdSocket;
 
     const imported = (async () => {
       await containerd.waitUntil('containerd', async () => {
@@ -571,6 +572,39 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
       volumeBindingMode: 'WaitForFirstConsumer',
     };
     await this.kubectl(['apply', '-f', '-'], { input: JSON.stringify(storageClass) });
+  }
+
+  /** containerd's socket, for `ctr --address`. */
+  get containerdSocket(): string {
+    return join(this.dir, 'run', 'containerd.sock');
+  }
+
+  /** A client-node KubeConfig for the admin (system:masters). */
+  kubeConfig(): KubeConfig {
+    const kc = new KubeConfig();
+    kc.loadFromFile(this.kubeconfigPath);
+    return kc;
+  }
+
+  /**
+   * A fresh namespace `<prefix>-<random>`, resolved once its `default` ServiceAccount
+   * exists (the controller manager makes it; pods are refused until then).
+   */
+  async namespace(prefix: string, labels: Record<string, string> = {}): Promise<string> {
+    const name = `${prefix}-${Math.random().toString(36).slice(2, 8)}`;
+    await this.kubectl(['apply', '-f', '-'], {
+      input: JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } }),
+    });
+    await waitFor(`ServiceAccount ${name}/default`, async () => {
+      await this.get(`/api/v1/namespaces/${name}/serviceaccounts/default`);
+      return true;
+    });
+    return name;
+  }
+
+  /** ctr in containerd's k8s.io namespace (the CRI's); resolves with stdout. */
+  ctr(args: string[]): Promise<string> {
+    return run('ctr', ['--address', this.containerdSocket, '-n', 'k8s.io', ...args]);
   }
 
   /** kubectl as the cluster's admin; resolves with stdout. */
