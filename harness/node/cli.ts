@@ -3,7 +3,9 @@
 //   node --import tsx harness/node/cli.ts up         start a node; Ctrl-C stops it
 //   node --import tsx harness/node/cli.ts down       tear down a node (also after a crash)
 //   node --import tsx harness/node/cli.ts leftovers  list what a node left on the machine
-import { NodeCluster } from './cluster.js';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { lockPath, NodeCluster } from './cluster.js';
+import { alive } from './exec.js';
 import { buildImages } from './images.js';
 import { leftovers, teardown } from './teardown.js';
 
@@ -36,7 +38,13 @@ async function main(command: string | undefined): Promise<number> {
       return left.length ? 1 : 0;
     }
     case 'down': {
+      const holder = existsSync(lockPath()) ? Number(readFileSync(lockPath(), 'utf8').trim()) : 0;
+      if (holder > 0 && holder !== process.pid && alive(holder)) {
+        log(`the node belongs to running process ${holder}: stop it there`);
+        return 1;
+      }
       teardown();
+      rmSync(lockPath(), { force: true });
       const left = leftovers();
       for (const item of left) log(`left behind: ${item}`);
       return left.length ? 1 : 0;

@@ -11,7 +11,15 @@
 //
 // Needs root on Linux (cgroup v1 or hybrid here), and scripts/node-deps.sh's packages.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { request } from 'node:https';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -20,13 +28,15 @@ import { alive, run, waitFor } from './exec.js';
 import { buildImages, type BuiltImage, IMAGE_NAMES } from './images.js';
 import { bin, missingBinaries, NODE, stateDir } from './paths.js';
 import { issue, makeCa, serviceAccountKey, writeKubeconfig } from './pki.js';
-import { leftovers, readOwner, readSysctl, teardown, writeSysctl, type Owner } from './teardown.js';
+import { leftovers, readSysctl, teardown, writeSysctl, type Owner } from './teardown.js';
 
 export interface StartOptions {
   /** Progress lines (what is starting, how long it took). */
   log?: (line: string) => void;
   /** Milliseconds to wait for the node to be Ready (default 120 s). */
   timeoutMs?: number;
+  /** Milliseconds to wait while another process's node runs on this machine (default 10 min). */
+  waitForOtherMs?: number;
 }
 
 /** Milliseconds from start() for each step, for the notes and the demo. */
@@ -67,6 +77,7 @@ export class NodeCluster {
   images: BuiltImage[] = [];
   private readonly procs: Proc[] = [];
   private stopped = false;
+  private attached = false;
 
   private constructor(readonly dir: string) {
     this.kubeconfigPath = join(dir, 'pki', 'admin.kubeconfig');
@@ -82,21 +93,19 @@ export class NodeCluster {
     if (reason) throw new Error(`cannot start a real node: ${reason}`);
     if (live) throw new Error('a node is already running in this process');
     const dir = stateDir();
-    const owner = readOwner(dir);
-    if (owner && owner.pid !== process.pid && alive(owner.pid)) {
-      throw new Error(`a node is already running on this machine (pid ${owner.pid}, ${dir})`);
-    }
     const log = options.log ?? (() => undefined);
     const began = Date.now();
-    const stale = leftovers(dir);
-    if (stale.length) {
-      log(`cleaning up after an earlier run (${stale.length} leftovers)`);
-      teardown(dir, { graceMs: 1_000 });
-    }
+    // One node per machine: another checkout's tests may hold it; wait for them.
+    await acquireLock(dir, options.waitForOtherMs ?? 600_000, log);
     const cluster = new NodeCluster(dir);
     live = cluster;
     installHooks();
     try {
+      const stale = leftovers(dir).filter((item) => item !== `path ${lockPath(dir)}`);
+      if (stale.length) {
+        log(`cleaning up after an earlier run (${stale.length} leftovers)`);
+        teardown(dir, { graceMs: 1_000 });
+      }
       await cluster.boot(log, options.timeoutMs ?? 120_000);
     } catch (err) {
       await cluster.stop();
@@ -104,6 +113,20 @@ export class NodeCluster {
     }
     cluster.timings.total = Date.now() - began;
     log(`node ${NODE.name} Ready in ${(cluster.timings.total / 1000).toFixed(1)}s`);
+    return cluster;
+  }
+
+  /**
+   * A handle on the node another process started and owns (say a vitest globalSetup,
+   * so that several test files share one node): everything but stop(), which is a no-op.
+   */
+  static attach(): NodeCluster {
+    const dir = stateDir();
+    if (!existsSync(join(dir, 'pki', 'admin.kubeconfig'))) {
+      throw new Error(`no node is running (nothing at ${dir})`);
+    }
+    const cluster = new NodeCluster(dir);
+    cluster.attached = true;
     return cluster;
   }
 
@@ -674,11 +697,12 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
 
   /** Stops every process and undoes every change to the machine. Idempotent. */
   async stop(): Promise<void> {
-    if (this.stopped) return;
+    if (this.stopped || this.attached) return;
     this.stopped = true;
     teardown(this.dir);
     // Let Node reap its children, so no zombie keeps a name in the process table.
     await Promise.all(this.procs.map((p) => p.exited));
+    releaseLock(this.dir);
     if (live === this) live = undefined;
   }
 
@@ -738,6 +762,51 @@ class Proc {
   }
 }
 
+/** The machine-wide lock of the node: a file holding its owner's pid, created exclusively. */
+export function lockPath(dir = stateDir()): string {
+  return `${dir}.lock`;
+}
+
+async function acquireLock(
+  dir: string,
+  waitMs: number,
+  log: (line: string) => void,
+): Promise<void> {
+  const path = lockPath(dir);
+  const deadline = Date.now() + waitMs;
+  let said = false;
+  for (;;) {
+    try {
+      writeFileSync(path, `${process.pid}\n`, { flag: 'wx' });
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const holder = Number(readFileSync(path, 'utf8').trim());
+    if (!Number.isInteger(holder) || holder <= 0 || !alive(holder)) {
+      rmSync(path, { force: true }); // its owner died: the node it left is cleaned up next
+      continue;
+    }
+    if (holder === process.pid) throw new Error('a node is already running in this process');
+    if (Date.now() > deadline) {
+      throw new Error(
+        `another process (pid ${holder}) kept the node of this machine for ${waitMs} ms`,
+      );
+    }
+    if (!said) log(`waiting for the node of pid ${holder} to stop (one node per machine)`);
+    said = true;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
+
+function releaseLock(dir: string): void {
+  try {
+    if (Number(readFileSync(lockPath(dir), 'utf8').trim()) === process.pid) rmSync(lockPath(dir));
+  } catch {
+    // not held
+  }
+}
+
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
@@ -757,6 +826,7 @@ function installHooks(): void {
   const cleanup = () => {
     if (live) {
       teardown(live.dir, { graceMs: 1_000 });
+      releaseLock(live.dir);
       live = undefined;
     }
   };

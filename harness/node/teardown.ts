@@ -211,7 +211,9 @@ export function leftovers(dir = stateDir()): string[] {
   for (const [family, name] of NFT_TABLES) {
     if (tables.includes(`${family} ${name}`)) found.push(`nftables table ${family} ${name}`);
   }
-  for (const path of [dir, ...HOST_PATHS]) if (existsSync(path)) found.push(`path ${path}`);
+  for (const path of [dir, `${dir}.lock`, ...HOST_PATHS]) {
+    if (existsSync(path)) found.push(`path ${path}`);
+  }
   return found;
 }
 

@@ -5,9 +5,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { NodeCluster, unavailableReason } from '../../harness/node/cluster.js';
-import { run } from '../../harness/node/exec.js';
 import { IMAGE_NAMES } from '../../harness/node/images.js';
-import { bin, stateDir } from '../../harness/node/paths.js';
 import { leftovers } from '../../harness/node/teardown.js';
 
 const cannot = process.platform !== 'linux' || process.getuid?.() !== 0;
@@ -44,11 +42,9 @@ describe.skipIf(cannot)('a node left running by a process that was killed', () =
         }
       }, 100);
     });
-    // kubectl against the node the other process started (its kubeconfig is on the node's tmpfs).
-    const kubeconfig = join(stateDir(), 'pki', 'admin.kubeconfig');
-    const firstKubectl = (args: string[]) =>
-      run(bin('kubectl'), ['--kubeconfig', kubeconfig, ...args]);
-    await firstKubectl([
+    // The node the other process started, through a handle that does not own it.
+    const first = NodeCluster.attach();
+    await first.kubectl([
       'run',
       'left-behind',
       `--image=${IMAGE_NAMES.busybox()}`,
@@ -59,7 +55,7 @@ describe.skipIf(cannot)('a node left running by a process that was killed', () =
       'sleep',
       '3600',
     ]);
-    await firstKubectl(['wait', '--for=condition=Ready', 'pod/left-behind', '--timeout=60s']);
+    await first.kubectl(['wait', '--for=condition=Ready', 'pod/left-behind', '--timeout=60s']);
     owner.kill('SIGKILL');
     await ownerExit;
     const stale = leftovers();
