@@ -150,5 +150,11 @@ describe.skipIf(cannot)('the chart on a real node', () => {
       "redis-cli --no-auth-warning KEYS 'kaos:memory:*'",
     );
     expect(keys.split('\n').filter(Boolean).length).toBeGreaterThanOrEqual(2);
+
+    // The image under the chart's hardened securityContext: uid 1000, read-only root.
+    const inSidecar = (cmd: string) =>
+      kubectl('-n', AGENT_NS, 'exec', name, '-c', 'kaos-memory', '--', 'sh', '-c', cmd);
+    expect((await inSidecar('id -u; id -g')).split('\n').slice(0, 2)).toEqual(['1000', '1000']);
+    expect(await inSidecar('touch /app/x 2>&1 || echo refused')).toMatch(/Read-only file system/);
   });
 });
