@@ -16,7 +16,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { alive, processes, zombie, type ProcInfo } from './exec.js';
-import { binDir, HOST_PATHS, NODE, stateDir } from './paths.js';
+import { HOST_PATHS, NODE, stateDir } from './paths.js';
 
 /** What start() records so a later run can undo it after a crash. */
 export interface Owner {
@@ -74,11 +74,11 @@ function nodeProcesses(dir: string): ProcInfo[] {
     if (proc.pid === process.pid || zombie(proc.pid)) return false;
     if (inPods.has(proc.pid)) return true;
     if (proc.cmdline.some((arg) => arg.includes(dir))) return true;
+    // etcd and kube-apiserver also run in the API-only test cluster (test/helpers/kube.ts),
+    // from the same bin folder: those are the node's only by a state path in their argv
+    // (above). The other names run nowhere else on a test machine.
     const name = exeName(proc);
-    if (!NODE_PROCESS_NAMES.includes(name)) return false;
-    // etcd and kube-apiserver also run in the API-only test cluster: only ours count,
-    // or any when they come from no known place.
-    return !(name === 'etcd' || name === 'kube-apiserver') || proc.exe.startsWith(binDir());
+    return NODE_PROCESS_NAMES.includes(name) && name !== 'etcd' && name !== 'kube-apiserver';
   });
 }
 
