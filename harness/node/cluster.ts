@@ -59,6 +59,10 @@ export function unavailableReason(): string | undefined {
     '/usr/lib/cni/bridge',
     '/usr/sbin/nft',
     '/usr/bin/ctr',
+    '/bin/busybox',
+    '/usr/bin/redis-server',
+    '/usr/bin/redis-cli',
+    '/usr/bin/openssl',
   ]) {
     if (!existsSync(tool)) return `${tool} missing (run scripts/node-deps.sh)`;
   }
