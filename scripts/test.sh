@@ -9,7 +9,10 @@ step() { printf '\n==> %s\n' "$*"; }
 step "dependencies"
 [ -d node_modules ] || npm ci --no-audit --no-fund
 bash scripts/ensure-redis.sh
-step "control plane (kube-apiserver, etcd, helm; cached after the first build)"
+step "node runtime (containerd, runc, CNI plugins, nft from Debian; installed once)"
+# Only the real-node suites (test/node) need it; they are skipped where a node cannot run.
+bash scripts/node-deps.sh || echo "==> node runtime not installed: the real-node suites will fail (see above)"
+step "control plane and node (Kubernetes components, CoreDNS, helm; cached after the first build)"
 # Without it the unit and Redis suites still run; each Kubernetes suite then fails with one line.
 bash scripts/controlplane.sh || echo "==> control plane not built: the Kubernetes suites will fail (see above)"
 

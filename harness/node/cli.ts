@@ -1,0 +1,63 @@
+// The node harness from a shell:
+//   node --import tsx harness/node/cli.ts images     build (or find cached) the images
+//   node --import tsx harness/node/cli.ts up         start a node; Ctrl-C stops it
+//   node --import tsx harness/node/cli.ts down       tear down a node (also after a crash)
+//   node --import tsx harness/node/cli.ts leftovers  list what a node left on the machine
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { lockPath, NodeCluster } from './cluster.js';
+import { alive } from './exec.js';
+import { buildImages } from './images.js';
+import { leftovers, teardown } from './teardown.js';
+
+const log = (line: string) => console.log(`node: ${line}`);
+
+async function main(command: string | undefined): Promise<number> {
+  switch (command) {
+    case 'images': {
+      const began = Date.now();
+      for (const image of await buildImages({ log })) {
+        log(`${image.name}${image.cached ? ' (cached)' : ''} ${image.archive}`);
+      }
+      log(`images ready in ${((Date.now() - began) / 1000).toFixed(1)}s`);
+      return 0;
+    }
+    case 'up': {
+      const cluster = await NodeCluster.start({ log });
+      log(`KUBECONFIG=${cluster.kubeconfigPath}`);
+      log(`timings ${JSON.stringify(cluster.timings)}`);
+      log('running; Ctrl-C (SIGINT) or SIGTERM stops it');
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+      const began = Date.now();
+      await cluster.stop();
+      log(`stopped in ${((Date.now() - began) / 1000).toFixed(1)}s`);
+      const left = leftovers();
+      for (const item of left) log(`left behind: ${item}`);
+      return left.length ? 1 : 0;
+    }
+    case 'down': {
+      const holder = existsSync(lockPath()) ? Number(readFileSync(lockPath(), 'utf8').trim()) : 0;
+      if (holder > 0 && holder !== process.pid && alive(holder)) {
+        log(`the node belongs to running process ${holder}: stop it there`);
+        return 1;
+      }
+      teardown();
+      rmSync(lockPath(), { force: true });
+      const left = leftovers();
+      for (const item of left) log(`left behind: ${item}`);
+      return left.length ? 1 : 0;
+    }
+    case 'leftovers': {
+      const left = leftovers();
+      for (const item of left) console.log(item);
+      return left.length ? 1 : 0;
+    }
+    default:
+      console.error('usage: cli.ts images | up | down | leftovers');
+      return 2;
+  }
+}
+
+process.exitCode = await main(process.argv[2]);

@@ -1,0 +1,151 @@
+// Small process helpers for the node harness: run a command to completion, or
+// find and stop processes by pid. Node builtins only.
+import { execFile, type ExecFileOptions } from 'node:child_process';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+
+export interface RunOptions extends ExecFileOptions {
+  /** Bytes written to the command's stdin. */
+  input?: string | Buffer;
+}
+
+/** Runs `cmd args…`; resolves with stdout, rejects with the command, its exit and stderr. */
+export function run(cmd: string, args: string[], options: RunOptions = {}): Promise<string> {
+  const { input, ...rest } = options;
+  return new Promise((resolve, reject) => {
+    const child = execFile(
+      cmd,
+      args,
+      { maxBuffer: 64 * 1024 * 1024, encoding: 'utf8', ...rest },
+      (err, stdout, stderr) => {
+        if (err) {
+          const what = [cmd, ...args].join(' ');
+          const detail = String(stderr || stdout || '')
+            .trim()
+            .slice(-2000);
+          reject(
+            new Error(`${what}: ${err.message.split('\n')[0]}${detail ? `\n${detail}` : ''}`, {
+              cause: err,
+            }),
+          );
+        } else {
+          resolve(String(stdout));
+        }
+      },
+    );
+    if (input !== undefined) child.stdin?.end(input);
+  });
+}
+
+/** Like run, but resolves to undefined instead of rejecting. */
+export async function tryRun(
+  cmd: string,
+  args: string[],
+  options: RunOptions = {},
+): Promise<string | undefined> {
+  try {
+    return await run(cmd, args, options);
+  } catch {
+    return undefined;
+  }
+}
+
+export interface ProcInfo {
+  pid: number;
+  /** The kernel's short name (/proc/PID/comm, at most 15 characters). */
+  comm: string;
+  /** The executable's path, or '' when it cannot be read (kernel thread, gone, other namespace). */
+  exe: string;
+  cmdline: string[];
+}
+
+/** Every process on the machine, read from /proc. */
+export function processes(): ProcInfo[] {
+  const out: ProcInfo[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const pid = Number(entry);
+    try {
+      const comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+      let exe = '';
+      try {
+        exe = readlinkSync(`/proc/${pid}/exe`);
+      } catch {
+        // kernel thread or gone
+      }
+      out.push({ pid, comm, exe, cmdline });
+    } catch {
+      // exited while we read it
+    }
+  }
+  return out;
+}
+
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** SIGTERM each pid, then SIGKILL those still there after `graceMs`; waits until all are gone. */
+export async function killPids(pids: number[], graceMs = 5_000): Promise<void> {
+  const signal = (pid: number, sig: NodeJS.Signals) => {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      // already gone
+    }
+  };
+  for (const pid of pids) signal(pid, 'SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (pids.some(alive) && Date.now() < deadline) await sleep(50);
+  for (const pid of pids.filter(alive)) signal(pid, 'SIGKILL');
+  const hard = Date.now() + 5_000;
+  // A killed child stays a zombie until its parent reaps it; a zombie holds nothing.
+  while (pids.some((pid) => alive(pid) && !zombie(pid)) && Date.now() < hard) await sleep(20);
+}
+
+export function zombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return false;
+  }
+}
+
+/** Polls `check` every `intervalMs` until it returns a value other than undefined/false. */
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  {
+    timeoutMs = 60_000,
+    intervalMs = 100,
+    dead,
+  }: { timeoutMs?: number; intervalMs?: number; dead?: () => string | undefined } = {},
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    const why = dead?.();
+    if (why) throw new Error(`${what}: ${why}`);
+    try {
+      const value = await check();
+      if (value !== undefined && value !== false) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) {
+      const reason = last instanceof Error ? `: ${last.message}` : '';
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${reason}`);
+    }
+    await sleep(intervalMs);
+  }
+}
