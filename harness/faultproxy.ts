@@ -6,7 +6,7 @@ import { createServer, Socket, type Server } from 'node:net';
 
 type Mode =
   | { kind: 'pass' }
-  | { kind: 'freeze'; replicationOnly: boolean }
+  | { kind: 'freeze'; replicationOnly: boolean; only?: ReadonlySet<Pair> }
   | { kind: 'slow'; delayMs: number };
 
 interface Pair {
@@ -59,9 +59,15 @@ export class FaultProxy {
   /**
    * A black hole: connections stay open and accept writes; nothing is delivered
    * either way. `replicationOnly`: only replicas' links (lagging replicas).
+   * `existingOnly`: only the connections open now, while new ones work (a lost
+   * node whose address now answers again: only a new connection gets through).
    */
-  freeze(options: { replicationOnly?: boolean } = {}): void {
-    this.mode = { kind: 'freeze', replicationOnly: options.replicationOnly ?? false };
+  freeze(options: { replicationOnly?: boolean; existingOnly?: boolean } = {}): void {
+    this.mode = {
+      kind: 'freeze',
+      replicationOnly: options.replicationOnly ?? false,
+      ...(options.existingOnly ? { only: new Set(this.pairs) } : {}),
+    };
   }
 
   /** Every chunk, either way, waits `delayMs` before it is delivered. */
@@ -127,7 +133,10 @@ export class FaultProxy {
 
   private forward(pair: Pair, direction: 'toServer' | 'toClient', chunk: Buffer): void {
     const mode = this.mode;
-    const frozen = mode.kind === 'freeze' && (!mode.replicationOnly || pair.replication);
+    const frozen =
+      mode.kind === 'freeze' &&
+      (!mode.replicationOnly || pair.replication) &&
+      (mode.only === undefined || mode.only.has(pair));
     if (frozen || pair.held[direction].length > 0) {
       pair.held[direction].push(chunk);
       if (!frozen) this.flush(pair);
