@@ -16,6 +16,13 @@ interface Pair {
   replication: boolean;
   /** Chunks held while frozen, per direction, in order. */
   held: { toServer: Buffer[]; toClient: Buffer[] };
+  /** Delivery of delayed chunks, per direction: a stream is never reordered. */
+  queue: { toServer: Delivery; toClient: Delivery };
+}
+
+interface Delivery {
+  tail: Promise<void>;
+  pending: number;
 }
 
 export class FaultProxy {
@@ -103,6 +110,10 @@ export class FaultProxy {
       server,
       replication: false,
       held: { toServer: [], toClient: [] },
+      queue: {
+        toServer: { tail: Promise.resolve(), pending: 0 },
+        toClient: { tail: Promise.resolve(), pending: 0 },
+      },
     };
     this.pairs.add(pair);
     const end = () => {
@@ -142,18 +153,29 @@ export class FaultProxy {
       if (!frozen) this.flush(pair);
       return;
     }
+    this.deliver(pair, direction, chunk, mode.kind === 'slow' ? mode.delayMs : 0);
+  }
+
+  /** Writes `chunk` after `delayMs`, but never before a chunk that came before it. */
+  private deliver(pair: Pair, direction: 'toServer' | 'toClient', chunk: Buffer, delayMs: number) {
     const to = direction === 'toServer' ? pair.server : pair.client;
-    if (mode.kind === 'slow') {
-      setTimeout(() => to.destroyed || to.write(chunk), mode.delayMs);
-    } else {
+    const queue = pair.queue[direction];
+    if (delayMs === 0 && queue.pending === 0) {
       to.write(chunk);
+      return;
     }
+    queue.pending++;
+    queue.tail = queue.tail
+      .then(() => new Promise<void>((resolve) => setTimeout(resolve, delayMs)))
+      .then(() => {
+        queue.pending--;
+        if (!to.destroyed) to.write(chunk);
+      });
   }
 
   private flush(pair: Pair): void {
     for (const direction of ['toServer', 'toClient'] as const) {
-      const to = direction === 'toServer' ? pair.server : pair.client;
-      for (const chunk of pair.held[direction].splice(0)) if (!to.destroyed) to.write(chunk);
+      for (const chunk of pair.held[direction].splice(0)) this.deliver(pair, direction, chunk, 0);
     }
   }
 
