@@ -7,8 +7,8 @@
 //   of a command whose connection closed (`retryDelayOnFailover: 0`) for the same reason;
 // - a socket that stops answering while commands are pending is destroyed and
 //   replaced (`socketTimeout`), so a black-holed connection is noticed in seconds;
-// - READONLY (a primary demoted by a failover) drops the connection so Sentinel is
-//   asked for the new primary; the failed command is not resent.
+// - on Sentinel, READONLY (a primary demoted by a failover) drops the connection so
+//   the sentinels are asked for the new primary; the failed command is not resent.
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { RedisTopology } from '../lib/redis-url.js';
 
@@ -53,7 +53,6 @@ export function connectRedis(
     socketTimeout: Math.max(options.timeoutMs * 2, 2_000),
     keepAlive: 10_000,
     retryStrategy: backoff,
-    reconnectOnError: (err) => (err.message.startsWith('READONLY') ? 1 : false),
     ...(topology.username !== undefined ? { username: topology.username } : {}),
     ...(password !== undefined ? { password } : {}),
     ...(topology.tls ? { tls: {} } : {}),
@@ -77,6 +76,8 @@ export function connectRedis(
       sentinelRetryStrategy: backoff,
       // Subscribe to the sentinels' +switch-master: follow a failover as it is announced.
       failoverDetector: true,
+      // A primary demoted under us: reconnect, asking the sentinels again.
+      reconnectOnError: (err) => (err.message.includes('READONLY') ? 1 : false),
     });
   } else {
     const clusterOptions: ClusterOptions = {

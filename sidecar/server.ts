@@ -53,7 +53,8 @@ export class Sidecar {
         failed: (err, route) => {
           if (err instanceof StoreError) {
             this.metrics.redisErrors.inc({ kind: err.kind });
-            log.warn({ route, kind: err.kind, reason: err.message }, 'redis failure');
+            const cause = err.cause instanceof Error ? err.cause.message : undefined;
+            log.warn({ route, kind: err.kind, reason: err.message, cause }, 'redis failure');
           } else if (!(err instanceof ApiError)) {
             log.error({ err, route }, 'unexpected error');
           }
