@@ -1,11 +1,17 @@
-// `npm run bench`: the sidecar benchmark, then the webhook's.
-// Each prints its own markdown tables.
+// `npm run bench`: the sidecar on one Redis, on large sessions, on Sentinel and
+// Cluster, then the webhook. Each prints its own markdown tables.
+import { benchLargeSessions } from './large.js';
 import { benchSidecar } from './sidecar.js';
+import { benchTopologies } from './topology.js';
 import { benchWebhook } from './webhook.js';
 
 async function main(): Promise<void> {
   const started = Date.now();
   await benchSidecar();
+  console.log('');
+  await benchLargeSessions();
+  console.log('');
+  await benchTopologies();
   console.log('');
   await benchWebhook();
   console.log(`\nBenchmark took ${((Date.now() - started) / 1000).toFixed(0)} s.`);
