@@ -56,6 +56,8 @@ export const ENV = {
   maxSessionEvents: 'MEMORY_MAX_SESSION_EVENTS',
   maxSessions: 'MEMORY_MAX_SESSIONS',
   sessionTtlSeconds: 'MEMORY_SESSION_TTL_SECONDS',
+  /** The sidecar: replicas that must confirm each write (WAIT) before it is acknowledged. */
+  minReplicas: 'MEMORY_REDIS_MIN_REPLICAS',
   /** The sidecar: the agent's name, from the pod's `agent` label. */
   agentName: 'AGENT_NAME',
   /** The sidecar: its runtime's flags, {@link SIDECAR_NODE_OPTIONS} by default. */
@@ -88,4 +90,5 @@ export const SESSION_SETTINGS = {
   maxSessionEvents: { min: 1, max: 100_000, fallback: 500 },
   maxSessions: { min: 1, max: 10_000_000, fallback: 1000 },
   sessionTtlSeconds: { min: 1, max: 10 * 365 * 24 * 3600, fallback: 86_400 },
+  minReplicas: { min: 0, max: 100, fallback: 0 },
 } as const;

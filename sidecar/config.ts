@@ -31,7 +31,7 @@ export function loadSidecarConfig(env: NodeJS.ProcessEnv = process.env): Sidecar
     redis: redisUrlEnv(env, ENV.redisUrl).topology,
     redisPassword: optionalEnv(env, ENV.redisPassword),
     redisSentinelPassword: optionalEnv(env, 'MEMORY_REDIS_SENTINEL_PASSWORD'),
-    redisMinReplicas: intEnv(env, 'MEMORY_REDIS_MIN_REPLICAS', { min: 0, max: 100, fallback: 0 }),
+    redisMinReplicas: intEnv(env, ENV.minReplicas, SESSION_SETTINGS.minReplicas),
     maxReadBytes: intEnv(env, 'MEMORY_MAX_READ_BYTES', {
       min: 64 * 1024,
       max: 256 * 1024 * 1024,

@@ -64,6 +64,7 @@ describe('loadConfig', () => {
         INJECT_MAX_SESSION_EVENTS: '50',
         INJECT_MAX_SESSIONS: '10',
         INJECT_SESSION_TTL_SECONDS: '3600',
+        INJECT_MIN_REPLICAS: '1',
       },
       'ignored\n',
     );
@@ -91,6 +92,7 @@ describe('loadConfig', () => {
         MEMORY_MAX_SESSION_EVENTS: '50',
         MEMORY_MAX_SESSIONS: '10',
         MEMORY_SESSION_TTL_SECONDS: '3600',
+        MEMORY_REDIS_MIN_REPLICAS: '1',
       },
       version: PACKAGE_VERSION,
     });

@@ -145,7 +145,8 @@ export function loadConfig(
   );
 
   // Passed on as the sidecar's MEMORY_* only when set, checked by the sidecar's own rules.
-  const { keyPrefix, maxSessionEvents, maxSessions, sessionTtlSeconds } = SESSION_SETTINGS;
+  const { keyPrefix, maxSessionEvents, maxSessions, sessionTtlSeconds, minReplicas } =
+    SESSION_SETTINGS;
   const sidecarEnv: Record<string, string> = {};
   const pass = (name: string, value: string | number | undefined) => {
     if (value !== undefined) sidecarEnv[name] = String(value);
@@ -154,6 +155,7 @@ export function loadConfig(
   pass(ENV.maxSessionEvents, intEnv(env, 'INJECT_MAX_SESSION_EVENTS', bounds(maxSessionEvents)));
   pass(ENV.maxSessions, intEnv(env, 'INJECT_MAX_SESSIONS', bounds(maxSessions)));
   pass(ENV.sessionTtlSeconds, intEnv(env, 'INJECT_SESSION_TTL_SECONDS', bounds(sessionTtlSeconds)));
+  pass(ENV.minReplicas, intEnv(env, 'INJECT_MIN_REPLICAS', bounds(minReplicas)));
 
   let passwordSecret: InjectConfig['passwordSecret'];
   if (passwordRef !== undefined) {

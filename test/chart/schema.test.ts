@@ -34,6 +34,21 @@ const REFUSED: [string, string[], RegExp][] = [
     /at '\/agentDefaults\/memory\/redisUrl': .* does not match pattern/,
   ],
   [
+    'a Sentinel URL without the master name',
+    ['redis.enabled=false', 'agentDefaults.memory.redisUrl=redis+sentinel://s1:26379'],
+    /at '\/agentDefaults\/memory\/redisUrl': .* does not match pattern/,
+  ],
+  [
+    'a Cluster URL with a password',
+    ['redis.enabled=false', 'agentDefaults.memory.redisUrl=redis+cluster://:pw@n1:6379'],
+    /at '\/agentDefaults\/memory\/redisUrl': .* does not match pattern/,
+  ],
+  [
+    'a negative minReplicas',
+    ['sidecar.minReplicas=-1'],
+    /at '\/sidecar\/minReplicas': minimum: got -1, want 0/,
+  ],
+  [
     'a non-Redis URL',
     ['agentDefaults.memory.redisUrl=http://redis:6379'],
     /at '\/agentDefaults\/memory\/redisUrl'/,
@@ -124,12 +139,30 @@ describe('values.schema.json', () => {
     expect(result.stderr).toMatch(message);
   });
 
-  it('accepts an external Redis URL when the bundled Redis is off', async () => {
-    const result = await template(
-      [],
-      ['redis.enabled=false', 'agentDefaults.memory.redisUrl=redis://redis.data:6379'],
-    );
-    expect(result.stderr).toBe('');
+  it.each([
+    'redis://redis.data:6379',
+    'rediss://redis.data:6380/2',
+    'redis+sentinel://redis-node-0.redis-headless.data:26379,redis-node-1.redis-headless.data:26379/mymaster',
+    'rediss+sentinel://s1:26379/mymaster/1',
+    'redis+cluster://redis-cluster-0.data:6379,redis-cluster-1.data:6379',
+  ])(
+    'accepts the external Redis %s when the bundled Redis is off, and hands it to the webhook unchanged',
+    async (url) => {
+      const result = await template(
+        [],
+        ['redis.enabled=false', `agentDefaults.memory.redisUrl=${url.replaceAll(',', '\\,')}`],
+      );
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+      expect(result.stdout).toContain(`value: ${JSON.stringify(url)}`);
+    },
+  );
+
+  it('passes sidecar.minReplicas to the webhook, which gives it to every sidecar', async () => {
+    const result = await template([], ['sidecar.minReplicas=1']);
     expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/- name: INJECT_MIN_REPLICAS\n\s+value: "1"/);
+    const none = await template([], []);
+    expect(none.stdout).not.toContain('INJECT_MIN_REPLICAS');
   });
 });
