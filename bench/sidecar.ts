@@ -1,4 +1,4 @@
-// The sidecar benchmark (issue 2, "Performance"): the sidecar as a child
+// The sidecar benchmark: the sidecar as a child
 // process from dist/, next to the same MemoryStore calls made directly with
 // ioredis in this process, against a fresh redis-server of its own.
 import type { Redis } from 'ioredis';
