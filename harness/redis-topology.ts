@@ -3,127 +3,17 @@
 // with replicas). Every node runs on a random loopback port with its own folder,
 // so a test can SIGKILL any of them and watch the failover.
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { Redis } from 'ioredis';
 import { FaultProxy } from './faultproxy.js';
 import { pollUntil } from './poll.js';
-import { freePort } from './ports.js';
-import { ManagedProcess } from './process.js';
+import { baseArgs, RedisNode } from './redis.js';
+
+export { RedisNode };
 
 const run = promisify(execFile);
-
-/** One redis-server (data node, sentinel or cluster node) in its own folder. */
-export class RedisNode {
-  proc: ManagedProcess | undefined;
-
-  constructor(
-    readonly port: number,
-    readonly dir: string,
-    private readonly args: string[],
-    private readonly password: string | undefined,
-  ) {}
-
-  /** A node in `root/name`; `args` gets its port and folder (which exists by then). */
-  static async create(
-    root: string,
-    name: string,
-    args: (port: number, dir: string) => string[],
-    password?: string,
-  ): Promise<RedisNode> {
-    const port = await freePort();
-    const dir = join(root, name);
-    mkdirSync(dir, { recursive: true });
-    return new RedisNode(port, dir, args(port, dir), password);
-  }
-
-  /** Starts (again, on the same port and data) and waits until it answers PING. */
-  async start(): Promise<void> {
-    this.proc = new ManagedProcess({
-      name: `redis :${this.port}`,
-      command: 'redis-server',
-      args: this.args,
-      logFile: join(this.dir, 'redis.log'),
-    });
-    await this.proc.waitUntil('PING', () => this.ping(), { timeoutMs: 15_000 });
-  }
-
-  /** A client of this node alone; its errors surface as rejected commands, not events. */
-  client(): Redis {
-    const client = new Redis({
-      port: this.port,
-      host: '127.0.0.1',
-      password: this.password,
-      lazyConnect: false,
-      maxRetriesPerRequest: 0,
-      retryStrategy: () => null,
-    });
-    client.on('error', () => undefined);
-    return client;
-  }
-
-  /** One command on a fresh connection; the connection is closed after. */
-  async command(...args: (string | number)[]): Promise<unknown> {
-    const client = this.client();
-    try {
-      const [name = '', ...rest] = args;
-      return await client.call(String(name), ...rest);
-    } finally {
-      client.disconnect();
-    }
-  }
-
-  async info(section: string): Promise<Record<string, string>> {
-    const text = String(await this.command('INFO', section));
-    return Object.fromEntries(
-      text
-        .split('\r\n')
-        .filter((l) => l.includes(':') && !l.startsWith('#'))
-        .map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1)]),
-    );
-  }
-
-  get running(): boolean {
-    return this.proc?.running ?? false;
-  }
-
-  /** SIGKILL: a crash, no shutdown save. */
-  async kill(): Promise<void> {
-    await this.proc?.kill();
-  }
-
-  pause(): void {
-    this.proc?.signal('SIGSTOP');
-  }
-
-  resume(): void {
-    this.proc?.signal('SIGCONT');
-  }
-
-  private async ping(): Promise<boolean> {
-    return (await this.command('PING')) === 'PONG';
-  }
-}
-
-function baseArgs(port: number, dir: string, extra: string[] = []): string[] {
-  return [
-    '--port',
-    String(port),
-    '--bind',
-    '127.0.0.1',
-    '--dir',
-    dir,
-    '--save',
-    '',
-    '--appendonly',
-    'no',
-    '--daemonize',
-    'no',
-    ...extra,
-  ];
-}
 
 function authArgs(password: string | undefined): string[] {
   return password ? ['--requirepass', password, '--masterauth', password] : [];

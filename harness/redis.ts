@@ -2,9 +2,9 @@
 // so a test can kill it and start it again on the same data. Where redis-server
 // is missing but Docker is available, a testcontainers Redis.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort } from './ports.js';
 import { ManagedProcess } from './process.js';
@@ -15,8 +15,118 @@ export interface RedisOptions {
   password?: string;
 }
 
+/** One redis-server (data node, sentinel or cluster node) in its own folder. */
+export class RedisNode {
+  proc: ManagedProcess | undefined;
+
+  constructor(
+    readonly port: number,
+    readonly dir: string,
+    private readonly args: string[],
+    private readonly password: string | undefined,
+  ) {}
+
+  /** A node in `root/name`; `args` gets its port and folder (which exists by then). */
+  static async create(
+    root: string,
+    name: string,
+    args: (port: number, dir: string) => string[],
+    password?: string,
+  ): Promise<RedisNode> {
+    const port = await freePort();
+    const dir = join(root, name);
+    mkdirSync(dir, { recursive: true });
+    return new RedisNode(port, dir, args(port, dir), password);
+  }
+
+  /** Starts (again, on the same port and data) and waits until it answers PING. */
+  async start(): Promise<void> {
+    this.proc = new ManagedProcess({
+      name: `redis :${this.port}`,
+      command: 'redis-server',
+      args: this.args,
+      logFile: join(this.dir, 'redis.log'),
+    });
+    await this.proc.waitUntil('PING', () => this.ping(), { timeoutMs: 15_000 });
+  }
+
+  /** A client of this node alone; its errors surface as rejected commands, not events. */
+  client(): Redis {
+    const client = new Redis({
+      port: this.port,
+      host: '127.0.0.1',
+      password: this.password,
+      lazyConnect: false,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
+    client.on('error', () => undefined);
+    return client;
+  }
+
+  /** One command on a fresh connection; the connection is closed after. */
+  async command(...args: (string | number)[]): Promise<unknown> {
+    const client = this.client();
+    try {
+      const [name = '', ...rest] = args;
+      return await client.call(String(name), ...rest);
+    } finally {
+      client.disconnect();
+    }
+  }
+
+  async info(section: string): Promise<Record<string, string>> {
+    const text = String(await this.command('INFO', section));
+    return Object.fromEntries(
+      text
+        .split('\r\n')
+        .filter((l) => l.includes(':') && !l.startsWith('#'))
+        .map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1)]),
+    );
+  }
+
+  get running(): boolean {
+    return this.proc?.running ?? false;
+  }
+
+  /** SIGKILL: a crash, no shutdown save. */
+  async kill(): Promise<void> {
+    await this.proc?.kill();
+  }
+
+  pause(): void {
+    this.proc?.signal('SIGSTOP');
+  }
+
+  resume(): void {
+    this.proc?.signal('SIGCONT');
+  }
+
+  private async ping(): Promise<boolean> {
+    return (await this.command('PING')) === 'PONG';
+  }
+}
+
+export function baseArgs(port: number, dir: string, extra: string[] = []): string[] {
+  return [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--dir',
+    dir,
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--daemonize',
+    'no',
+    ...extra,
+  ];
+}
+
 export class RedisServer {
-  private proc: ManagedProcess | undefined;
+  private node: RedisNode | undefined;
   private container: { stop(): Promise<unknown> } | undefined;
   readonly dir: string;
 
@@ -24,13 +134,24 @@ export class RedisServer {
     readonly port: number,
     private readonly options: RedisOptions,
     readonly host = '127.0.0.1',
+    node?: RedisNode,
   ) {
-    this.dir = mkdtempSync(join(tmpdir(), 'kaos-redis-'));
+    this.node = node;
+    this.dir = node?.dir ?? mkdtempSync(join(tmpdir(), 'kaos-redis-'));
   }
 
   static async start(options: RedisOptions = {}): Promise<RedisServer> {
     if (hasRedisServer()) {
-      const redis = new RedisServer(await freePort(), options);
+      const root = mkdtempSync(join(tmpdir(), 'kaos-redis-'));
+      const extra = options.aof ? ['--appendonly', 'yes', '--appendfsync', 'always'] : [];
+      if (options.password) extra.push('--requirepass', options.password);
+      const node = await RedisNode.create(
+        root,
+        'data',
+        (port, dir) => baseArgs(port, dir, extra),
+        options.password,
+      );
+      const redis = new RedisServer(node.port, options, '127.0.0.1', node);
       await redis.startProcess();
       return redis;
     }
@@ -49,42 +170,21 @@ export class RedisServer {
 
   /** Starts redis-server (again, on the same port and data) and waits until it answers PING. */
   async startProcess(): Promise<void> {
-    const args = [
-      '--port',
-      String(this.port),
-      '--bind',
-      '127.0.0.1',
-      '--dir',
-      this.dir,
-      '--save',
-      '',
-      '--daemonize',
-      'no',
-    ];
-    if (this.options.aof) args.push('--appendonly', 'yes', '--appendfsync', 'always');
-    if (this.options.password) args.push('--requirepass', this.options.password);
-    const proc = new ManagedProcess({
-      name: `redis-server :${this.port}`,
-      command: 'redis-server',
-      args,
-      logFile: join(this.dir, 'redis.log'),
-    });
-    this.proc = proc;
-    await proc.waitUntil('PING', () => this.answers(), { timeoutMs: 15_000 });
+    await this.node?.start();
   }
 
   /** SIGKILL: no shutdown save, exactly what a crash leaves behind. */
   async kill(): Promise<void> {
-    await this.proc?.kill();
+    await this.node?.kill();
   }
 
   /** SIGSTOP: the socket stays open but nothing answers, like a hung server. */
   pause(): void {
-    this.proc?.signal('SIGSTOP');
+    this.node?.pause();
   }
 
   resume(): void {
-    this.proc?.signal('SIGCONT');
+    this.node?.resume();
   }
 
   async restart(): Promise<void> {
@@ -96,22 +196,7 @@ export class RedisServer {
     this.resume();
     await this.kill();
     await this.container?.stop();
-    rmSync(this.dir, { recursive: true, force: true });
-  }
-
-  private async answers(): Promise<boolean> {
-    const probe = new Redis(this.url, {
-      lazyConnect: true,
-      maxRetriesPerRequest: 0,
-      retryStrategy: () => null,
-    });
-    probe.on('error', () => undefined);
-    try {
-      await probe.connect();
-      return (await probe.ping()) === 'PONG';
-    } finally {
-      probe.disconnect();
-    }
+    rmSync(this.node ? dirname(this.dir) : this.dir, { recursive: true, force: true });
   }
 
   private static async startContainer(options: RedisOptions): Promise<RedisServer> {

@@ -5,8 +5,7 @@ import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { call } from '../../harness/http.js';
 import { pollUntil } from '../../harness/poll.js';
-import { RedisServer } from '../../harness/redis.js';
-import { RedisNode } from '../../harness/redis-topology.js';
+import { baseArgs, RedisNode, RedisServer } from '../../harness/redis.js';
 import { SidecarProcess, startSidecar } from '../../harness/sidecar.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -142,19 +141,9 @@ describe('other refusals, each with its own code', () => {
     cleanups.push(() => primary.stop());
     const root = mkdtempSync(join(tmpdir(), 'kaos-replica-'));
     cleanups.push(async () => rmSync(root, { recursive: true, force: true }));
-    const replica = await RedisNode.create(root, 'replica', (port, dir) => [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--dir',
-      dir,
-      '--save',
-      '',
-      '--replicaof',
-      '127.0.0.1',
-      String(primary.port),
-    ]);
+    const replica = await RedisNode.create(root, 'replica', (port, dir) =>
+      baseArgs(port, dir, ['--replicaof', '127.0.0.1', String(primary.port)]),
+    );
     await replica.start();
     cleanups.push(() => replica.kill());
     await pollUntil(
