@@ -11,7 +11,7 @@ export interface KubeconfigSpec {
   credentials: Credentials;
 }
 
-export function kubeconfigText(spec: KubeconfigSpec): string {
+function kubeconfigText(spec: KubeconfigSpec): string {
   const b64 = (text: string) => Buffer.from(text).toString('base64');
   const user =
     'token' in spec.credentials

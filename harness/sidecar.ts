@@ -9,7 +9,7 @@ import { pollUntil } from './poll.js';
 import { freePort } from './ports.js';
 import { ManagedProcess, type Exit } from './process.js';
 
-export function randomPrefix(): string {
+function randomPrefix(): string {
   return `test:${randomBytes(4).toString('hex')}`;
 }
 

@@ -33,11 +33,11 @@ const SCHEMES: Record<string, { kind: RedisTopology['kind']; tls: boolean; port:
 
 const REDIS_URL_SCHEMES = 'redis://, rediss://, redis+sentinel:// or redis+cluster://';
 
-export const REDIS_URL_FORMS =
+const REDIS_URL_FORMS =
   'redis:// or rediss:// URL, redis+sentinel://host:port[,host:port…]/MASTER or redis+cluster://host:port[,host:port…]';
 
 /** What is wrong with a Redis URL (an InvalidValue: the env reader names the variable). */
-export class RedisUrlError extends InvalidValue {
+class RedisUrlError extends InvalidValue {
   override readonly name = 'RedisUrlError';
 }
 

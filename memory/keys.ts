@@ -13,7 +13,7 @@
 // Cluster") has the design and its guarantees.
 
 /** Index buckets on Redis Cluster. Part of the stored layout: changing it orphans data. */
-export const CLUSTER_BUCKETS = 64;
+const CLUSTER_BUCKETS = 64;
 const SLOTS = 16384;
 
 export interface SessionKeys {
@@ -79,7 +79,7 @@ function headsOf(base: string): IndexHeads {
 let tags: string[] | undefined;
 
 /** For each bucket b, the first of "0", "1", … whose slot lies in b's range. */
-export function bucketTags(): string[] {
+function bucketTags(): string[] {
   if (tags) return tags;
   const found: (string | undefined)[] = new Array<string | undefined>(CLUSTER_BUCKETS);
   let missing = CLUSTER_BUCKETS;

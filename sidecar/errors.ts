@@ -32,13 +32,6 @@ export class PayloadTooLargeError extends ApiError {
   }
 }
 
-/** Redis could not be reached in time: the caller may retry (503 with Retry-After). */
-export class UnavailableError extends ApiError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(503, 'unavailable', message, options);
-  }
-}
-
 /**
  * What each kind of Redis failure answers. 503 (with Retry-After) means "try the
  * same request again later": for a write, with the same event_id (README).
