@@ -134,7 +134,10 @@ export class SentinelGroup {
     throw new Error('no sentinel names a primary');
   }
 
-  /** Waits until every live replica is connected to the primary and the sentinels see them. */
+  /**
+   * Waits until every live replica holds the primary's data (its first sync done, not
+   * merely connected) and the sentinels see them all.
+   */
   async waitSettled(timeoutMs = 30_000): Promise<void> {
     await pollUntil(
       'sentinel group settled',
@@ -142,8 +145,9 @@ export class SentinelGroup {
         const primary = await this.primary();
         if (!primary.running) return false;
         const info = await primary.info('replication');
-        const live = this.data.filter((n) => n.running && n !== primary).length;
-        if (info.role !== 'master' || Number(info.connected_slaves) < live) return false;
+        const replicas = this.data.filter((n) => n.running && n !== primary);
+        if (info.role !== 'master' || Number(info.connected_slaves) < replicas.length) return false;
+        for (const replica of replicas) if (!(await replica.syncedReplica())) return false;
         for (const sentinel of this.sentinels.filter((s) => s.running)) {
           const replicas = (await sentinel.command(
             'SENTINEL',
@@ -280,7 +284,10 @@ export class RedisCluster {
     return out;
   }
 
-  /** Waits until every live node reports cluster_state:ok and all 16384 slots are served. */
+  /**
+   * Waits until every live node reports cluster_state:ok, all 16384 slots are served,
+   * and every live replica holds its master's data (its first sync done).
+   */
   async waitHealthy(timeoutMs = 30_000): Promise<void> {
     await pollUntil(
       'cluster healthy',
@@ -289,6 +296,8 @@ export class RedisCluster {
           const info = String(await node.command('CLUSTER', 'INFO'));
           if (!info.includes('cluster_state:ok')) return false;
           if (!info.includes('cluster_slots_ok:16384')) return false;
+          const role = (await node.info('replication')).role;
+          if (role === 'slave' && !(await node.syncedReplica())) return false;
         }
         return true;
       },

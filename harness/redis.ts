@@ -75,6 +75,16 @@ export class RedisNode {
     }
   }
 
+  /** Whether this node is a replica whose data is in sync with its primary (false for a primary). */
+  async syncedReplica(): Promise<boolean> {
+    const info = await this.info('replication');
+    return (
+      info.role === 'slave' &&
+      info.master_link_status === 'up' &&
+      info.master_sync_in_progress === '0'
+    );
+  }
+
   async info(section: string): Promise<Record<string, string>> {
     const text = String(await this.command('INFO', section));
     return Object.fromEntries(
@@ -121,6 +131,9 @@ export function baseArgs(port: number, dir: string, extra: string[] = []): strin
     'no',
     '--daemonize',
     'no',
+    // A replica's first sync starts at once, not after Redis's default 5 s wait for others.
+    '--repl-diskless-sync-delay',
+    '0',
     ...extra,
   ];
 }

@@ -131,6 +131,38 @@ describe('Redis Sentinel', () => {
     expect(Date.now() - started).toBeLessThan(3_000);
   });
 
+  // A manual failover leaves the old primary taking writes until the sentinels demote it, and a
+  // replica still following it acknowledges them before it follows the new primary and drops them.
+  // Only every replica's confirmation (MIN_REPLICAS = 2 here) closes that window; 1 covers a crash.
+  it('a primary demoted under the sidecar (SENTINEL FAILOVER): it finds the new primary, never writes to a replica, and with every replica required loses nothing', async () => {
+    const g = await group();
+    const sc = await sidecar({
+      MEMORY_REDIS_URL: g.url(),
+      MEMORY_REDIS_MIN_REPLICAS: '2',
+      MEMORY_MAX_SESSION_EVENTS: '100000',
+    });
+    const load = retryingWriters(sc.url, 'switch', 4);
+    await pollUntil('writes before the switch', () => load.acked.length > 100, {
+      timeoutMs: 30_000,
+    });
+    const old = await g.primary();
+    // A manual failover: the old primary lives on as a replica, the sidecar's connection to it too.
+    await g.sentinels[0]!.command('SENTINEL', 'FAILOVER', g.masterName);
+    const next = await g.waitFailover(old);
+    const atSwitch = load.acked.length;
+    await pollUntil('writes on the new primary', () => load.acked.length > atSwitch + 100, {
+      timeoutMs: 30_000,
+    });
+    await load.stop();
+    await pollUntil(
+      'the old primary a replica',
+      async () => (await old.info('replication')).role === 'slave',
+    );
+    const stored = await storedIds(next, `${sc.prefix}:events:switch`);
+    expect(load.acked.filter((id) => !stored.includes(id))).toEqual([]);
+    expect(new Set(stored).size).toBe(stored.length);
+  });
+
   it('MIN_REPLICAS=1: SIGKILL of the primary mid-stream loses no acknowledged event, stores none twice, and writes resume within seconds', async () => {
     const g = await group();
     const sc = await sidecar({
