@@ -127,7 +127,7 @@ export async function benchSidecar(): Promise<void> {
     });
   } finally {
     await sidecar?.stop();
-    directRedis.disconnect();
+    await direct.close();
     await redis.stop();
   }
 }

@@ -56,7 +56,7 @@ async function measure(topology: string, url: string, minReplicas: number): Prom
       rows.push({ topology, minReplicas, connections: n, sidecar, direct: directResult });
     }
   } finally {
-    direct.redis.disconnect();
+    await direct.close();
     await sc.stop();
   }
   return rows;

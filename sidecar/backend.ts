@@ -8,12 +8,19 @@ import { MemoryStore } from '../memory/store.js';
 import type { SidecarConfig } from './config.js';
 import type { SidecarMetrics } from './metrics.js';
 
-export function openStore(
-  config: SidecarConfig,
-  log: Logger,
-  metrics?: SidecarMetrics,
-): { redis: RedisClient; store: MemoryStore } {
+/** How long closing waits for Redis to acknowledge QUIT before dropping the connection. */
+const QUIT_TIMEOUT_MS = 1_000;
+
+export interface Backend {
+  redis: RedisClient;
+  store: MemoryStore;
+  /** QUIT, bounded: a hung Redis must not hold a shutdown. Not logged as an outage. */
+  close(): Promise<void>;
+}
+
+export function openStore(config: SidecarConfig, log: Logger, metrics?: SidecarMetrics): Backend {
   let down = false;
+  let closing = false;
   const redis = connectRedis(
     config.redis,
     {
@@ -30,6 +37,7 @@ export function openStore(
       },
       down(err) {
         metrics?.redisUp.set(0);
+        if (closing) return;
         if (err) metrics?.redisErrors.inc({ kind: 'connection' });
         if (!down) {
           log.warn(
@@ -65,5 +73,13 @@ export function openStore(
       },
     },
   );
-  return { redis, store };
+  const close = async () => {
+    closing = true;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise((resolve) => (timer = setTimeout(resolve, QUIT_TIMEOUT_MS)));
+    await Promise.race([redis.quit().catch(() => undefined), late]);
+    clearTimeout(timer);
+    redis.disconnect();
+  };
+  return { redis, store, close };
 }

@@ -7,7 +7,7 @@ import type { SidecarConfig } from './config.js';
 import type { RedisClient } from '../memory/connection.js';
 import { StoreError } from '../memory/errors.js';
 import type { MemoryStore } from '../memory/store.js';
-import { openStore } from './backend.js';
+import { openStore, type Backend } from './backend.js';
 import { ApiError } from './errors.js';
 import { LOOPBACK_HOSTS, Router } from './http.js';
 import { createMetrics, type SidecarMetrics } from './metrics.js';
@@ -15,14 +15,13 @@ import { ROUTES, type RouteDeps } from './routes.js';
 
 /** Longer than the idle timeout of common HTTP clients (60 s), so the client closes an idle connection first. */
 const KEEP_ALIVE_TIMEOUT_MS = 65_000;
-/** How long shutdown waits for Redis to acknowledge QUIT before dropping the connection. */
-const QUIT_TIMEOUT_MS = 1_000;
 /** A request must arrive whole within this, or node:http answers 408. */
 const REQUEST_TIMEOUT_MS = 30_000;
 
 export class Sidecar {
   readonly metrics: SidecarMetrics;
   readonly redis: RedisClient;
+  private readonly backend: Backend;
   readonly store: MemoryStore;
   private readonly router: Router<RouteDeps>;
   private readonly server: Server;
@@ -33,7 +32,9 @@ export class Sidecar {
     private readonly log: Logger,
   ) {
     this.metrics = createMetrics();
-    ({ redis: this.redis, store: this.store } = openStore(config, log, this.metrics));
+    this.backend = openStore(config, log, this.metrics);
+    this.redis = this.backend.redis;
+    this.store = this.backend.store;
     const deps: RouteDeps = {
       store: this.store,
       agentName: config.agentName,
@@ -96,12 +97,7 @@ export class Sidecar {
     );
     await closed;
     clearTimeout(force);
-    // QUIT waits for Redis to answer: a hung Redis must not hold the exit.
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise((resolve) => (timer = setTimeout(resolve, QUIT_TIMEOUT_MS)));
-    await Promise.race([this.redis.quit().catch(() => undefined), late]);
-    clearTimeout(timer);
-    this.redis.disconnect();
+    await this.backend.close();
   }
 }
 
