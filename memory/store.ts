@@ -3,6 +3,7 @@
 // (batch.ts); reads are scripts too, outside MULTI, so they keep working when
 // Redis is at maxmemory. Every call has a deadline.
 import { createHash } from 'node:crypto';
+import { Command } from 'ioredis';
 import { TransactionBatcher } from './batch.js';
 import { now, type Instant } from './clock.js';
 import type { RedisClient } from './connection.js';
@@ -549,11 +550,17 @@ export class MemoryStore {
     args: (string | number)[],
   ): Promise<unknown> {
     const argv = args.map(String);
+    // A Command with no reply encoding, not callBuffer: with auto-pipelining on, ioredis
+    // 6 drops callBuffer's command name.
+    const send = (name: string, head: string) =>
+      this.redis.sendCommand(
+        new Command(name, [head, keys.length, ...keys, ...argv], { replyEncoding: null }),
+      );
     try {
-      return await this.redis.callBuffer('EVALSHA', script.sha, keys.length, ...keys, ...argv);
+      return await send('evalsha', script.sha);
     } catch (err) {
       if (!isNoScript(err)) throw err;
-      return this.redis.callBuffer('EVAL', script.lua, keys.length, ...keys, ...argv);
+      return send('eval', script.lua);
     }
   }
 
