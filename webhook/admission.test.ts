@@ -7,6 +7,7 @@ const config: InjectConfig = {
   redisUrl: 'redis://r:6379',
   sidecarImage: 'kaos-memory:test',
   sidecarPort: 8790,
+  sidecarMetricsPort: 9790,
   imagePullPolicy: 'IfNotPresent',
   resources: DEFAULT_RESOURCES,
   nodeOptions: '--max-semi-space-size=2',
