@@ -45,6 +45,7 @@ describe('review', () => {
       uid: 'u-1',
       namespace: 'agents',
       pod: 'agent-*',
+      agent: 'x',
       dryRun: false,
     });
     const { response } = reviewed.body;
