@@ -232,6 +232,23 @@ describe('single Redis', () => {
     return { name: 'single', url: redis.url, stop: () => redis.stop() };
   });
 
+  it('exports from a Redis at maxmemory, which refuses every write', async () => {
+    const prefix = randomPrefix();
+    const { sc } = await seed(redis.url, prefix, false);
+    await sc.close();
+    const client = redis.client();
+    await client.config('SET', 'maxmemory', '1');
+    try {
+      await expect(client.set('x', 'y')).rejects.toThrow(/^OOM/);
+      const ran = await sessions(redis.url, ['export', 's-2', 's-3', '--prefix', prefix]);
+      expect(ran.status).toBe(0);
+      expect(records(ran.stdout).map((r) => r.session_id)).toEqual(['s-2', 's-3']);
+    } finally {
+      await client.config('SET', 'maxmemory', '0');
+      client.disconnect();
+    }
+  });
+
   it('runs as the kaos-memory command: export piped into import, progress on stderr', async () => {
     const from = randomPrefix();
     const to = randomPrefix();
