@@ -13,6 +13,7 @@ COPY memory ./memory
 COPY sidecar ./sidecar
 COPY webhook ./webhook
 COPY certs ./certs
+COPY ops ./ops
 RUN npm run build && npm prune --omit=dev
 
 # Final stage: Node runtime only. npm, npx, yarn and corepack are removed, so there is no

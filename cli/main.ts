@@ -9,6 +9,7 @@ commands:
   sidecar   serve the memory HTTP API beside an agent (127.0.0.1:8790)
   webhook   serve the mutating admission webhook over TLS
   certs     write a CA and serving certificate: certs --out DIR --dns NAME... --ip ADDR...
+  sessions  operate on stored memory: list, show, export, import, delete, erase (sessions --help)
 `;
 
 type Command = (argv: string[]) => Promise<void>;
@@ -21,6 +22,7 @@ const commands: Record<string, () => Promise<Command>> = {
   },
   webhook: async () => (await import('../webhook/main.js')).run,
   certs: async () => (await import('../certs/main.js')).run,
+  sessions: async () => (await import('../ops/main.js')).run,
 };
 
 async function main(argv: string[]): Promise<void> {

@@ -5,7 +5,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from './root.js';
 
-const SOURCE_DIRS = ['cli', 'lib', 'memory', 'sidecar', 'webhook', 'certs'];
+const SOURCE_DIRS = ['cli', 'lib', 'memory', 'sidecar', 'webhook', 'certs', 'ops'];
 
 export interface CommandLine {
   command: string;

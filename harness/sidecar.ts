@@ -9,7 +9,7 @@ import { pollUntil } from './poll.js';
 import { freePort } from './ports.js';
 import { ManagedProcess, type Exit } from './process.js';
 
-function randomPrefix(): string {
+export function randomPrefix(): string {
   return `test:${randomBytes(4).toString('hex')}`;
 }
 
@@ -28,6 +28,8 @@ export async function startSidecar(
   const prefix = env.MEMORY_KEY_PREFIX ?? randomPrefix();
   const config = loadSidecarConfig({
     MEMORY_KEY_PREFIX: prefix,
+    // Off unless a test asks: sidecars running side by side cannot share the default 9790.
+    MEMORY_METRICS_PORT: '0',
     ...env,
     MEMORY_SIDECAR_PORT: String(port),
   });
@@ -76,7 +78,14 @@ export class SidecarProcess implements RunningSidecar {
     const port = Number(env.MEMORY_SIDECAR_PORT ?? (await freePort()));
     const prefix = env.MEMORY_KEY_PREFIX ?? randomPrefix();
     const sp = new SidecarProcess(
-      { LOG_LEVEL: 'warn', ...env, MEMORY_SIDECAR_PORT: String(port), MEMORY_KEY_PREFIX: prefix },
+      {
+        LOG_LEVEL: 'warn',
+        // Off unless asked: sidecars running side by side cannot share the default 9790.
+        MEMORY_METRICS_PORT: '0',
+        ...env,
+        MEMORY_SIDECAR_PORT: String(port),
+        MEMORY_KEY_PREFIX: prefix,
+      },
       port,
       prefix,
       options,

@@ -34,6 +34,13 @@ export const SIDECAR_CONTAINER = 'kaos-memory';
 /** The sidecar listens on loopback only: its API is for the pod's own containers. */
 export const SIDECAR_HOST = '127.0.0.1';
 export const SIDECAR_PORT = 8790;
+/**
+ * The sidecar's second listener, on every interface, serving only GET /metrics so
+ * Prometheus can scrape the pod IP; 0 turns it off. Declared on the injected container
+ * as the named port {@link METRICS_PORT_NAME}, which the chart's PodMonitor selects.
+ */
+export const SIDECAR_METRICS_PORT = 9790;
+export const METRICS_PORT_NAME = 'memory-metrics';
 
 /** What an app container calls the sidecar at. */
 export function memoryApiUrl(port: number): string {
@@ -52,6 +59,8 @@ export const ENV = {
   apiUrl: 'MEMORY_API_URL',
   /** The sidecar: its port on 127.0.0.1. */
   sidecarPort: 'MEMORY_SIDECAR_PORT',
+  /** The sidecar: its metrics port on every interface (0: none). */
+  metricsPort: 'MEMORY_METRICS_PORT',
   keyPrefix: 'MEMORY_KEY_PREFIX',
   maxSessionEvents: 'MEMORY_MAX_SESSION_EVENTS',
   maxSessions: 'MEMORY_MAX_SESSIONS',

@@ -257,3 +257,72 @@ while i >= 0 and more == 0 do
 end
 return {length, out, oversized, more}
 `;
+
+/**
+ * Delete a session only while it belongs to this user: erasing a user's sessions
+ * (privacy requests) never deletes a session that changed hands meanwhile.
+ * KEYS[1] session hash  KEYS[2] events list  KEYS[3] index
+ * ARGV[1] S  ARGV[2] user_id
+ * Returns 1 when deleted, else 0.
+ */
+export const DELETE_IF_OWNER = `
+if redis.call('HGET', KEYS[1], 'user_id') ~= ARGV[2] then return 0 end
+redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('ZREM', KEYS[3], ARGV[1])
+return 1
+`;
+
+/**
+ * Everything stored for one session, read at one moment: the operator CLI's export.
+ * A read-only script, so it works when Redis is at maxmemory (moving data out of a
+ * full Redis is when an export is wanted most).
+ * KEYS[1] session hash  KEYS[2] events list  KEYS[3] index   ARGV[1] S
+ * Returns {HGETALL, LRANGE 0 -1, TTL of the hash, TTL of the list, ZSCORE or false}.
+ */
+export const EXPORT_SESSION = `
+return {
+  redis.call('HGETALL', KEYS[1]),
+  redis.call('LRANGE', KEYS[2], 0, -1),
+  redis.call('TTL', KEYS[1]),
+  redis.call('TTL', KEYS[2]),
+  redis.call('ZSCORE', KEYS[3], ARGV[1])
+}
+`;
+
+/**
+ * Write one exported session back exactly as it was: the hash fields and the list
+ * entries byte for byte, each key's remaining TTL, the index score. Unless ARGV[2]
+ * is 1, a session that already exists is left alone.
+ * KEYS[1] session hash  KEYS[2] events list  KEYS[3] index
+ * ARGV[1] S  ARGV[2] replace 0|1  ARGV[3] index score ("" to leave the index alone)
+ * ARGV[4] hash TTL  ARGV[5] list TTL (seconds; -1 none)  ARGV[6] n, the hash's field count
+ * ARGV[7 .. 6+2n] field, value pairs  ARGV[7+2n ..] list entries, oldest first
+ * Returns 1 when written, 0 when an existing session was kept.
+ */
+export const RESTORE_SESSION = `${EXPECT_TYPE}
+local sid, replace, score = ARGV[1], ARGV[2], ARGV[3]
+local hashTtl, listTtl, n = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+if replace ~= '1' and (redis.call('EXISTS', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[2]) == 1) then
+  return 0
+end
+redis.call('DEL', KEYS[1], KEYS[2])
+local first = 7 + 2 * n
+-- In chunks: unpack() of thousands of values overflows Lua's stack.
+local function pushAll(command, key, from, to)
+  local chunk = {}
+  for i = from, to do
+    chunk[#chunk + 1] = ARGV[i]
+    if #chunk == 1000 then
+      redis.call(command, key, unpack(chunk))
+      chunk = {}
+    end
+  end
+  if #chunk > 0 then redis.call(command, key, unpack(chunk)) end
+end
+pushAll('HSET', KEYS[1], 7, first - 1)
+pushAll('RPUSH', KEYS[2], first, #ARGV)
+if hashTtl > 0 then redis.call('EXPIRE', KEYS[1], hashTtl) end
+if listTtl > 0 then redis.call('EXPIRE', KEYS[2], listTtl) end
+if score ~= '' then redis.call('ZADD', KEYS[3], score, sid) end
+return 1
+`;

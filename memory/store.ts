@@ -3,6 +3,7 @@
 // (batch.ts); reads are scripts too, outside MULTI, so they keep working when
 // Redis is at maxmemory. Every call has a deadline.
 import { createHash } from 'node:crypto';
+import { Command } from 'ioredis';
 import { TransactionBatcher } from './batch.js';
 import { now, type Instant } from './clock.js';
 import type { RedisClient } from './connection.js';
@@ -19,10 +20,13 @@ import { keySlot, Keys, type IndexHeads, type SessionKeys } from './keys.js';
 import {
   APPEND_EVENTS,
   CREATE_SESSION,
+  DELETE_IF_OWNER,
   DELETE_SESSION,
   EVICT_IF_UNCHANGED,
+  EXPORT_SESSION,
   LIST_SESSIONS,
   READ_EVENTS,
+  RESTORE_SESSION,
 } from './scripts.js';
 
 export interface StoreLimits {
@@ -88,6 +92,23 @@ export interface EventPage {
   bytes: number;
 }
 
+/**
+ * One session exactly as stored, for export and import: the raw bytes of every hash
+ * field and list entry, each key's remaining TTL (seconds; -1 for none, -2 for a key
+ * that does not exist) and the session's index score.
+ */
+export interface StoredSession {
+  sessionId: string;
+  /** The index score as Redis prints it, or undefined when the index does not list it. */
+  score: string | undefined;
+  /** HGETALL, in Redis's order. */
+  hash: [Buffer, Buffer][];
+  hashTtl: number;
+  /** The list, oldest first. */
+  events: Buffer[];
+  eventsTtl: number;
+}
+
 export interface StoreHooks {
   /** Called when a read passes over stored entries it cannot return. */
   skipped?(skipped: Skipped, sessionId: string): void;
@@ -107,12 +128,17 @@ const SCRIPTS = {
   evict: new Script(EVICT_IF_UNCHANGED),
   list: new Script(LIST_SESSIONS),
   read: new Script(READ_EVENTS),
+  deleteIfOwner: new Script(DELETE_IF_OWNER),
+  export: new Script(EXPORT_SESSION),
+  restore: new Script(RESTORE_SESSION),
 };
 
 /** How long WAIT may block: the rest of the call's deadline, less time for the reply. */
 const WAIT_SHARE = 0.75;
 /** Index entries a listing page examines at most when filtering by user: never the whole index. */
 const USER_FILTER_BUDGET = { perRow: 10, min: 200 };
+/** Sessions an erasure looks for per index page. */
+const ERASE_PAGE = 200;
 
 export class MemoryStore {
   readonly keys: Keys;
@@ -346,6 +372,111 @@ export class MemoryStore {
     return { events: kept, next, skipped, bytes };
   }
 
+  // --- whole-store operations (the operator CLI, erasure) ----------------------
+
+  /**
+   * Every session id in the indexes, a page at a time, index after index (newest
+   * first within each): never the whole index in memory. With `userId`, only that
+   * user's sessions (a page may then be empty). Expired index entries are pruned on
+   * the way, as listing does.
+   */
+  async *sessionPages(opts: {
+    pageSize: number;
+    userId?: string | undefined;
+  }): AsyncGenerator<string[]> {
+    const budget = opts.userId ? opts.pageSize * USER_FILTER_BUDGET.perRow : opts.pageSize;
+    for (const heads of this.keys.indexes) {
+      let cursor: SessionCursor | undefined;
+      for (;;) {
+        const [rows, stop] = (await this.deadline(
+          this.evalScript(
+            SCRIPTS.list,
+            [heads.index],
+            [
+              cursor?.score ?? '+inf',
+              cursor?.member ?? '',
+              opts.pageSize,
+              opts.userId ?? '',
+              heads.session,
+              budget,
+            ],
+          ),
+        )) as [string[][], string[]];
+        const ids = rows.map((row) => row[0] ?? '');
+        if (ids.length > 0) yield ids;
+        if (stop.length !== 2) break;
+        cursor = { score: stop[0] ?? '0', member: stop[1] ?? '' };
+      }
+    }
+  }
+
+  /**
+   * Deletes every session of `userId` across every index; resolves with how many.
+   * Each deletion checks the owner again, atomically, so a session that changed
+   * hands meanwhile is kept.
+   */
+  async deleteUserSessions(userId: string, progress?: (deleted: number) => void): Promise<number> {
+    let deleted = 0;
+    for await (const ids of this.sessionPages({ pageSize: ERASE_PAGE, userId })) {
+      const results = await this.deadline(
+        Promise.all(
+          ids.map((id) => {
+            const k = this.keys.forSession(id);
+            return this.evalScript(
+              SCRIPTS.deleteIfOwner,
+              [k.session, k.events, k.index],
+              [id, userId],
+            );
+          }),
+        ),
+      );
+      deleted += results.filter((r) => Number(r) === 1).length;
+      progress?.(deleted);
+    }
+    return deleted;
+  }
+
+  /** One session as stored, byte for byte, or undefined when it does not exist. */
+  async exportSession(sessionId: string): Promise<StoredSession | undefined> {
+    const k = this.keys.forSession(sessionId);
+    const [flat, events, hashTtl, eventsTtl, score] = (await this.deadline(
+      this.evalScriptBuffer(SCRIPTS.export, [k.session, k.events, k.index], [sessionId]),
+    )) as [Buffer[], Buffer[], number, number, Buffer | null];
+    if (flat.length === 0 && events.length === 0) return undefined;
+    const hash: [Buffer, Buffer][] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      hash.push([flat[i] as Buffer, flat[i + 1] as Buffer]);
+    }
+    return {
+      sessionId,
+      score: score === null ? undefined : score.toString(),
+      hash,
+      hashTtl: Number(hashTtl),
+      events,
+      eventsTtl: Number(eventsTtl),
+    };
+  }
+
+  /**
+   * Writes an exported session back as it was, in this store's layout (so a session
+   * moves between a single Redis and a Cluster). An existing session is kept unless
+   * `replace`; resolves with whether it was written. Not subject to MEMORY_MAX_SESSIONS.
+   */
+  async importSession(session: StoredSession, opts: { replace: boolean }): Promise<boolean> {
+    const k = this.keys.forSession(session.sessionId);
+    const args: (string | number | Buffer)[] = [
+      session.sessionId,
+      opts.replace ? 1 : 0,
+      session.score ?? '',
+      restoredTtl(session.hashTtl),
+      restoredTtl(session.eventsTtl),
+      session.hash.length,
+      ...session.hash.flat(),
+      ...session.events,
+    ];
+    return Number(await this.transact(SCRIPTS.restore, k, args)) === 1;
+  }
+
   // --- plumbing -------------------------------------------------------------
 
   /** ARGV[1..10] of the write scripts: the session, the moment, the limits, the key heads. */
@@ -371,10 +502,10 @@ export class MemoryStore {
   private async transact(
     script: Script,
     k: SessionKeys,
-    args: (string | number)[],
+    args: (string | number | Buffer)[],
   ): Promise<unknown> {
     const keys = [k.session, k.events, k.index];
-    const argv = args.map(String);
+    const argv = args.map((a) => (Buffer.isBuffer(a) ? a : String(a)));
     const slot = this.clustered ? keySlot(k.index) : 0;
     const run = (useSha: boolean) =>
       this.deadline(
@@ -409,6 +540,27 @@ export class MemoryStore {
     } catch (err) {
       if (!isNoScript(err)) throw err;
       return this.redis.eval(script.lua, keys.length, ...keys, ...argv);
+    }
+  }
+
+  /** Like evalScript, with every bulk string in the reply as a Buffer (bytes, not text). */
+  private async evalScriptBuffer(
+    script: Script,
+    keys: string[],
+    args: (string | number)[],
+  ): Promise<unknown> {
+    const argv = args.map(String);
+    // A Command with no reply encoding, not callBuffer: with auto-pipelining on, ioredis
+    // 6 drops callBuffer's command name.
+    const send = (name: string, head: string) =>
+      this.redis.sendCommand(
+        new Command(name, [head, keys.length, ...keys, ...argv], { replyEncoding: null }),
+      );
+    try {
+      return await send('evalsha', script.sha);
+    } catch (err) {
+      if (!isNoScript(err)) throw err;
+      return send('eval', script.lua);
     }
   }
 
@@ -521,6 +673,12 @@ function outcomeUnknown(err: unknown): unknown {
     `${err.message}; the write may or may not have been stored: retry it with the same event_id`,
     { cause: err.cause },
   );
+}
+
+/** An exported TTL as restored: -1 (none) stays none; a key about to expire keeps a second. */
+function restoredTtl(ttl: number): number {
+  if (ttl < 0) return -1;
+  return Math.max(ttl, 1);
 }
 
 function isNoScript(err: unknown): boolean {

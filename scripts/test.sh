@@ -10,11 +10,13 @@ step "dependencies"
 [ -d node_modules ] || npm ci --no-audit --no-fund
 bash scripts/ensure-redis.sh
 step "node runtime (containerd, runc, CNI plugins, nft from Debian; installed once)"
-# Only the real-node suites (test/node) need it; they are skipped where a node cannot run.
+# Only the real-node suites (test/node) and the demo need it (root on Linux).
 bash scripts/node-deps.sh || echo "==> node runtime not installed: the real-node suites will fail (see above)"
 step "control plane and node (Kubernetes components, CoreDNS, helm; cached after the first build)"
 # Without it the unit and Redis suites still run; each Kubernetes suite then fails with one line.
 bash scripts/controlplane.sh || echo "==> control plane not built: the Kubernetes suites will fail (see above)"
+# promtool checks the chart's alerts (test/chart/monitoring.test.ts); a cold build takes ~12 minutes.
+bash scripts/promtool.sh || echo "==> promtool not built: the chart's rule test will fail (see above)"
 
 
 step "build, typecheck, lint"

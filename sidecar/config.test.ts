@@ -13,6 +13,7 @@ describe('sidecar config', () => {
       sessionTtlSeconds: 86_400,
       port: 8790,
       host: '127.0.0.1',
+      metricsPort: 9790,
       bodyLimitBytes: 1_048_576,
       redisTimeoutMs: 2000,
     });
@@ -27,6 +28,11 @@ describe('sidecar config', () => {
     ],
     [{ ...base, MEMORY_MAX_SESSIONS: '0' }, /^MEMORY_MAX_SESSIONS: must be at least 1/],
     [{ ...base, MEMORY_SIDECAR_PORT: '70000' }, /^MEMORY_SIDECAR_PORT: must be at most 65535/],
+    [{ ...base, MEMORY_METRICS_PORT: '65536' }, /^MEMORY_METRICS_PORT: must be at most 65535/],
+    [
+      { ...base, MEMORY_METRICS_PORT: '8790' },
+      /^MEMORY_METRICS_PORT: must differ from MEMORY_SIDECAR_PORT \(8790\)/,
+    ],
     [{ ...base, MEMORY_KEY_PREFIX: 'a b' }, /^MEMORY_KEY_PREFIX: must be/],
     [
       { ...base, MEMORY_SESSION_TTL_SECONDS: '-5' },
@@ -35,6 +41,10 @@ describe('sidecar config', () => {
   ])('names the variable that is wrong: %j', (env, message) => {
     expect(() => loadSidecarConfig(env)).toThrow(ConfigError);
     expect(() => loadSidecarConfig(env)).toThrow(message);
+  });
+
+  it('turns the metrics listener off with 0', () => {
+    expect(loadSidecarConfig({ ...base, MEMORY_METRICS_PORT: '0' }).metricsPort).toBe(0);
   });
 
   it('never puts the password in an error', () => {

@@ -1,5 +1,11 @@
-import { ENV, SESSION_SETTINGS, SIDECAR_HOST, SIDECAR_PORT } from '../lib/contract.js';
-import { PORT, intEnv, optionalEnv, stringEnv } from '../lib/env.js';
+import {
+  ENV,
+  SESSION_SETTINGS,
+  SIDECAR_HOST,
+  SIDECAR_METRICS_PORT,
+  SIDECAR_PORT,
+} from '../lib/contract.js';
+import { ConfigError, PORT, intEnv, optionalEnv, stringEnv } from '../lib/env.js';
 import { redisUrlEnv, type RedisTopology } from '../lib/redis-url.js';
 
 export interface SidecarConfig {
@@ -16,6 +22,8 @@ export interface SidecarConfig {
   sessionTtlSeconds: number;
   port: number;
   host: string;
+  /** GET /metrics on every interface at this port; 0 for none. */
+  metricsPort: number;
   bodyLimitBytes: number;
   redisTimeoutMs: number;
   shutdownTimeoutMs: number;
@@ -27,7 +35,7 @@ const MAX_NAME_LENGTH = 253;
 
 /** Reads the sidecar's environment once; throws ConfigError naming the bad variable. */
 export function loadSidecarConfig(env: NodeJS.ProcessEnv = process.env): SidecarConfig {
-  return {
+  const config: SidecarConfig = {
     redis: redisUrlEnv(env, ENV.redisUrl).topology,
     redisPassword: optionalEnv(env, ENV.redisPassword),
     redisSentinelPassword: optionalEnv(env, 'MEMORY_REDIS_SENTINEL_PASSWORD'),
@@ -43,6 +51,11 @@ export function loadSidecarConfig(env: NodeJS.ProcessEnv = process.env): Sidecar
     sessionTtlSeconds: intEnv(env, ENV.sessionTtlSeconds, SESSION_SETTINGS.sessionTtlSeconds),
     port: intEnv(env, ENV.sidecarPort, { ...PORT, fallback: SIDECAR_PORT }),
     host: stringEnv(env, 'MEMORY_SIDECAR_HOST', { fallback: SIDECAR_HOST }),
+    metricsPort: intEnv(env, ENV.metricsPort, {
+      min: 0,
+      max: PORT.max,
+      fallback: SIDECAR_METRICS_PORT,
+    }),
     bodyLimitBytes: intEnv(env, 'MEMORY_BODY_LIMIT_BYTES', {
       min: 1024,
       max: 64 * 1024 * 1024,
@@ -65,4 +78,10 @@ export function loadSidecarConfig(env: NodeJS.ProcessEnv = process.env): Sidecar
       ],
     }),
   };
+  if (config.metricsPort !== 0 && config.metricsPort === config.port) {
+    throw new ConfigError(
+      `${ENV.metricsPort}: must differ from ${ENV.sidecarPort} (${config.port})`,
+    );
+  }
+  return config;
 }

@@ -4,7 +4,7 @@
 // the reply or the error answer. No express (docs/decisions.md, "The sidecar does not use express"): the API is
 // a dozen fixed routes on the path of every agent turn, and a router this size
 // keeps a middleware stack out of that path.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { StoreError } from '../memory/errors.js';
 import { ApiError, BadRequestError, PayloadTooLargeError, storeFailure } from './errors.js';
@@ -93,6 +93,14 @@ export interface Input<P, Q, B> {
   params: P;
   query: Q;
   body: B;
+  /** The request's headers, as node:http gives them (names in lower case). */
+  headers: IncomingHttpHeaders;
+}
+
+/** A request header a route reads, for the OpenAPI document (the handler checks it). */
+export interface HeaderParam {
+  description: string;
+  schema: JsonSchema;
 }
 
 /**
@@ -111,6 +119,8 @@ export interface RouteSpec<D, P, Q, B, S extends number> {
   params?: { [K in keyof P]: PathParam<P[K]> };
   query?: QuerySchema<Q>;
   body?: BodySpec<B>;
+  /** Optional request headers the handler reads (documentation only: never a 400). */
+  headers?: Record<string, HeaderParam>;
   responses: { [K in S]: ResponseSpec };
   errors?: readonly HandlerError[];
   /** A probe or a scrape: no access log line. */
@@ -130,15 +140,29 @@ export function errorStatuses(route: Route<unknown>): ErrorStatus[] {
   return [...statuses].sort((a, b) => a - b);
 }
 
+/** What a failed request's log line names besides its route and status. */
+export interface FailureDetail {
+  /** The answer's `error.code`. */
+  code: string | undefined;
+  /** The session the request was about, when it named one. */
+  session: string | undefined;
+  /** What the handler threw, when it threw. */
+  cause: unknown;
+}
+
 /** What the router reports to the server, for its metrics and logs. */
 export interface DispatchHooks {
-  /** A response was sent; `template` is the route's path, or `unmatched`. */
+  /**
+   * A response was sent; `template` is the route's path, or `unmatched`. `failure`
+   * is set when the status is 400 or above.
+   */
   responded(
     template: string,
     method: string,
     status: number,
     seconds: number,
     quiet: boolean,
+    failure?: FailureDetail,
   ): void;
   /** A handler threw: an ApiError is answered with its status, anything else with a 500. */
   failed(err: unknown, template: string): void;
@@ -308,6 +332,7 @@ export class Router<D> {
     const route = bound.route;
     bound.inFlight++;
     let reply: Reply;
+    let cause: unknown;
     try {
       const input = {
         params: route.params ? checkParams(route.params, params) : params,
@@ -315,9 +340,11 @@ export class Router<D> {
           ? check(route.query, queryObject(new URLSearchParams(search)), 'query')
           : undefined,
         body: route.body ? await this.readBody(route.body, req) : undefined,
+        headers: req.headers,
       };
       reply = await route.handle(input, this.deps);
     } catch (thrown) {
+      cause = thrown;
       this.options.hooks.failed(thrown, route.path);
       const err = thrown instanceof StoreError ? storeFailure(thrown) : thrown;
       if (err instanceof ApiError) {
@@ -328,7 +355,8 @@ export class Router<D> {
       }
     }
     bound.inFlight--;
-    this.finish(res, route.path, method, reply, started, route.quiet === true);
+    const session = params.id ?? sessionParam(search);
+    this.finish(res, route.path, method, reply, started, route.quiet === true, session, cause);
   }
 
   private async readBody(spec: BodySpec<unknown>, req: IncomingMessage): Promise<unknown> {
@@ -356,7 +384,7 @@ export class Router<D> {
     quiet: boolean,
   ): void {
     req.resume();
-    this.finish(res, UNMATCHED, method, reply, started, quiet);
+    this.finish(res, UNMATCHED, method, reply, started, quiet, undefined, undefined);
   }
 
   private finish(
@@ -366,6 +394,8 @@ export class Router<D> {
     reply: Reply,
     started: bigint,
     quiet: boolean,
+    session: string | undefined,
+    cause: unknown,
   ): void {
     if (this.draining && !res.headersSent) res.setHeader('connection', 'close');
     try {
@@ -378,7 +408,8 @@ export class Router<D> {
       else res.destroy();
     }
     const seconds = Number(process.hrtime.bigint() - started) / NS_PER_SECOND;
-    this.options.hooks.responded(template, method, reply.status, seconds, quiet);
+    const failure = reply.status >= 400 ? { code: errorCode(reply), session, cause } : undefined;
+    this.options.hooks.responded(template, method, reply.status, seconds, quiet, failure);
   }
 }
 
@@ -406,6 +437,18 @@ function checkParams(
     params[name] = check(spec.schema, params[name], spec.label);
   }
   return params;
+}
+
+/** The `error.code` of an error answer. */
+function errorCode(reply: Reply): string | undefined {
+  const error = (reply.body as { error?: { code?: unknown } } | undefined)?.error;
+  return typeof error?.code === 'string' ? error.code : undefined;
+}
+
+/** `session_id` of a query string (GET /memory/events names its session there). */
+function sessionParam(search: string): string | undefined {
+  if (!search.includes('session_id=')) return undefined;
+  return new URLSearchParams(search).get('session_id') ?? undefined;
 }
 
 function errorReply(err: ApiError): Reply {

@@ -121,7 +121,14 @@ function parameters(route: Route<unknown>): Json[] {
     required: !field.optional,
     schema: field.json,
   }));
-  return [...path, ...query];
+  const headers = Object.entries(route.headers ?? {}).map(([name, h]) => ({
+    name,
+    in: 'header',
+    required: false,
+    description: h.description,
+    schema: h.schema,
+  }));
+  return [...path, ...query, ...headers];
 }
 
 function operation(route: Route<unknown>): Json {

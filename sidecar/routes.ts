@@ -19,8 +19,10 @@ import type { PathParam, Route, RouteSpec } from './http.js';
 import { openapiDocument } from './openapi.js';
 import type { JsonSchema } from './schema.js';
 import type { MemoryStore } from '../memory/store.js';
+import { parseTraceparent, withTrace } from './trace.js';
 import {
   appendBody,
+  eraseUserQuery,
   contextQuery,
   createSessionBody,
   kaosEventsQuery,
@@ -240,6 +242,29 @@ export const ROUTES: readonly Route<RouteDeps>[] = [
   }),
 
   route({
+    name: 'eraseUser',
+    method: 'DELETE',
+    path: '/v1/sessions',
+    summary: 'Delete every session of one user (privacy erasure)',
+    description:
+      'Deletes the sessions whose `user_id` is the one given, across every index of the store, and says how many. ' +
+      'Each deletion checks the owner again, so a session that changed hands meanwhile is kept. ' +
+      'A 503 may come after some were deleted: repeat the request.',
+    query: eraseUserQuery,
+    responses: {
+      200: {
+        description: 'how many sessions were deleted (0 when the user had none)',
+        schema: fields({ deleted: COUNT }),
+      },
+    },
+    errors: [503],
+    handle: async ({ query }, { store }) => {
+      const deleted = await store.deleteUserSessions(query.user_id);
+      return { status: 200, body: { deleted } };
+    },
+  }),
+
+  route({
     name: 'getSession',
     method: 'GET',
     path: '/v1/sessions/{id}',
@@ -273,15 +298,24 @@ export const ROUTES: readonly Route<RouteDeps>[] = [
     method: 'POST',
     path: '/v1/sessions/{id}/events',
     summary: 'Append one event or an array; creates the session when absent',
-    description: 'An event_id already stored is not stored again, so a retry is safe.',
+    description:
+      'An event_id already stored is not stored again, so a retry is safe. ' +
+      "A W3C `traceparent` header is recorded in each new event's metadata as `trace_id` and `span_id`, unless the event's own metadata names either.",
     params: SESSION_PARAMS,
     body: { schema: appendBody },
+    headers: {
+      traceparent: {
+        description:
+          'W3C Trace Context: `00-<trace id>-<span id>-<flags>`. Recorded as metadata.trace_id and metadata.span_id of each new event; an invalid value is ignored.',
+        schema: { type: 'string' },
+      },
+    },
     responses: {
       201: { description: 'stored, or the session was created', schema: ref('AppendResult') },
       200: { description: 'every event was already stored', schema: ref('AppendResult') },
     },
     errors: [409, 503, 507],
-    handle: async ({ params: { id }, body }, { store, agentName }) => {
+    handle: async ({ params: { id }, body, headers }, { store, agentName }) => {
       // Stored whole or not at all: a batch the session cannot keep would be trimmed in
       // the same write, and its retry would put the trimmed events back out of order.
       if (body.length > store.maxSessionEvents) {
@@ -289,7 +323,9 @@ export const ROUTES: readonly Route<RouteDeps>[] = [
           `body: holds ${body.length} events, more than the ${store.maxSessionEvents} a session keeps (MEMORY_MAX_SESSION_EVENTS); send fewer at a time`,
         );
       }
-      const result = await store.appendEvents(id, body, DEFAULT_OWNER);
+      const trace = parseTraceparent(headers.traceparent);
+      const events = trace ? body.map((event) => withTrace(event, trace)) : body;
+      const result = await store.appendEvents(id, events, DEFAULT_OWNER);
       const stored = result.events.filter((e) => e.stored).length;
       return {
         status: stored > 0 || result.created ? 201 : 200,

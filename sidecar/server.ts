@@ -1,6 +1,6 @@
 // Wires config, Redis, store, route table and node:http together, and takes
 // them apart again in order: stop accepting, finish in-flight requests, close Redis.
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../lib/logger.js';
 import type { SidecarConfig } from './config.js';
@@ -25,6 +25,8 @@ export class Sidecar {
   readonly store: MemoryStore;
   private readonly router: Router<RouteDeps>;
   private readonly server: Server;
+  /** GET /metrics on every interface (MEMORY_METRICS_PORT), or none. */
+  private readonly metricsServer: Server | undefined;
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -47,18 +49,35 @@ export class Sidecar {
       bodyLimitBytes: config.bodyLimitBytes,
       hosts: servedHosts(config.host),
       hooks: {
-        responded: (route, method, status, seconds, quiet) => {
+        responded: (route, method, status, seconds, quiet, failure) => {
           this.metrics.observe(route, method, status, seconds);
-          if (!quiet) log.debug({ method, route, status, ms: seconds * 1000 }, 'request');
-        },
-        failed: (err, route) => {
-          if (err instanceof StoreError) {
-            this.metrics.redisErrors.inc({ kind: err.kind });
-            const cause = err.cause instanceof Error ? err.cause.message : undefined;
-            log.warn({ route, kind: err.kind, reason: err.message, cause }, 'redis failure');
-          } else if (!(err instanceof ApiError)) {
-            log.error({ err, route }, 'unexpected error');
+          // Probes and scrapes are never logged: a Redis outage is one line of its own.
+          if (quiet) return;
+          if (!failure) {
+            log.debug({ method, route, status, ms: seconds * 1000 }, 'request');
+            return;
           }
+          // One line per failed request: what an operator greps for. Never a body.
+          const fields = {
+            route,
+            method,
+            status,
+            code: failure.code,
+            session: failure.session,
+            agent: config.agentName,
+            ms: seconds * 1000,
+            ...causeFields(failure.cause),
+          };
+          if (status >= 500 && !(failure.cause instanceof StoreError) && failure.cause) {
+            log.error(fields, 'request failed');
+          } else if (status >= 500 || failure.cause instanceof StoreError) {
+            log.warn(fields, 'request failed');
+          } else {
+            log.info(fields, 'request failed');
+          }
+        },
+        failed: (err) => {
+          if (err instanceof StoreError) this.metrics.redisErrors.inc({ kind: err.kind });
         },
       },
     });
@@ -67,6 +86,37 @@ export class Sidecar {
       { keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS },
       this.router.listener,
     );
+    this.metricsServer =
+      config.metricsPort === 0
+        ? undefined
+        : createServer({ requestTimeout: REQUEST_TIMEOUT_MS }, (req, res) => this.scrape(req, res));
+  }
+
+  /**
+   * The metrics listener's only route. No Host check: Prometheus scrapes the pod IP,
+   * and Prometheus text holds nothing a page could use.
+   */
+  private scrape(req: IncomingMessage, res: ServerResponse): void {
+    req.resume();
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET' || path !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found\n');
+      return;
+    }
+    this.metrics.registry.metrics().then(
+      (text) => {
+        res.writeHead(200, { 'content-type': this.metrics.registry.contentType }).end(text);
+      },
+      (err: unknown) => {
+        this.log.error({ err }, 'metrics could not be collected');
+        res.writeHead(500).end();
+      },
+    );
+  }
+
+  /** Where the metrics listener listens, once started (undefined when it is off). */
+  metricsAddress(): AddressInfo | undefined {
+    return (this.metricsServer?.address() as AddressInfo | null) ?? undefined;
   }
 
   /** Connects to Redis (tolerating that it is down: readiness says so) and listens. */
@@ -74,10 +124,10 @@ export class Sidecar {
     this.redis.connect().catch((err: unknown) => {
       this.log.warn({ err: (err as Error).message }, 'redis not reachable at start; retrying');
     });
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.config.port, this.config.host, () => resolve());
-    });
+    await listen(this.server, this.config.port, this.config.host);
+    // Every interface (no host: `::` where the pod has IPv6, else 0.0.0.0): Prometheus
+    // scrapes the pod IP. The API itself stays on loopback.
+    if (this.metricsServer) await listen(this.metricsServer, this.config.metricsPort);
     return this.server.address() as AddressInfo;
   }
 
@@ -91,6 +141,9 @@ export class Sidecar {
     this.router.draining = true;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeIdleConnections();
+    // A scrape in flight is not worth waiting for.
+    this.metricsServer?.close();
+    this.metricsServer?.closeAllConnections();
     const force = setTimeout(
       () => this.server.closeAllConnections(),
       this.config.shutdownTimeoutMs,
@@ -99,6 +152,27 @@ export class Sidecar {
     clearTimeout(force);
     await this.backend.close();
   }
+}
+
+function listen(server: Server, port: number, host?: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+/** A failed request's cause, as log fields: a Redis failure's kind, or an unexpected error. */
+function causeFields(cause: unknown): Record<string, unknown> {
+  if (cause instanceof StoreError) {
+    // Redis's own reply (WRONGPASS…, OOM…, READONLY…) says why; it never holds a secret.
+    const redis = cause.cause instanceof Error ? cause.cause.message : undefined;
+    return { kind: cause.kind, reason: cause.message, ...(redis ? { redis } : {}) };
+  }
+  if (cause === undefined || cause instanceof ApiError) return {};
+  return { err: cause };
 }
 
 /**

@@ -94,6 +94,11 @@ export const listSessionsQuery = object(
   false,
 );
 
+export const eraseUserQuery = object(
+  { user_id: nonEmptyText(NAME_MAX, 'must not be empty: name the user whose sessions to delete') },
+  false,
+);
+
 const eventType = nonEmptyText(EVENT_TYPE_MAX, 'must not hold an empty type');
 const typeList = mapped(string({ max: TYPE_LIST_MAX }), (value, path) => {
   const types = value.split(',').map((t) => t.trim());

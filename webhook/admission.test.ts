@@ -7,6 +7,7 @@ const config: InjectConfig = {
   redisUrl: 'redis://r:6379',
   sidecarImage: 'kaos-memory:test',
   sidecarPort: 8790,
+  sidecarMetricsPort: 9790,
   imagePullPolicy: 'IfNotPresent',
   resources: DEFAULT_RESOURCES,
   nodeOptions: '--max-semi-space-size=2',
@@ -44,6 +45,7 @@ describe('review', () => {
       uid: 'u-1',
       namespace: 'agents',
       pod: 'agent-*',
+      agent: 'x',
       dryRun: false,
     });
     const { response } = reviewed.body;

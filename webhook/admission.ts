@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { AGENT_LABEL } from '../lib/contract.js';
 import type { InjectConfig } from './config.js';
 import { inject, type SkipReason } from './inject.js';
 
@@ -28,7 +29,7 @@ export type Reviewed =
       };
       outcome: Outcome;
       /** Log fields: who asked about which pod. */
-      context: { uid: string; namespace?: string; pod?: string; dryRun: boolean };
+      context: { uid: string; namespace?: string; pod?: string; agent?: string; dryRun: boolean };
     }
   | { status: 400; message: string };
 
@@ -81,7 +82,13 @@ export function review(body: unknown, config: InjectConfig): Reviewed {
   const parsed = admissionReview.safeParse(body);
   if (!parsed.success) return { status: 400, message: describe(parsed.error) };
   const request = parsed.data.request;
-  const context = {
+  const context: {
+    uid: string;
+    namespace?: string;
+    pod?: string;
+    agent?: string;
+    dryRun: boolean;
+  } = {
     uid: request.uid,
     namespace: request.namespace,
     pod: request.name,
@@ -122,6 +129,8 @@ export function review(body: unknown, config: InjectConfig): Reviewed {
     request.name ||
     metadata?.name ||
     (metadata?.generateName ? `${metadata.generateName}*` : undefined);
+  // The agent label's value names the agent (it may be empty; absent: not an agent pod).
+  context.agent = metadata?.labels?.[AGENT_LABEL];
 
   try {
     const result = inject(object.data, config);

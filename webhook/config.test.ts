@@ -56,6 +56,7 @@ describe('loadConfig', () => {
         INJECT_MEMORY_TYPE: 'redis',
         INJECT_REDIS_PASSWORD_SECRET: 'redis-auth/password',
         INJECT_SIDECAR_PORT: '9000',
+        INJECT_SIDECAR_METRICS_PORT: '0',
         INJECT_NATIVE_SIDECAR: 'false',
         INJECT_SIDECAR_RESOURCES: '{"requests":{"cpu":"5m"},"limits":{"cpu":"1","memory":"1Gi"}}',
         INJECT_IMAGE_PULL_POLICY: 'Always',
@@ -84,6 +85,7 @@ describe('loadConfig', () => {
       passwordSecret: { name: 'redis-auth', key: 'password' },
       sidecarImage: 'ghcr.io/kaos/kaos-memory:0.1.0',
       sidecarPort: 9000,
+      sidecarMetricsPort: 0,
       imagePullPolicy: 'Always',
       resources: { requests: { cpu: '5m' }, limits: { cpu: '1', memory: '1Gi' } },
       nodeOptions: '--max-semi-space-size=8 --v8-pool-size=2',
@@ -115,6 +117,10 @@ describe('loadConfig', () => {
     ],
     [{ ...base, WEBHOOK_PORT: '0' }, 'WEBHOOK_PORT: must be at least 1'],
     [{ ...base, INJECT_SIDECAR_PORT: 'x' }, 'INJECT_SIDECAR_PORT: must be a whole number'],
+    [
+      { ...base, INJECT_SIDECAR_METRICS_PORT: '70000' },
+      'INJECT_SIDECAR_METRICS_PORT: must be at most 65535',
+    ],
     [
       { ...base, INJECT_NATIVE_SIDECAR: 'yes' },
       'INJECT_NATIVE_SIDECAR: must be auto, true or false',

@@ -1,5 +1,11 @@
 import { z } from 'zod';
-import { ENV, SESSION_SETTINGS, SIDECAR_NODE_OPTIONS, SIDECAR_PORT } from '../lib/contract.js';
+import {
+  ENV,
+  SESSION_SETTINGS,
+  SIDECAR_METRICS_PORT,
+  SIDECAR_NODE_OPTIONS,
+  SIDECAR_PORT,
+} from '../lib/contract.js';
 import {
   ConfigError,
   InvalidValue,
@@ -77,6 +83,8 @@ export interface InjectConfig {
   passwordSecret?: { name: string; key: string };
   sidecarImage: string;
   sidecarPort: number;
+  /** The sidecar's metrics port on the pod IP, declared as a named port; 0 for none. */
+  sidecarMetricsPort: number;
   imagePullPolicy: 'Always' | 'IfNotPresent' | 'Never';
   resources: Resources;
   /** The sidecar's NODE_OPTIONS: how large its heap may grow (SIDECAR_NODE_OPTIONS). */
@@ -131,6 +139,11 @@ export function loadConfig(
   const passwordRef = optionalEnv(env, 'INJECT_REDIS_PASSWORD_SECRET', SECRET_KEY);
   const sidecarImage = stringEnv(env, 'INJECT_SIDECAR_IMAGE', { checks: [IMAGE_REF] });
   const sidecarPort = intEnv(env, 'INJECT_SIDECAR_PORT', { ...PORT, fallback: SIDECAR_PORT });
+  const sidecarMetricsPort = intEnv(env, 'INJECT_SIDECAR_METRICS_PORT', {
+    min: 0,
+    max: PORT.max,
+    fallback: SIDECAR_METRICS_PORT,
+  });
   const nativeSidecar = oneOfEnv(env, 'INJECT_NATIVE_SIDECAR', ['auto', 'true', 'false'], 'auto');
   const resources = parsedEnv(env, 'INJECT_SIDECAR_RESOURCES', parseResources);
   const nodeOptions = stringEnv(env, 'INJECT_SIDECAR_NODE_OPTIONS', {
@@ -184,6 +197,7 @@ export function loadConfig(
       passwordSecret,
       sidecarImage,
       sidecarPort,
+      sidecarMetricsPort,
       imagePullPolicy,
       resources: resources ?? DEFAULT_RESOURCES,
       nodeOptions,

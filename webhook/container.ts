@@ -1,5 +1,11 @@
 import type { V1Container, V1EnvVar, V1Probe } from '@kubernetes/client-node';
-import { AGENT_LABEL, ENV, SIDECAR_CONTAINER, SIDECAR_HOST } from '../lib/contract.js';
+import {
+  AGENT_LABEL,
+  ENV,
+  METRICS_PORT_NAME,
+  SIDECAR_CONTAINER,
+  SIDECAR_HOST,
+} from '../lib/contract.js';
 import type { InjectConfig } from './config.js';
 import type { SidecarSettings } from './overrides.js';
 
@@ -43,8 +49,15 @@ function probe(port: number, path: '/healthz' | '/readyz', timing: Partial<V1Pro
   };
 }
 
-/** The memory sidecar container, as an ordinary container or a native sidecar. */
-export function sidecarContainer(config: InjectConfig, settings: SidecarSettings): V1Container {
+/**
+ * The memory sidecar container, as an ordinary container or a native sidecar.
+ * `metricsPort` is where it serves /metrics on the pod IP (0: nowhere).
+ */
+export function sidecarContainer(
+  config: InjectConfig,
+  settings: SidecarSettings,
+  metricsPort = 0,
+): V1Container {
   const env: V1EnvVar[] = [{ name: ENV.redisUrl, value: config.redisUrl }];
   if (config.passwordSecret) {
     env.push({
@@ -55,6 +68,8 @@ export function sidecarContainer(config: InjectConfig, settings: SidecarSettings
     });
   }
   env.push({ name: ENV.sidecarPort, value: String(settings.port) });
+  // Always set: 0 keeps the sidecar from opening its default port undeclared.
+  env.push({ name: ENV.metricsPort, value: String(metricsPort) });
   env.push({ name: ENV.nodeOptions, value: config.nodeOptions });
   for (const name of Object.keys(config.sidecarEnv).sort()) {
     env.push({ name, value: config.sidecarEnv[name] });
@@ -71,6 +86,10 @@ export function sidecarContainer(config: InjectConfig, settings: SidecarSettings
     imagePullPolicy: config.imagePullPolicy,
     args: ['sidecar'],
     env,
+    // The metrics port only: the API listens on loopback and is not reachable from outside.
+    ...(metricsPort > 0
+      ? { ports: [{ name: METRICS_PORT_NAME, containerPort: metricsPort, protocol: 'TCP' }] }
+      : {}),
     resources: settings.resources,
     startupProbe: probe(settings.port, '/healthz', STARTUP),
     livenessProbe: probe(settings.port, '/healthz', LIVENESS),

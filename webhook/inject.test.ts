@@ -12,6 +12,7 @@ const config: InjectConfig = {
   redisUrl: 'redis://redis.kaos:6379/0',
   sidecarImage: 'kaos-memory:test',
   sidecarPort: 8790,
+  sidecarMetricsPort: 9790,
   imagePullPolicy: 'IfNotPresent',
   resources: DEFAULT_RESOURCES,
   nodeOptions: '--max-semi-space-size=2',
@@ -168,6 +169,42 @@ describe('inject', () => {
     expect(out.spec?.containers[0]?.env?.find((e) => e.name === 'MEMORY_API_URL')?.value).toBe(
       'http://127.0.0.1:8792',
     );
+  });
+
+  it('declares the metrics port as a named port and tells the sidecar', () => {
+    const sidecar = apply(agentPod()).spec?.initContainers?.[0];
+    expect(sidecar?.ports).toEqual([
+      { name: 'memory-metrics', containerPort: 9790, protocol: 'TCP' },
+    ]);
+    expect(sidecar?.env?.find((e) => e.name === 'MEMORY_METRICS_PORT')?.value).toBe('9790');
+  });
+
+  it('moves the metrics port past the pod’s ports and the API port', () => {
+    const pod = agentPod(
+      { annotations: { 'memory.kaos.tools/sidecar-port': '9791' } },
+      { containers: [{ name: 'app', ports: [{ containerPort: 9790 }] }] },
+    );
+    const result = inject(pod, config);
+    expect(result.warnings).toEqual([
+      expect.stringContaining('serves /metrics on port 9792 (memory-metrics)'),
+    ]);
+    const sidecar = apply(pod).spec?.initContainers?.[0];
+    expect(sidecar?.ports?.[0]?.containerPort).toBe(9792);
+    expect(sidecar?.env?.find((e) => e.name === 'MEMORY_METRICS_PORT')?.value).toBe('9792');
+  });
+
+  it('serves no metrics when they are off or their port name is taken', () => {
+    const off = apply(agentPod(), { ...config, sidecarMetricsPort: 0 }).spec?.initContainers?.[0];
+    expect(off?.ports).toBeUndefined();
+    expect(off?.env?.find((e) => e.name === 'MEMORY_METRICS_PORT')?.value).toBe('0');
+    const pod = agentPod(
+      {},
+      { containers: [{ name: 'app', ports: [{ name: 'memory-metrics', containerPort: 80 }] }] },
+    );
+    expect(inject(pod, config).warnings).toEqual([
+      expect.stringContaining('already declares a port named memory-metrics'),
+    ]);
+    expect(apply(pod).spec?.initContainers?.[0]?.ports).toBeUndefined();
   });
 
   it('refuses a port annotation that clashes, naming the annotation', () => {

@@ -3,6 +3,7 @@ import {
   AGENT_LABEL,
   ANNOTATIONS,
   ENV,
+  METRICS_PORT_NAME,
   SIDECAR_CONTAINER,
   SIDECAR_HOST,
   STATUS_INJECTED,
@@ -92,6 +93,30 @@ export function inject(pod: V1Pod, config: InjectConfig): InjectResult {
     settings.port = free;
   }
 
+  // The metrics port (on the pod IP) moves the same way, past the API port too.
+  let metricsPort = config.sidecarMetricsPort;
+  if (metricsPort !== 0) {
+    const busy = new Set([...taken, settings.port]);
+    if (busy.has(metricsPort)) {
+      const free = nextFreePort(metricsPort, busy);
+      warnings.push(
+        free === undefined
+          ? `kaos-memory: port ${metricsPort} is used in this pod and none above it is free; ` +
+              'the sidecar serves no metrics'
+          : `kaos-memory: port ${metricsPort} is used in this pod; the sidecar serves ` +
+              `/metrics on port ${free} (${METRICS_PORT_NAME})`,
+      );
+      metricsPort = free ?? 0;
+    }
+    if (metricsPort !== 0 && declaredPortNames(allContainers).has(METRICS_PORT_NAME)) {
+      warnings.push(
+        `kaos-memory: a container already declares a port named ${METRICS_PORT_NAME}; ` +
+          'the sidecar serves no metrics',
+      );
+      metricsPort = 0;
+    }
+  }
+
   // What is added is also recorded in the status annotation, the first operation.
   const status: InjectionStatus = {
     version: config.version,
@@ -110,7 +135,7 @@ export function inject(pod: V1Pod, config: InjectConfig): InjectResult {
     else for (const env of additions) patch.push({ op: 'add', path: `${base}/-`, value: env });
   });
 
-  const sidecar = sidecarContainer(config, settings);
+  const sidecar = sidecarContainer(config, settings, metricsPort);
   if (config.nativeSidecar) {
     status.initContainers.push(SIDECAR_CONTAINER);
     // Last among init containers: mesh proxies and setup steps placed earlier keep their order.
@@ -188,6 +213,13 @@ function declaredPorts(containers: V1Container[]): Set<number> {
   for (const container of containers)
     for (const port of container.ports ?? []) ports.add(port.containerPort);
   return ports;
+}
+
+function declaredPortNames(containers: V1Container[]): Set<string> {
+  const names = new Set<string>();
+  for (const container of containers)
+    for (const port of container.ports ?? []) if (port.name) names.add(port.name);
+  return names;
 }
 
 function nextFreePort(from: number, taken: Set<number>): number | undefined {

@@ -1,4 +1,5 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { X509Certificate } from 'node:crypto';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Outcome } from './admission.js';
 
 /** The webhook's Prometheus metrics, in a registry of their own (tests run many servers). */
@@ -29,12 +30,28 @@ export class WebhookMetrics {
   readonly duration = new Histogram({
     name: 'kaos_memory_webhook_request_duration_seconds',
     help: 'Time to answer an admission request on /mutate',
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    // Up to the API server's 10 s ceiling on timeoutSeconds, so latency near the
+    // configured timeout (the chart's default is 5 s) is visible to an alert.
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  readonly certificateExpiry = new Gauge({
+    name: 'kaos_memory_webhook_certificate_expiry_timestamp_seconds',
+    help: 'When the serving certificate the webhook presents expires (Unix seconds)',
     registers: [this.registry],
   });
 
   constructor(defaults = true) {
     if (defaults) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Records when `cert` (PEM; the first of a chain) expires. */
+  servingCertificate(cert: string): void {
+    try {
+      this.certificateExpiry.set(Date.parse(new X509Certificate(cert).validTo) / 1000);
+    } catch {
+      // Unparsable: node:tls refuses it before this matters.
+    }
   }
 
   record(outcome: Outcome): void {

@@ -63,7 +63,7 @@ function createApp(options: WebhookServerOptions, metrics: WebhookMetrics): Expr
     metrics.requests.inc({ code: reviewed.status });
     if (reviewed.status === 400) {
       logger.info(
-        { status: 400, reason: reviewed.message },
+        { status: 400, result: 'rejected', reason: 'malformed-review', message: reviewed.message },
         'rejected a malformed admission request',
       );
       res.status(400).json({ error: { code: 'bad_request', message: reviewed.message } });
@@ -71,13 +71,20 @@ function createApp(options: WebhookServerOptions, metrics: WebhookMetrics): Expr
     }
     metrics.record(reviewed.outcome);
     const { outcome, context } = reviewed;
+    // One line per admission decision: who asked about which pod, what was decided and why.
     if (outcome.result === 'failed') {
       logger.error(
-        { ...context, err: outcome.error },
+        {
+          ...context,
+          result: 'failed',
+          reason: 'internal-error',
+          ms: seconds * 1000,
+          err: outcome.error,
+        },
         'injection failed; pod admitted without the sidecar',
       );
     } else {
-      const reason = outcome.result === 'skipped' ? outcome.reason : undefined;
+      const reason = outcome.result === 'skipped' ? outcome.reason : 'injected';
       logger.info(
         { ...context, result: outcome.result, reason, ms: seconds * 1000 },
         'admission reviewed',
@@ -120,6 +127,7 @@ export class WebhookServer {
 
   constructor(options: WebhookServerOptions & { defaultMetrics?: boolean }) {
     this.metrics = new WebhookMetrics(options.defaultMetrics ?? true);
+    this.metrics.servingCertificate(options.tls.cert);
     const app = createApp(options, this.metrics);
     this.server = createServer({ ...options.tls, minVersion: 'TLSv1.2' }, app);
     this.server.keepAliveTimeout = KEEP_ALIVE_MS;
@@ -139,6 +147,7 @@ export class WebhookServer {
   /** Serve a new certificate to new connections; existing ones keep theirs. */
   setCertificate(tls: TlsMaterial): void {
     this.server.setSecureContext({ ...tls, minVersion: 'TLSv1.2' });
+    this.metrics.servingCertificate(tls.cert);
   }
 
   close(): Promise<void> {

@@ -29,6 +29,7 @@ const CASES: Record<string, string[]> = {
   'failure-policy-fail': ['failure-policy-fail.yaml'],
   'provided-secret': ['provided-secret.yaml'],
   'webhook-url': ['webhook-url.yaml'],
+  monitoring: ['monitoring.yaml'],
 };
 
 const PASSWORD_LINE = /^(\s+redis-password: )(\S+)$/gm;
@@ -190,6 +191,7 @@ describe('default install', () => {
       INJECT_REDIS_PASSWORD_SECRET: 'kaos-memory-redis/redis-password',
       INJECT_SIDECAR_IMAGE: 'ghcr.io/kaos-tools/kaos-memory:0.1.0',
       INJECT_SIDECAR_PORT: '8790',
+      INJECT_SIDECAR_METRICS_PORT: '9790',
       INJECT_NATIVE_SIDECAR: 'auto',
       INJECT_KEY_PREFIX: 'kaos:memory',
       INJECT_MAX_SESSION_EVENTS: '500',
@@ -399,6 +401,8 @@ describe('chart README', () => {
     'podAnnotations',
     'annotations',
     'issuerRef',
+    'labels',
+    'tlsConfig',
   ]);
 
   function leaves(value: Record<string, unknown>, prefix = ''): [string, unknown][] {

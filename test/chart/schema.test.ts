@@ -123,6 +123,22 @@ const REFUSED: [string, string[], RegExp][] = [
     ['redis.appendfsync=sometimes'],
     /at '\/redis\/appendfsync': value must be one of 'always', 'everysec', 'no'/,
   ],
+  ['a privileged sidecar metrics port', ['sidecar.metricsPort=80'], /at '\/sidecar\/metricsPort'/],
+  [
+    'an unknown monitoring value',
+    ['monitoring.podMonitors.enabled=true'],
+    /at '\/monitoring': additional properties 'podMonitors' not allowed/,
+  ],
+  [
+    'a scrape interval that is not a duration',
+    ['monitoring.podMonitor.interval=often'],
+    /at '\/monitoring\/podMonitor\/interval': .* does not match pattern/,
+  ],
+  [
+    'a monitoring switch as text',
+    ['monitoring.prometheusRule.enabled=yes'],
+    /at '\/monitoring\/prometheusRule\/enabled': got string, want boolean/,
+  ],
   [
     'a password that would break redis.conf',
     ['redis.auth.password=a"b'],
@@ -137,6 +153,12 @@ describe('values.schema.json', () => {
     expect(result.stdout).toBe('');
     expect(result.stderr).toContain("values don't meet the specifications of the schema");
     expect(result.stderr).toMatch(message);
+  });
+
+  it('accepts a sidecar metrics port of 0 (off)', async () => {
+    const result = await template([], ['sidecar.metricsPort=0']);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
   });
 
   it.each([

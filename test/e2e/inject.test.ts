@@ -95,7 +95,12 @@ describe('webhook injection through a real kube-apiserver', () => {
     expect(specEnv(sidecar)).toMatchObject({
       MEMORY_REDIS_URL: REDIS_URL,
       MEMORY_SIDECAR_PORT: '8790',
+      MEMORY_METRICS_PORT: '9790',
     });
+    // The API server stores the metrics port the PodMonitor selects, on a native sidecar too.
+    expect(sidecar?.ports).toEqual([
+      { name: 'memory-metrics', containerPort: 9790, protocol: 'TCP' },
+    ]);
     expect(pod.spec?.containers.map((c) => c.name)).toEqual(['agent', 'tools']);
     for (const container of pod.spec?.containers ?? []) {
       expect(specEnv(container)).toEqual({

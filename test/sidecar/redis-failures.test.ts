@@ -72,7 +72,9 @@ describe('Redis at maxmemory with noeviction', () => {
     const created = await call(sc.url, 'POST', '/v1/sessions', { session_id: 'new' });
     expect(created.status).toBe(507);
     expect(await errorsOfKind(sc.url, 'oom')).toBe(before + 2);
-    expect(sc.proc.output()).toMatch(/"kind":"oom".*redis failure/);
+    expect(sc.proc.output()).toMatch(
+      /"kind":"oom".*"redis":"OOM command not allowed.*"msg":"request failed"/,
+    );
   });
 
   it('still serves every read', async () => {

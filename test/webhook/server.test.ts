@@ -1,9 +1,11 @@
 // The webhook's HTTPS server over real TLS, with certificates from certs/.
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Agent } from 'node:https';
+import { Writable } from 'node:stream';
 import { connect } from 'node:tls';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../../lib/logger.js';
 import { loadConfig } from '../../webhook/config.js';
 import { WebhookServer } from '../../webhook/server.js';
 import { call, loopbackCerts } from './client.js';
@@ -19,12 +21,19 @@ describe('webhook HTTPS server', () => {
   let ready = false;
   let server: WebhookServer;
   let port: number;
+  const lines: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const l of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(l));
+      done();
+    },
+  });
 
   beforeAll(async () => {
     server = new WebhookServer({
       inject,
       tls: certs.tls,
-      logger: createLogger('test', 'silent'),
+      logger: pino({ level: 'info' }, sink),
       isReady: () => ready,
     });
     port = await server.listen(0, '127.0.0.1');
@@ -66,6 +75,52 @@ describe('webhook HTTPS server', () => {
     expect(metrics).toContain('kaos_memory_webhook_failed_total 0');
     expect(metrics).toContain('kaos_memory_webhook_request_duration_seconds_count 3');
     expect(metrics).toContain('process_cpu_seconds_total');
+  });
+
+  it('logs one line per admission decision: pod, namespace, agent, result and reason code', async () => {
+    lines.length = 0;
+    await call(port, 'POST', '/mutate', { ...certs, body: fixture('01-kaos-operator-agent') });
+    await call(port, 'POST', '/mutate', { ...certs, body: fixture('12-opt-out') });
+    await call(port, 'POST', '/mutate', { ...certs, body: '{"kind":"AdmissionReview"}' });
+    await call(port, 'GET', '/metrics', certs);
+    expect(lines).toHaveLength(3);
+    expect(lines[0]).toMatchObject({
+      msg: 'admission reviewed',
+      namespace: 'agents',
+      pod: expect.any(String),
+      agent: 'memory-agent',
+      result: 'injected',
+      reason: 'injected',
+      dryRun: false,
+    });
+    expect(lines[1]).toMatchObject({ result: 'skipped', reason: 'opted-out' });
+    expect(lines[2]).toMatchObject({ status: 400, result: 'rejected', reason: 'malformed-review' });
+    expect(JSON.stringify(lines)).not.toMatch(/redis:\/\//);
+  });
+
+  it('exports when its serving certificate expires, and follows a swap', async () => {
+    const expiry = async () => {
+      const text = (await call(port, 'GET', '/metrics', certs)).text;
+      return Number(
+        /^kaos_memory_webhook_certificate_expiry_timestamp_seconds (\S+)$/m.exec(text)?.[1],
+      );
+    };
+    const validTo = (pem: string) => Date.parse(new X509Certificate(pem).validTo) / 1000;
+    expect(await expiry()).toBe(validTo(certs.tls.cert));
+    const { generateCertificates } = await import('../../certs/generate.js');
+    const short = generateCertificates({
+      dns: ['localhost'],
+      ips: ['127.0.0.1'],
+      validityMs: 3_600_000,
+    });
+    server.setCertificate({ cert: short.tlsCert, key: short.tlsKey });
+    const next = { ca: short.caCert, tls: { cert: short.tlsCert, key: short.tlsKey } };
+    const text = (await call(port, 'GET', '/metrics', next)).text;
+    expect(text).toContain(
+      `kaos_memory_webhook_certificate_expiry_timestamp_seconds ${validTo(short.tlsCert)}`,
+    );
+    expect(text).toContain('kaos_memory_webhook_request_duration_seconds_bucket{le="5"}');
+    server.setCertificate(certs.tls);
   });
 
   it('answers unknown routes and methods with a JSON 404', async () => {

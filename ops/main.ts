@@ -1,0 +1,241 @@
+// `kaos-memory sessions …`: bootstrap only. Reads the arguments and the sidecar's
+// Redis variables, connects to whichever topology the URL names, runs one command
+// (sessions.ts) and exits with its status.
+import { parseArgs } from 'node:util';
+import { Cluster } from 'ioredis';
+import { ENV, SESSION_SETTINGS } from '../lib/contract.js';
+import { intEnv, optionalEnv, stringEnv } from '../lib/env.js';
+import { redisUrlEnv } from '../lib/redis-url.js';
+import { connectRedis, type RedisClient } from '../memory/connection.js';
+import { MemoryStore } from '../memory/store.js';
+import {
+  deleteSessions,
+  erase,
+  exportSessions,
+  importSessions,
+  list,
+  show,
+  type Io,
+} from './sessions.js';
+
+export const USAGE = `usage: kaos-memory sessions <command> [options]
+
+commands:
+  list [--user U] [--limit N] [--json]   sessions, newest first (default limit 100)
+  show S                                 one session and its events, as JSON
+  export (S... | --all)                  JSON Lines on stdout, one line per session, byte for byte
+  import [--replace]                     reads that format on stdin; existing sessions are
+                                         left alone unless --replace
+  delete S...                            deletes sessions
+  erase --user U                         deletes every session of one user and says how many
+
+options:
+  --redis-url URL   default MEMORY_REDIS_URL (redis://, redis+sentinel://, redis+cluster://)
+  --prefix P        default MEMORY_KEY_PREFIX, else kaos:memory
+  --quiet           no progress lines on stderr
+MEMORY_REDIS_PASSWORD and MEMORY_REDIS_SENTINEL_PASSWORD are read as the sidecar reads them.
+`;
+
+const COMMANDS = ['list', 'show', 'export', 'import', 'delete', 'erase'] as const;
+type Command = (typeof COMMANDS)[number];
+
+/** Thrown for a command line that cannot run; the CLI prints it with the usage. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+export interface Invocation {
+  command: Command;
+  ids: string[];
+  user: string | undefined;
+  limit: number;
+  json: boolean;
+  all: boolean;
+  replace: boolean;
+  quiet: boolean;
+  redisUrl: string | undefined;
+  prefix: string | undefined;
+}
+
+/** The command line, checked; throws UsageError. */
+export function parseInvocation(argv: string[]): Invocation | 'help' {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        user: { type: 'string' },
+        limit: { type: 'string' },
+        json: { type: 'boolean', default: false },
+        all: { type: 'boolean', default: false },
+        replace: { type: 'boolean', default: false },
+        quiet: { type: 'boolean', short: 'q', default: false },
+        'redis-url': { type: 'string' },
+        prefix: { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const { values, positionals } = parsed;
+  const [name, ...ids] = positionals;
+  if (values.help || name === undefined || name === 'help') return 'help';
+  if (!(COMMANDS as readonly string[]).includes(name)) {
+    throw new UsageError(`unknown command "${name}"`);
+  }
+  const command = name as Command;
+  const limit = values.limit === undefined ? 100 : Number(values.limit);
+  if (!Number.isSafeInteger(limit) || limit < 1) throw new UsageError('--limit must be 1 or more');
+  const wants = (what: boolean, message: string) => {
+    if (!what) throw new UsageError(`${command}: ${message}`);
+  };
+  switch (command) {
+    case 'show':
+      wants(ids.length === 1, 'name exactly one session');
+      break;
+    case 'export':
+      wants(values.all !== ids.length > 0, 'name sessions or give --all (not both)');
+      break;
+    case 'delete':
+      wants(ids.length > 0, 'name at least one session');
+      break;
+    case 'erase':
+      wants(ids.length === 0 && !!values.user, 'needs --user U and nothing else');
+      break;
+    default:
+      wants(ids.length === 0, `takes no session ids`);
+  }
+  return {
+    command,
+    ids,
+    user: values.user,
+    limit,
+    json: values.json,
+    all: values.all,
+    replace: values.replace,
+    quiet: values.quiet,
+    redisUrl: values['redis-url'],
+    prefix: values.prefix,
+  };
+}
+
+/** A command's deadline per Redis call: longer than the sidecar's, an operator waits. */
+const TIMEOUT_MS = 10_000;
+
+/** Connects to the store the invocation names (its flags over the environment). */
+export async function openStore(
+  inv: Invocation,
+  env: NodeJS.ProcessEnv,
+): Promise<{ redis: RedisClient; store: MemoryStore }> {
+  const merged = { ...env };
+  if (inv.redisUrl !== undefined) merged[ENV.redisUrl] = inv.redisUrl;
+  if (inv.prefix !== undefined) merged[ENV.keyPrefix] = inv.prefix;
+  const topology = redisUrlEnv(merged, ENV.redisUrl).topology;
+  const keyPrefix = stringEnv(merged, ENV.keyPrefix, SESSION_SETTINGS.keyPrefix);
+  const timeoutMs = intEnv(merged, 'MEMORY_REDIS_TIMEOUT_MS', {
+    min: 50,
+    max: 600_000,
+    fallback: TIMEOUT_MS,
+  });
+  const redis = connectRedis(topology, {
+    timeoutMs,
+    password: optionalEnv(merged, ENV.redisPassword),
+    sentinelPassword: optionalEnv(merged, 'MEMORY_REDIS_SENTINEL_PASSWORD'),
+    connectionName: 'kaos-memory-cli',
+  });
+  // Reported by connect(); the client keeps retrying underneath until it is closed.
+  redis.on('error', () => undefined);
+  try {
+    await redis.connect();
+    if (redis instanceof Cluster) await connectMasters(redis, timeoutMs);
+  } catch (err) {
+    redis.disconnect();
+    throw new Error(`cannot reach Redis: ${(err as Error).message}`, { cause: err });
+  }
+  const store = new MemoryStore(redis, {
+    keyPrefix,
+    // Writes here restore what was stored (import); these limits are for appends.
+    maxSessionEvents: SESSION_SETTINGS.maxSessionEvents.max,
+    maxSessions: SESSION_SETTINGS.maxSessions.max,
+    sessionTtlSeconds: SESSION_SETTINGS.sessionTtlSeconds.fallback,
+    timeoutMs,
+    minReplicas: 0,
+    maxReadBytes: 64 * 1024 * 1024,
+  });
+  return { redis, store };
+}
+
+/**
+ * A Cluster's node connections open on their first command, and without an offline
+ * queue that first command fails: open every master's before the first command.
+ */
+async function connectMasters(cluster: Cluster, timeoutMs: number): Promise<void> {
+  await Promise.all(
+    cluster.nodes('master').map(async (node) => {
+      if (node.status === 'ready') return;
+      if (node.status === 'wait') {
+        await node.connect();
+        return;
+      }
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error('a cluster node did not connect')),
+          timeoutMs,
+        );
+        node.once('ready', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }),
+  );
+}
+
+/** Runs one invocation against a store; resolves with the exit status. */
+export function runCommand(inv: Invocation, store: MemoryStore, io: Io): Promise<number> {
+  switch (inv.command) {
+    case 'list':
+      return list(store, io, { user: inv.user, limit: inv.limit, json: inv.json });
+    case 'show':
+      return show(store, io, inv.ids[0] ?? '');
+    case 'export':
+      return exportSessions(store, io, { ids: inv.ids, all: inv.all });
+    case 'import':
+      return importSessions(store, io, { replace: inv.replace });
+    case 'delete':
+      return deleteSessions(store, io, inv.ids);
+    case 'erase':
+      return erase(store, io, inv.user ?? '');
+  }
+}
+
+/** `kaos-memory sessions`. */
+export async function run(argv: string[]): Promise<void> {
+  let inv;
+  try {
+    inv = parseInvocation(argv);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`kaos-memory sessions: ${err.message}\n${USAGE}`);
+    process.exitCode = 2;
+    return;
+  }
+  if (inv === 'help') {
+    process.stdout.write(USAGE);
+    return;
+  }
+  const { redis, store } = await openStore(inv, process.env);
+  try {
+    process.exitCode = await runCommand(inv, store, {
+      stdin: process.stdin,
+      stdout: process.stdout,
+      stderr: process.stderr,
+      progress: inv.quiet ? undefined : process.stderr,
+    });
+  } finally {
+    await redis.quit().catch(() => redis.disconnect());
+  }
+}

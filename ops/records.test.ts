@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import type { StoredSession } from '../memory/store.js';
+import { decodeRecord, encodeRecord, RecordError } from './records.js';
+
+const session = (over: Partial<StoredSession> = {}): StoredSession => ({
+  sessionId: 's1',
+  score: '1771322400.123456',
+  hash: [
+    [Buffer.from('session_id'), Buffer.from('s1')],
+    [Buffer.from('user_id'), Buffer.from('ünïcode')],
+  ],
+  hashTtl: 86_000,
+  events: [Buffer.from('{"event_id": "e1", "content": "\\u00e9"}'), Buffer.from('not json')],
+  eventsTtl: 85_999,
+  ...over,
+});
+
+describe('session records', () => {
+  it('round-trips every byte, UTF-8 as text and anything else as base64', () => {
+    const binary = Buffer.from([0xff, 0xfe, 0x00, 0x41]);
+    const original = session({ events: [Buffer.from('plain'), binary], score: undefined });
+    const line = encodeRecord(original);
+    expect(JSON.parse(line).events).toEqual(['plain', { base64: binary.toString('base64') }]);
+    expect(JSON.parse(line).index_score).toBeNull();
+    expect(decodeRecord(line)).toEqual(original);
+  });
+
+  it('is one line of JSON whatever the content', () => {
+    const line = encodeRecord(session({ events: [Buffer.from('a\nb\u2028c')] }));
+    expect(line).not.toContain('\n');
+    expect(decodeRecord(line).events[0]?.toString()).toBe('a\nb\u2028c');
+  });
+
+  it.each([
+    ['not JSON', '{', /not JSON/],
+    ['an array', '[]', /not a session record/],
+    ['another version', '{"v":2}', /v: must be 1/],
+    ['no session id', '{"v":1,"session_id":""}', /session_id/],
+    [
+      'a bad score',
+      '{"v":1,"session_id":"s","index_score":"x","session":{},"session_ttl":1,"events":[],"events_ttl":1}',
+      /index_score/,
+    ],
+    [
+      'a bad TTL',
+      '{"v":1,"session_id":"s","index_score":null,"session":{},"session_ttl":1.5,"events":[],"events_ttl":1}',
+      /session_ttl/,
+    ],
+    [
+      'a bad event',
+      '{"v":1,"session_id":"s","index_score":null,"session":{},"session_ttl":1,"events":[3],"events_ttl":1}',
+      /events\[0\]/,
+    ],
+  ])('refuses %s, saying what is wrong', (_what, line, message) => {
+    expect(() => decodeRecord(line)).toThrow(RecordError);
+    expect(() => decodeRecord(line)).toThrow(message);
+  });
+});

@@ -1,0 +1,335 @@
+// `kaos-memory sessions` on every topology the sidecar supports, against real
+// redis-server processes: list, show, export, import (byte for byte, TTLs and index
+// scores kept, existing sessions kept unless --replace), delete and erase. One
+// session is also moved from a single Redis to a Cluster and read back through a sidecar.
+import { spawn } from 'node:child_process';
+import { PassThrough, Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call } from '../../harness/http.js';
+import { kaosMemory } from '../../harness/kaos.js';
+import { RedisServer } from '../../harness/redis.js';
+import { RedisCluster, SentinelGroup } from '../../harness/redis-topology.js';
+import { randomPrefix, startSidecar, type RunningSidecar } from '../../harness/sidecar.js';
+import { Keys } from '../../memory/keys.js';
+import { openStore, parseInvocation, runCommand, type Invocation } from '../../ops/main.js';
+import type { SessionRecord } from '../../ops/records.js';
+
+interface Topology {
+  name: string;
+  url: string;
+  stop(): Promise<void>;
+}
+
+interface Ran {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
+
+function collect(stream: PassThrough): () => string {
+  const chunks: Buffer[] = [];
+  stream.on('data', (c: Buffer) => chunks.push(c));
+  return () => Buffer.concat(chunks).toString('utf8');
+}
+
+/** One `kaos-memory sessions …` in this process, against `url`. */
+async function sessions(url: string, argv: string[], stdin = ''): Promise<Ran> {
+  const inv = parseInvocation(argv) as Invocation;
+  const { redis, store } = await openStore(inv, { MEMORY_REDIS_URL: url });
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  const out = collect(stdout);
+  const err = collect(stderr);
+  try {
+    const status = await runCommand(inv, store, {
+      stdin: Readable.from([stdin]),
+      stdout,
+      stderr,
+      progress: stderr,
+    });
+    return { status, stdout: out(), stderr: err() };
+  } finally {
+    await redis.quit();
+  }
+}
+
+const records = (text: string): SessionRecord[] =>
+  text
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as SessionRecord);
+
+/** Records without what moves with the clock (TTLs), by session id. */
+function comparable(text: string): Map<string, Omit<SessionRecord, 'session_ttl' | 'events_ttl'>> {
+  const out = new Map<string, Omit<SessionRecord, 'session_ttl' | 'events_ttl'>>();
+  for (const { session_ttl: _s, events_ttl: _e, ...rest } of records(text))
+    out.set(rest.session_id, rest);
+  return out;
+}
+
+/** Sessions for two users through a real sidecar, plus entries only a raw client writes. */
+async function seed(
+  url: string,
+  prefix: string,
+  clustered: boolean,
+): Promise<{ sc: RunningSidecar; ids: string[] }> {
+  const sc = await startSidecar({ MEMORY_REDIS_URL: url, MEMORY_KEY_PREFIX: prefix });
+  const ids: string[] = [];
+  for (let i = 0; i < 40; i++) {
+    const id = `s-${i}`;
+    ids.push(id);
+    await call(sc.url, 'POST', '/v1/sessions', {
+      session_id: id,
+      user_id: i % 4 === 0 ? 'alice' : 'bob',
+      app_name: 'ops',
+    });
+    await call(sc.url, 'POST', `/v1/sessions/${id}/events`, [
+      { event_type: 'user_message', content: `héllo ${i} ✓`, metadata: { n: i } },
+      { event_type: 'agent_response', content: { nested: [1, 2.5, null] } },
+    ]);
+  }
+  // What only another writer leaves: bytes that are not UTF-8, and a key with no TTL.
+  const k = new Keys(prefix, clustered).forSession('s-1');
+  await sc.sidecar.redis.rpush(k.events, Buffer.from([0xff, 0x00, 0xfe, 0x41]));
+  await sc.sidecar.redis.persist(k.session);
+  return { sc, ids };
+}
+
+function suite(start: () => Promise<Topology>) {
+  let topo: Topology;
+  let source: string;
+  let sc: RunningSidecar;
+  let exported: string;
+
+  beforeAll(async () => {
+    topo = await start();
+    source = randomPrefix();
+    ({ sc } = await seed(topo.url, source, topo.name === 'cluster'));
+  });
+  afterAll(async () => {
+    await sc?.close();
+    await topo?.stop();
+  });
+
+  it('exports every session as one JSON line with its raw entries, TTLs and score', async () => {
+    const ran = await sessions(topo.url, ['export', '--all', '--prefix', source]);
+    expect(ran.status).toBe(0);
+    expect(ran.stderr).toMatch(/^40 sessions exported .*, done$/m);
+    exported = ran.stdout;
+    const all = records(exported);
+    expect(all.map((r) => r.session_id).sort()).toEqual(
+      Array.from({ length: 40 }, (_, i) => `s-${i}`).sort(),
+    );
+    const one = all.find((r) => r.session_id === 's-1')!;
+    expect(one.session).toMatchObject({ session_id: 's-1', user_id: 'bob', app_name: 'ops' });
+    expect(one.session_ttl).toBe(-1);
+    expect(one.events_ttl).toBeGreaterThan(86_000);
+    expect(one.events).toHaveLength(3);
+    expect(one.events[0]).toMatch(/^\{"event_id": "event_[0-9a-f]{8}", "timestamp": /);
+    expect(one.events[0]).toContain('"content": "h\\u00e9llo 1 \\u2713"');
+    expect(one.events[2]).toEqual({
+      base64: Buffer.from([0xff, 0x00, 0xfe, 0x41]).toString('base64'),
+    });
+    expect(one.index_score).toMatch(/^\d+\.\d+$/);
+  });
+
+  it('imports into another prefix byte for byte, and exports the same again', async () => {
+    const target = randomPrefix();
+    const ran = await sessions(topo.url, ['import', '--prefix', target], exported);
+    expect(ran.status).toBe(0);
+    expect(ran.stderr).toMatch(/40 sessions read .*: 40 written, 0 already there and kept/);
+    const again = await sessions(topo.url, ['export', '--all', '--prefix', target]);
+    expect(comparable(again.stdout)).toEqual(comparable(exported));
+    const before = new Map(records(exported).map((r) => [r.session_id, r]));
+    for (const r of records(again.stdout)) {
+      const was = before.get(r.session_id)!;
+      expect(r.session_ttl === -1 ? -1 : was.session_ttl - r.session_ttl).toBeLessThanOrEqual(5);
+      expect(Math.abs(was.events_ttl - r.events_ttl)).toBeLessThanOrEqual(5);
+    }
+    // The restored sessions read back through the API as they were written.
+    const reader = await startSidecar({ MEMORY_REDIS_URL: topo.url, MEMORY_KEY_PREFIX: target });
+    try {
+      const page = await call(reader.url, 'GET', '/v1/sessions/s-2/events');
+      const original = await call(sc.url, 'GET', '/v1/sessions/s-2/events');
+      expect(page.body.events).toEqual(original.body.events);
+      const listed = await call(reader.url, 'GET', '/v1/sessions?limit=5');
+      const first = await call(sc.url, 'GET', '/v1/sessions?limit=5');
+      expect(listed.body.sessions).toEqual(first.body.sessions);
+    } finally {
+      await reader.close();
+    }
+
+    // Existing sessions are left alone unless --replace.
+    await call(sc.url, 'DELETE', '/v1/sessions/s-3');
+    const kept = await sessions(topo.url, ['import', '--prefix', target], exported);
+    expect(kept.stderr).toMatch(/: 0 written, 40 already there and kept/);
+    const replaced = await sessions(
+      topo.url,
+      ['import', '--replace', '--prefix', target],
+      exported,
+    );
+    expect(replaced.stderr).toMatch(/: 40 written, 0 already there and kept/);
+  });
+
+  it('stops at a line that is not a record, naming it', async () => {
+    const lines = exported.trim().split('\n');
+    const broken = [lines[0], '{"v":1}', lines[1]].join('\n');
+    const ran = await sessions(topo.url, ['import', '--prefix', randomPrefix()], broken);
+    expect(ran.status).toBe(1);
+    expect(ran.stderr).toMatch(/^line 2: session_id: must be a non-empty string; stopped/m);
+  });
+
+  it('lists newest first, by user, and shows one session', async () => {
+    const listed = await sessions(topo.url, [
+      'list',
+      '--user',
+      'alice',
+      '--limit',
+      '4',
+      '--prefix',
+      source,
+    ]);
+    const rows = listed.stdout.trim().split('\n');
+    expect(rows[0]).toBe('SESSION_ID\tUSER_ID\tAPP_NAME\tUPDATED_AT');
+    expect(rows.slice(1).map((r) => r.split('\t')[0])).toEqual(['s-36', 's-32', 's-28', 's-24']);
+    const json = await sessions(topo.url, ['list', '--json', '--limit', '50', '--prefix', source]);
+    expect(records(json.stdout)).toHaveLength(39); // s-3 was deleted above
+    const shown = await sessions(topo.url, ['show', 's-4', '--prefix', source]);
+    const session = JSON.parse(shown.stdout);
+    expect(session).toMatchObject({ session_id: 's-4', user_id: 'alice', event_count: 2 });
+    expect(session.events.map((e: { content: unknown }) => e.content)).toEqual([
+      'héllo 4 ✓',
+      { nested: [1, 2.5, null] },
+    ]);
+    expect((await sessions(topo.url, ['show', 'nope', '--prefix', source])).status).toBe(1);
+  });
+
+  it('deletes named sessions and erases every session of one user', async () => {
+    const del = await sessions(topo.url, ['delete', 's-5', 'nope', '--prefix', source]);
+    expect(del.status).toBe(1);
+    expect(del.stdout).toBe('deleted s-5\n');
+    expect(del.stderr).toBe('session nope does not exist\n');
+    const erased = await sessions(topo.url, ['erase', '--user', 'alice', '--prefix', source]);
+    expect(erased.status).toBe(0);
+    expect(erased.stdout).toBe('erased 10 sessions of user alice\n');
+    const left = records(
+      (await sessions(topo.url, ['list', '--json', '--limit', '100', '--prefix', source])).stdout,
+    );
+    expect(left.filter((s) => (s as unknown as { user_id: string }).user_id === 'alice')).toEqual(
+      [],
+    );
+    expect(left).toHaveLength(28);
+    const again = await sessions(topo.url, ['erase', '--user', 'alice', '--prefix', source]);
+    expect(again.stdout).toBe('erased 0 sessions of user alice\n');
+  });
+}
+
+describe('single Redis', () => {
+  let redis: RedisServer;
+  suite(async () => {
+    redis = await RedisServer.start();
+    return { name: 'single', url: redis.url, stop: () => redis.stop() };
+  });
+
+  it('exports from a Redis at maxmemory, which refuses every write', async () => {
+    const prefix = randomPrefix();
+    const { sc } = await seed(redis.url, prefix, false);
+    await sc.close();
+    const client = redis.client();
+    await client.config('SET', 'maxmemory', '1');
+    try {
+      await expect(client.set('x', 'y')).rejects.toThrow(/^OOM/);
+      const ran = await sessions(redis.url, ['export', 's-2', 's-3', '--prefix', prefix]);
+      expect(ran.status).toBe(0);
+      expect(records(ran.stdout).map((r) => r.session_id)).toEqual(['s-2', 's-3']);
+    } finally {
+      await client.config('SET', 'maxmemory', '0');
+      client.disconnect();
+    }
+  });
+
+  it('runs as the kaos-memory command: export piped into import, progress on stderr', async () => {
+    const from = randomPrefix();
+    const to = randomPrefix();
+    const { sc } = await seed(redis.url, from, false);
+    await sc.close();
+    const run = (args: string[], input?: string) =>
+      new Promise<Ran>((resolve, reject) => {
+        const { command, args: full } = kaosMemory(['sessions', ...args]);
+        const child = spawn(command, full, {
+          env: { PATH: process.env.PATH ?? '', MEMORY_REDIS_URL: redis.url },
+        });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        child.on('error', reject);
+        child.on('close', (status) => resolve({ status: status ?? -1, stdout, stderr }));
+        child.stdin.end(input ?? '');
+      });
+    const out = await run(['export', '--all', '--prefix', from]);
+    expect(out.status).toBe(0);
+    expect(out.stderr).toMatch(/40 sessions exported .*, done/);
+    const imported = await run(['import', '--prefix', to], out.stdout);
+    expect(imported.status).toBe(0);
+    const back = await run(['export', '--all', '--quiet', '--prefix', to]);
+    expect(back.stderr).toBe('');
+    expect(comparable(back.stdout)).toEqual(comparable(out.stdout));
+    const usage = await run(['export']);
+    expect(usage.status).toBe(2);
+    expect(usage.stderr).toMatch(/export: name sessions or give --all/);
+    const noUrl = await new Promise<number>((resolve) => {
+      const { command, args } = kaosMemory(['sessions', 'list']);
+      spawn(command, args, { env: { PATH: process.env.PATH ?? '' } }).on('close', (c) =>
+        resolve(c ?? -1),
+      );
+    });
+    expect(noUrl).toBe(1);
+  });
+});
+
+describe('Sentinel', () => {
+  let group: SentinelGroup;
+  suite(async () => {
+    group = await SentinelGroup.start({ replicas: 1, sentinels: 3 });
+    return { name: 'sentinel', url: group.url(), stop: () => group.stop() };
+  });
+});
+
+describe('Redis Cluster', () => {
+  let cluster: RedisCluster;
+  suite(async () => {
+    cluster = await RedisCluster.start({ masters: 3 });
+    return { name: 'cluster', url: cluster.url(), stop: () => cluster.stop() };
+  });
+
+  it('takes sessions exported from a single Redis (a move), into its bucketed layout', async () => {
+    const single = await RedisServer.start();
+    try {
+      const prefix = randomPrefix();
+      const { sc } = await seed(single.url, prefix, false);
+      const original = await call(sc.url, 'GET', '/v1/sessions/s-7/events');
+      await sc.close();
+      const out = await sessions(single.url, ['export', 's-7', 's-8', '--prefix', prefix]);
+      expect(records(out.stdout)).toHaveLength(2);
+      const into = await sessions(cluster.url(), ['import', '--prefix', prefix], out.stdout);
+      expect(into.status).toBe(0);
+      const reader = await startSidecar({
+        MEMORY_REDIS_URL: cluster.url(),
+        MEMORY_KEY_PREFIX: prefix,
+      });
+      try {
+        expect((await call(reader.url, 'GET', '/v1/sessions/s-7/events')).body.events).toEqual(
+          original.body.events,
+        );
+        const back = await sessions(cluster.url(), ['export', '--all', '--prefix', prefix]);
+        expect(comparable(back.stdout)).toEqual(comparable(out.stdout));
+      } finally {
+        await reader.close();
+      }
+    } finally {
+      await single.stop();
+    }
+  });
+});
