@@ -97,7 +97,14 @@ export function connectRedis(
       // TLS certificates name the node, not its IP.
       ...(topology.tls ? { dnsLookup: (address, callback) => callback(null, address) } : {}),
     };
-    client = new Cluster(topology.seeds, clusterOptions);
+    const cluster = new Cluster(topology.seeds, clusterOptions);
+    // ioredis opens a node's connection on its first command, and refuses the commands that
+    // arrive while it connects (there is no offline queue): a burst to a node the cluster has
+    // just learned of (at start, after a failover) would fail. Connect each node as it appears.
+    cluster.on('+node', (node: Redis) => {
+      if (node.status === 'wait') node.connect().catch(() => undefined);
+    });
+    client = cluster;
   }
 
   client.on('ready', () => events.ready?.());

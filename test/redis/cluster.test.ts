@@ -312,3 +312,24 @@ describe('Redis Cluster under change', () => {
     expect((await call(sc.url, 'GET', '/readyz')).status).toBe(200);
   }, 120_000);
 });
+
+describe('Redis Cluster: a node the sidecar has just learned of', () => {
+  it('takes a burst of writes at once, with no refusal while its connection opens', async () => {
+    const cluster = await RedisCluster.start({ masters: 3, replicasPerMaster: 1 });
+    cleanups.push(() => cluster.stop());
+    const sc = await sidecar(cluster);
+    const [victim] = await cluster.masters();
+    await victim!.node.kill();
+    await cluster.waitFailover(victim!.node);
+    // The sidecar learns the new master at its next slot refresh (every 5 s); no readiness
+    // probe runs meanwhile (each would open every master's connection).
+    await new Promise((r) => setTimeout(r, 6_000));
+    const replies = await Promise.all(
+      Array.from({ length: 96 }, (_, i) =>
+        post(sc.url, `/v1/sessions/burst-${i}/events`, { event_type: 'x', content: i }),
+      ),
+    );
+    const refused = replies.filter((r) => r.status !== 201).map((r) => r.text);
+    expect(refused).toEqual([]);
+  }, 90_000);
+});
