@@ -169,8 +169,8 @@ export async function openStore(
 }
 
 /**
- * A Cluster's node connections open on their first command, and without an offline
- * queue that first command fails: open every master's before the first command.
+ * The client opens each Cluster node's connection as it learns of it, and refuses a
+ * command sent while that connection opens: a one-shot command waits for the masters'.
  */
 async function connectMasters(cluster: Cluster, timeoutMs: number): Promise<void> {
   await Promise.all(
