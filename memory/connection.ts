@@ -1,7 +1,9 @@
 // One client for whichever Redis the URL names: a single server, a Sentinel-managed
 // primary, or a Redis Cluster. The options are chosen for "never acknowledge and
 // lose, never write twice, never hang":
-// - no offline queue: a command fails at once while disconnected (503), it does not wait;
+// - no offline queue (on one Redis and Sentinel): a command fails at once while
+//   disconnected (503), it does not wait; on Cluster, commands wait for a node's connection
+//   to open, within the deadline;
 // - no resend of in-flight commands after a reconnect (ioredis resends by default),
 //   so a write whose reply was lost is written at most once; on Cluster, no retry
 //   of a command whose connection closed (`retryDelayOnFailover: 0`) for the same reason;
@@ -34,6 +36,20 @@ export interface ConnectionEvents {
 }
 
 const MAX_BACKOFF_MS = 2_000;
+/** How long closing waits for Redis to acknowledge QUIT before dropping the connection. */
+const QUIT_TIMEOUT_MS = 1_000;
+
+/**
+ * QUIT, bounded: a hung Redis (or a Cluster node still connecting) must not hold a
+ * shutdown or a command-line tool's exit. Then the connection is dropped for sure.
+ */
+export async function closeRedis(client: RedisClient): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise((resolve) => (timer = setTimeout(resolve, QUIT_TIMEOUT_MS)));
+  await Promise.race([client.quit().catch(() => undefined), late]);
+  clearTimeout(timer);
+  client.disconnect();
+}
 const backoff = (attempt: number) => Math.min(50 * 2 ** Math.min(attempt, 6), MAX_BACKOFF_MS);
 
 /** A client for `topology`, not yet connected (call `connect()`). */
@@ -82,7 +98,11 @@ export function connectRedis(
   } else {
     const clusterOptions: ClusterOptions = {
       lazyConnect: true,
-      enableOfflineQueue: false,
+      // ioredis opens a node's connection on its first command and, without a queue,
+      // refuses the commands that arrive while it connects: a burst to a node the client
+      // has just learned of (at start, after a failover) would fail. Queued commands are
+      // sent once, when the node is ready; the store's deadline still bounds every call.
+      enableOfflineQueue: true,
       enableAutoPipelining: true,
       scaleReads: 'master',
       retryDelayOnFailover: 0,
@@ -97,14 +117,7 @@ export function connectRedis(
       // TLS certificates name the node, not its IP.
       ...(topology.tls ? { dnsLookup: (address, callback) => callback(null, address) } : {}),
     };
-    const cluster = new Cluster(topology.seeds, clusterOptions);
-    // ioredis opens a node's connection on its first command, and refuses the commands that
-    // arrive while it connects (there is no offline queue): a burst to a node the cluster has
-    // just learned of (at start, after a failover) would fail. Connect each node as it appears.
-    cluster.on('+node', (node: Redis) => {
-      if (node.status === 'wait') node.connect().catch(() => undefined);
-    });
-    client = cluster;
+    client = new Cluster(topology.seeds, clusterOptions);
   }
 
   client.on('ready', () => events.ready?.());

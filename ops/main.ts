@@ -6,7 +6,7 @@ import { Cluster } from 'ioredis';
 import { ENV, SESSION_SETTINGS } from '../lib/contract.js';
 import { intEnv, optionalEnv, stringEnv } from '../lib/env.js';
 import { redisUrlEnv } from '../lib/redis-url.js';
-import { connectRedis, type RedisClient } from '../memory/connection.js';
+import { closeRedis, connectRedis, type RedisClient } from '../memory/connection.js';
 import { MemoryStore } from '../memory/store.js';
 import {
   deleteSessions,
@@ -236,6 +236,6 @@ export async function run(argv: string[]): Promise<void> {
       progress: inv.quiet ? undefined : process.stderr,
     });
   } finally {
-    await redis.quit().catch(() => redis.disconnect());
+    await closeRedis(redis);
   }
 }

@@ -3,13 +3,10 @@
 // memory store on it.
 import type { Logger } from '../lib/logger.js';
 import { describeTopology } from '../lib/redis-url.js';
-import { connectRedis, type RedisClient } from '../memory/connection.js';
+import { closeRedis, connectRedis, type RedisClient } from '../memory/connection.js';
 import { MemoryStore } from '../memory/store.js';
 import type { SidecarConfig } from './config.js';
 import type { SidecarMetrics } from './metrics.js';
-
-/** How long closing waits for Redis to acknowledge QUIT before dropping the connection. */
-const QUIT_TIMEOUT_MS = 1_000;
 
 export interface Backend {
   redis: RedisClient;
@@ -75,11 +72,7 @@ export function openStore(config: SidecarConfig, log: Logger, metrics?: SidecarM
   );
   const close = async () => {
     closing = true;
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise((resolve) => (timer = setTimeout(resolve, QUIT_TIMEOUT_MS)));
-    await Promise.race([redis.quit().catch(() => undefined), late]);
-    clearTimeout(timer);
-    redis.disconnect();
+    await closeRedis(redis);
   };
   return { redis, store, close };
 }

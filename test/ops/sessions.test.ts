@@ -10,6 +10,7 @@ import { kaosMemory } from '../../harness/kaos.js';
 import { RedisServer } from '../../harness/redis.js';
 import { RedisCluster, SentinelGroup } from '../../harness/redis-topology.js';
 import { randomPrefix, startSidecar, type RunningSidecar } from '../../harness/sidecar.js';
+import { closeRedis } from '../../memory/connection.js';
 import { Keys } from '../../memory/keys.js';
 import { openStore, parseInvocation, runCommand, type Invocation } from '../../ops/main.js';
 import type { SessionRecord } from '../../ops/records.js';
@@ -49,7 +50,7 @@ async function sessions(url: string, argv: string[], stdin = ''): Promise<Ran> {
     });
     return { status, stdout: out(), stderr: err() };
   } finally {
-    await redis.quit();
+    await closeRedis(redis);
   }
 }
 
