@@ -13,6 +13,15 @@ const REDACT = [
   '*.headers.authorization',
 ];
 
+/**
+ * One JSON line per event on stdout, written synchronously: a line logged just before
+ * the process exits ("shutting down", a fatal configuration error) is never lost in a
+ * buffer. Both deployables log a line per decision or failure, not per request, so the
+ * cost of the write is small.
+ */
 export function createLogger(name: string, level = process.env.LOG_LEVEL ?? 'info'): Logger {
-  return pino({ name, level, redact: { paths: REDACT, censor: '[redacted]' } });
+  return pino(
+    { name, level, redact: { paths: REDACT, censor: '[redacted]' } },
+    pino.destination({ dest: 1, sync: true }),
+  );
 }
