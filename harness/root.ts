@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '');
 
-export type CachedBinary = 'kube-apiserver' | 'etcd' | 'helm';
+export type CachedBinary = 'kube-apiserver' | 'etcd' | 'helm' | 'kube-controller-manager';
 
 /** Where scripts/controlplane.sh put a binary; one clear line when it is not there. */
 export function cachedBinary(name: CachedBinary): string {

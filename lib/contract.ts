@@ -55,6 +55,11 @@ export const ENV = {
   redisUrl: 'MEMORY_REDIS_URL',
   /** App containers and the sidecar, from a Secret when one is configured. */
   redisPassword: 'MEMORY_REDIS_PASSWORD',
+  /**
+   * The sidecar: a file holding the password (the Secret mounted as a volume), re-read
+   * when the kubelet updates it, so a rotated password reaches a running sidecar.
+   */
+  redisPasswordFile: 'MEMORY_REDIS_PASSWORD_FILE',
   /** App containers: the sidecar's URL. */
   apiUrl: 'MEMORY_API_URL',
   /** The sidecar: its port on 127.0.0.1. */
@@ -100,4 +105,28 @@ export const SESSION_SETTINGS = {
   maxSessions: { min: 1, max: 10_000_000, fallback: 1000 },
   sessionTtlSeconds: { min: 1, max: 10 * 365 * 24 * 3600, fallback: 86_400 },
   minReplicas: { min: 0, max: 100, fallback: 0 },
+} as const;
+
+/**
+ * The Redis password as the sidecar reads it: the pod's copy of the password Secret,
+ * mounted (only the one key, as {@link SIDECAR_PASSWORD_FILE}) into the sidecar alone.
+ * A whole-folder mount, never subPath: the kubelet then swaps in a changed Secret.
+ */
+export const SIDECAR_PASSWORD_VOLUME = 'kaos-memory-redis-password';
+export const SIDECAR_PASSWORD_DIR = '/var/run/secrets/kaos-memory/redis';
+export const SIDECAR_PASSWORD_FILE = `${SIDECAR_PASSWORD_DIR}/password`;
+
+/**
+ * The labels and annotations on the copies of the password Secret the webhook keeps in
+ * agent namespaces. `managed-by` and `webhook` (the MutatingWebhookConfiguration that owns
+ * the copy) mark a Secret as the webhook's own: it updates and deletes nothing else.
+ */
+export const CREDENTIAL_COPY = {
+  managedByLabel: 'app.kubernetes.io/managed-by',
+  managedBy: 'kaos-memory-webhook',
+  webhookLabel: 'memory.kaos.tools/webhook',
+  /** `namespace/name` of the Secret it copies. */
+  sourceAnnotation: 'memory.kaos.tools/copied-from',
+  /** When the webhook first saw no pod using the copy; it is deleted after a grace period. */
+  unusedSinceAnnotation: 'memory.kaos.tools/unused-since',
 } as const;

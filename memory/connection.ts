@@ -11,6 +11,8 @@
 //   replaced (`socketTimeout`), so a black-holed connection is noticed in seconds;
 // - on Sentinel, READONLY (a primary demoted by a failover) drops the connection so
 //   the sentinels are asked for the new primary; the failed command is not resent.
+// The password can change while the client runs (updatePassword): the next connect uses
+// the new one, and open connections are re-authenticated with AUTH, which writes nothing.
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { RedisTopology } from '../lib/redis-url.js';
 
@@ -125,4 +127,51 @@ export function connectRedis(
   client.on('close', () => events.down?.(undefined));
   client.on('reconnecting', () => events.reconnecting?.());
   return client;
+}
+
+/** What sending AUTH with a new password on the open connections gave. */
+export type Reauthentication = 'accepted' | 'refused' | 'not-connected';
+
+/**
+ * Use `password` for every connection made from now on, and send AUTH with it on the
+ * connections that are open, as a check. ioredis reads `options.password` at each connect
+ * (a Cluster also keeps one copy per node and one for nodes it has yet to meet: all are
+ * updated). Redis keeps a connection authenticated when AUTH fails, so a password Redis
+ * does not accept yet disturbs nothing that runs; the answer says so, and the next connect
+ * will use it anyway. AUTH is not a write; like every command here it is never resent.
+ */
+export async function updatePassword(
+  client: RedisClient,
+  password: string,
+  username?: string,
+): Promise<Reauthentication> {
+  const connections: Redis[] = [];
+  if (client instanceof Cluster) {
+    client.options.redisOptions = { ...client.options.redisOptions, password };
+    // Nodes met later are made from the pool's own copy of redisOptions (not public API:
+    // checked, so an ioredis that moves it fails loudly in the rotation tests, not silently).
+    const pool = (client as unknown as { connectionPool?: { redisOptions?: RedisOptions } })
+      .connectionPool;
+    if (pool?.redisOptions) pool.redisOptions.password = password;
+    for (const node of client.nodes('all')) {
+      node.options.password = password;
+      connections.push(node);
+    }
+  } else {
+    client.options.password = password;
+    connections.push(client);
+  }
+  const open = connections.filter((c) => c.status === 'ready');
+  if (open.length === 0) return 'not-connected';
+  const answers = await Promise.all(
+    open.map((c) =>
+      (username !== undefined ? c.auth(username, password) : c.auth(password)).then(
+        () => 'accepted' as const,
+        (err: Error) =>
+          /WRONGPASS|invalid password|NOAUTH/i.test(err.message) ? 'refused' : 'not-connected',
+      ),
+    ),
+  );
+  if (answers.includes('refused')) return 'refused';
+  return answers.includes('accepted') ? 'accepted' : 'not-connected';
 }

@@ -1,12 +1,19 @@
 // The sidecar's Redis: a connection to the configured topology whose events
 // feed the metrics and the log (one line per outage, not one per retry), and the
-// memory store on it.
+// memory store on it. With MEMORY_REDIS_PASSWORD_FILE, a password the kubelet updates
+// in the mounted Secret is used from the next connect on, and checked at once with AUTH.
 import type { Logger } from '../lib/logger.js';
 import { describeTopology } from '../lib/redis-url.js';
-import { closeRedis, connectRedis, type RedisClient } from '../memory/connection.js';
+import {
+  closeRedis,
+  connectRedis,
+  updatePassword,
+  type RedisClient,
+} from '../memory/connection.js';
 import { MemoryStore } from '../memory/store.js';
 import type { SidecarConfig } from './config.js';
 import type { SidecarMetrics } from './metrics.js';
+import { PasswordFile } from './password-file.js';
 
 export interface Backend {
   redis: RedisClient;
@@ -49,6 +56,7 @@ export function openStore(config: SidecarConfig, log: Logger, metrics?: SidecarM
       },
     },
   );
+  watchPassword(config, redis, log);
   const store = new MemoryStore(
     redis,
     {
@@ -75,4 +83,30 @@ export function openStore(config: SidecarConfig, log: Logger, metrics?: SidecarM
     await closeRedis(redis);
   };
   return { redis, store, close };
+}
+
+/** Follows MEMORY_REDIS_PASSWORD_FILE for as long as the client lives. */
+function watchPassword(config: SidecarConfig, redis: RedisClient, log: Logger): void {
+  const file = config.redisPasswordFile;
+  if (!file) return;
+  if (file.fellBack) {
+    log.warn(
+      { file: file.path },
+      'redis password file not readable at start; using MEMORY_REDIS_PASSWORD until it is',
+    );
+  }
+  const watcher = new PasswordFile(file.path, config.redisPassword, log, async (password) => {
+    const result = await updatePassword(redis, password, config.redis.username);
+    if (result === 'refused') {
+      log.warn(
+        { file: file.path, reauthentication: result },
+        'redis password changed; Redis does not accept it yet: open connections keep working, ' +
+          'the next connect uses it',
+      );
+    } else {
+      log.info({ file: file.path, reauthentication: result }, 'redis password changed');
+    }
+  });
+  watcher.start();
+  redis.once('end', () => watcher.stop());
 }

@@ -1,4 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../lib/env.js';
 import { loadSidecarConfig } from './config.js';
 
@@ -53,6 +56,46 @@ describe('sidecar config', () => {
       expect.unreachable();
     } catch (err) {
       expect(String(err)).not.toContain('s3cret');
+    }
+  });
+});
+
+describe('sidecar config: the password file', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kaos-password-file-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const file = (name: string, content: string) => {
+    const path = join(dir, name);
+    writeFileSync(path, content);
+    return path;
+  };
+
+  it('reads the file, which wins over MEMORY_REDIS_PASSWORD, exactly as stored', () => {
+    const path = file('a', 'from-file\n');
+    expect(
+      loadSidecarConfig({
+        ...base,
+        MEMORY_REDIS_PASSWORD: 'from-env',
+        MEMORY_REDIS_PASSWORD_FILE: path,
+      }),
+    ).toMatchObject({ redisPassword: 'from-file\n', redisPasswordFile: { path, fellBack: false } });
+  });
+
+  it('starts with MEMORY_REDIS_PASSWORD while the file cannot be read, and says so', () => {
+    const path = join(dir, 'missing');
+    expect(
+      loadSidecarConfig({
+        ...base,
+        MEMORY_REDIS_PASSWORD: 'env',
+        MEMORY_REDIS_PASSWORD_FILE: path,
+      }),
+    ).toMatchObject({ redisPassword: 'env', redisPasswordFile: { path, fellBack: true } });
+  });
+
+  it('does not start with neither, naming the variable and not any content', () => {
+    for (const path of [join(dir, 'missing'), file('empty', '')]) {
+      const env = { ...base, MEMORY_REDIS_PASSWORD_FILE: path };
+      expect(() => loadSidecarConfig(env)).toThrow(ConfigError);
+      expect(() => loadSidecarConfig(env)).toThrow(/^MEMORY_REDIS_PASSWORD_FILE: .* is missing/);
     }
   });
 });

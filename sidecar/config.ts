@@ -7,10 +7,17 @@ import {
 } from '../lib/contract.js';
 import { ConfigError, PORT, intEnv, optionalEnv, stringEnv } from '../lib/env.js';
 import { redisUrlEnv, type RedisTopology } from '../lib/redis-url.js';
+import { readPasswordFile } from './password-file.js';
 
 export interface SidecarConfig {
   redis: RedisTopology;
+  /** The password at start: the file's, else MEMORY_REDIS_PASSWORD, else the URL's. */
   redisPassword: string | undefined;
+  /**
+   * MEMORY_REDIS_PASSWORD_FILE, re-read while running. `fellBack` when it could not be
+   * read at start and MEMORY_REDIS_PASSWORD was used instead (the sidecar says so).
+   */
+  redisPasswordFile: { path: string; fellBack: boolean } | undefined;
   redisSentinelPassword: string | undefined;
   /** Replicas that must confirm each write (WAIT); 0 for none. */
   redisMinReplicas: number;
@@ -35,9 +42,11 @@ const MAX_NAME_LENGTH = 253;
 
 /** Reads the sidecar's environment once; throws ConfigError naming the bad variable. */
 export function loadSidecarConfig(env: NodeJS.ProcessEnv = process.env): SidecarConfig {
+  const { password, file } = redisPassword(env);
   const config: SidecarConfig = {
     redis: redisUrlEnv(env, ENV.redisUrl).topology,
-    redisPassword: optionalEnv(env, ENV.redisPassword),
+    redisPassword: password,
+    redisPasswordFile: file,
     redisSentinelPassword: optionalEnv(env, 'MEMORY_REDIS_SENTINEL_PASSWORD'),
     redisMinReplicas: intEnv(env, ENV.minReplicas, SESSION_SETTINGS.minReplicas),
     maxReadBytes: intEnv(env, 'MEMORY_MAX_READ_BYTES', {
@@ -84,4 +93,22 @@ export function loadSidecarConfig(env: NodeJS.ProcessEnv = process.env): Sidecar
     );
   }
   return config;
+}
+
+/**
+ * The file wins: it is the value the kubelet keeps current. Where it cannot be read at
+ * start, MEMORY_REDIS_PASSWORD (which the webhook also injects, from the same Secret)
+ * serves until it can; with neither, the sidecar does not start.
+ */
+function redisPassword(env: NodeJS.ProcessEnv): {
+  password: string | undefined;
+  file: SidecarConfig['redisPasswordFile'];
+} {
+  const fromEnv = optionalEnv(env, ENV.redisPassword);
+  const path = optionalEnv(env, ENV.redisPasswordFile);
+  if (path === undefined) return { password: fromEnv, file: undefined };
+  const fromFile = readPasswordFile(path);
+  if (fromFile !== undefined) return { password: fromFile, file: { path, fellBack: false } };
+  if (fromEnv !== undefined) return { password: fromEnv, file: { path, fellBack: true } };
+  throw new ConfigError(`${ENV.redisPasswordFile}: ${path} is missing, unreadable or empty`);
 }

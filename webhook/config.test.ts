@@ -40,6 +40,24 @@ describe('loadConfig', () => {
     });
     expect(config.tlsDir).toBeUndefined();
     expect(config.inject.passwordSecret).toBeUndefined();
+    expect(config.credentials).toBeUndefined();
+  });
+
+  it('copies the password Secret only when told, with its timings', () => {
+    const secret = { ...base, INJECT_REDIS_PASSWORD_SECRET: 'redis-auth/password' };
+    expect(loadConfig(secret).credentials).toBeUndefined();
+    expect(loadConfig({ ...secret, INJECT_REDIS_PASSWORD_COPY: 'true' }).credentials).toEqual({
+      syncIntervalMs: 30_000,
+      unusedGraceMs: 300_000,
+    });
+    expect(
+      loadConfig({
+        ...secret,
+        INJECT_REDIS_PASSWORD_COPY: 'true',
+        INJECT_REDIS_PASSWORD_SYNC_SECONDS: '2',
+        INJECT_REDIS_PASSWORD_UNUSED_SECONDS: '5',
+      }).credentials,
+    ).toEqual({ syncIntervalMs: 2_000, unusedGraceMs: 5_000 });
   });
 
   it('reads every variable', () => {
@@ -158,6 +176,15 @@ describe('loadConfig', () => {
     [
       { ...base, INJECT_REDIS_URL: 'redis://:pw@r:6379', INJECT_REDIS_PASSWORD_SECRET: 's/k' },
       'INJECT_REDIS_URL: must not hold a password',
+    ],
+    [
+      { ...base, INJECT_REDIS_PASSWORD_COPY: 'true' },
+      'INJECT_REDIS_PASSWORD_COPY: needs INJECT_REDIS_PASSWORD_SECRET',
+    ],
+    [{ ...base, INJECT_REDIS_PASSWORD_COPY: 'yes' }, 'INJECT_REDIS_PASSWORD_COPY: must be true'],
+    [
+      { ...base, INJECT_REDIS_PASSWORD_SYNC_SECONDS: '0' },
+      'INJECT_REDIS_PASSWORD_SYNC_SECONDS: must be at least 1',
     ],
   ])('rejects %j with one line naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);

@@ -97,6 +97,17 @@ export interface InjectConfig {
   version: string;
 }
 
+/**
+ * The webhook's copies of the password Secret (webhook/credentials.ts): from its own
+ * namespace into each namespace where it injects a pod, kept in sync, removed when unused.
+ */
+export interface CredentialCopyConfig {
+  /** How often the copies are brought in line with the source and with the pods. */
+  syncIntervalMs: number;
+  /** How long a copy no pod uses is kept before it is deleted. */
+  unusedGraceMs: number;
+}
+
 export interface WebhookConfig {
   port: number;
   host: string;
@@ -107,6 +118,8 @@ export interface WebhookConfig {
   webhookConfigName: string;
   certHosts: string[];
   nativeSidecar: 'auto' | 'true' | 'false';
+  /** Set when INJECT_REDIS_PASSWORD_COPY is true (it needs INJECT_REDIS_PASSWORD_SECRET). */
+  credentials?: CredentialCopyConfig;
   inject: Omit<InjectConfig, 'nativeSidecar'>;
 }
 
@@ -137,6 +150,17 @@ export function loadConfig(
   });
   const { url: redisUrl, topology: redis } = redisUrlEnv(env, 'INJECT_REDIS_URL');
   const passwordRef = optionalEnv(env, 'INJECT_REDIS_PASSWORD_SECRET', SECRET_KEY);
+  const copyPassword = oneOfEnv(env, 'INJECT_REDIS_PASSWORD_COPY', ['true', 'false'], 'false');
+  const syncSeconds = intEnv(env, 'INJECT_REDIS_PASSWORD_SYNC_SECONDS', {
+    min: 1,
+    max: 3600,
+    fallback: 30,
+  });
+  const unusedSeconds = intEnv(env, 'INJECT_REDIS_PASSWORD_UNUSED_SECONDS', {
+    min: 1,
+    max: 7 * 24 * 3600,
+    fallback: 300,
+  });
   const sidecarImage = stringEnv(env, 'INJECT_SIDECAR_IMAGE', { checks: [IMAGE_REF] });
   const sidecarPort = intEnv(env, 'INJECT_SIDECAR_PORT', { ...PORT, fallback: SIDECAR_PORT });
   const sidecarMetricsPort = intEnv(env, 'INJECT_SIDECAR_METRICS_PORT', {
@@ -179,6 +203,10 @@ export function loadConfig(
         'INJECT_REDIS_URL: must not hold a password when INJECT_REDIS_PASSWORD_SECRET is set',
       );
     }
+  } else if (copyPassword === 'true') {
+    throw new ConfigError(
+      'INJECT_REDIS_PASSWORD_COPY: needs INJECT_REDIS_PASSWORD_SECRET (the Secret to copy)',
+    );
   }
 
   return {
@@ -191,6 +219,14 @@ export function loadConfig(
     webhookConfigName,
     certHosts,
     nativeSidecar,
+    ...(copyPassword === 'true'
+      ? {
+          credentials: {
+            syncIntervalMs: syncSeconds * 1000,
+            unusedGraceMs: unusedSeconds * 1000,
+          },
+        }
+      : {}),
     inject: {
       memoryType,
       redisUrl,

@@ -1,10 +1,13 @@
-import type { V1Container, V1EnvVar, V1Probe } from '@kubernetes/client-node';
+import type { V1Container, V1EnvVar, V1Probe, V1Volume } from '@kubernetes/client-node';
 import {
   AGENT_LABEL,
   ENV,
   METRICS_PORT_NAME,
   SIDECAR_CONTAINER,
   SIDECAR_HOST,
+  SIDECAR_PASSWORD_DIR,
+  SIDECAR_PASSWORD_FILE,
+  SIDECAR_PASSWORD_VOLUME,
 } from '../lib/contract.js';
 import type { InjectConfig } from './config.js';
 import type { SidecarSettings } from './overrides.js';
@@ -60,12 +63,15 @@ export function sidecarContainer(
 ): V1Container {
   const env: V1EnvVar[] = [{ name: ENV.redisUrl, value: config.redisUrl }];
   if (config.passwordSecret) {
+    // The file is the live value (a rotation reaches the running sidecar); the variable
+    // is the value at start, for a sidecar image that predates the file.
     env.push({
       name: ENV.redisPassword,
       valueFrom: {
         secretKeyRef: { name: config.passwordSecret.name, key: config.passwordSecret.key },
       },
     });
+    env.push({ name: ENV.redisPasswordFile, value: SIDECAR_PASSWORD_FILE });
   }
   env.push({ name: ENV.sidecarPort, value: String(settings.port) });
   // Always set: 0 keeps the sidecar from opening its default port undeclared.
@@ -106,6 +112,30 @@ export function sidecarContainer(
     },
     terminationMessagePolicy: 'FallbackToLogsOnError',
   };
+  if (config.passwordSecret) {
+    container.volumeMounts = [
+      { name: SIDECAR_PASSWORD_VOLUME, mountPath: SIDECAR_PASSWORD_DIR, readOnly: true },
+    ];
+  }
   if (config.nativeSidecar) container.restartPolicy = 'Always';
   return container;
+}
+
+/**
+ * The pod volume holding the password for the sidecar alone: only the one key, as a
+ * file the kubelet keeps current (a whole-folder mount; subPath mounts are never updated).
+ * World-readable inside the sidecar's own mount because the sidecar runs as 1000 and
+ * Secret files belong to root unless the pod sets an fsGroup, which is the pod's to choose.
+ */
+export function passwordVolume(secret: { name: string; key: string }): V1Volume {
+  return {
+    name: SIDECAR_PASSWORD_VOLUME,
+    secret: {
+      secretName: secret.name,
+      items: [
+        { key: secret.key, path: SIDECAR_PASSWORD_FILE.slice(SIDECAR_PASSWORD_DIR.length + 1) },
+      ],
+      defaultMode: 0o444,
+    },
+  };
 }

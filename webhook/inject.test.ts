@@ -107,8 +107,48 @@ describe('inject', () => {
       version: '0.0.0-test',
       initContainers: [],
       containers: ['kaos-memory'],
+      volumes: ['kaos-memory-redis-password'],
       env: { app: ['MEMORY_TYPE', 'MEMORY_REDIS_PASSWORD', 'MEMORY_REDIS_URL', 'MEMORY_API_URL'] },
     });
+  });
+
+  it('mounts the password Secret into the sidecar alone, as a file it can follow', () => {
+    const pod = apply(agentPod({}, { volumes: [{ name: 'data', emptyDir: {} }] }), withSecret);
+    expect(pod.spec?.volumes).toEqual([
+      { name: 'data', emptyDir: {} },
+      {
+        name: 'kaos-memory-redis-password',
+        secret: {
+          secretName: 'redis-auth',
+          items: [{ key: 'password', path: 'password' }],
+          defaultMode: 0o444,
+        },
+      },
+    ]);
+    const sidecar = pod.spec?.initContainers?.[0];
+    expect(sidecar?.volumeMounts).toEqual([
+      {
+        name: 'kaos-memory-redis-password',
+        mountPath: '/var/run/secrets/kaos-memory/redis',
+        readOnly: true,
+      },
+    ]);
+    expect(sidecar?.env).toEqual(
+      expect.arrayContaining([
+        {
+          name: 'MEMORY_REDIS_PASSWORD_FILE',
+          value: '/var/run/secrets/kaos-memory/redis/password',
+        },
+      ]),
+    );
+    expect(pod.spec?.containers[0]?.volumeMounts).toBeUndefined();
+    // Without a Secret there is nothing to mount.
+    expect(apply(agentPod(), config).spec?.volumes).toBeUndefined();
+  });
+
+  it("takes a volume of the password volume's name as an earlier injection", () => {
+    const pod = agentPod({}, { volumes: [{ name: 'kaos-memory-redis-password', emptyDir: {} }] });
+    expect(inject(pod, withSecret).skipReason).toBe('already-injected');
   });
 
   it('takes any status annotation, the legacy word `injected` too, as already injected', () => {

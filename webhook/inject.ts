@@ -6,12 +6,13 @@ import {
   METRICS_PORT_NAME,
   SIDECAR_CONTAINER,
   SIDECAR_HOST,
+  SIDECAR_PASSWORD_VOLUME,
   STATUS_INJECTED,
   memoryApiUrl,
 } from '../lib/contract.js';
 import { PORT } from '../lib/env.js';
 import type { InjectConfig } from './config.js';
-import { sidecarContainer } from './container.js';
+import { passwordVolume, sidecarContainer } from './container.js';
 import { applyOverrides } from './overrides.js';
 import { formatStatus, type InjectionStatus } from './status.js';
 
@@ -49,7 +50,10 @@ export function inject(pod: V1Pod, config: InjectConfig): InjectResult {
   const containers = pod.spec?.containers ?? [];
   const initContainers = pod.spec?.initContainers ?? [];
   const allContainers = [...containers, ...initContainers];
-  const hasSidecar = allContainers.some((c) => c.name === SIDECAR_CONTAINER);
+  // The sidecar's name, or its password volume's, means an earlier pass was here.
+  const hasSidecar =
+    allContainers.some((c) => c.name === SIDECAR_CONTAINER) ||
+    (pod.spec?.volumes ?? []).some((v) => v.name === SIDECAR_PASSWORD_VOLUME);
   const marked =
     annotations[ANNOTATIONS.status] !== undefined ||
     annotations[ANNOTATIONS.injected] !== undefined;
@@ -152,6 +156,14 @@ export function inject(pod: V1Pod, config: InjectConfig): InjectResult {
           `restartPolicy ${restartPolicy} pod keeps running after its work is done`,
       );
     }
+  }
+
+  if (config.passwordSecret) {
+    status.volumes = [SIDECAR_PASSWORD_VOLUME];
+    const volume = passwordVolume(config.passwordSecret);
+    if (pod.spec?.volumes === undefined)
+      patch.push({ op: 'add', path: '/spec/volumes', value: [volume] });
+    else patch.push({ op: 'add', path: '/spec/volumes/-', value: volume });
   }
 
   // The contract's marker, and beside it the record of what was added.

@@ -3,7 +3,9 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { generateCertificates, serviceDnsNames, splitHosts } from '../certs/generate.js';
 import { createLogger } from '../lib/logger.js';
 import { hasPassword } from '../lib/redis-url.js';
+import { review } from './admission.js';
 import { loadConfig } from './config.js';
+import { CredentialCopies, withCredentialCopies } from './credentials.js';
 import { WebhookServer, type TlsMaterial } from './server.js';
 import { SelfManagedTls, TlsDirWatcher } from './tls.js';
 import { detectNativeSidecar } from './version.js';
@@ -69,9 +71,28 @@ export async function run(_argv: string[]): Promise<void> {
     source = managed;
   }
 
-  const server = new WebhookServer({ inject, tls, logger, isReady });
+  // The password Secret copied into each namespace where a pod is injected.
+  const secret = inject.passwordSecret;
+  const copies =
+    config.credentials && secret
+      ? new CredentialCopies(
+          kube(),
+          {
+            namespace: config.namespace,
+            secretName: secret.name,
+            key: secret.key,
+            webhookConfigName: config.webhookConfigName,
+            ...config.credentials,
+          },
+          logger,
+        )
+      : undefined;
+  const reviewer = copies ? withCredentialCopies(review, copies) : undefined;
+
+  const server = new WebhookServer({ inject, tls, logger, isReady, reviewer });
   const port = await server.listen(config.port, config.host);
   source.start();
+  copies?.start();
   logger.info(
     {
       port,
@@ -79,6 +100,7 @@ export async function run(_argv: string[]): Promise<void> {
       native,
       tls: config.tlsDir ? 'folder' : 'self-managed',
       namespace: config.namespace,
+      passwordCopies: copies !== undefined,
     },
     'webhook listening',
   );
@@ -86,6 +108,7 @@ export async function run(_argv: string[]): Promise<void> {
   const shutdown = (signal: string) => {
     logger.info({ signal }, 'shutting down');
     source.stop();
+    copies?.stop();
     void server.close().then(() => process.exit(0));
   };
   process.once('SIGTERM', () => shutdown('SIGTERM'));

@@ -17,8 +17,11 @@ export interface WebhookServerOptions {
   logger: Logger;
   /** /readyz answers 200 only while this is true (e.g. once the caBundle is in place). */
   isReady?: () => boolean;
-  /** Replaces the admission logic; the benchmark's no-op uses it. */
-  reviewer?: (body: unknown, config: InjectConfig) => Reviewed;
+  /**
+   * Replaces the admission logic: the benchmark's no-op, and the credential copies
+   * (webhook/credentials.ts), which make sure a Secret exists before answering.
+   */
+  reviewer?: (body: unknown, config: InjectConfig) => Reviewed | Promise<Reviewed>;
   /** Largest accepted AdmissionReview. */
   bodyLimit?: string;
 }
@@ -55,9 +58,9 @@ function createApp(options: WebhookServerOptions, metrics: WebhookMetrics): Expr
 
   // Parse whatever the caller labels the body as: a body that isn't JSON is a 400 either way.
   const json = express.json({ limit: options.bodyLimit ?? DEFAULT_BODY_LIMIT, type: () => true });
-  app.post('/mutate', json, (req, res) => {
+  app.post('/mutate', json, async (req, res) => {
     const started = process.hrtime.bigint();
-    const reviewed = reviewer(req.body, inject);
+    const reviewed = await reviewer(req.body, inject);
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     metrics.duration.observe(seconds);
     metrics.requests.inc({ code: reviewed.status });

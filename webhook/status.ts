@@ -15,14 +15,22 @@ export interface InjectionStatus {
   initContainers: string[];
   /** Containers added, by name: the sidecar when an ordinary container. */
   containers: string[];
+  /** Pod volumes added, by name: the password Secret's, when there is one (else absent). */
+  volumes?: string[];
   /** Each app container that got memory defaults: the variables added, in order. */
   env: Record<string, string[]>;
 }
 
 /** The record's value: compact JSON, keys in a fixed order. */
 export function formatStatus(status: InjectionStatus): string {
-  const { version, initContainers, containers, env } = status;
-  return JSON.stringify({ version, initContainers, containers, env });
+  const { version, initContainers, containers, volumes, env } = status;
+  return JSON.stringify({
+    version,
+    initContainers,
+    containers,
+    ...(volumes && volumes.length > 0 ? { volumes } : {}),
+    env,
+  });
 }
 
 /**
@@ -41,11 +49,12 @@ export function readStatus(
     return undefined;
   }
   if (typeof parsed !== 'object' || parsed === null) return undefined;
-  const { version, initContainers, containers, env } = parsed as Record<string, unknown>;
+  const { version, initContainers, containers, volumes, env } = parsed as Record<string, unknown>;
   if (
     typeof version !== 'string' ||
     !isNames(initContainers) ||
     !isNames(containers) ||
+    (volumes !== undefined && !isNames(volumes)) ||
     typeof env !== 'object' ||
     env === null ||
     Array.isArray(env) ||
@@ -53,7 +62,13 @@ export function readStatus(
   ) {
     return undefined;
   }
-  return { version, initContainers, containers, env: env as Record<string, string[]> };
+  return {
+    version,
+    initContainers,
+    containers,
+    ...(volumes !== undefined ? { volumes } : {}),
+    env: env as Record<string, string[]>,
+  };
 }
 
 function isNames(value: unknown): value is string[] {

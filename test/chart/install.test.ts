@@ -53,8 +53,8 @@ describe('helm install into a real API server', () => {
     agentNs = await cluster.namespace('agents');
     tokenDir = mkdtempSync(join(tmpdir(), 'kaos-chart-sa-'));
 
-    // Only what a cluster without kube-proxy needs: the webhook by URL on a local port,
-    // and the Redis password Secret copied into the agents' namespace.
+    // Only what a cluster without kube-proxy needs: the webhook by URL on a local port.
+    // No namespace list: the webhook copies the Redis password where it injects.
     const port = await freePort();
     installNotes = await helmOk([
       'install',
@@ -66,8 +66,6 @@ describe('helm install into a real API server', () => {
       `webhook.url=https://127.0.0.1:${port}/mutate`,
       '--set',
       `webhook.port=${port}`,
-      '--set',
-      `redis.auth.secretNamespaces={${agentNs}}`,
     ]);
 
     // The webhook's environment, as the kubelet would give it to the Deployment's pod.
@@ -123,6 +121,7 @@ describe('helm install into a real API server', () => {
       INJECT_MEMORY_TYPE: 'redis',
       INJECT_REDIS_URL: `redis://${RELEASE}-redis.${releaseNs}.svc.cluster.local:6379`,
       INJECT_REDIS_PASSWORD_SECRET: `${RELEASE}-redis/redis-password`,
+      INJECT_REDIS_PASSWORD_COPY: 'true',
       INJECT_SIDECAR_IMAGE: 'ghcr.io/kaos-tools/kaos-memory:0.1.0',
       INJECT_NATIVE_SIDECAR: 'auto',
     });
@@ -143,7 +142,7 @@ describe('helm install into a real API server', () => {
     expect(caBundle).toContain(Buffer.from(secret.data!['ca.crt']!, 'base64').toString().trim());
   });
 
-  it('gives the ServiceAccount nothing more than that', async () => {
+  it('gives the ServiceAccount nothing more than that and the password copies', async () => {
     const kc = new KubeConfig();
     kc.loadFromFile(join(tokenDir, 'kubeconfig'));
     const asWebhook = kc.makeApiClient(CoreV1Api);
@@ -154,11 +153,13 @@ describe('helm install into a real API server', () => {
       );
       expect(status).toBe(403);
     };
-    await forbidden(
-      asWebhook.readNamespacedSecret({ name: `${RELEASE}-redis`, namespace: releaseNs }),
-    );
+    await core.createNamespacedSecret({
+      namespace: releaseNs,
+      body: { metadata: { name: 'unrelated' }, stringData: { k: 'v' } },
+    });
+    await forbidden(asWebhook.readNamespacedSecret({ name: 'unrelated', namespace: releaseNs }));
     await forbidden(asWebhook.listNamespacedSecret({ namespace: releaseNs }));
-    await forbidden(asWebhook.listNamespacedPod({ namespace: agentNs }));
+    await forbidden(asWebhook.deleteNamespacedPod({ name: 'any', namespace: agentNs }));
     await forbidden(
       kc.makeApiClient(AdmissionregistrationV1Api).createMutatingWebhookConfiguration({
         body: { metadata: { name: 'not-mine' }, webhooks: [] },
@@ -246,6 +247,7 @@ describe('helm install into a real API server', () => {
       before.webhooks![0]!.clientConfig.caBundle,
     );
     expect(await secretValue(releaseNs, `${RELEASE}-redis`, 'redis-password')).toBe(password);
+    // The webhook's copy from before the upgrade: not the chart's to touch.
     expect(await secretValue(agentNs, `${RELEASE}-redis`, 'redis-password')).toBe(password);
     const pod = await core.createNamespacedPod({
       namespace: agentNs,

@@ -1,6 +1,8 @@
-// The bundled Redis's container command, taken from the rendered StatefulSet and run
-// here with a real redis-server (its own port and folder): it requires the password,
-// keeps it out of argv, writes an append-only file, and its readiness probe works.
+// The bundled Redis's containers, taken from the rendered StatefulSet and run here with a
+// real redis-server (its own port and folder) and the password Secret mounted as the
+// kubelet mounts it: Redis requires a password, which is in no argv and only hashed in its
+// config, writes an append-only file, and its readiness probe works; its `auth` container
+// follows the Secret through a rotation while connections made with the old password live on.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,22 +11,38 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../harness/ports.js';
 import { pollUntil } from '../../harness/poll.js';
+import { writeSecretVolume } from '../../harness/secret-volume.js';
 import { find, parseManifests, template } from './helm.js';
 
 interface RedisContainer {
+  name: string;
   command: string[];
   args: string[];
-  env: { name: string }[];
-  readinessProbe: { exec: { command: string[] } };
+  env: { name: string; value?: string }[];
+  readinessProbe?: { exec: { command: string[] } };
 }
 
-async function renderedRedis(files: string[]): Promise<RedisContainer> {
+async function renderedRedis(files: string[]): Promise<RedisContainer[]> {
   const result = await template(files);
   expect(result.code, result.stderr).toBe(0);
   const statefulSet = find(parseManifests(result.stdout), 'StatefulSet') as unknown as {
     spec: { template: { spec: { containers: RedisContainer[] } } };
   };
-  return statefulSet.spec.template.spec.containers[0]!;
+  return statefulSet.spec.template.spec.containers;
+}
+
+/** Whether Redis takes `password` on a new connection. */
+async function accepts(port: number, password: string): Promise<boolean> {
+  const client = new Redis({ port, password, lazyConnect: true, retryStrategy: () => null });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    return (await client.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    client.disconnect();
+  }
 }
 
 /** Swap one literal for another, failing when the script no longer holds it exactly once. */
@@ -36,20 +54,33 @@ function swap(text: string, from: string, to: string): string {
 describe('bundled Redis command', () => {
   const password = 'Zx8' + 'q'.repeat(29);
   let dir = '';
+  let authDir = '';
   let port = 0;
   let container: RedisContainer;
+  let follower: RedisContainer;
   let script = '';
   let proc: ChildProcess | undefined;
+  let followerProc: ChildProcess | undefined;
+  const authEnv = () => ({
+    PATH: process.env.PATH,
+    REDIS_AUTH_DIR: authDir,
+    REDIS_AUTH_KEY: 'redis-password',
+  });
 
-  async function start(): Promise<void> {
+  async function start(current = password): Promise<void> {
     const child = spawn(container.command[0]!, [...container.command.slice(1), script], {
-      env: { PATH: process.env.PATH, REDIS_PASSWORD: password },
+      env: authEnv(),
       stdio: 'ignore',
     });
     proc = child;
     await pollUntil(`redis on ${port}`, async () => {
       if (child.exitCode !== null) throw new Error(`redis exited with ${child.exitCode}`);
-      const client = new Redis({ port, password, lazyConnect: true, retryStrategy: () => null });
+      const client = new Redis({
+        port,
+        password: current,
+        lazyConnect: true,
+        retryStrategy: () => null,
+      });
       client.on('error', () => undefined);
       try {
         await client.connect();
@@ -70,10 +101,20 @@ describe('bundled Redis command', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'kaos-chart-redis-'));
+    authDir = join(dir, 'auth');
+    writeSecretVolume(authDir, { 'redis-password': password });
     port = await freePort();
     // appendfsync always in this fixture: a write acknowledged before a kill -9 survives it.
-    container = await renderedRedis(['bundled-redis.yaml']);
-    expect(container.env.map((e) => e.name)).toEqual(['REDIS_PASSWORD', 'REDISCLI_AUTH']);
+    [container, follower] = (await renderedRedis(['bundled-redis.yaml'])) as [
+      RedisContainer,
+      RedisContainer,
+    ];
+    expect(container.env.map((e) => e.name)).toEqual([
+      'REDIS_AUTH_DIR',
+      'REDIS_AUTH_KEY',
+      'REDISCLI_AUTH',
+    ]);
+    expect(follower.name).toBe('auth');
     script = swap(
       container.args[0]!,
       'echo "port 6379"',
@@ -90,11 +131,12 @@ describe('bundled Redis command', () => {
   });
 
   afterAll(async () => {
+    followerProc?.kill('SIGKILL');
     await kill();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('requires the password from the Secret, which stays out of argv and out of reach', () => {
+  it('requires the password from the Secret, which is in no argv and only hashed in the config', () => {
     const anonymous = spawnSync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), 'get', 'x'], {
       encoding: 'utf8',
       env: { PATH: process.env.PATH },
@@ -104,6 +146,9 @@ describe('bundled Redis command', () => {
     expect(cmdline).toContain('redis-server'); // sh exec'd into it: signals reach Redis
     expect(cmdline).not.toContain(password);
     expect(statSync(join(dir, 'redis.conf')).mode & 0o077).toBe(0);
+    const config = readFileSync(join(dir, 'redis.conf'), 'utf8');
+    expect(config).not.toContain(password);
+    expect(config).toMatch(/^user default on #[0-9a-f]{64} ~\* &\* \+@all$/m);
   });
 
   it('runs with an append-only file that survives kill -9', async () => {
@@ -120,15 +165,60 @@ describe('bundled Redis command', () => {
     again.disconnect();
   });
 
-  it('passes its readiness probe with REDISCLI_AUTH, and fails it without', () => {
-    const [shell, flag, probe] = container.readinessProbe.exec.command as [string, string, string];
+  it('passes its readiness probe with the mounted password, and fails it without', () => {
+    const [shell, flag, probe] = container.readinessProbe!.exec.command as [string, string, string];
     const command = swap(probe, '-h 127.0.0.1', `-h 127.0.0.1 -p ${port}`);
     const run = (env: NodeJS.ProcessEnv) =>
-      spawnSync(shell, [flag, command], {
-        env: { PATH: process.env.PATH, ...env },
-        timeout: 10_000,
-      });
-    expect(run({ REDISCLI_AUTH: password }).status).toBe(0);
-    expect(run({}).status).not.toBe(0);
+      spawnSync(shell, [flag, command], { env, timeout: 10_000 });
+    expect(run(authEnv()).status).toBe(0);
+    expect(run({ ...authEnv(), REDIS_AUTH_DIR: join(dir, 'nowhere') }).status).not.toBe(0);
+  });
+
+  it('follows the Secret through a rotation: old and new both accepted while it runs', async () => {
+    const next = 'Nw4' + 'r'.repeat(29);
+    const followerScript = swap(follower.args[0]!, '-p 6379', `-p ${port}`);
+    const env = Object.fromEntries(follower.env.map((e) => [e.name, e.value]));
+    expect(env).toMatchObject({ REDIS_AUTH_KEY: 'redis-password' });
+    const child = spawn(follower.command[0]!, [...follower.command.slice(1), followerScript], {
+      env: { ...authEnv(), REDIS_AUTH_PERIOD_SECONDS: '0.2' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    followerProc = child;
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    // A client connected with the old password, as a running sidecar is.
+    const running = new Redis({ port, password });
+    await pollUntil('the follower to apply the Secret', () => output.includes('1 password(s)'));
+
+    // 1. A second password beside the first.
+    writeSecretVolume(authDir, { 'redis-password': password, 'redis-password-next': next });
+    await pollUntil('Redis to accept the next password', () => accepts(port, next));
+    expect(await accepts(port, password)).toBe(true);
+    // 2. The new one is current, the old one still accepted.
+    writeSecretVolume(authDir, { 'redis-password': next, 'redis-password-previous': password });
+    await new Promise((r) => setTimeout(r, 600));
+    expect(await accepts(port, next)).toBe(true);
+    expect(await accepts(port, password)).toBe(true);
+    // 3. The old one dropped: new connections need the new one; the old connection lives on.
+    writeSecretVolume(authDir, { 'redis-password': next });
+    await pollUntil(
+      'Redis to refuse the old password',
+      async () => !(await accepts(port, password)),
+    );
+    expect(await accepts(port, next)).toBe(true);
+    expect(await running.set('kaos:memory:during-rotation', 'kept')).toBe('OK');
+    running.disconnect();
+    expect(output).not.toContain(password);
+    expect(output).not.toContain(next);
+
+    // A restart writes its config from the Secret as it is now.
+    await kill();
+    await start(next);
+    expect(await accepts(port, password)).toBe(false);
+
+    const exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+    child.kill('SIGTERM'); // the trap ends it at once, not after a sleep
+    expect(await exited).toBe(0);
   });
 });

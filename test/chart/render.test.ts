@@ -138,11 +138,10 @@ describe('golden renders (REFRESH_GOLDEN=true rewrites them)', () => {
     );
   });
 
-  it('masks only generated passwords, the same one in every copy of the Secret', async () => {
+  it('masks only the generated password, in the one Secret of the release namespace', async () => {
     const result = await template(['bundled-redis.yaml']);
     const { passwords } = maskPasswords(result.stdout);
-    expect(passwords).toHaveLength(3); // release namespace, agents, research
-    expect(new Set(passwords).size).toBe(1);
+    expect(passwords).toHaveLength(1); // agent namespaces get the webhook's copies instead
     expect(passwords[0]).toMatch(/^[A-Za-z0-9]{32}$/);
     const again = maskPasswords((await template(['bundled-redis.yaml'])).stdout).passwords;
     expect(again[0]).not.toBe(passwords[0]); // random without a cluster; kept by lookup in one
@@ -155,7 +154,8 @@ describe('default install', () => {
     expect(webhook).toMatchObject({
       failurePolicy: 'Ignore',
       timeoutSeconds: 5,
-      sideEffects: 'None',
+      // It copies the password Secret into the pod's namespace, except on a dry run.
+      sideEffects: 'NoneOnDryRun',
       reinvocationPolicy: 'IfNeeded',
       admissionReviewVersions: ['v1'],
       rules: [
@@ -189,6 +189,7 @@ describe('default install', () => {
       INJECT_MEMORY_TYPE: 'redis',
       INJECT_REDIS_URL: `redis://kaos-memory-redis.${NAMESPACE}.svc.cluster.local:6379`,
       INJECT_REDIS_PASSWORD_SECRET: 'kaos-memory-redis/redis-password',
+      INJECT_REDIS_PASSWORD_COPY: 'true',
       INJECT_SIDECAR_IMAGE: 'ghcr.io/kaos-tools/kaos-memory:0.1.0',
       INJECT_SIDECAR_PORT: '8790',
       INJECT_SIDECAR_METRICS_PORT: '9790',
@@ -220,7 +221,8 @@ describe('default install', () => {
     };
     const script = podSpec(redis as unknown as Manifest).containers[0]!.args!.join('\n');
     expect(script).toContain('appendonly yes');
-    expect(script).toContain('requirepass');
+    expect(script).toContain('user default on');
+    expect(script).not.toContain('requirepass');
     expect(redis.spec.volumeClaimTemplates.map((t) => t.metadata.name)).toEqual(['data']);
   });
 
@@ -247,12 +249,12 @@ describe('default install', () => {
     expect(find(manifests, 'PodDisruptionBudget')).toMatchObject({ spec: { maxUnavailable: 1 } });
   });
 
-  it('grants only its own Secret and its own webhook configuration', async () => {
+  it('grants only its own Secrets, agent pods to list, and its own webhook configuration', async () => {
     const manifests = await render([]);
     const env = webhookEnv(manifests);
-    const rules = (kind: string) =>
-      (find(manifests, kind) as unknown as { rules: unknown[] }).rules;
-    expect(manifests.filter((m) => m.kind === 'ClusterRole')).toHaveLength(1);
+    const rules = (kind: string, name?: string) =>
+      (find(manifests, kind, name) as unknown as { rules: unknown[] }).rules;
+    expect(manifests.filter((m) => m.kind === 'ClusterRole')).toHaveLength(2);
     expect(manifests.filter((m) => m.kind === 'Role')).toHaveLength(1);
     expect(rules('Role')).toEqual([
       { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
@@ -263,7 +265,7 @@ describe('default install', () => {
         verbs: ['get', 'update', 'patch'],
       },
     ]);
-    expect(rules('ClusterRole')).toEqual([
+    expect(rules('ClusterRole', `kaos-memory-webhook-${NAMESPACE}`)).toEqual([
       {
         apiGroups: ['admissionregistration.k8s.io'],
         resources: ['mutatingwebhookconfigurations'],
@@ -271,6 +273,37 @@ describe('default install', () => {
         verbs: ['get', 'update', 'patch'],
       },
     ]);
+    // The password copies: Secrets of one name, created anywhere as far as RBAC goes (the
+    // ValidatingAdmissionPolicy below narrows that), and pods to list.
+    expect(rules('ClusterRole', `kaos-memory-webhook-credentials-${NAMESPACE}`)).toEqual([
+      { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
+      {
+        apiGroups: [''],
+        resources: ['secrets'],
+        resourceNames: ['kaos-memory-redis'],
+        verbs: ['get', 'list', 'update', 'delete'],
+      },
+      { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
+      {
+        apiGroups: ['admissionregistration.k8s.io'],
+        resources: ['mutatingwebhookconfigurations'],
+        resourceNames: [env.WEBHOOK_CONFIG_NAME],
+        verbs: ['get'],
+      },
+    ]);
+    const binding = find(manifests, 'ValidatingAdmissionPolicyBinding') as unknown as {
+      spec: { policyName: string; validationActions: string[] };
+    };
+    expect(binding.spec).toEqual({
+      policyName: 'kaos-memory-webhook-secrets',
+      validationActions: ['Deny'],
+    });
+    const policy = find(manifests, 'ValidatingAdmissionPolicy') as unknown as {
+      spec: { matchConditions: { expression: string }[] };
+    };
+    expect(policy.spec.matchConditions[0]!.expression).toBe(
+      `request.userInfo.username == 'system:serviceaccount:${NAMESPACE}:kaos-memory'`,
+    );
     expect(find(manifests, 'MutatingWebhookConfiguration').metadata.name).toBe(
       env.WEBHOOK_CONFIG_NAME,
     );
@@ -328,14 +361,27 @@ describe('values reach the webhook', () => {
     });
   });
 
-  it('bundled Redis: the password Secret in every agent namespace listed', async () => {
+  it('bundled Redis: one password Secret, whatever the deprecated secretNamespaces say', async () => {
     const manifests = await render(['bundled-redis.yaml']);
     const secrets = manifests.filter((m) => m.kind === 'Secret').map((m) => m.metadata.namespace);
-    expect(secrets).toEqual([NAMESPACE, 'agents', 'research']);
+    expect(secrets).toEqual([NAMESPACE]);
     expect(manifests.some((m) => m.kind === 'NetworkPolicy')).toBe(false);
   });
 
-  it('cert-manager: a Certificate whose Secret is mounted, CA injection, no RBAC', async () => {
+  it('copyToAgentNamespaces false: no copies, no rights to them, no side effects', async () => {
+    const manifests = await render(
+      ['cert-manager.yaml'],
+      ['agentDefaults.memory.passwordSecret.copyToAgentNamespaces=false'],
+    );
+    expect(webhookEnv(manifests).INJECT_REDIS_PASSWORD_COPY).toBeUndefined();
+    expect(webhookEnv(manifests).INJECT_REDIS_PASSWORD_SECRET).toBe(
+      'kaos-memory-redis/redis-password',
+    );
+    expect(mutatingWebhook(manifests).sideEffects).toBe('None');
+    expect(manifests.filter((m) => /Role|AdmissionPolicy/.test(m.kind))).toEqual([]);
+  });
+
+  it('cert-manager: a Certificate whose Secret is mounted, CA injection, RBAC for the copies only', async () => {
     const manifests = await render(['cert-manager.yaml']);
     const certificate = find(manifests, 'Certificate', 'kaos-memory-webhook') as unknown as {
       spec: { secretName: string; dnsNames: string[]; issuerRef: { name: string } };
@@ -353,7 +399,9 @@ describe('values reach the webhook', () => {
       name: 'tls',
       secret: { secretName: certificate.spec.secretName },
     });
-    expect(manifests.filter((m) => /Role/.test(m.kind))).toEqual([]);
+    expect(manifests.filter((m) => /Role$/.test(m.kind)).map((m) => m.metadata.name)).toEqual([
+      `kaos-memory-webhook-credentials-${NAMESPACE}`,
+    ]);
     const issuer = await render(['cert-manager-issuer.yaml']);
     expect(issuer.filter((m) => m.kind === 'Issuer')).toEqual([]);
     expect(find(issuer, 'Certificate')).toMatchObject({

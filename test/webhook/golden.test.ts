@@ -131,10 +131,12 @@ describe('golden AdmissionReviews', () => {
         const vars = added(before?.env, container.env);
         if (before && vars.length > 0) env[container.name] = vars;
       }
+      const volumes = added(original.spec.volumes, pod.spec.volumes);
       expect(readStatus(pod.metadata.annotations)).toEqual({
         version: '0.0.0',
         initContainers: added(original.spec.initContainers, pod.spec.initContainers),
         containers: added(original.spec.containers, pod.spec.containers),
+        ...(volumes.length > 0 ? { volumes } : {}),
         env,
       });
     });

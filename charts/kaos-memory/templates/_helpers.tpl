@@ -113,6 +113,25 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 {{- end }}
 
+{{/* The name alone of the agents' password Secret, or empty. */}}
+{{- define "kaos-memory.agentPasswordSecretName" -}}
+{{- $ref := include "kaos-memory.agentPasswordSecret" . }}
+{{- if $ref }}{{ first (splitList "/" $ref) }}{{ end }}
+{{- end }}
+
+{{/*
+"true" when the webhook copies the password Secret from the release namespace into every
+namespace where it injects a pod (INJECT_REDIS_PASSWORD_COPY), else empty.
+*/}}
+{{- define "kaos-memory.copyPassword" -}}
+{{- if and (include "kaos-memory.agentPasswordSecret" .) .Values.agentDefaults.memory.passwordSecret.copyToAgentNamespaces }}true{{ end }}
+{{- end }}
+
+{{/* The namespaces never injected (and never given a password copy), as a YAML list. */}}
+{{- define "kaos-memory.excludedNamespaces" -}}
+{{- concat (list "kube-system" "kube-public" "kube-node-lease" .Release.Namespace) .Values.webhook.excludedNamespaces | uniq | toYaml }}
+{{- end }}
+
 {{/*
 The bundled Redis password: the value given, else the one already stored (kept across
 upgrades through lookup), else a new random one. Rendered once per release render.
