@@ -2,18 +2,14 @@
 // running as their ServiceAccount with a self-managed certificate, the bundled Redis
 // on its PersistentVolumeClaim, and an agent Deployment whose pod is injected and runs
 // with the memory sidecar beside it.
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NodeCluster, unavailableReason } from '../../harness/node/cluster.js';
 import { IMAGE_NAMES } from '../../harness/node/images.js';
+import { installChart, RELEASE, RELEASE_NS } from '../../harness/node/release.js';
 
-const cannot = process.platform !== 'linux' || process.getuid?.() !== 0;
-const CHART = join(import.meta.dirname, '../../charts/kaos-memory');
-const RELEASE = 'kaos-memory';
-const RELEASE_NS = 'kaos-system';
 const AGENT_NS = 'agents';
 
-describe.skipIf(cannot)('the chart on a real node', () => {
+describe('the chart on a real node', () => {
   let cluster: NodeCluster;
   const kubectl = (...args: string[]) => cluster.kubectl(args);
 
@@ -21,27 +17,8 @@ describe.skipIf(cannot)('the chart on a real node', () => {
     const reason = unavailableReason();
     if (reason) throw new Error(reason);
     cluster = await NodeCluster.start({ log: (line) => console.log(`node: ${line}`) });
-    await kubectl('create', 'namespace', RELEASE_NS);
+    await installChart(cluster, [], (line) => console.log(`node: ${line}`));
     await kubectl('create', 'namespace', AGENT_NS);
-    const began = Date.now();
-    // Defaults, except the one value every install with agents in another namespace
-    // needs: where the Redis password Secret is copied (a secretKeyRef reads only from
-    // the pod's own namespace).
-    await cluster.helm(
-      [
-        'install',
-        RELEASE,
-        CHART,
-        '--namespace',
-        RELEASE_NS,
-        '--set',
-        `redis.auth.secretNamespaces={${AGENT_NS}}`,
-        '--wait',
-        '--timeout=5m',
-      ],
-      { timeoutMs: 330_000 },
-    );
-    console.log(`node: helm install --wait took ${((Date.now() - began) / 1000).toFixed(1)}s`);
   }, 900_000);
 
   afterAll(async () => {

@@ -11,7 +11,6 @@ import { NodeCluster, unavailableReason } from '../../harness/node/cluster.js';
 import { IMAGE_NAMES } from '../../harness/node/images.js';
 import { pollUntil } from '../../harness/poll.js';
 
-const cannot = process.platform !== 'linux' || process.getuid?.() !== 0;
 const CHART = join(import.meta.dirname, '../../charts/kaos-memory');
 const RELEASE = 'kaos-memory';
 const RELEASE_NS = 'kaos-system';
@@ -70,7 +69,7 @@ function agentDeployment(namespace: string) {
   };
 }
 
-describe.skipIf(cannot)('the Redis password on a real node, default install', () => {
+describe('the Redis password on a real node, default install', () => {
   let cluster: NodeCluster;
   let agents: string;
   const kubectl = (...args: string[]) => cluster.kubectl(args);
