@@ -65,6 +65,8 @@ export class WebhookProcess {
       env: {
         PATH: process.env.PATH ?? '',
         LOG_LEVEL: 'info',
+        // Reached by URL, never through a Service's endpoints: nothing to drain.
+        WEBHOOK_DRAIN_SECONDS: '0',
         ...options.env,
         WEBHOOK_PORT: String(port),
         WEBHOOK_HOST: '127.0.0.1',

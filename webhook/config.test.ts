@@ -26,6 +26,7 @@ describe('loadConfig', () => {
       certSecret: 'kaos-memory-webhook-certs',
       webhookConfigName: 'kaos-memory',
       certHosts: [],
+      drainSeconds: 5,
       nativeSidecar: 'auto',
       inject: {
         memoryType: 'redis',

@@ -118,6 +118,8 @@ export interface WebhookConfig {
   webhookConfigName: string;
   certHosts: string[];
   nativeSidecar: 'auto' | 'true' | 'false';
+  /** How long a stopping webhook keeps answering while the API server learns it is gone. */
+  drainSeconds: number;
   /** Set when INJECT_REDIS_PASSWORD_COPY is true (it needs INJECT_REDIS_PASSWORD_SECRET). */
   credentials?: CredentialCopyConfig;
   inject: Omit<InjectConfig, 'nativeSidecar'>;
@@ -144,6 +146,7 @@ export function loadConfig(
   const certSecret = optionalEnv(env, 'WEBHOOK_CERT_SECRET', SECRET);
   const webhookConfigName = stringEnv(env, 'WEBHOOK_CONFIG_NAME', { fallback: 'kaos-memory' });
   const certHosts = listEnv(env, 'WEBHOOK_CERT_HOSTS');
+  const drainSeconds = intEnv(env, 'WEBHOOK_DRAIN_SECONDS', { min: 0, max: 300, fallback: 5 });
   const memoryType = stringEnv(env, 'INJECT_MEMORY_TYPE', {
     fallback: 'redis',
     checks: [MEMORY_TYPE],
@@ -218,6 +221,7 @@ export function loadConfig(
     certSecret: certSecret ?? `${serviceName}-certs`,
     webhookConfigName,
     certHosts,
+    drainSeconds,
     nativeSidecar,
     ...(copyPassword === 'true'
       ? {

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
 import { generateCertificates, serviceDnsNames, splitHosts } from '../certs/generate.js';
 import { createLogger } from '../lib/logger.js';
+import { handleStopSignals } from '../lib/signals.js';
 import { hasPassword } from '../lib/redis-url.js';
 import { review } from './admission.js';
 import { loadConfig } from './config.js';
@@ -15,6 +16,7 @@ const SERVICE_ACCOUNT_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount
 /** `kaos-memory webhook`: bootstrap only. Config, TLS source, server, shutdown. */
 export async function run(_argv: string[]): Promise<void> {
   const logger = createLogger('kaos-memory-webhook');
+  const signals = handleStopSignals(logger);
   const config = loadConfig(process.env, readOptional(SERVICE_ACCOUNT_NAMESPACE));
 
   let kubeConfig: KubeConfig | undefined;
@@ -105,14 +107,11 @@ export async function run(_argv: string[]): Promise<void> {
     'webhook listening',
   );
 
-  const shutdown = (signal: string) => {
-    logger.info({ signal }, 'shutting down');
+  signals.onStop(async () => {
     source.stop();
     copies?.stop();
-    void server.close().then(() => process.exit(0));
-  };
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
+    await server.drain(config.drainSeconds * 1000);
+  });
 }
 
 function readOptional(path: string): string | undefined {

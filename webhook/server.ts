@@ -37,19 +37,29 @@ const HEADERS_TIMEOUT_MS = KEEP_ALIVE_MS + 1_000;
 const CLOSE_GRACE_MS = 5_000;
 
 /** Express routes for the webhook. */
-function createApp(options: WebhookServerOptions, metrics: WebhookMetrics): Express {
+function createApp(
+  options: WebhookServerOptions,
+  metrics: WebhookMetrics,
+  draining: () => boolean,
+): Express {
   const { logger, inject } = options;
   const reviewer = options.reviewer ?? review;
   const isReady = options.isReady ?? (() => true);
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  // While draining, every answer closes its connection: the API server's next review
+  // opens a new one, to an endpoint that is not going away.
+  app.use((_req, res, next) => {
+    if (draining()) res.setHeader('Connection', 'close');
+    next();
+  });
 
   app.get('/healthz', (_req, res) => {
     res.type('text/plain').send('ok');
   });
   app.get('/readyz', (_req, res) => {
-    if (isReady()) res.type('text/plain').send('ok');
+    if (isReady() && !draining()) res.type('text/plain').send('ok');
     else res.status(503).type('text/plain').send('not ready');
   });
   app.get('/metrics', async (_req, res) => {
@@ -127,11 +137,12 @@ export class WebhookServer {
   readonly metrics: WebhookMetrics;
   private readonly server: Server;
   private closing?: Promise<void>;
+  private draining = false;
 
   constructor(options: WebhookServerOptions & { defaultMetrics?: boolean }) {
     this.metrics = new WebhookMetrics(options.defaultMetrics ?? true);
     this.metrics.servingCertificate(options.tls.cert);
-    const app = createApp(options, this.metrics);
+    const app = createApp(options, this.metrics, () => this.draining);
     this.server = createServer({ ...options.tls, minVersion: 'TLSv1.2' }, app);
     this.server.keepAliveTimeout = KEEP_ALIVE_MS;
     this.server.headersTimeout = HEADERS_TIMEOUT_MS;
@@ -151,6 +162,18 @@ export class WebhookServer {
   setCertificate(tls: TlsMaterial): void {
     this.server.setSecureContext({ ...tls, minVersion: 'TLSv1.2' });
     this.metrics.servingCertificate(tls.cert);
+  }
+
+  /**
+   * Stopping in a cluster: the API server keeps sending reviews to this pod until the
+   * endpoint's removal reaches it, so go on answering for `ms` (not ready, each
+   * connection closed after its answer), then close.
+   */
+  async drain(ms: number): Promise<void> {
+    this.draining = true;
+    this.server.closeIdleConnections();
+    if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms));
+    await this.close();
   }
 
   close(): Promise<void> {

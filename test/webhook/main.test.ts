@@ -1,5 +1,7 @@
 // `kaos-memory webhook` as a real process: bootstrap, readiness, SIGTERM, bad config.
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { Agent } from 'node:https';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -69,18 +71,37 @@ describe('kaos-memory webhook process', () => {
   });
   afterAll(() => rm(dir, { recursive: true, force: true }));
 
-  it('serves reviews with certificates from WEBHOOK_TLS_DIR and exits 0 on SIGTERM', async () => {
+  it('serves reviews with certificates from WEBHOOK_TLS_DIR, drains on SIGTERM, then exits 0', async () => {
     const port = await freePort();
     const proc = start({
       ...base,
       WEBHOOK_PORT: String(port),
       WEBHOOK_TLS_DIR: join(dir, 'tls'),
       INJECT_NATIVE_SIDECAR: 'true',
+      WEBHOOK_DRAIN_SECONDS: '2',
     });
     try {
       const patch = await patchOnceReady(port, ca, 20_000);
       expect(patch.at(-1).path).toBe('/spec/initContainers');
-      expect(await proc.stop()).toEqual({ code: 0, signal: null });
+      const agent = new Agent({ keepAlive: true });
+      const before = await call(port, 'POST', '/mutate', { ca, body: FIXTURE, agent });
+      expect(before.headers.connection).toBe('keep-alive');
+
+      // Stopping: the API server may still send reviews until it learns the endpoint is
+      // gone. They are answered, each on a connection closed after it; not ready.
+      const began = Date.now();
+      proc.signal('SIGTERM');
+      await pollUntil('shutting down', async () => proc.output().includes('shutting down'));
+      const during = await call(port, 'POST', '/mutate', { ca, body: FIXTURE, agent });
+      expect(during.status).toBe(200);
+      expect(JSON.parse(during.text).response.allowed).toBe(true);
+      expect(during.headers.connection).toBe('close');
+      expect((await call(port, 'GET', '/readyz', { ca })).status).toBe(503);
+      agent.destroy();
+
+      expect(await proc.exited).toEqual({ code: 0, signal: null });
+      expect(Date.now() - began).toBeGreaterThanOrEqual(2_000);
+      await expect(call(port, 'GET', '/healthz', { ca })).rejects.toThrow(/ECONNREFUSED/);
       const lines = proc
         .output()
         .trim()
@@ -92,9 +113,52 @@ describe('kaos-memory webhook process', () => {
         pod: 'researcher',
         result: 'injected',
       });
-      expect(lines.at(-1)).toMatchObject({ msg: 'shutting down', signal: 'SIGTERM' });
+      expect(lines.filter((l) => l.msg === 'shutting down')).toEqual([
+        expect.objectContaining({ signal: 'SIGTERM' }),
+      ]);
     } finally {
       await proc.kill();
+    }
+  });
+
+  it('exits 0 at once on a SIGTERM that comes while it is still starting', async () => {
+    // An API server that accepts connections and never answers: start-up waits on it.
+    const held: Socket[] = [];
+    const silent = createServer((socket) => held.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const apiPort = (silent.address() as AddressInfo).port;
+    const kubeconfig = join(dir, 'silent.kubeconfig');
+    await writeFile(
+      kubeconfig,
+      (await readFile(join(dir, 'kubeconfig'), 'utf8')).replace(
+        '127.0.0.1:9',
+        `127.0.0.1:${apiPort}`,
+      ),
+    );
+    const proc = start({
+      ...base,
+      WEBHOOK_PORT: String(await freePort()),
+      WEBHOOK_TLS_DIR: join(dir, 'tls'),
+      KUBECONFIG: kubeconfig,
+    });
+    try {
+      await pollUntil(
+        'a connection to the API server',
+        () =>
+          new Promise<boolean>((resolve) =>
+            silent.getConnections((_err, count) => resolve(count > 0)),
+          ),
+      );
+      const began = Date.now();
+      proc.signal('SIGTERM');
+      expect(await proc.exited).toEqual({ code: 0, signal: null });
+      expect(Date.now() - began).toBeLessThan(3_000);
+      expect(proc.output()).toContain('shutting down');
+      expect(proc.output()).not.toContain('webhook listening');
+    } finally {
+      await proc.kill();
+      for (const socket of held) socket.destroy();
+      silent.close();
     }
   });
 
