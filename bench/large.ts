@@ -44,10 +44,10 @@ const CASES: Case[] = [
     name: 'GET /context (the last 20 conversation events), 4 readers at once',
     readers: 4,
     read: async (url, session) => {
-      const res = await fetch(`${url}/v1/sessions/${session}/context`);
+      const res = await fetch(`${url}/v1/sessions/${session}/context?format=messages`);
       if (res.status !== 200) throw new Error(`context: ${res.status}`);
-      await res.arrayBuffer();
-      return { pages: 1, events: 0 };
+      const body = (await res.json()) as { messages: unknown[] };
+      return { pages: 1, events: body.messages.length };
     },
   },
 ];

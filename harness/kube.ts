@@ -5,11 +5,11 @@
 // namespace's `default` ServiceAccount is made by hand.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { CertificateAuthority, rsaKeyPair, type Pem } from '../certs/ca.js';
+import { apiGet } from './apiget.js';
 import { writeKubeconfig } from './kubeconfig.js';
 import { freePort } from './ports.js';
 import { ManagedProcess } from './process.js';
@@ -134,32 +134,8 @@ export class ControlPlane {
 
   /** A GET on the API server as the admin; rejects on a non-2xx status. */
   get(path: string): Promise<string> {
-    return new Promise((resolve, reject) => {
-      const req = request(
-        {
-          host: '127.0.0.1',
-          port: this.port,
-          path,
-          ca: this.caCert,
-          cert: this.admin.cert,
-          key: this.admin.key,
-          timeout: 5_000,
-        },
-        (res) => {
-          let body = '';
-          res.setEncoding('utf8');
-          res.on('data', (chunk: string) => (body += chunk));
-          res.on('end', () => {
-            const status = res.statusCode ?? 0;
-            if (status >= 200 && status < 300) resolve(body);
-            else reject(new Error(`GET ${path}: ${status} ${body.slice(0, 500)}`));
-          });
-        },
-      );
-      req.on('timeout', () => req.destroy(new Error(`GET ${path}: timed out`)));
-      req.on('error', reject);
-      req.end();
-    });
+    const { cert, key } = this.admin;
+    return apiGet({ host: '127.0.0.1', port: this.port, ca: this.caCert, cert, key }, path);
   }
 
   /** Stop the API server, then etcd, and remove every file. Idempotent. */

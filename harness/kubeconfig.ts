@@ -2,6 +2,9 @@
 // with a client certificate or a bearer token. JSON is YAML: no YAML library.
 import { writeFileSync } from 'node:fs';
 
+/** The one context every kubeconfig written here has (CoreDNS names it, for one). */
+export const CONTEXT = 'kaos';
+
 export type Credentials = { cert: string; key: string } | { token: string };
 
 export interface KubeconfigSpec {
@@ -31,8 +34,8 @@ function kubeconfigText(spec: KubeconfigSpec): string {
         },
       ],
       users: [{ name: spec.user, user }],
-      contexts: [{ name: 'kaos', context: { cluster: 'kaos', user: spec.user } }],
-      'current-context': 'kaos',
+      contexts: [{ name: CONTEXT, context: { cluster: 'kaos', user: spec.user } }],
+      'current-context': CONTEXT,
     },
     null,
     2,

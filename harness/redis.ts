@@ -230,3 +230,17 @@ export class RedisServer {
 function hasRedisServer(): boolean {
   return spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
 }
+
+/** Whether the Redis on `port` takes `password` on a new connection. */
+export async function acceptsPassword(port: number, password: string): Promise<boolean> {
+  const client = new Redis({ port, password, lazyConnect: true, retryStrategy: () => null });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    return (await client.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    client.disconnect();
+  }
+}

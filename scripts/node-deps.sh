@@ -21,8 +21,7 @@ declare -A wants=(
   [busybox-static]=/bin/busybox
   [redis-server]=/usr/bin/redis-server
   [redis-tools]=/usr/bin/redis-cli
-  # Usually there already: the node's certificates, its bridge and routes.
-  [openssl]=/usr/bin/openssl
+  # Usually there already: the node's bridge and routes.
   [iproute2]=/bin/ip
 )
 

@@ -20,14 +20,15 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { request } from 'node:https';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
+import { apiGet } from '../apiget.js';
+import { CONTEXT } from '../kubeconfig.js';
 import { alive, run, waitFor } from './exec.js';
 import { buildImages, type BuiltImage, IMAGE_NAMES } from './images.js';
 import { bin, missingBinaries, NODE, stateDir } from './paths.js';
-import { issue, makeCa, serviceAccountKey, writeKubeconfig } from './pki.js';
+import { writePki } from './pki.js';
 import { leftovers, readSysctl, teardown, writeSysctl, type Owner } from './teardown.js';
 
 export interface StartOptions {
@@ -62,7 +63,6 @@ export function unavailableReason(): string | undefined {
     '/bin/busybox',
     '/usr/bin/redis-server',
     '/usr/bin/redis-cli',
-    '/usr/bin/openssl',
   ]) {
     if (!existsSync(tool)) return `${tool} missing (run scripts/node-deps.sh)`;
   }
@@ -167,7 +167,7 @@ export class NodeCluster {
     imagesBuilt.catch(() => undefined);
     await this.network();
     const ports = { etcd: await freePort(), etcdPeer: await freePort() };
-    await this.pki();
+    this.pki();
     this.writeConfigs();
 
     const etcdUrl = `http://127.0.0.1:${ports.etcd}`;
@@ -369,15 +369,11 @@ export class NodeCluster {
     });
   }
 
-  private async pki(): Promise<void> {
-    const d = join(this.dir, 'pki');
-    await makeCa(d);
+  private pki(): void {
     const { ip, apiServiceIp, name, clusterDomain } = NODE;
-    await Promise.all([
-      serviceAccountKey(d),
-      issue(d, {
-        name: 'apiserver',
-        cn: 'kube-apiserver',
+    writePki(join(this.dir, 'pki'), this.server, {
+      apiserver: {
+        commonName: 'kube-apiserver',
         dns: [
           'kubernetes',
           'kubernetes.default',
@@ -386,27 +382,22 @@ export class NodeCluster {
           'localhost',
         ],
         ips: [ip, apiServiceIp, '127.0.0.1'],
-      }),
-      issue(d, { name: 'kubelet-serving', cn: `system:node:${name}`, dns: [name], ips: [ip] }),
-      issue(d, { name: 'admin', cn: 'kaos-admin', groups: ['system:masters'] }),
-      issue(d, {
-        name: 'apiserver-kubelet-client',
-        cn: 'kube-apiserver-kubelet-client',
-        groups: ['system:masters'],
-      }),
-      issue(d, { name: 'kubelet', cn: `system:node:${name}`, groups: ['system:nodes'] }),
-      issue(d, { name: 'controller-manager', cn: 'system:kube-controller-manager' }),
-      issue(d, { name: 'scheduler', cn: 'system:kube-scheduler' }),
-      issue(d, { name: 'kube-proxy', cn: 'system:kube-proxy' }),
-    ]);
-    for (const user of ['admin', 'kubelet', 'controller-manager', 'scheduler', 'kube-proxy']) {
-      writeKubeconfig(join(d, `${user}.kubeconfig`), {
-        server: this.server,
-        caCert: join(d, 'ca.crt'),
-        cert: join(d, `${user}.crt`),
-        key: join(d, `${user}.key`),
-      });
-    }
+      },
+      'kubelet-serving': { commonName: `system:node:${name}`, dns: [name], ips: [ip] },
+      'apiserver-kubelet-client': {
+        commonName: 'kube-apiserver-kubelet-client',
+        organizations: ['system:masters'],
+      },
+      admin: { commonName: 'kaos-admin', organizations: ['system:masters'], kubeconfig: true },
+      kubelet: {
+        commonName: `system:node:${name}`,
+        organizations: ['system:nodes'],
+        kubeconfig: true,
+      },
+      'controller-manager': { commonName: 'system:kube-controller-manager', kubeconfig: true },
+      scheduler: { commonName: 'system:kube-scheduler', kubeconfig: true },
+      'kube-proxy': { commonName: 'system:kube-proxy', kubeconfig: true },
+    });
   }
 
   private writeConfigs(): void {
@@ -573,7 +564,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
     health 127.0.0.1:${healthPort}
     ready 127.0.0.1:${readyPort}
     kubernetes ${NODE.clusterDomain} in-addr.arpa ip6.arpa {
-        kubeconfig ${join(this.dir, 'pki', 'admin.kubeconfig')} kaos-node
+        kubeconfig ${join(this.dir, 'pki', 'admin.kubeconfig')} ${CONTEXT}
         pods insecure
         fallthrough in-addr.arpa ip6.arpa
         ttl 5
@@ -661,32 +652,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
   /** A GET on the API server as the admin; rejects on a non-2xx status. */
   get(path: string): Promise<string> {
     const pki = (name: string) => readFileSync(join(this.dir, 'pki', name));
-    return new Promise((resolve, reject) => {
-      const req = request(
-        {
-          host: NODE.ip,
-          port: NODE.apiPort,
-          path,
-          ca: pki('ca.crt'),
-          cert: pki('admin.crt'),
-          key: pki('admin.key'),
-          timeout: 5_000,
-        },
-        (res) => {
-          let body = '';
-          res.setEncoding('utf8');
-          res.on('data', (chunk: string) => (body += chunk));
-          res.on('end', () => {
-            const status = res.statusCode ?? 0;
-            if (status >= 200 && status < 300) resolve(body);
-            else reject(new Error(`GET ${path}: ${status} ${body.slice(0, 300)}`));
-          });
-        },
-      );
-      req.on('timeout', () => req.destroy(new Error(`GET ${path}: timed out`)));
-      req.on('error', reject);
-      req.end();
-    });
+    const target = { host: NODE.ip, port: NODE.apiPort, ca: pki('ca.crt') };
+    return apiGet({ ...target, cert: pki('admin.crt'), key: pki('admin.key') }, path);
   }
 
   /** Log file of a component (etcd, kube-apiserver, kubelet, containerd, …). */

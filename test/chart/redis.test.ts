@@ -11,6 +11,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../harness/ports.js';
 import { pollUntil } from '../../harness/poll.js';
+import { acceptsPassword } from '../../harness/redis.js';
 import { writeSecretVolume } from '../../harness/secret-volume.js';
 import { find, parseManifests, template } from './helm.js';
 
@@ -29,20 +30,6 @@ async function renderedRedis(files: string[]): Promise<RedisContainer[]> {
     spec: { template: { spec: { containers: RedisContainer[] } } };
   };
   return statefulSet.spec.template.spec.containers;
-}
-
-/** Whether Redis takes `password` on a new connection. */
-async function accepts(port: number, password: string): Promise<boolean> {
-  const client = new Redis({ port, password, lazyConnect: true, retryStrategy: () => null });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    return (await client.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    client.disconnect();
-  }
 }
 
 /** Swap one literal for another, failing when the script no longer holds it exactly once. */
@@ -193,20 +180,20 @@ describe('bundled Redis command', () => {
 
     // 1. A second password beside the first.
     writeSecretVolume(authDir, { 'redis-password': password, 'redis-password-next': next });
-    await pollUntil('Redis to accept the next password', () => accepts(port, next));
-    expect(await accepts(port, password)).toBe(true);
+    await pollUntil('Redis to accept the next password', () => acceptsPassword(port, next));
+    expect(await acceptsPassword(port, password)).toBe(true);
     // 2. The new one is current, the old one still accepted.
     writeSecretVolume(authDir, { 'redis-password': next, 'redis-password-previous': password });
     await new Promise((r) => setTimeout(r, 600));
-    expect(await accepts(port, next)).toBe(true);
-    expect(await accepts(port, password)).toBe(true);
+    expect(await acceptsPassword(port, next)).toBe(true);
+    expect(await acceptsPassword(port, password)).toBe(true);
     // 3. The old one dropped: new connections need the new one; the old connection lives on.
     writeSecretVolume(authDir, { 'redis-password': next });
     await pollUntil(
       'Redis to refuse the old password',
-      async () => !(await accepts(port, password)),
+      async () => !(await acceptsPassword(port, password)),
     );
-    expect(await accepts(port, next)).toBe(true);
+    expect(await acceptsPassword(port, next)).toBe(true);
     expect(await running.set('kaos:memory:during-rotation', 'kept')).toBe('OK');
     running.disconnect();
     expect(output).not.toContain(password);
@@ -215,7 +202,7 @@ describe('bundled Redis command', () => {
     // A restart writes its config from the Secret as it is now.
     await kill();
     await start(next);
-    expect(await accepts(port, password)).toBe(false);
+    expect(await acceptsPassword(port, password)).toBe(false);
 
     const exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
     child.kill('SIGTERM'); // the trap ends it at once, not after a sleep

@@ -29,7 +29,7 @@ import { apiEnvSources, findContainer, renderContainerEnv } from '../../harness/
 import { pollUntil } from '../../harness/poll.js';
 import { freePort } from '../../harness/ports.js';
 import { ManagedProcess } from '../../harness/process.js';
-import { RedisServer } from '../../harness/redis.js';
+import { acceptsPassword, RedisServer } from '../../harness/redis.js';
 import { cachedBinary } from '../../harness/root.js';
 import { writeSecretVolume } from '../../harness/secret-volume.js';
 import { SidecarProcess } from '../../harness/sidecar.js';
@@ -491,7 +491,7 @@ describe('the Redis password in every agent namespace, with the default install'
 
     // 1. Redis accepts NEW beside OLD; agents still use OLD.
     await patch({ stringData: { [`${KEY}-next`]: NEW } });
-    await pollUntil('Redis to accept the new password', () => accepts(redis.port, NEW));
+    await pollUntil('Redis to accept the new password', () => acceptsPassword(redis.port, NEW));
     // 2. Agents move to NEW: the webhook updates the copy, the "kubelet" the file.
     await patch({
       stringData: { [KEY]: NEW, [`${KEY}-previous`]: OLD },
@@ -507,7 +507,7 @@ describe('the Redis password in every agent namespace, with the default install'
     await patch({ data: { [`${KEY}-previous`]: null } });
     await pollUntil(
       'Redis to refuse the old password',
-      async () => !(await accepts(redis.port, OLD)),
+      async () => !(await acceptsPassword(redis.port, OLD)),
     );
     await new Promise((r) => setTimeout(r, 500));
     await writer.stop();
@@ -582,20 +582,6 @@ describe('the Redis password in every agent namespace, with the default install'
     expect(policies.items.map((p) => p.metadata?.name)).not.toContain(`${RELEASE}-webhook-secrets`);
   });
 });
-
-/** Whether Redis takes `password` on a new connection. */
-async function accepts(port: number, password: string): Promise<boolean> {
-  const client = new Redis({ port, password, lazyConnect: true, retryStrategy: () => null });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    return (await client.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    client.disconnect();
-  }
-}
 
 /** The chart's `auth` container script, as helm renders it, run against `port`. */
 async function startFollower(port: number, dir: string): Promise<ManagedProcess> {
