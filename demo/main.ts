@@ -1,17 +1,23 @@
 // `npm run demo`: the whole story of kaos-memory on this machine, with real parts.
-// Redis with an append-only file, etcd and kube-apiserver, the chart installed by
-// helm, the webhook and the sidecar as local processes. Every claim the summary
-// makes is checked on the way; a failed check fails the step that made it.
+// Where a real node can run (root on Linux, harness/node/cluster.ts's unavailableReason()),
+// it is played there (demo/node.ts): the chart installed by helm with its defaults, the
+// agent Deployment injected, written to, deleted and replaced, all with real kubectl.
+// Elsewhere it says why and plays the fallback below: Redis with an append-only file,
+// etcd and kube-apiserver, the chart installed by helm, the webhook and the sidecar as
+// local processes. Every claim the summary makes is checked on the way; a failed
+// check fails the step that made it.
 //
 // Environment: NO_COLOR (plain output on a terminal too), KAOS_CACHE_DIR (where
 // scripts/controlplane.sh put the binaries), DEMO_FAIL_AT=<setup-N|N> (fail that step
-// on purpose, to see the failure path and its cleanup).
+// on purpose, to see the failure path and its cleanup), KAOS_DEMO_NODE=0 (play the
+// fallback even where a real node could run: the demo's cheaper tests use it).
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import { ControlPlane } from '../harness/kube.js';
+import { unavailableReason } from '../harness/node/cluster.js';
 import { freePort } from '../harness/ports.js';
 import { RedisServer } from '../harness/redis.js';
 import { waitUntilInjecting, WebhookProcess } from '../harness/webhook.js';
@@ -32,7 +38,8 @@ import {
 import { ContainerProcess } from '../harness/container.js';
 import { appendOnlyFiles, keysUnder } from './inspect.js';
 import { CHART_DIR, helmInstall, RELEASE, valuesYaml, webhookDeployment } from './platform.js';
-import { Proofs } from './proofs.js';
+import { LOCAL_HEADLINES, NODE_HEADLINES, Proofs } from './proofs.js';
+import { nodeStory } from './node.js';
 import { Teardown } from './teardown.js';
 import { readStatus } from '../webhook/status.js';
 import * as ui from './ui.js';
@@ -43,8 +50,13 @@ const AGENT_REPLY = 'Noted: the secret code is 42. I will remember it.';
 const SECRET = { name: 'redis-auth', key: 'password' };
 const PREFIX = 'kaos:memory';
 
+/** Why the story is not played on a real node, or undefined when it is. */
+const noNode =
+  process.env.KAOS_DEMO_NODE === '0'
+    ? 'KAOS_DEMO_NODE=0 asks for the fallback'
+    : unavailableReason();
 const teardown = new Teardown();
-const proofs = new Proofs();
+const proofs = new Proofs(noNode ? LOCAL_HEADLINES : NODE_HEADLINES);
 const began = Date.now();
 let current = { label: 'startup', title: '' };
 let stopping: NodeJS.Signals | undefined;
@@ -62,11 +74,13 @@ async function step<T>(
   return await body();
 }
 
-async function story(): Promise<void> {
+/** The fallback, where no real node can run: the webhook and the sidecar as local processes. */
+async function localStory(reason: string): Promise<void> {
   ui.title(
     'kaos-memory demo: an agent remembers across a pod restart',
     'All real, all local: redis-server, etcd + kube-apiserver, helm, the webhook, the sidecar.',
   );
+  ui.warn(`no real node: ${reason}; the webhook and the sidecar run as local processes`);
   const work = teardown.add(
     'temporary files',
     mkdtempSync(join(tmpdir(), 'kaos-demo-')),
@@ -535,7 +549,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 // so an interruption is reported as one.
 const SIGNAL_GRACE_MS = 250;
 
-story().then(
+(noNode ? localStory(noNode) : nodeStory({ step, teardown, proofs })).then(
   () => finish(0),
   async (err: unknown) => {
     await new Promise((resolve) => setTimeout(resolve, SIGNAL_GRACE_MS));
