@@ -28,14 +28,9 @@ import {
 } from '../harness/node/seed.js';
 import { teardown as teardownNode } from '../harness/node/teardown.js';
 import type { Proofs } from './proofs.js';
+import type { StoryContext } from './story.js';
 import type { Teardown } from './teardown.js';
 import * as ui from './ui.js';
-
-export interface StoryContext {
-  step: <T>(key: string, label: string, title: string, body: () => Promise<T> | T) => Promise<T>;
-  teardown: Teardown;
-  proofs: Proofs;
-}
 
 interface PodSpecJson {
   spec: {
