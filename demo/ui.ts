@@ -93,3 +93,9 @@ export async function progress<T>(
     throw err;
   }
 }
+
+/** A line from work behind a progress line: on a terminal it first clears the spinner. */
+export function note(text: string): void {
+  if (tty) process.stdout.write('\r\x1b[2K');
+  say(dim(text));
+}

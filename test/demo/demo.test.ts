@@ -1,12 +1,23 @@
 // `npm run demo` as CI runs it: demo/main.ts as its own process (the install parts
 // of scripts/demo.sh are what `npm test` already did), in its own process group and
 // with its own TMPDIR, so the test can tell that nothing it started outlives it.
+// CI runs as root on Linux, so the demo plays its story on a real node: the main story,
+// a forced failure and a Ctrl-C run there, and each checks that the node left nothing
+// on the machine. The fallback (local processes, where no node can run) is forced with
+// KAOS_DEMO_NODE=0 for its own story and the SIGTERM test, which are cheaper there.
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { unavailableReason } from '../../harness/node/cluster.js';
+import { leftovers as nodeLeftovers } from '../../harness/node/teardown.js';
 import { REPO_ROOT } from '../../harness/root.js';
+
+/** Plays the fallback even where a real node could run (demo/main.ts). */
+const FALLBACK = { KAOS_DEMO_NODE: '0' };
+// A node start may wait for another checkout's node on this machine (up to 10 min).
+const NODE_TIMEOUT_MS = 900_000;
 
 interface DemoRun {
   code: number | null;
@@ -89,14 +100,75 @@ function expectCleanExit(run: DemoRun): void {
   expect(run.output).toContain('==> Cleanup');
 }
 
+/** The demo played on the node and the node left nothing behind. */
+function expectNodeGone(run: DemoRun): void {
+  expect(run.output).toContain('==> Setup 1/2 Start a real single-node cluster');
+  expect(run.output).toMatch(/stopped and removed: node/);
+  expect(nodeLeftovers(), run.output).toEqual([]);
+}
+
+/** A node suite fails, never skips, where a real node cannot run. */
+function requireNode(): void {
+  const reason = unavailableReason();
+  if (reason) throw new Error(reason);
+}
+
 describe('npm run demo', () => {
-  it('plays the whole story with real parts, proves each claim and leaves nothing running', async () => {
-    const run = await runDemo();
+  it(
+    'plays the seed story on a real node with real kubectl, proves each claim and leaves nothing',
+    async () => {
+      requireNode();
+      const run = await runDemo();
+      expect(run.code, run.output).toBe(0);
+      const out = run.output;
+
+      expect(out).not.toContain('\x1b[');
+      expect(out).not.toContain('no real node');
+      // Setup: the node, then the chart with its defaults.
+      expect(out).toMatch(/✓ node kaos-node Ready at https:\/\/10\.244\.0\.1:6443/);
+      expect(out).toMatch(/kube-apiserver ready after [\d.]+s, node Ready after [\d.]+s/);
+      expect(out).toMatch(/✓ release kaos-memory installed and Ready in [\d.]+s/);
+      expect(out).toContain('✓ both webhook replicas are Ready');
+      // 1: the operator's Deployment, its pod injected with a native sidecar.
+      expect(out).toContain('name: agent-memory-agent');
+      expect(out).toContain('memory.kaos.tools/status: injected');
+      expect(out).toContain('initContainers: [kaos-memory (restartPolicy Always)]');
+      // 2: the write through the sidecar.
+      expect(out).toMatch(
+        /--post-data '\{"event_type":"user_message","content":"Remember this: the secret code is 42"\}'/,
+      );
+      expect(out).toMatch(/→ stored 1, event_id \S+/);
+      // 3: kubectl exec into the bundled Redis.
+      expect(out).toMatch(
+        /│ kaos:memory:events:conversation-1\n.*│ kaos:memory:session:conversation-1/,
+      );
+      expect(out).toMatch(
+        /1\) \{"event_id": "[^"]+", "timestamp": "[^"]+", "event_type": "user_message", "content": "Remember this: the secret code is 42"/,
+      );
+      expect(out).toContain('CONFIG GET appendonly → yes');
+      // 4: a new pod, and the history read back through its sidecar.
+      const after = out.slice(out.indexOf('Step 4/5'));
+      const pods = [...out.matchAll(/✓ pod (agent-memory-agent-\S+) Running, uid (\S+)/g)];
+      expect(pods).toHaveLength(2);
+      expect(pods[1]![2]).not.toBe(pods[0]![2]);
+      expect(after).toContain('user_message: "Remember this: the secret code is 42"');
+      // 5: every headline checked.
+      expect(out).toMatch(/16 checks, all passed\./);
+      expect(out).toContain('Demo passed');
+      expectCleanExit(run);
+      expectNodeGone(run);
+    },
+    NODE_TIMEOUT_MS,
+  );
+
+  it('plays the fallback story with local processes where no node runs, and says why', async () => {
+    const run = await runDemo(FALLBACK);
     expect(run.code, run.output).toBe(0);
     const out = run.output;
 
     // Not a terminal: plain text for CI logs.
     expect(out).not.toContain('\x1b[');
+    expect(out).toContain('! no real node: KAOS_DEMO_NODE=0 asks for the fallback;');
     // 1: the injected sidecar and env, read back from the API.
     expect(out).toMatch(/memory\.kaos\.tools\/status: injected/);
     expect(out).toMatch(
@@ -126,8 +198,24 @@ describe('npm run demo', () => {
     expectCleanExit(run);
   });
 
-  it('names the failed step, exits non-zero and still cleans up everything', async () => {
-    const run = await runDemo({ DEMO_FAIL_AT: '3' });
+  it(
+    'names the failed step, exits non-zero and still takes the node down',
+    async () => {
+      requireNode();
+      const run = await runDemo({ DEMO_FAIL_AT: '3' });
+      expect(run.code, run.output).toBe(1);
+      expect(run.output).toContain(
+        '✗ FAILED at Step 3/5 (Look inside Redis): forced failure (DEMO_FAIL_AT=3)',
+      );
+      expect(run.output).not.toContain('Demo passed');
+      expectCleanExit(run);
+      expectNodeGone(run);
+    },
+    NODE_TIMEOUT_MS,
+  );
+
+  it('on the fallback too: names the failed step and stops every local process', async () => {
+    const run = await runDemo({ ...FALLBACK, DEMO_FAIL_AT: '3' });
     expect(run.code, run.output).toBe(1);
     expect(run.output).toContain(
       '✗ FAILED at Step 3/5 (Look inside Redis): forced failure (DEMO_FAIL_AT=3)',
@@ -142,6 +230,8 @@ describe('npm run demo', () => {
     mkdirSync(emptyCache, { recursive: true });
     const run = await runDemo({ KAOS_CACHE_DIR: emptyCache });
     expect(run.code, run.output).toBe(1);
+    // No binaries, no node either: the demo says so before falling back.
+    expect(run.output).toMatch(/! no real node: not built: .*\(run scripts\/controlplane\.sh\)/);
     expect(run.output).toMatch(
       /FAILED at Setup 2\/4 \(Start the Kubernetes control plane\): control plane not built: run scripts\/controlplane\.sh/,
     );
@@ -150,19 +240,36 @@ describe('npm run demo', () => {
     expectCleanExit(run);
   });
 
-  // Once the sidecar serves, every kind of process the demo runs is running.
-  const stopMidway = (signal: NodeJS.Signals, group: boolean) => {
+  // Once the sidecar serves (on the fallback: 'sidecar pid'; on the node: the agent's
+  // pod Running), every kind of process the demo runs is running.
+  const stopMidway = (signal: NodeJS.Signals, group: boolean, marker = 'sidecar pid') => {
     let sent = false;
     return (output: string, pid: number) => {
-      if (!sent && output.includes('sidecar pid')) {
+      if (!sent && output.includes(marker)) {
         sent = true;
         process.kill(group ? -pid : pid, signal);
       }
     };
   };
 
-  it('cleans up on Ctrl-C, which a terminal sends to the whole process group', async () => {
-    const run = await runDemo({}, stopMidway('SIGINT', true));
+  it(
+    'takes the node down on Ctrl-C, which a terminal sends to the whole process group',
+    async () => {
+      requireNode();
+      const run = await runDemo({}, stopMidway('SIGINT', true, 'Running, uid'));
+      expect(run.code, run.output).toBe(130);
+      expect(run.output).toMatch(/SIGINT during Step [1-4]\/5: stopping/);
+      expect(run.output).toContain('Demo stopped by SIGINT');
+      // The node's processes dying of the same Ctrl-C are not reported as a failed step.
+      expect(run.output).not.toContain('FAILED');
+      expectCleanExit(run);
+      expectNodeGone(run);
+    },
+    NODE_TIMEOUT_MS,
+  );
+
+  it('cleans up the fallback on Ctrl-C too', async () => {
+    const run = await runDemo(FALLBACK, stopMidway('SIGINT', true));
     expect(run.code, run.output).toBe(130);
     expect(run.output).toMatch(/SIGINT during Step [2-4]\/5: stopping/);
     expect(run.output).toContain('Demo stopped by SIGINT');
@@ -172,7 +279,7 @@ describe('npm run demo', () => {
   });
 
   it('cleans up on a SIGTERM to the demo alone (a cancelled CI job)', async () => {
-    const run = await runDemo({}, stopMidway('SIGTERM', false));
+    const run = await runDemo(FALLBACK, stopMidway('SIGTERM', false));
     expect(run.code, run.output).toBe(143);
     expect(run.output).toMatch(/SIGTERM during Step [2-4]\/5: stopping/);
     expect(run.output).toContain('Demo stopped by SIGTERM');
