@@ -241,6 +241,10 @@ describe('failures on a real node, default install', () => {
       }
     })();
 
+    // The victim's own log, followed until it exits: what it answered after its SIGTERM.
+    const victimLog = cluster
+      .kubectl(['-n', RELEASE_NS, 'logs', '-f', victim!], { timeoutMs: 90_000 })
+      .catch((err: Error) => err.message);
     await kubectl('-n', agents, 'scale', 'deployment/rollout', '--replicas=6');
     await kubectl('-n', RELEASE_NS, 'delete', 'pod', victim!, '--wait=false');
     const deletedAt = Date.now() - began;
@@ -295,6 +299,22 @@ describe('failures on a real node, default install', () => {
       intervalMs: 500,
     });
 
+    const victimLines = (await victimLog)
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { time: number; msg: string; result?: string });
+    const sigterm = victimLines.find((l) => l.msg === 'shutting down')?.time;
+    const lastLine = victimLines.at(-1)?.time ?? 0;
+    const duringDrain = victimLines.filter(
+      (l) => sigterm !== undefined && l.time >= sigterm && l.msg === 'admission reviewed',
+    );
+    const beforeStop = victimLines.filter(
+      (l) => l.msg === 'admission reviewed' && (sigterm === undefined || l.time < sigterm),
+    );
+    log(
+      `victim: ${beforeStop.length} admissions answered before its SIGTERM; SIGTERM logged ${sigterm === undefined ? 'never' : `${sigterm - began} ms`} into the run, last line ${lastLine - (sigterm ?? lastLine)} ms after it, ${duringDrain.length} admissions answered while draining (${duringDrain.map((l) => l.result).join(',')})`,
+    );
+    expect(sigterm).toBeDefined();
     const failed = readFileSync(cluster.logPath('kube-apiserver'), 'utf8')
       .slice(apiserverLogStart)
       .split('\n')
@@ -356,6 +376,8 @@ describe('failures on a real node, default install', () => {
       'pod',
       `${RELEASE}-redis-0`,
     );
+    // Acknowledged before the deletion: only the AOF on the volume can bring these back.
+    const ackedBeforeDeletion = acked(await lines()).map((l) => l.id);
     const deleted = Date.now();
     await kubectl('-n', RELEASE_NS, 'delete', 'pod', `${RELEASE}-redis-0`, '--wait=false');
     await pollUntil(
@@ -397,9 +419,10 @@ describe('failures on a real node, default install', () => {
       (l) => l.status === undefined || (l.status >= 300 && l.status !== 503),
     );
     log(
-      `Redis back Ready ${redisBack} ms after its deletion; ${all.length} writes: ${ackedIds.length} acked, ${unavailable.length} 503 (Retry-After ${[...new Set(unavailable.map((l) => l.retryAfter))].join(',')}), ${other.length} other; ${stored.size} stored, ${lost.length} acked lost`,
+      `Redis back Ready ${redisBack} ms after its deletion; ${all.length} writes: ${ackedIds.length} acked, ${unavailable.length} 503 (Retry-After ${[...new Set(unavailable.map((l) => l.retryAfter))].join(',')}), ${other.length} other; ${stored.size} stored, ${lost.length} acked lost (${ackedBeforeDeletion.length} acked before the deletion)`,
     );
     for (const l of [...unavailable.slice(0, 2), ...other.slice(0, 5)]) log(JSON.stringify(l));
+    expect(ackedBeforeDeletion.filter((id) => !stored.has(id))).toEqual([]);
     expect(lost).toEqual([]);
     expect(unavailable.length).toBeGreaterThan(0);
     expect(unavailable.every((l) => Number(l.retryAfter) > 0)).toBe(true);
