@@ -5,15 +5,13 @@
 // the running sidecar while an agent keeps writing through it, and an agent that reads
 // MEMORY_REDIS_URL itself has the new password at its next start; `helm uninstall` leaves
 // no copy behind (the real garbage collector).
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NodeCluster, unavailableReason } from '../../harness/node/cluster.js';
 import { IMAGE_NAMES } from '../../harness/node/images.js';
+import { installChart, RELEASE, RELEASE_NS } from '../../harness/node/release.js';
+import { redisCli } from '../../harness/node/seed.js';
 import { pollUntil } from '../../harness/poll.js';
 
-const CHART = join(import.meta.dirname, '../../charts/kaos-memory');
-const RELEASE = 'kaos-memory';
-const RELEASE_NS = 'kaos-system';
 const SECRET = `${RELEASE}-redis`;
 // The copies' labels (the self-managed certificate Secret carries the first one too).
 const OWN =
@@ -84,22 +82,9 @@ describe('the Redis password on a real node, default install', () => {
     if (live.length !== 1) throw new Error(`${live.length} agent pods in ${namespace}`);
     return live[0]!.metadata.name;
   };
-  const redisPing = async (password: string) =>
-    kubectl(
-      '-n',
-      RELEASE_NS,
-      'exec',
-      `${RELEASE}-redis-0`,
-      '-c',
-      'redis',
-      '--',
-      'env',
-      `REDISCLI_AUTH=${password}`,
-      'redis-cli',
-      '--no-auth-warning',
-      'ping',
-    ).then(
-      (out) => out.trim() === 'PONG',
+  const redisPing = (password: string) =>
+    redisCli(cluster, password, 'ping').then(
+      (lines) => lines[0] === 'PONG',
       () => false,
     );
   const patchSource = (patch: object) =>
@@ -119,14 +104,8 @@ describe('the Redis password on a real node, default install', () => {
     const reason = unavailableReason();
     if (reason) throw new Error(reason);
     cluster = await NodeCluster.start({ log: (line) => console.log(`node: ${line}`) });
-    await kubectl('create', 'namespace', RELEASE_NS);
     // The README's install, word for word but the chart's path: no --set at all.
-    await cluster.helm(
-      ['install', RELEASE, CHART, '--namespace', RELEASE_NS, '--wait', '--timeout=5m'],
-      {
-        timeoutMs: 330_000,
-      },
-    );
+    await installChart(cluster, [], (line) => console.log(`node: ${line}`));
   }, 900_000);
 
   afterAll(async () => {
