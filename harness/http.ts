@@ -5,7 +5,7 @@
 // There is no unchecked variant, so a suite cannot skip the check by accident.
 import { request } from 'node:http';
 import { openapiDocument } from '../sidecar/openapi.js';
-import { ROUTES, SCHEMAS } from '../sidecar/routes.js';
+import { ROUTES, SCHEMAS } from '../sidecar/routes/index.js';
 import { ResponseValidator } from './openapi.js';
 
 export interface ApiReply {

@@ -1,4 +1,4 @@
-// The sidecar's HTTP layer on node:http: what a route of the table (routes.ts)
+// The sidecar's HTTP layer on node:http: what a route of the table (routes/)
 // declares, and the router that dispatches from the table: it matches a request
 // to a route, checks the inputs the route declares, calls its handler, and sends
 // the reply or the error answer. No express (docs/decisions.md, "The sidecar does not use express"): the API is

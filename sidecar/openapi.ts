@@ -1,4 +1,4 @@
-// The API's OpenAPI 3.1 document, generated from the route table (routes.ts):
+// The API's OpenAPI 3.1 document, generated from the route table (routes/):
 // request schemas are the JSON Schema of the very schemas the router checks
 // with (schema.ts), response schemas are the table's, and the error answers are
 // those the router gives for what each route declares (http.ts).

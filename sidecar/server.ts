@@ -11,7 +11,7 @@ import { openStore, type Backend } from './backend.js';
 import { ApiError } from './errors.js';
 import { LOOPBACK_HOSTS, Router } from './http.js';
 import { createMetrics, type SidecarMetrics } from './metrics.js';
-import { ROUTES, type RouteDeps } from './routes.js';
+import { ROUTES, type RouteDeps } from './routes/index.js';
 
 /** Longer than the idle timeout of common HTTP clients (60 s), so the client closes an idle connection first. */
 const KEEP_ALIVE_TIMEOUT_MS = 65_000;

@@ -1,5 +1,5 @@
 // Every HTTP input is checked here, with a message that says what was wrong.
-// The route table (routes.ts) names which schema checks which input, and the
+// The route table (routes/) names which schema checks which input, and the
 // OpenAPI document describes each input with the same schema's JSON Schema.
 import { MAX_JSON_DEPTH } from '../memory/events.js';
 import { BadRequestError } from './errors.js';

@@ -1,0 +1,111 @@
+// Sessions: create, list, get, delete, and erase one user's.
+import { randomBytes } from 'node:crypto';
+import { NotFoundError } from '../errors.js';
+import { decodeSessionCursor, encodeSessionCursor } from '../cursor.js';
+import { createSessionBody, eraseUserQuery, listSessionsQuery } from '../validation.js';
+import { COUNT, DEFAULT_OWNER, fields, ref, route, SESSION_PARAMS } from './shapes.js';
+
+/** `session_` and 12 hex digits, as KAOS generates them. */
+const SESSION_ID_BYTES = 6;
+
+export const SESSION_ROUTES = [
+  route({
+    name: 'createSession',
+    method: 'POST',
+    path: '/v1/sessions',
+    summary: 'Create a session (200 when it already exists)',
+    body: { schema: createSessionBody, default: {} },
+    responses: {
+      201: { description: 'created', schema: ref('CreatedSession') },
+      200: { description: 'it already existed; it is unchanged', schema: ref('CreatedSession') },
+    },
+    errors: [409, 503, 507],
+    handle: async ({ body }, { store, agentName }) => {
+      const id = body.session_id ?? `session_${randomBytes(SESSION_ID_BYTES).toString('hex')}`;
+      const { created, session } = await store.createSession(id, {
+        userId: body.user_id ?? DEFAULT_OWNER.userId,
+        appName: body.app_name ?? DEFAULT_OWNER.appName,
+      });
+      return { status: created ? 201 : 200, body: { agent: agentName, created, ...session } };
+    },
+  }),
+
+  route({
+    name: 'listSessions',
+    method: 'GET',
+    path: '/v1/sessions',
+    summary: 'List sessions, newest first',
+    description:
+      'A page may hold fewer than `limit` sessions (e.g. with `user_id`); follow `next_cursor` until it is null.',
+    query: listSessionsQuery,
+    responses: { 200: { description: 'a page', schema: ref('SessionPage') } },
+    errors: [409, 503],
+    handle: async ({ query }, { store, agentName }) => {
+      const page = await store.listSessions({
+        limit: query.limit,
+        userId: query.user_id,
+        cursor: query.cursor ? decodeSessionCursor(query.cursor) : undefined,
+      });
+      return {
+        status: 200,
+        body: {
+          agent: agentName,
+          sessions: page.sessions,
+          next_cursor: page.next ? encodeSessionCursor(page.next) : null,
+        },
+      };
+    },
+  }),
+
+  route({
+    name: 'eraseUser',
+    method: 'DELETE',
+    path: '/v1/sessions',
+    summary: 'Delete every session of one user (privacy erasure)',
+    description:
+      'Deletes the sessions whose `user_id` is the one given, across every index of the store, and says how many. ' +
+      'Each deletion checks the owner again, so a session that changed hands meanwhile is kept. ' +
+      'A 503 may come after some were deleted: repeat the request.',
+    query: eraseUserQuery,
+    responses: {
+      200: {
+        description: 'how many sessions were deleted (0 when the user had none)',
+        schema: fields({ deleted: COUNT }),
+      },
+    },
+    errors: [503],
+    handle: async ({ query }, { store }) => {
+      const deleted = await store.deleteUserSessions(query.user_id);
+      return { status: 200, body: { deleted } };
+    },
+  }),
+
+  route({
+    name: 'getSession',
+    method: 'GET',
+    path: '/v1/sessions/{id}',
+    summary: 'A session with its event count',
+    params: SESSION_PARAMS,
+    responses: { 200: { description: 'the session', schema: ref('SessionWithCount') } },
+    errors: [404, 409, 503],
+    handle: async ({ params: { id } }, { store, agentName }) => {
+      const session = await store.getSession(id);
+      if (!session) throw new NotFoundError(`session ${id} does not exist`);
+      return { status: 200, body: { agent: agentName, ...session } };
+    },
+  }),
+
+  route({
+    name: 'deleteSession',
+    method: 'DELETE',
+    path: '/v1/sessions/{id}',
+    summary: 'Delete a session and its events',
+    params: SESSION_PARAMS,
+    responses: { 204: { description: 'deleted' } },
+    errors: [404, 409, 503],
+    handle: async ({ params: { id } }, { store }) => {
+      if (!(await store.deleteSession(id))) throw new NotFoundError(`session ${id} does not exist`);
+      return { status: 204 };
+    },
+  }),
+];
