@@ -1,13 +1,10 @@
-// The memory store on Redis, in KAOS RedisMemory's layout (keys.ts). Each write
-// is one MULTI/EXEC around one script (scripts.ts), batched per hash slot
-// (batch.ts); reads are scripts too, outside MULTI, so they keep working when
-// Redis is at maxmemory. Every call has a deadline.
-import { createHash } from 'node:crypto';
-import { Command } from 'ioredis';
-import { TransactionBatcher } from './batch.js';
+// The memory store on Redis, in KAOS RedisMemory's layout (keys.ts): the request
+// path. Each write is one MULTI/EXEC around one script (memory/lua/), batched per
+// hash slot; reads are scripts too, outside MULTI, so they keep working when Redis
+// is at maxmemory. Every call has a deadline (runner.ts). Whole-store operations
+// (export, import, erasure) are in admin.ts.
 import { now, type Instant } from './clock.js';
 import type { RedisClient } from './connection.js';
-import { StoreError, classify } from './errors.js';
 import {
   decodeAll,
   decodeEvent,
@@ -17,17 +14,8 @@ import {
   type NewEvent,
 } from './events.js';
 import { keySlot, Keys, type IndexHeads, type SessionKeys } from './keys.js';
-import {
-  APPEND_EVENTS,
-  CREATE_SESSION,
-  DELETE_IF_OWNER,
-  DELETE_SESSION,
-  EVICT_IF_UNCHANGED,
-  EXPORT_SESSION,
-  LIST_SESSIONS,
-  READ_EVENTS,
-  RESTORE_SESSION,
-} from './scripts.js';
+import { ScriptRunner } from './runner.js';
+import { LuaScript } from './script.js';
 
 export interface StoreLimits {
   keyPrefix: string;
@@ -92,67 +80,123 @@ export interface EventPage {
   bytes: number;
 }
 
-/**
- * One session exactly as stored, for export and import: the raw bytes of every hash
- * field and list entry, each key's remaining TTL (seconds; -1 for none, -2 for a key
- * that does not exist) and the session's index score.
- */
-export interface StoredSession {
-  sessionId: string;
-  /** The index score as Redis prints it, or undefined when the index does not list it. */
-  score: string | undefined;
-  /** HGETALL, in Redis's order. */
-  hash: [Buffer, Buffer][];
-  hashTtl: number;
-  /** The list, oldest first. */
-  events: Buffer[];
-  eventsTtl: number;
-}
+export type { StoredSession } from './admin.js';
 
 export interface StoreHooks {
   /** Called when a read passes over stored entries it cannot return. */
   skipped?(skipped: Skipped, sessionId: string): void;
+  /** Called when sessions were deleted to keep MEMORY_MAX_SESSIONS. */
+  evicted?(count: number): void;
 }
 
-class Script {
-  readonly sha: string;
-  constructor(readonly lua: string) {
-    this.sha = createHash('sha1').update(lua).digest('hex');
-  }
-}
+// --- the scripts of the request path, each with its typed binding -------------
 
-const SCRIPTS = {
-  create: new Script(CREATE_SESSION),
-  append: new Script(APPEND_EVENTS),
-  delete: new Script(DELETE_SESSION),
-  evict: new Script(EVICT_IF_UNCHANGED),
-  list: new Script(LIST_SESSIONS),
-  read: new Script(READ_EVENTS),
-  deleteIfOwner: new Script(DELETE_IF_OWNER),
-  export: new Script(EXPORT_SESSION),
-  restore: new Script(RESTORE_SESSION),
-};
+/** The arguments of both write scripts: the session, the moment, the limits, the key heads. */
+const WRITE_ARGS = [
+  'sid',
+  'userId',
+  'appName',
+  'nowIso',
+  'nowScore',
+  'ttl',
+  'maxEvents',
+  'maxSessions',
+  'sessionHead',
+  'eventsHead',
+] as const;
+type WriteArgs = Record<(typeof WRITE_ARGS)[number], string | number>;
+const SESSION_KEYS = ['session', 'events', 'index'] as const;
 
-/** How long WAIT may block: the rest of the call's deadline, less time for the reply. */
-const WAIT_SHARE = 0.75;
+const CREATE = new LuaScript('create.lua', {
+  keys: SESSION_KEYS,
+  args: WRITE_ARGS,
+  reply: (r) => ({
+    created: r.flag('created'),
+    evicted: r.int('evicted'),
+    session: pairs(r.strs('session')),
+    count: r.int('count'),
+  }),
+});
+
+const APPEND = new LuaScript('append.lua', {
+  keys: SESSION_KEYS,
+  args: WRITE_ARGS,
+  rest: true,
+  reply: (r) => ({
+    created: r.flag('created'),
+    evicted: r.int('evicted'),
+    stored: r.ints('stored').map((flag) => flag === 1),
+  }),
+});
+
+const DELETE = new LuaScript('delete.lua', {
+  keys: SESSION_KEYS,
+  args: ['sid'],
+  reply: (r) => r.int('deleted') > 0,
+});
+
+const EVICT_IF_UNCHANGED = new LuaScript('evict-if-unchanged.lua', {
+  keys: ['index'],
+  args: ['sid', 'score', 'sessionHead', 'eventsHead'],
+  reply: (r) => r.flag('evicted'),
+});
+
+/** One page of one index; admin.ts walks the store with it too. */
+export const LIST = new LuaScript('list.lua', {
+  keys: ['index'],
+  args: ['maxScore', 'afterMember', 'limit', 'user', 'sessionHead', 'budget'],
+  reply: (r) => {
+    const rows = r.list('rows') as string[][];
+    const stop = r.strs('stop');
+    return {
+      rows: rows.map(
+        ([
+          session_id = '',
+          score = '0',
+          user_id = '',
+          app_name = '',
+          created_at = '',
+          updated_at = '',
+        ]) => ({
+          session_id,
+          score,
+          user_id,
+          app_name,
+          created_at,
+          updated_at,
+        }),
+      ),
+      stop: stop.length === 2 ? { score: stop[0] ?? '0', member: stop[1] ?? '' } : undefined,
+    };
+  },
+});
+
+const READ = new LuaScript('read.lua', {
+  keys: ['events'],
+  args: ['before', 'beforeId', 'maxCount', 'maxBytes', 'maxEntry', 'types'],
+  reply: (r) => ({
+    entries: (r.list('entries') as [number, string][]).map(([index, raw]) => ({ index, raw })),
+    oversized: r.ints('oversized').length,
+    more: r.flag('more'),
+  }),
+});
+
 /** Index entries a listing page examines at most when filtering by user: never the whole index. */
-const USER_FILTER_BUDGET = { perRow: 10, min: 200 };
-/** Sessions an erasure looks for per index page. */
-const ERASE_PAGE = 200;
+export const USER_FILTER_BUDGET = { perRow: 10, min: 200 };
 
 export class MemoryStore {
   readonly keys: Keys;
-  private readonly batcher: TransactionBatcher;
+  readonly runner: ScriptRunner;
 
   constructor(
-    private readonly redis: RedisClient,
+    redis: RedisClient,
     private readonly limits: StoreLimits,
     private readonly hooks: StoreHooks = {},
   ) {
     this.keys = new Keys(limits.keyPrefix, redis.isCluster);
-    this.batcher = new TransactionBatcher(redis, {
+    this.runner = new ScriptRunner(redis, {
+      timeoutMs: limits.timeoutMs,
       minReplicas: limits.minReplicas,
-      waitMs: Math.floor(limits.timeoutMs * WAIT_SHARE),
     });
   }
 
@@ -170,6 +214,11 @@ export class MemoryStore {
     return this.limits.maxReadBytes;
   }
 
+  /** The hash slot a session's transaction runs on (0 outside Cluster: one group). */
+  slotOf(k: SessionKeys): number {
+    return this.clustered ? keySlot(k.index) : 0;
+  }
+
   /**
    * Resolves when a write would succeed on every part of the topology: each
    * primary (each master serving an index, on Cluster) accepts a write command,
@@ -179,11 +228,9 @@ export class MemoryStore {
    */
   async ready(): Promise<void> {
     const probes = this.clustered ? this.probeHeads() : this.keys.indexes;
-    await this.deadline(
-      Promise.all(
-        probes.map((heads) =>
-          this.batcher.run(keySlot(heads.index), (tx) => tx.lpushx(heads.probe, '1')),
-        ),
+    await Promise.all(
+      probes.map((heads) =>
+        this.runner.multi(keySlot(heads.index), (tx) => tx.lpushx(heads.probe, '1')),
       ),
     );
   }
@@ -193,23 +240,20 @@ export class MemoryStore {
     owner: SessionOwner,
   ): Promise<{ created: boolean; session: SessionWithCount }> {
     const k = this.keys.forSession(sessionId);
-    const t = now();
-    const reply = (await this.transact(SCRIPTS.create, k, this.writeArgs(sessionId, owner, t))) as [
-      number,
-      number,
-      string[],
-      number,
-    ];
-    const created = reply[0] === 1;
-    if (created) await this.evictAcrossIndexes();
-    return { created, session: toSession(sessionId, pairs(reply[2]), reply[3]) };
+    const reply = await this.runner.transact(this.slotOf(k), CREATE, {
+      keys: k,
+      args: this.writeArgs(sessionId, owner, now()),
+    });
+    await this.afterCreate(reply);
+    return { created: reply.created, session: toSession(sessionId, reply.session, reply.count) };
   }
 
   async getSession(sessionId: string): Promise<SessionWithCount | undefined> {
     const k = this.keys.forSession(sessionId);
+    const redis = this.runner.redis;
     // Two reads, not a MULTI: Redis refuses every MULTI at maxmemory.
-    const [hash, count] = await this.deadline(
-      Promise.all([this.redis.hgetall(k.session), this.redis.llen(k.events)]),
+    const [hash, count] = await this.runner.deadline(
+      Promise.all([redis.hgetall(k.session), redis.llen(k.events)]),
     );
     if (Object.keys(hash).length === 0) return undefined;
     return toSession(sessionId, hash, count);
@@ -217,10 +261,7 @@ export class MemoryStore {
 
   async deleteSession(sessionId: string): Promise<boolean> {
     const k = this.keys.forSession(sessionId);
-    const deleted = await this.deadline(
-      this.evalScript(SCRIPTS.delete, [k.session, k.events, k.index], [sessionId]),
-    );
-    return Number(deleted) > 0;
+    return this.runner.run(DELETE, { keys: k, args: { sid: sessionId } });
   }
 
   /**
@@ -236,43 +277,28 @@ export class MemoryStore {
     const budget = opts.userId
       ? Math.max(opts.limit * USER_FILTER_BUDGET.perRow, USER_FILTER_BUDGET.min)
       : opts.limit + 16;
-    const replies = (await this.deadline(
-      Promise.all(
-        this.keys.indexes.map((heads) =>
-          this.evalScript(
-            SCRIPTS.list,
-            [heads.index],
-            [
-              opts.cursor?.score ?? '+inf',
-              opts.cursor?.member ?? '',
-              opts.limit,
-              opts.userId ?? '',
-              heads.session,
-              budget,
-            ],
-          ),
-        ),
+    const replies = await Promise.all(
+      this.keys.indexes.map((heads) =>
+        this.runner.run(LIST, {
+          keys: heads,
+          args: {
+            maxScore: opts.cursor?.score ?? '+inf',
+            afterMember: opts.cursor?.member ?? '',
+            limit: opts.limit,
+            user: opts.userId ?? '',
+            sessionHead: heads.session,
+            budget,
+          },
+        }),
       ),
-    )) as [string[][], string[]][];
+    );
     const rows: (Session & { score: string })[] = [];
     // The highest point, newest first, where an index stopped before its end:
     // nothing below it was examined there, so this page ends there.
     let frontier: SessionCursor | undefined;
-    for (const [indexRows, stop] of replies) {
-      for (const [
-        session_id = '',
-        score = '0',
-        user_id = '',
-        app_name = '',
-        created_at = '',
-        updated_at = '',
-      ] of indexRows) {
-        rows.push({ session_id, score, user_id, app_name, created_at, updated_at });
-      }
-      if (stop.length === 2) {
-        const at = { score: stop[0] ?? '0', member: stop[1] ?? '' };
-        if (!frontier || newerThan(at, frontier)) frontier = at;
-      }
+    for (const { rows: indexRows, stop } of replies) {
+      rows.push(...indexRows);
+      if (stop && (!frontier || newerThan(stop, frontier))) frontier = stop;
     }
     rows.sort((a, b) => (newerThan(cursorOf(a), cursorOf(b)) ? -1 : 1));
     const inRange = frontier ? rows.filter((r) => !newerThan(frontier, cursorOf(r))) : rows;
@@ -287,10 +313,11 @@ export class MemoryStore {
 
   /** Session ids oldest first, as KAOS's list_sessions returns them (the newest `max`). */
   async sessionIds(max: number): Promise<string[]> {
-    const lists = await this.deadline(
+    const redis = this.runner.redis;
+    const lists = await this.runner.deadline(
       Promise.all(
         this.keys.indexes.map((heads) =>
-          this.redis.zrange(heads.index, String(-max), '-1', 'WITHSCORES'),
+          redis.zrange(heads.index, String(-max), '-1', 'WITHSCORES'),
         ),
       ),
     );
@@ -312,14 +339,16 @@ export class MemoryStore {
     const k = this.keys.forSession(sessionId);
     const t = now();
     const ids = events.map((e) => e.event_id ?? newEventId());
-    const args = this.writeArgs(sessionId, owner, t);
-    events.forEach((e, i) => args.push(e.event_id ?? '', encodeEvent(e, ids[i] ?? '', t.iso)));
-    const reply = (await this.transact(SCRIPTS.append, k, args)) as [number, number, number[]];
-    const created = reply[0] === 1;
-    if (created) await this.evictAcrossIndexes();
+    const rest = events.flatMap((e, i) => [e.event_id ?? '', encodeEvent(e, ids[i] ?? '', t.iso)]);
+    const reply = await this.runner.transact(this.slotOf(k), APPEND, {
+      keys: k,
+      args: this.writeArgs(sessionId, owner, t),
+      rest,
+    });
+    await this.afterCreate(reply);
     return {
-      created,
-      events: ids.map((event_id, i) => ({ event_id, stored: reply[2][i] === 1 })),
+      created: reply.created,
+      events: ids.map((event_id, i) => ({ event_id, stored: reply.stored[i] === true })),
     };
   }
 
@@ -341,227 +370,58 @@ export class MemoryStore {
     const key = this.keys.forSession(sessionId).events;
     const limit = opts.limit ?? this.limits.maxSessionEvents;
     const maxBytes = Math.min(opts.maxBytes ?? Infinity, this.limits.maxReadBytes);
-    const [, entries, oversized, more] = (await this.deadline(
-      this.evalScript(
-        SCRIPTS.read,
-        [key],
-        [
-          opts.before ? opts.before.index : '',
-          opts.before ? opts.before.eventId : '',
-          limit,
-          maxBytes,
-          this.limits.maxReadBytes,
-          opts.types ? opts.types.join(',') : '',
-        ],
-      ),
-    )) as [number, [number, string][], number[], number];
+    const { entries, oversized, more } = await this.runner.run(READ, {
+      keys: { events: key },
+      args: {
+        before: opts.before ? opts.before.index : '',
+        beforeId: opts.before ? opts.before.eventId : '',
+        maxCount: limit,
+        maxBytes,
+        maxEntry: this.limits.maxReadBytes,
+        types: opts.types ? opts.types.join(',') : '',
+      },
+    });
     entries.reverse(); // oldest first
-    const decoded = decodeAll(entries.map(([, raw]) => raw));
+    const decoded = decodeAll(entries.map((e) => e.raw));
     const kept = opts.types
       ? decoded.events.filter((e) => opts.types?.includes(e.event_type))
       : decoded.events;
-    const skipped = { undecodable: decoded.undecodable, oversized: oversized.length };
+    const skipped = { undecodable: decoded.undecodable, oversized };
     if (skipped.undecodable + skipped.oversized > 0) this.hooks.skipped?.(skipped, sessionId);
     // The cursor names the oldest entry read, so what this page passed over is not read again.
     const oldest = entries[0];
     const next =
-      more === 1 && oldest
-        ? { index: oldest[0], eventId: decodeEvent(oldest[1])?.event_id ?? '' }
+      more && oldest
+        ? { index: oldest.index, eventId: decodeEvent(oldest.raw)?.event_id ?? '' }
         : undefined;
-    const bytes = entries.reduce((sum, [, raw]) => sum + raw.length, 0);
+    const bytes = entries.reduce((sum, e) => sum + e.raw.length, 0);
     return { events: kept, next, skipped, bytes };
-  }
-
-  // --- whole-store operations (the operator CLI, erasure) ----------------------
-
-  /**
-   * Every session id in the indexes, a page at a time, index after index (newest
-   * first within each): never the whole index in memory. With `userId`, only that
-   * user's sessions (a page may then be empty). Expired index entries are pruned on
-   * the way, as listing does.
-   */
-  async *sessionPages(opts: {
-    pageSize: number;
-    userId?: string | undefined;
-  }): AsyncGenerator<string[]> {
-    const budget = opts.userId ? opts.pageSize * USER_FILTER_BUDGET.perRow : opts.pageSize;
-    for (const heads of this.keys.indexes) {
-      let cursor: SessionCursor | undefined;
-      for (;;) {
-        const [rows, stop] = (await this.deadline(
-          this.evalScript(
-            SCRIPTS.list,
-            [heads.index],
-            [
-              cursor?.score ?? '+inf',
-              cursor?.member ?? '',
-              opts.pageSize,
-              opts.userId ?? '',
-              heads.session,
-              budget,
-            ],
-          ),
-        )) as [string[][], string[]];
-        const ids = rows.map((row) => row[0] ?? '');
-        if (ids.length > 0) yield ids;
-        if (stop.length !== 2) break;
-        cursor = { score: stop[0] ?? '0', member: stop[1] ?? '' };
-      }
-    }
-  }
-
-  /**
-   * Deletes every session of `userId` across every index; resolves with how many.
-   * Each deletion checks the owner again, atomically, so a session that changed
-   * hands meanwhile is kept.
-   */
-  async deleteUserSessions(userId: string, progress?: (deleted: number) => void): Promise<number> {
-    let deleted = 0;
-    for await (const ids of this.sessionPages({ pageSize: ERASE_PAGE, userId })) {
-      const results = await this.deadline(
-        Promise.all(
-          ids.map((id) => {
-            const k = this.keys.forSession(id);
-            return this.evalScript(
-              SCRIPTS.deleteIfOwner,
-              [k.session, k.events, k.index],
-              [id, userId],
-            );
-          }),
-        ),
-      );
-      deleted += results.filter((r) => Number(r) === 1).length;
-      progress?.(deleted);
-    }
-    return deleted;
-  }
-
-  /** One session as stored, byte for byte, or undefined when it does not exist. */
-  async exportSession(sessionId: string): Promise<StoredSession | undefined> {
-    const k = this.keys.forSession(sessionId);
-    const [flat, events, hashTtl, eventsTtl, score] = (await this.deadline(
-      this.evalScriptBuffer(SCRIPTS.export, [k.session, k.events, k.index], [sessionId]),
-    )) as [Buffer[], Buffer[], number, number, Buffer | null];
-    if (flat.length === 0 && events.length === 0) return undefined;
-    const hash: [Buffer, Buffer][] = [];
-    for (let i = 0; i + 1 < flat.length; i += 2) {
-      hash.push([flat[i] as Buffer, flat[i + 1] as Buffer]);
-    }
-    return {
-      sessionId,
-      score: score === null ? undefined : score.toString(),
-      hash,
-      hashTtl: Number(hashTtl),
-      events,
-      eventsTtl: Number(eventsTtl),
-    };
-  }
-
-  /**
-   * Writes an exported session back as it was, in this store's layout (so a session
-   * moves between a single Redis and a Cluster). An existing session is kept unless
-   * `replace`; resolves with whether it was written. Not subject to MEMORY_MAX_SESSIONS.
-   */
-  async importSession(session: StoredSession, opts: { replace: boolean }): Promise<boolean> {
-    const k = this.keys.forSession(session.sessionId);
-    const args: (string | number | Buffer)[] = [
-      session.sessionId,
-      opts.replace ? 1 : 0,
-      session.score ?? '',
-      restoredTtl(session.hashTtl),
-      restoredTtl(session.eventsTtl),
-      session.hash.length,
-      ...session.hash.flat(),
-      ...session.events,
-    ];
-    return Number(await this.transact(SCRIPTS.restore, k, args)) === 1;
   }
 
   // --- plumbing -------------------------------------------------------------
 
-  /** ARGV[1..10] of the write scripts: the session, the moment, the limits, the key heads. */
-  private writeArgs(sessionId: string, owner: SessionOwner, t: Instant): (string | number)[] {
+  private writeArgs(sessionId: string, owner: SessionOwner, t: Instant): WriteArgs {
     const l = this.limits;
     const heads = this.keys.headsFor(sessionId);
-    return [
-      sessionId,
-      owner.userId,
-      owner.appName,
-      t.iso,
-      t.score,
-      l.sessionTtlSeconds,
-      l.maxSessionEvents,
+    return {
+      sid: sessionId,
+      userId: owner.userId,
+      appName: owner.appName,
+      nowIso: t.iso,
+      nowScore: t.score,
+      ttl: l.sessionTtlSeconds,
+      maxEvents: l.maxSessionEvents,
       // On Cluster the cap is kept across indexes, after the write (evictAcrossIndexes).
-      this.clustered ? 0 : l.maxSessions,
-      heads.session,
-      heads.events,
-    ];
+      maxSessions: this.clustered ? 0 : l.maxSessions,
+      sessionHead: heads.session,
+      eventsHead: heads.events,
+    };
   }
 
-  /** One write script in one MULTI/EXEC, batched with the others of this turn in its slot. */
-  private async transact(
-    script: Script,
-    k: SessionKeys,
-    args: (string | number | Buffer)[],
-  ): Promise<unknown> {
-    const keys = [k.session, k.events, k.index];
-    const argv = args.map((a) => (Buffer.isBuffer(a) ? a : String(a)));
-    const slot = this.clustered ? keySlot(k.index) : 0;
-    const run = (useSha: boolean) =>
-      this.deadline(
-        this.batcher.run(slot, (tx) =>
-          useSha
-            ? tx.evalsha(script.sha, String(keys.length), ...keys, ...argv)
-            : tx.eval(script.lua, String(keys.length), ...keys, ...argv),
-        ),
-      );
-    try {
-      try {
-        return (await run(true))[0];
-      } catch (err) {
-        // First use on this node (or after a restart): EVAL runs it and caches it there.
-        if (!isNoScript(err)) throw err;
-        return (await run(false))[0];
-      }
-    } catch (err) {
-      throw outcomeUnknown(err);
-    }
-  }
-
-  /** A script outside MULTI (reads, deletes): EVALSHA, or EVAL when the node lacks it. */
-  private async evalScript(
-    script: Script,
-    keys: string[],
-    args: (string | number)[],
-  ): Promise<unknown> {
-    const argv = args.map(String);
-    try {
-      return await this.redis.evalsha(script.sha, keys.length, ...keys, ...argv);
-    } catch (err) {
-      if (!isNoScript(err)) throw err;
-      return this.redis.eval(script.lua, keys.length, ...keys, ...argv);
-    }
-  }
-
-  /** Like evalScript, with every bulk string in the reply as a Buffer (bytes, not text). */
-  private async evalScriptBuffer(
-    script: Script,
-    keys: string[],
-    args: (string | number)[],
-  ): Promise<unknown> {
-    const argv = args.map(String);
-    // A Command with no reply encoding, not callBuffer: with auto-pipelining on, ioredis
-    // 6 drops callBuffer's command name.
-    const send = (name: string, head: string) =>
-      this.redis.sendCommand(
-        new Command(name, [head, keys.length, ...keys, ...argv], { replyEncoding: null }),
-      );
-    try {
-      return await send('evalsha', script.sha);
-    } catch (err) {
-      if (!isNoScript(err)) throw err;
-      return send('eval', script.lua);
-    }
+  /** After a write: count what its script evicted, and keep the cap across indexes on Cluster. */
+  private async afterCreate(reply: { created: boolean; evicted: number }): Promise<void> {
+    if (reply.evicted > 0) this.hooks.evicted?.(reply.evicted);
+    if (reply.created && this.clustered) await this.evictAcrossIndexes();
   }
 
   /**
@@ -570,15 +430,13 @@ export class MemoryStore {
    * Not atomic across indexes: docs/decisions.md says what it guarantees.
    */
   private async evictAcrossIndexes(): Promise<void> {
-    if (!this.clustered) return;
     const heads = this.keys.indexes;
-    const counts = await this.deadline(Promise.all(heads.map((h) => this.redis.zcard(h.index))));
+    const redis = this.runner.redis;
+    const counts = await this.runner.deadline(Promise.all(heads.map((h) => redis.zcard(h.index))));
     const excess = counts.reduce((a, b) => a + b, 0) - this.limits.maxSessions;
     if (excess <= 0) return;
-    const oldest = await this.deadline(
-      Promise.all(
-        heads.map((h) => this.redis.zrange(h.index, '0', String(excess - 1), 'WITHSCORES')),
-      ),
+    const oldest = await this.runner.deadline(
+      Promise.all(heads.map((h) => redis.zrange(h.index, '0', String(excess - 1), 'WITHSCORES'))),
     );
     const candidates: (SessionCursor & { heads: IndexHeads })[] = [];
     oldest.forEach((flat, i) => {
@@ -591,24 +449,26 @@ export class MemoryStore {
       }
     });
     candidates.sort((a, b) => (newerThan(a, b) ? 1 : -1));
-    await this.deadline(
-      Promise.all(
-        candidates
-          .slice(0, excess)
-          .map((c) =>
-            this.evalScript(
-              SCRIPTS.evict,
-              [c.heads.index],
-              [c.member, c.score, c.heads.session, c.heads.events],
-            ),
-          ),
+    const evicted = await Promise.all(
+      candidates.slice(0, excess).map((c) =>
+        this.runner.run(EVICT_IF_UNCHANGED, {
+          keys: c.heads,
+          args: {
+            sid: c.member,
+            score: c.score,
+            sessionHead: c.heads.session,
+            eventsHead: c.heads.events,
+          },
+        }),
       ),
     );
+    const count = evicted.filter(Boolean).length;
+    if (count > 0) this.hooks.evicted?.(count);
   }
 
   /** One index per master: a write to each proves every master accepts writes. */
   private probeHeads(): IndexHeads[] {
-    const cluster = this.redis as { slots?: string[][] };
+    const cluster = this.runner.redis as { slots?: string[][] };
     const seen = new Set<string>();
     const out: IndexHeads[] = [];
     for (const heads of this.keys.indexes) {
@@ -619,74 +479,10 @@ export class MemoryStore {
     }
     return out;
   }
-
-  /** Every call has a deadline: a hung Redis becomes a 503, never a hung request. */
-  private deadline<T>(promise: Promise<T>): Promise<T> {
-    const ms = this.limits.timeoutMs;
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new StoreError('timeout', `redis did not answer within ${ms} ms`)),
-        ms,
-      );
-      promise.then(
-        (value) => {
-          clearTimeout(timer);
-          resolve(value);
-        },
-        (err: unknown) => {
-          clearTimeout(timer);
-          reject(toStoreError(err));
-        },
-      );
-    });
-  }
-}
-
-/** A StoreError for a known condition of the server; anything else as an Error. */
-function toStoreError(err: unknown): Error {
-  if (err instanceof StoreError) return err;
-  const kind = classify(err);
-  if (kind === undefined) return err instanceof Error ? err : new Error(String(err));
-  const messages: Record<string, string> = {
-    unavailable: 'redis is unavailable',
-    timeout: 'redis did not answer in time',
-    auth: 'redis refused the credentials',
-    oom: 'redis is out of memory (maxmemory reached)',
-    readonly: 'redis is read-only here (a replica; a failover may be under way)',
-    replicas: 'too few redis replicas confirmed the write',
-    layout: 'a key in the memory layout holds another type',
-  };
-  const detail =
-    kind === 'layout' && err instanceof Error
-      ? `: ${err.message.replace(/^.*kaos-layout: /, '')}`
-      : '';
-  return new StoreError(kind, `${messages[kind] ?? kind}${detail}`, { cause: err });
-}
-
-/** A write cut off in flight may have been applied: say so, and how to retry safely. */
-function outcomeUnknown(err: unknown): unknown {
-  if (!(err instanceof StoreError) || (err.kind !== 'unavailable' && err.kind !== 'timeout')) {
-    return err;
-  }
-  return new StoreError(
-    err.kind,
-    `${err.message}; the write may or may not have been stored: retry it with the same event_id`,
-    { cause: err.cause },
-  );
-}
-
-/** An exported TTL as restored: -1 (none) stays none; a key about to expire keeps a second. */
-function restoredTtl(ttl: number): number {
-  if (ttl < 0) return -1;
-  return Math.max(ttl, 1);
-}
-
-function isNoScript(err: unknown): boolean {
-  return err instanceof Error && err.message.includes('NOSCRIPT');
 }
 
 /** True when `a` comes before `b` newest first: a higher score, or the same score and a later member. */
-function newerThan(a: SessionCursor, b: SessionCursor): boolean {
+export function newerThan(a: SessionCursor, b: SessionCursor): boolean {
   const sa = Number(a.score);
   const sb = Number(b.score);
   if (sa !== sb) return sa > sb;

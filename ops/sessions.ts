@@ -3,6 +3,7 @@
 // and the streams, so a test runs them against a real Redis without a process.
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
+import { MemoryAdmin } from '../memory/admin.js';
 import type { EventCursor, MemoryStore, Session, SessionCursor } from '../memory/store.js';
 import { Progress } from './progress.js';
 import { decodeRecord, encodeRecord, RecordError } from './records.js';
@@ -89,10 +90,11 @@ export async function exportSessions(
   io: Io,
   opts: { ids: string[]; all: boolean },
 ): Promise<number> {
+  const admin = new MemoryAdmin(store);
   const progress = new Progress(io.progress, 'sessions exported');
   let missing = 0;
   const exportBatch = async (ids: string[], named: boolean) => {
-    const records = await Promise.all(ids.map((id) => store.exportSession(id)));
+    const records = await Promise.all(ids.map((id) => admin.exportSession(id)));
     for (const [i, record] of records.entries()) {
       if (!record) {
         // Named on the command line: say so. Met while walking the index: it expired meanwhile.
@@ -107,7 +109,7 @@ export async function exportSessions(
     }
   };
   if (opts.all) {
-    for await (const page of store.sessionPages({ pageSize: PAGE })) {
+    for await (const page of admin.sessionPages({ pageSize: PAGE })) {
       for (let i = 0; i < page.length; i += CONCURRENCY) {
         await exportBatch(page.slice(i, i + CONCURRENCY), false);
       }
@@ -127,6 +129,7 @@ export async function importSessions(
   io: Io,
   opts: { replace: boolean },
 ): Promise<number> {
+  const admin = new MemoryAdmin(store);
   const progress = new Progress(io.progress, 'sessions read');
   let written = 0;
   let kept = 0;
@@ -157,7 +160,7 @@ export async function importSessions(
         progress.done(`: ${written} written, ${kept} kept`);
         return 1;
       }
-      batch.push(store.importSession(record, { replace: opts.replace }));
+      batch.push(admin.importSession(record, { replace: opts.replace }));
       if (batch.length >= CONCURRENCY) await settle();
     }
     await settle();
@@ -188,7 +191,7 @@ export async function deleteSessions(store: MemoryStore, io: Io, ids: string[]):
 export async function erase(store: MemoryStore, io: Io, userId: string): Promise<number> {
   const progress = new Progress(io.progress, `sessions of user ${userId} deleted`);
   let reported = 0;
-  const deleted = await store.deleteUserSessions(userId, (n) => {
+  const deleted = await new MemoryAdmin(store).deleteUserSessions(userId, (n) => {
     progress.add(n - reported);
     reported = n;
   });

@@ -1,5 +1,6 @@
 // Sessions: create, list, get, delete, and erase one user's.
 import { randomBytes } from 'node:crypto';
+import { MemoryAdmin } from '../../memory/admin.js';
 import { NotFoundError } from '../errors.js';
 import { decodeSessionCursor, encodeSessionCursor } from '../cursor.js';
 import { createSessionBody, eraseUserQuery, listSessionsQuery } from '../validation.js';
@@ -75,7 +76,7 @@ export const SESSION_ROUTES = [
     },
     errors: [503],
     handle: async ({ query }, { store }) => {
-      const deleted = await store.deleteUserSessions(query.user_id);
+      const deleted = await new MemoryAdmin(store).deleteUserSessions(query.user_id);
       return { status: 200, body: { deleted } };
     },
   }),
