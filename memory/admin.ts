@@ -2,6 +2,8 @@
 // operator CLI), erasing one user's sessions (privacy requests), and a session
 // exported and imported byte for byte. Same keys, scripts and deadlines as the
 // store (store.ts), whose connection it shares.
+import { now } from './clock.js';
+import type { IndexHeads } from './keys.js';
 import { LuaScript } from './script.js';
 import { LIST, USER_FILTER_BUDGET, type MemoryStore, type SessionCursor } from './store.js';
 
@@ -24,10 +26,11 @@ export interface StoredSession {
 
 const SESSION_KEYS = ['session', 'events', 'index'] as const;
 
-const DELETE_IF_OWNER = new LuaScript('delete-if-owner.lua', {
-  keys: SESSION_KEYS,
-  args: ['sid', 'user'],
-  reply: (r) => r.flag('deleted'),
+const ERASE = new LuaScript('erase.lua', {
+  keys: ['index', 'holds'],
+  args: ['user', 'heads', 'ttl', 'nowIso'],
+  rest: true,
+  reply: (r) => ({ erased: r.strs('erased'), held: r.strs('held') }),
 });
 
 const EXPORT = new LuaScript('export.lua', {
@@ -43,14 +46,30 @@ const EXPORT = new LuaScript('export.lua', {
 });
 
 const RESTORE = new LuaScript('restore.lua', {
-  keys: SESSION_KEYS,
+  keys: ['session', 'events', 'index', 'meta', 'ids', 'types'],
   args: ['sid', 'replace', 'score', 'hashTtl', 'listTtl', 'fields'],
   rest: true,
   reply: (r) => r.flag('written'),
 });
 
-/** Sessions an erasure looks for per index page. */
+/** Index entries an erasure asks ZSCAN for at a time. */
 const ERASE_PAGE = 200;
+/** How many times an erasure deletes again sessions a concurrent append re-created. */
+const ERASE_ROUNDS = 3;
+
+/** What an erasure by user did. */
+export interface Erasure {
+  /** Sessions deleted. */
+  deleted: number;
+  /** Sessions of the user kept because a legal hold is on them. */
+  held: number;
+  /**
+   * Every session of the user that was in the index when the erasure began is gone,
+   * except the held ones. False when appends kept re-creating erased sessions (under
+   * the same user) faster than it deleted them: repeat the erasure.
+   */
+  complete: boolean;
+}
 
 export class MemoryAdmin {
   constructor(private readonly store: MemoryStore) {}
@@ -76,7 +95,7 @@ export class MemoryAdmin {
             afterMember: cursor?.member ?? '',
             limit: opts.pageSize,
             user: opts.userId ?? '',
-            sessionHead: heads.session,
+            heads: heads.json,
             budget,
           },
         });
@@ -89,25 +108,74 @@ export class MemoryAdmin {
   }
 
   /**
-   * Deletes every session of `userId` across every index; resolves with how many.
-   * Each deletion checks the owner again, atomically, so a session that changed
-   * hands meanwhile is kept.
+   * Deletes every session of `userId` across every index, except held ones. Walks
+   * each index with ZSCAN, whose guarantee (every member present for the whole walk
+   * is returned) does not depend on scores, so a session appended to meanwhile is
+   * not missed. Each deletion checks the owner again, atomically, so a session that
+   * changed hands is kept, and leaves a tombstone, so a later append re-creates the
+   * session under this user and never under another; the sessions re-created during
+   * the walk are deleted again, a few times, and `complete` says whether none is left.
    */
-  async deleteUserSessions(userId: string, progress?: (deleted: number) => void): Promise<number> {
+  async deleteUserSessions(userId: string, progress?: (deleted: number) => void): Promise<Erasure> {
+    const runner = this.store.runner;
     let deleted = 0;
-    for await (const ids of this.sessionPages({ pageSize: ERASE_PAGE, userId })) {
-      const results = await Promise.all(
-        ids.map((id) =>
-          this.store.runner.run(DELETE_IF_OWNER, {
-            keys: this.store.keys.forSession(id),
-            args: { sid: id, user: userId },
-          }),
-        ),
-      );
-      deleted += results.filter(Boolean).length;
+    let held = 0;
+    const erased: { heads: IndexHeads; ids: string[] }[] = [];
+    const erase = async (heads: IndexHeads, ids: string[]) => {
+      const r = await runner.run(ERASE, {
+        keys: heads,
+        args: {
+          user: userId,
+          heads: heads.json,
+          ttl: this.store.sessionTtlSeconds,
+          nowIso: now().iso,
+        },
+        rest: ids,
+      });
+      deleted += r.erased.length;
       progress?.(deleted);
+      return r;
+    };
+    for (const heads of this.store.keys.indexes) {
+      const ids: string[] = [];
+      let cursor = '0';
+      do {
+        const [nextCursor, flat] = await runner.deadline(
+          runner.redis.zscan(heads.index, cursor, 'COUNT', ERASE_PAGE),
+        );
+        cursor = nextCursor;
+        const members = flat.filter((_, i) => i % 2 === 0);
+        if (members.length === 0) continue;
+        const r = await erase(heads, members);
+        ids.push(...r.erased);
+        held += r.held.length;
+      } while (cursor !== '0');
+      erased.push({ heads, ids: [...new Set(ids)] });
     }
-    return deleted;
+    // Appends racing the walk re-create erased sessions (under this user): delete them again.
+    let back = erased;
+    for (let round = 0; round < ERASE_ROUNDS && back.length > 0; round++) {
+      back = await this.recreated(back);
+      for (const { heads, ids } of back) await erase(heads, ids);
+    }
+    if (back.length > 0) back = await this.recreated(back);
+    return { deleted, held, complete: back.length === 0 };
+  }
+
+  /** Of these erased sessions, those that exist again. */
+  private async recreated(
+    erased: { heads: IndexHeads; ids: string[] }[],
+  ): Promise<{ heads: IndexHeads; ids: string[] }[]> {
+    const runner = this.store.runner;
+    const out: { heads: IndexHeads; ids: string[] }[] = [];
+    for (const { heads, ids } of erased) {
+      const exists = await runner.deadline(
+        Promise.all(ids.map((id) => runner.redis.exists(heads.session + id))),
+      );
+      const again = ids.filter((_, i) => exists[i] === 1);
+      if (again.length > 0) out.push({ heads, ids: again });
+    }
+    return out;
   }
 
   /** One session as stored, byte for byte, or undefined when it does not exist. */

@@ -16,16 +16,26 @@ export type FailureKind =
   /** Fewer replicas than MEMORY_REDIS_MIN_REPLICAS confirmed the write. */
   | 'replicas'
   /** A key in the layout has the wrong type (written by something else). */
-  | 'layout';
+  | 'layout'
+  /** An answer about the data, not a failure of Redis: an event_id stored with other content. */
+  | 'conflict'
+  /** An answer about the data: the session is not at the tag (or digest version) required. */
+  | 'precondition';
+
+/** Kinds that answer about the data; they are not Redis failures (metrics, alerts). */
+export const OUTCOME_KINDS: ReadonlySet<FailureKind> = new Set(['conflict', 'precondition']);
 
 export class StoreError extends Error {
   override readonly name = 'StoreError';
+  /** With kind precondition: the session's current tag (undefined when it does not exist). */
+  readonly etag: string | undefined;
   constructor(
     readonly kind: FailureKind,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; etag?: string | undefined },
   ) {
     super(message, options);
+    this.etag = options?.etag;
   }
 }
 

@@ -6,83 +6,35 @@ import './admin.js';
 import './store.js';
 
 describe('a Lua script and its binding', () => {
+  const copies = (args: readonly string[], rest = false) =>
+    new LuaScript('session-ids.lua', { keys: ['index'], args, rest, reply: (r) => r.list('ids') });
+
   it('binds KEYS and ARGV by the names the header declares, in its order', () => {
-    const list = new LuaScript('list.lua', {
-      keys: ['index'],
-      args: ['maxScore', 'afterMember', 'limit', 'user', 'sessionHead', 'budget'],
-      reply: (r) => r.list('rows'),
-    });
-    expect(list.lua.split('\n').slice(0, 3)).toEqual([
+    const script = copies(['from', 'count', 'heads']);
+    expect(script.lua.split('\n').slice(0, 3)).toEqual([
       'local K = {index = KEYS[1]}',
-      'local A = {maxScore = ARGV[1], afterMember = ARGV[2], limit = ARGV[3], user = ARGV[4], sessionHead = ARGV[5], budget = ARGV[6]}',
-      'local REST = 7',
+      'local A = {from = ARGV[1], count = ARGV[2], heads = ARGV[3]}',
+      'local REST = 4',
     ]);
-    const call = {
-      keys: { index: 'P:sessions' },
-      args: {
-        budget: 9,
-        sessionHead: 'P:session:',
-        user: 'u',
-        limit: 5,
-        afterMember: '',
-        maxScore: '+inf',
-      },
-    };
-    expect(list.keyList(call)).toEqual(['P:sessions']);
-    expect(list.argList(call)).toEqual(['+inf', '', '5', 'u', 'P:session:', '9']);
+    const call = { keys: { index: 'P:sessions' }, args: { heads: '{}', count: 9, from: 0 } };
+    expect(script.keyList(call)).toEqual(['P:sessions']);
+    expect(script.argList(call)).toEqual(['0', '9', '{}']);
   });
 
   it('refuses a binding whose names differ from the header', () => {
-    expect(
-      () =>
-        new LuaScript('delete.lua', {
-          keys: ['session', 'index', 'events'],
-          args: ['sid'],
-          reply: () => 0,
-        }),
-    ).toThrow(
-      /delete.lua declares keys session, events, index; its binding names session, index, events/,
+    expect(() => copies(['count', 'from', 'heads'])).toThrow(
+      'session-ids.lua declares args from, count, heads; its binding names count, from, heads',
     );
-    expect(
-      () =>
-        new LuaScript('delete.lua', {
-          keys: ['session', 'events', 'index'],
-          args: [],
-          reply: () => 0,
-        }),
-    ).toThrow(/declares args sid/);
-    expect(
-      () =>
-        new LuaScript('delete.lua', {
-          keys: ['session', 'events', 'index'],
-          args: ['sid'],
-          rest: true,
-          reply: () => 0,
-        }),
-    ).toThrow(/@rest/);
+    expect(() => copies(['from', 'count'])).toThrow(/declares args from, count, heads/);
+    expect(() => copies(['from', 'count', 'heads'], true)).toThrow(/@rest/);
   });
 
   it('expands each fragment once, and leaves no include behind', () => {
-    const append = Object.keys(LUA_SOURCES).filter((f) => !f.startsWith('lib/'));
-    expect(append.length).toBeGreaterThan(5);
-    const script = new LuaScript('create.lua', {
-      keys: ['session', 'events', 'index'],
-      args: [
-        'sid',
-        'userId',
-        'appName',
-        'nowIso',
-        'nowScore',
-        'ttl',
-        'maxEvents',
-        'maxSessions',
-        'sessionHead',
-        'eventsHead',
-      ],
-      reply: () => 0,
-    });
+    const scripts = Object.keys(LUA_SOURCES).filter((f) => !f.startsWith('lib/'));
+    expect(scripts.length).toBeGreaterThan(8);
+    const script = copies(['from', 'count', 'heads']);
     expect(script.lua).not.toMatch(/--!include/);
-    expect(script.lua.match(/local function wrongType/g)).toHaveLength(1);
+    expect(script.lua.match(/local function newBudget/g)).toHaveLength(1);
     expect(script.sha).toMatch(/^[0-9a-f]{40}$/);
   });
 

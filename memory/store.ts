@@ -5,17 +5,12 @@
 // (export, import, erasure) are in admin.ts.
 import { now, type Instant } from './clock.js';
 import type { RedisClient } from './connection.js';
-import {
-  decodeAll,
-  decodeEvent,
-  encodeEvent,
-  newEventId,
-  type MemoryEvent,
-  type NewEvent,
-} from './events.js';
-import { keySlot, Keys, type IndexHeads, type SessionKeys } from './keys.js';
+import { StoreError } from './errors.js';
+import { decodeAll, encodeEvent, newEventId, type MemoryEvent, type NewEvent } from './events.js';
+import { keySlot, Keys, type IndexHeads } from './keys.js';
+import { pyDumps } from './pyjson.js';
 import { ScriptRunner } from './runner.js';
-import { LuaScript } from './script.js';
+import { LuaScript, type ReplyFields } from './script.js';
 
 export interface StoreLimits {
   keyPrefix: string;
@@ -39,6 +34,7 @@ export interface Session {
 }
 
 export interface SessionWithCount extends Session {
+  /** Events a reader returns: an event_id stored twice counts once (docs/decisions.md). */
   event_count: number;
 }
 
@@ -53,15 +49,25 @@ export interface SessionCursor {
   member: string;
 }
 
-/** Where a page of events begins: the next page holds the events before this one. */
+/**
+ * Where a page of events begins: the next page holds the events before this one.
+ * A position numbers a session's entries for as long as its index lives (trims
+ * do not move it); the event there, when known, finds it again after a rebuild.
+ */
 export interface EventCursor {
-  index: number;
+  position: number;
   eventId: string;
 }
 
 export interface AppendResult {
   created: boolean;
-  events: { event_id: string; stored: boolean }[];
+  /** The session's tag after the append. */
+  etag: string;
+  /**
+   * Per event: stored, or already stored (a retry); `seq` is the sequence number it
+   * was stored with (null for one stored by another writer, which assigns none).
+   */
+  events: { event_id: string; stored: boolean; seq: number | null }[];
 }
 
 /** Stored entries a read passed over, by why. */
@@ -91,60 +97,88 @@ export interface StoreHooks {
 
 // --- the scripts of the request path, each with its typed binding -------------
 
-/** The arguments of both write scripts: the session, the moment, the limits, the key heads. */
-const WRITE_ARGS = [
-  'sid',
-  'userId',
-  'appName',
-  'nowIso',
-  'nowScore',
-  'ttl',
-  'maxEvents',
-  'maxSessions',
-  'sessionHead',
-  'eventsHead',
+/** A session's keys as the scripts that work on one session name them. */
+const ALL_KEYS = [
+  'session',
+  'events',
+  'index',
+  'meta',
+  'ids',
+  'types',
+  'pinned',
+  'digests',
+  'erased',
+  'holds',
 ] as const;
-type WriteArgs = Record<(typeof WRITE_ARGS)[number], string | number>;
-const SESSION_KEYS = ['session', 'events', 'index'] as const;
+const READ_KEYS = ['session', 'events', 'meta', 'ids', 'types'] as const;
 
 const CREATE = new LuaScript('create.lua', {
-  keys: SESSION_KEYS,
-  args: WRITE_ARGS,
+  keys: ALL_KEYS,
+  args: ['sid', 'userId', 'appName', 'nowIso', 'nowScore', 'ttl', 'maxSessions', 'heads'],
   reply: (r) => ({
     created: r.flag('created'),
     evicted: r.int('evicted'),
     session: pairs(r.strs('session')),
     count: r.int('count'),
+    tag: r.str('tag'),
   }),
 });
 
 const APPEND = new LuaScript('append.lua', {
-  keys: SESSION_KEYS,
-  args: WRITE_ARGS,
+  keys: ALL_KEYS,
+  args: [
+    'sid',
+    'userId',
+    'appName',
+    'nowIso',
+    'nowScore',
+    'ttl',
+    'maxEvents',
+    'maxSessions',
+    'heads',
+    'ifMatch',
+    'expectVersion',
+  ],
   rest: true,
   reply: (r) => ({
+    precondition: r.flag('precondition'),
+    tag: optionalStr(r, 'tag'),
+    version: r.int('version'),
+    conflict: optionalStr(r, 'conflict'),
     created: r.flag('created'),
     evicted: r.int('evicted'),
     stored: r.ints('stored').map((flag) => flag === 1),
+    seqs: r.ints('seqs').map((seq) => (seq < 0 ? null : seq)),
+  }),
+});
+
+const GET = new LuaScript('get.lua', {
+  keys: ['session', 'events', 'meta', 'ids'],
+  args: [],
+  reply: (r) => ({
+    session: pairs(r.strs('session')),
+    count: r.int('count'),
+    tag: optionalStr(r, 'tag'),
+    stale: r.flag('stale'),
   }),
 });
 
 const DELETE = new LuaScript('delete.lua', {
-  keys: SESSION_KEYS,
+  keys: ['session', 'events', 'index', 'meta', 'ids', 'types', 'pinned', 'digests'],
   args: ['sid'],
-  reply: (r) => r.int('deleted') > 0,
+  reply: (r) => ({ deleted: r.int('deleted') > 0, held: r.flag('held') }),
 });
 
 const EVICT_IF_UNCHANGED = new LuaScript('evict-if-unchanged.lua', {
-  keys: ['index'],
-  args: ['sid', 'score', 'sessionHead', 'eventsHead'],
+  keys: ['index', 'holds'],
+  args: ['sid', 'score', 'heads'],
   reply: (r) => r.flag('evicted'),
 });
 
 /** One page of one index; admin.ts walks the store with it too. */
 export const LIST = new LuaScript('list.lua', {
   keys: ['index'],
-  args: ['maxScore', 'afterMember', 'limit', 'user', 'sessionHead', 'budget'],
+  args: ['maxScore', 'afterMember', 'limit', 'user', 'heads', 'budget'],
   reply: (r) => {
     const rows = r.list('rows') as string[][];
     const stop = r.strs('stop');
@@ -157,36 +191,60 @@ export const LIST = new LuaScript('list.lua', {
           app_name = '',
           created_at = '',
           updated_at = '',
-        ]) => ({
-          session_id,
-          score,
-          user_id,
-          app_name,
-          created_at,
-          updated_at,
-        }),
+        ]) => ({ session_id, score, user_id, app_name, created_at, updated_at }),
       ),
       stop: stop.length === 2 ? { score: stop[0] ?? '0', member: stop[1] ?? '' } : undefined,
     };
   },
 });
 
-const READ = new LuaScript('read.lua', {
-  keys: ['events'],
-  args: ['before', 'beforeId', 'maxCount', 'maxBytes', 'maxEntry', 'types'],
+const SESSION_IDS = new LuaScript('session-ids.lua', {
+  keys: ['index'],
+  args: ['from', 'count', 'heads'],
   reply: (r) => ({
-    entries: (r.list('entries') as [number, string][]).map(([index, raw]) => ({ index, raw })),
-    oversized: r.ints('oversized').length,
-    more: r.flag('more'),
+    ids: (r.list('ids') as [string, string][]).map(([member, score]) => ({ member, score })),
+    next: r.int('next'),
   }),
+});
+
+const READ = new LuaScript('read.lua', {
+  keys: READ_KEYS,
+  args: ['before', 'beforeId', 'maxCount', 'maxBytes', 'pageStarted', 'maxEntry', 'types'],
+  reply: (r) => {
+    const next = r.list('next') as [number, string] | [];
+    return {
+      entries: (r.list('entries') as [number, string][]).map(([position, raw]) => ({
+        position,
+        raw,
+      })),
+      oversized: r.int('oversized'),
+      next: next.length === 2 ? { position: next[0], eventId: next[1] } : undefined,
+      full: r.flag('full'),
+      gone: r.flag('gone'),
+      stale: r.flag('stale'),
+      drift: r.flag('drift'),
+    };
+  },
+});
+
+const INDEX = new LuaScript('index.lua', {
+  keys: ['session', 'events', 'meta', 'ids', 'types', 'pinned', 'digests'],
+  args: ['rebuild'],
+  reply: (r) => r.flag('stale'),
 });
 
 /** Index entries a listing page examines at most when filtering by user: never the whole index. */
 export const USER_FILTER_BUDGET = { perRow: 10, min: 200 };
+/** Script calls one read of events makes at most; it answers with a cursor past them. */
+const READ_CALLS = 16;
+/** Index entries session-ids.lua looks at per call. */
+const IDS_PAGE = 1000;
 
 export class MemoryStore {
   readonly keys: Keys;
   readonly runner: ScriptRunner;
+  /** Sessions whose index is being brought up to date, so reads do not queue the same work. */
+  private readonly indexing = new Set<string>();
 
   constructor(
     redis: RedisClient,
@@ -214,8 +272,13 @@ export class MemoryStore {
     return this.limits.maxReadBytes;
   }
 
+  /** The sliding TTL of a session's keys, seconds. */
+  get sessionTtlSeconds(): number {
+    return this.limits.sessionTtlSeconds;
+  }
+
   /** The hash slot a session's transaction runs on (0 outside Cluster: one group). */
-  slotOf(k: SessionKeys): number {
+  slotOf(k: { index: string }): number {
     return this.clustered ? keySlot(k.index) : 0;
   }
 
@@ -238,30 +301,49 @@ export class MemoryStore {
   async createSession(
     sessionId: string,
     owner: SessionOwner,
-  ): Promise<{ created: boolean; session: SessionWithCount }> {
+  ): Promise<{ created: boolean; etag: string; session: SessionWithCount }> {
     const k = this.keys.forSession(sessionId);
+    const t = now();
     const reply = await this.runner.transact(this.slotOf(k), CREATE, {
       keys: k,
-      args: this.writeArgs(sessionId, owner, now()),
+      args: {
+        sid: sessionId,
+        userId: owner.userId,
+        appName: owner.appName,
+        nowIso: t.iso,
+        nowScore: t.score,
+        ttl: this.limits.sessionTtlSeconds,
+        maxSessions: this.localCap(),
+        heads: this.keys.headsFor(sessionId).json,
+      },
     });
     await this.afterCreate(reply);
-    return { created: reply.created, session: toSession(sessionId, reply.session, reply.count) };
+    return {
+      created: reply.created,
+      etag: reply.tag,
+      session: toSession(sessionId, reply.session, reply.count),
+    };
   }
 
+  /** A session with its event count, or undefined; read-only (works at maxmemory). */
   async getSession(sessionId: string): Promise<SessionWithCount | undefined> {
+    return (await this.getSessionTagged(sessionId))?.session;
+  }
+
+  /** A session with its event count and its tag, or undefined. */
+  async getSessionTagged(
+    sessionId: string,
+  ): Promise<{ session: SessionWithCount; etag: string } | undefined> {
     const k = this.keys.forSession(sessionId);
-    const redis = this.runner.redis;
-    // Two reads, not a MULTI: Redis refuses every MULTI at maxmemory.
-    const [hash, count] = await this.runner.deadline(
-      Promise.all([redis.hgetall(k.session), redis.llen(k.events)]),
-    );
-    if (Object.keys(hash).length === 0) return undefined;
-    return toSession(sessionId, hash, count);
+    const reply = await this.runner.run(GET, { keys: k, args: {} });
+    if (reply.stale) this.refreshIndex(sessionId, false);
+    if (reply.tag === undefined) return undefined;
+    return { session: toSession(sessionId, reply.session, reply.count), etag: reply.tag };
   }
 
   async deleteSession(sessionId: string): Promise<boolean> {
     const k = this.keys.forSession(sessionId);
-    return this.runner.run(DELETE, { keys: k, args: { sid: sessionId } });
+    return (await this.runner.run(DELETE, { keys: k, args: { sid: sessionId } })).deleted;
   }
 
   /**
@@ -286,7 +368,7 @@ export class MemoryStore {
             afterMember: opts.cursor?.member ?? '',
             limit: opts.limit,
             user: opts.userId ?? '',
-            sessionHead: heads.session,
+            heads: heads.json,
             budget,
           },
         }),
@@ -311,51 +393,65 @@ export class MemoryStore {
     return { sessions: page.map(({ score: _score, ...session }) => session), next };
   }
 
-  /** Session ids oldest first, as KAOS's list_sessions returns them (the newest `max`). */
+  /**
+   * Session ids oldest first, as KAOS's list_sessions returns them (the newest
+   * `max`); an index entry whose session expired is removed, never listed.
+   */
   async sessionIds(max: number): Promise<string[]> {
-    const redis = this.runner.redis;
-    const lists = await this.runner.deadline(
-      Promise.all(
-        this.keys.indexes.map((heads) =>
-          redis.zrange(heads.index, String(-max), '-1', 'WITHSCORES'),
-        ),
-      ),
+    const perIndex = await Promise.all(
+      this.keys.indexes.map(async (heads) => {
+        const found: SessionCursor[] = [];
+        for (let from = 0; from >= 0 && found.length < max;) {
+          const page = await this.runner.run(SESSION_IDS, {
+            keys: heads,
+            args: { from, count: Math.min(IDS_PAGE, max - found.length), heads: heads.json },
+          });
+          found.push(...page.ids);
+          from = page.next;
+        }
+        return found;
+      }),
     );
-    const all: SessionCursor[] = [];
-    for (const flat of lists) {
-      for (let i = 0; i + 1 < flat.length; i += 2) {
-        all.push({ member: flat[i] as string, score: flat[i + 1] as string });
-      }
-    }
+    const all = perIndex.flat();
     all.sort((a, b) => (newerThan(a, b) ? 1 : -1));
     return all.slice(-max).map((c) => c.member);
   }
 
+  /**
+   * Appends events, creating the session when absent; each stored event gets the
+   * session's next `metadata.seq` (one the caller set is replaced). An event_id
+   * already stored is not stored again; reused with other content, the append is
+   * refused whole (StoreError `conflict`). Work is bounded by the batch, whatever
+   * the session holds.
+   */
   async appendEvents(
     sessionId: string,
     events: NewEvent[],
     owner: SessionOwner,
   ): Promise<AppendResult> {
-    const k = this.keys.forSession(sessionId);
     const t = now();
     const ids = events.map((e) => e.event_id ?? newEventId());
-    const rest = events.flatMap((e, i) => [e.event_id ?? '', encodeEvent(e, ids[i] ?? '', t.iso)]);
-    const reply = await this.runner.transact(this.slotOf(k), APPEND, {
-      keys: k,
-      args: this.writeArgs(sessionId, owner, t),
-      rest,
-    });
-    await this.afterCreate(reply);
+    const rest = events.flatMap((e, i) =>
+      appendArgs(e, ids[i] ?? '', t.iso, { check: e.event_id !== undefined }),
+    );
+    const reply = await this.append(sessionId, owner, t, rest, {});
     return {
       created: reply.created,
-      events: ids.map((event_id, i) => ({ event_id, stored: reply.stored[i] === true })),
+      etag: reply.tag ?? '',
+      events: ids.map((event_id, i) => ({
+        event_id,
+        stored: reply.stored[i] === true,
+        seq: reply.seqs[i] ?? null,
+      })),
     };
   }
 
   /**
    * Events oldest first: the newest `limit` (all the session keeps by default)
    * that fit in the read budget, with a cursor to the older ones. Memory stays
-   * bounded whatever is stored: Redis returns only what fits.
+   * bounded whatever is stored: Redis returns only what fits, and each script
+   * call reads within its budget (a type filter reads only the entries it keeps,
+   * by the index), so a page may take several calls, and at most READ_CALLS.
    */
   async readEvents(
     sessionId: string,
@@ -367,20 +463,38 @@ export class MemoryStore {
       maxBytes?: number | undefined;
     },
   ): Promise<EventPage> {
-    const key = this.keys.forSession(sessionId).events;
+    const k = this.keys.forSession(sessionId);
     const limit = opts.limit ?? this.limits.maxSessionEvents;
     const maxBytes = Math.min(opts.maxBytes ?? Infinity, this.limits.maxReadBytes);
-    const { entries, oversized, more } = await this.runner.run(READ, {
-      keys: { events: key },
-      args: {
-        before: opts.before ? opts.before.index : '',
-        beforeId: opts.before ? opts.before.eventId : '',
-        maxCount: limit,
-        maxBytes,
-        maxEntry: this.limits.maxReadBytes,
-        types: opts.types ? opts.types.join(',') : '',
-      },
-    });
+    const types = opts.types ? opts.types.map((t) => pyDumps(t)).join('\n') : '';
+    const entries: { position: number; raw: string }[] = []; // newest first
+    let bytes = 0;
+    let oversized = 0;
+    let before = opts.before;
+    let next: EventCursor | undefined;
+    for (let calls = 0; calls < READ_CALLS; calls++) {
+      const r = await this.runner.run(READ, {
+        keys: k,
+        args: {
+          before: before ? before.position : '',
+          beforeId: before ? before.eventId : '',
+          maxCount: limit - entries.length,
+          maxBytes: maxBytes - bytes,
+          pageStarted: entries.length > 0 ? 1 : 0,
+          maxEntry: this.limits.maxReadBytes,
+          types,
+        },
+      });
+      if (r.stale || r.drift) this.refreshIndex(sessionId, r.drift);
+      for (const e of r.entries) {
+        entries.push(e);
+        bytes += Buffer.byteLength(e.raw);
+      }
+      oversized += r.oversized;
+      next = r.next;
+      if (!next || r.full || r.gone || entries.length >= limit) break;
+      before = next;
+    }
     entries.reverse(); // oldest first
     const decoded = decodeAll(entries.map((e) => e.raw));
     const kept = opts.types
@@ -388,34 +502,74 @@ export class MemoryStore {
       : decoded.events;
     const skipped = { undecodable: decoded.undecodable, oversized };
     if (skipped.undecodable + skipped.oversized > 0) this.hooks.skipped?.(skipped, sessionId);
-    // The cursor names the oldest entry read, so what this page passed over is not read again.
-    const oldest = entries[0];
-    const next =
-      more && oldest
-        ? { index: oldest.index, eventId: decodeEvent(oldest.raw)?.event_id ?? '' }
-        : undefined;
-    const bytes = entries.reduce((sum, e) => sum + e.raw.length, 0);
     return { events: kept, next, skipped, bytes };
   }
 
   // --- plumbing -------------------------------------------------------------
 
-  private writeArgs(sessionId: string, owner: SessionOwner, t: Instant): WriteArgs {
-    const l = this.limits;
-    const heads = this.keys.headsFor(sessionId);
-    return {
-      sid: sessionId,
-      userId: owner.userId,
-      appName: owner.appName,
-      nowIso: t.iso,
-      nowScore: t.score,
-      ttl: l.sessionTtlSeconds,
-      maxEvents: l.maxSessionEvents,
-      // On Cluster the cap is kept across indexes, after the write (evictAcrossIndexes).
-      maxSessions: this.clustered ? 0 : l.maxSessions,
-      sessionHead: heads.session,
-      eventsHead: heads.events,
-    };
+  /** One run of append.lua; throws its refusals as StoreErrors. */
+  private async append(
+    sessionId: string,
+    owner: SessionOwner,
+    t: Instant,
+    rest: (string | number)[],
+    opts: { ifMatch?: string | undefined; expectVersion?: number | undefined },
+  ) {
+    const k = this.keys.forSession(sessionId);
+    const reply = await this.runner.transact(this.slotOf(k), APPEND, {
+      keys: k,
+      args: {
+        sid: sessionId,
+        userId: owner.userId,
+        appName: owner.appName,
+        nowIso: t.iso,
+        nowScore: t.score,
+        ttl: this.limits.sessionTtlSeconds,
+        maxEvents: this.limits.maxSessionEvents,
+        maxSessions: this.localCap(),
+        heads: this.keys.headsFor(sessionId).json,
+        ifMatch: opts.ifMatch ?? '',
+        expectVersion: opts.expectVersion ?? '',
+      },
+      rest,
+    });
+    if (reply.precondition) {
+      throw new StoreError(
+        'precondition',
+        reply.tag === undefined
+          ? `session ${sessionId} does not exist`
+          : `session ${sessionId} is not at the tag or digest version required (it is at ${reply.tag}, digest version ${reply.version})`,
+        { etag: reply.tag },
+      );
+    }
+    if (reply.conflict !== undefined) {
+      throw new StoreError(
+        'conflict',
+        `event_id ${reply.conflict} is already stored with another type or content; nothing was stored`,
+      );
+    }
+    await this.afterCreate(reply);
+    return reply;
+  }
+
+  /** The cap each index keeps itself: on Cluster it is kept across indexes (evictAcrossIndexes). */
+  private localCap(): number {
+    return this.clustered ? 0 : this.limits.maxSessions;
+  }
+
+  /**
+   * Brings a session's index up to its list, off the read's path: a read found
+   * entries written straight to Redis, or a session indexed only in part. A write
+   * (MULTI), so it fails harmlessly when Redis refuses writes; one at a time per session.
+   */
+  private refreshIndex(sessionId: string, rebuild: boolean): void {
+    if (this.indexing.has(sessionId)) return;
+    this.indexing.add(sessionId);
+    const k = this.keys.forSession(sessionId);
+    this.runner
+      .transact(this.slotOf(k), INDEX, { keys: k, args: { rebuild: rebuild ? 1 : 0 } })
+      .catch(() => false)
+      .finally(() => this.indexing.delete(sessionId));
   }
 
   /** After a write: count what its script evicted, and keep the cap across indexes on Cluster. */
@@ -453,12 +607,7 @@ export class MemoryStore {
       candidates.slice(0, excess).map((c) =>
         this.runner.run(EVICT_IF_UNCHANGED, {
           keys: c.heads,
-          args: {
-            sid: c.member,
-            score: c.score,
-            sessionHead: c.heads.session,
-            eventsHead: c.heads.events,
-          },
+          args: { sid: c.member, score: c.score, heads: c.heads.json },
         }),
       ),
     );
@@ -481,16 +630,50 @@ export class MemoryStore {
   }
 }
 
+/**
+ * What append.lua takes per event: flags (c: check its event_id, p: pinned, d: a
+ * digest, m: metadata not empty), where `, "metadata": ` starts in its JSON (1-based),
+ * and the JSON without its closing `}}`, so the script puts `"seq": N` last in the
+ * metadata. A `seq` the caller set is replaced (it is the store's).
+ */
+export function appendArgs(
+  event: NewEvent,
+  eventId: string,
+  timestamp: string,
+  opts: { check: boolean; digest?: boolean },
+): [string, number, string] {
+  const { seq: _seq, ...metadata } = event.metadata ?? {};
+  const json = encodeEvent({ ...event, metadata }, eventId, timestamp);
+  const metaJson = pyDumps(metadata);
+  const at = Buffer.byteLength(json) - Buffer.byteLength(`, "metadata": ${metaJson}}`) + 1;
+  let flags = opts.check ? 'c' : '';
+  if (metadata.pinned === true) flags += 'p';
+  if (opts.digest) flags += 'd';
+  if (metaJson !== '{}') flags += 'm';
+  return [flags, at, json.slice(0, -2)];
+}
+
+/** A score as Redis prints it (`inf` included) as a number. */
+export function scoreValue(score: string): number {
+  if (/^\+?inf$/i.test(score)) return Infinity;
+  if (/^-inf$/i.test(score)) return -Infinity;
+  return Number(score);
+}
+
 /** True when `a` comes before `b` newest first: a higher score, or the same score and a later member. */
 export function newerThan(a: SessionCursor, b: SessionCursor): boolean {
-  const sa = Number(a.score);
-  const sb = Number(b.score);
+  const sa = scoreValue(a.score);
+  const sb = scoreValue(b.score);
   if (sa !== sb) return sa > sb;
   return a.member > b.member;
 }
 
 function cursorOf(row: { score: string; session_id: string }): SessionCursor {
   return { score: row.score, member: row.session_id };
+}
+
+function optionalStr(r: ReplyFields, name: string): string | undefined {
+  return r.raw(name) === null ? undefined : r.str(name);
 }
 
 function pairs(flat: string[]): Record<string, string> {

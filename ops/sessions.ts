@@ -191,14 +191,20 @@ export async function deleteSessions(store: MemoryStore, io: Io, ids: string[]):
 export async function erase(store: MemoryStore, io: Io, userId: string): Promise<number> {
   const progress = new Progress(io.progress, `sessions of user ${userId} deleted`);
   let reported = 0;
-  const deleted = await new MemoryAdmin(store).deleteUserSessions(userId, (n) => {
-    progress.add(n - reported);
-    reported = n;
-  });
+  const { deleted, held, complete } = await new MemoryAdmin(store).deleteUserSessions(
+    userId,
+    (n) => {
+      progress.add(n - reported);
+      reported = n;
+    },
+  );
   progress.done();
+  const kept = held > 0 ? `; ${held} held (legal hold) and kept` : '';
   await writeLine(
     io.stdout,
-    `erased ${deleted} session${deleted === 1 ? '' : 's'} of user ${userId}`,
+    `erased ${deleted} session${deleted === 1 ? '' : 's'} of user ${userId}${kept}`,
   );
-  return 0;
+  if (complete) return 0;
+  io.stderr.write('sessions of this user were re-created while erasing: run it again\n');
+  return 1;
 }

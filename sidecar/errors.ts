@@ -36,7 +36,7 @@ export class PayloadTooLargeError extends ApiError {
  * What each kind of Redis failure answers. 503 (with Retry-After) means "try the
  * same request again later": for a write, with the same event_id (README).
  */
-const STORE_FAILURES: Record<FailureKind, { status: 409 | 503 | 507; code: string }> = {
+const STORE_FAILURES: Record<FailureKind, { status: 409 | 412 | 503 | 507; code: string }> = {
   unavailable: { status: 503, code: 'unavailable' },
   timeout: { status: 503, code: 'redis_timeout' },
   readonly: { status: 503, code: 'redis_readonly' },
@@ -44,6 +44,8 @@ const STORE_FAILURES: Record<FailureKind, { status: 409 | 503 | 507; code: strin
   auth: { status: 503, code: 'redis_auth' },
   oom: { status: 507, code: 'redis_oom' },
   layout: { status: 409, code: 'layout_conflict' },
+  conflict: { status: 409, code: 'event_id_conflict' },
+  precondition: { status: 412, code: 'precondition_failed' },
 };
 
 /** The answer to a request that a Redis failure stopped. */

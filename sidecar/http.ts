@@ -30,7 +30,7 @@ export const ERROR_CODES = {
   403: ['forbidden_host'],
   404: ['not_found'],
   405: ['method_not_allowed'],
-  409: ['layout_conflict'],
+  409: ['layout_conflict', 'event_id_conflict'],
   413: ['payload_too_large'],
   415: ['unsupported_media_type'],
   500: ['internal'],

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from '../lib/logger.js';
 import type { SidecarConfig } from './config.js';
 import type { RedisClient } from '../memory/connection.js';
-import { StoreError } from '../memory/errors.js';
+import { OUTCOME_KINDS, StoreError } from '../memory/errors.js';
 import type { MemoryStore } from '../memory/store.js';
 import { openStore, type Backend } from './backend.js';
 import { ApiError } from './errors.js';
@@ -77,7 +77,9 @@ export class Sidecar {
           }
         },
         failed: (err) => {
-          if (err instanceof StoreError) this.metrics.redisErrors.inc({ kind: err.kind });
+          if (err instanceof StoreError && !OUTCOME_KINDS.has(err.kind)) {
+            this.metrics.redisErrors.inc({ kind: err.kind });
+          }
         },
       },
     });
