@@ -27,7 +27,7 @@ export interface Reply<S extends number = number> {
  */
 export const ERROR_CODES = {
   400: ['bad_request'],
-  403: ['forbidden_host'],
+  403: ['forbidden_host', 'forbidden_scope'],
   404: ['not_found'],
   405: ['method_not_allowed'],
   409: ['layout_conflict'],
@@ -87,7 +87,7 @@ export interface BodySpec<B> {
  * The error statuses a handler may throw itself (a Redis failure is 503, 409 or
  * 507: errors.ts); dispatch adds its own (`errorStatuses`).
  */
-export type HandlerError = 404 | 409 | 503 | 507;
+export type HandlerError = 403 | 404 | 409 | 503 | 507;
 
 export interface Input<P, Q, B> {
   params: P;
