@@ -5,15 +5,8 @@ const rank = (query: string, docs: string[], k = 10) =>
   rankBm25(query, docs, (d) => d, k).map((r) => r.item);
 
 describe('BM25 ranking', () => {
-  it('splits words on anything but letters and digits, case-insensitively', () => {
-    expect(words('The EU-West-1 cluster; Grüße!')).toEqual([
-      'the',
-      'eu',
-      'west',
-      '1',
-      'cluster',
-      'grüße',
-    ]);
+  it('splits words on anything but letters and digits, case-insensitively, less function words', () => {
+    expect(words('The EU-West-1 cluster; Grüße!')).toEqual(['eu', 'west', '1', 'cluster', 'grüße']);
   });
 
   it('puts the fact that shares the rarer words first, and leaves out facts sharing none', () => {
@@ -23,11 +16,7 @@ describe('BM25 ranking', () => {
       'the staging cluster runs in us-east-1',
       'lunch is at noon',
     ];
-    expect(rank('where does the production cluster run', docs)).toEqual([
-      docs[1],
-      docs[2],
-      docs[0],
-    ]);
+    expect(rank('where does the production cluster run', docs)).toEqual([docs[1], docs[2]]);
     expect(rank('eu-west-1', docs)).toEqual([docs[1], docs[2]]);
     expect(rank('coffee', docs)).toEqual([]);
     expect(rank('', docs)).toEqual([]);

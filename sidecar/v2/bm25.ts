@@ -1,14 +1,23 @@
 // Lexical relevance for facts, where upstream's Mem0 ranks by embedding: Okapi
 // BM25 over the candidate facts of one scope (a bounded set: the work per recall
 // is bounded by the store's caps). Words are runs of Unicode letters and digits,
-// lower-cased; no stemming, no stop list (IDF weighs common words down).
+// lower-cased, less a short list of English function words (a question's "in" or
+// "the" would otherwise rank any fact holding them); no stemming.
 
 const K1 = 1.2;
 const B = 0.75;
 const WORD = /[\p{L}\p{N}]+/gu;
+const STOP = new Set(
+  (
+    'a an and are as at be but by did do does for from had has have how i if in into is it its ' +
+    'me my no not of on or our so that the their them then there these they this to was we were ' +
+    'what when where which who why will with you your'
+  ).split(' '),
+);
 
+/** The words of a text that count for relevance. */
 export function words(text: string): string[] {
-  return text.toLowerCase().match(WORD) ?? [];
+  return (text.toLowerCase().match(WORD) ?? []).filter((w) => !STOP.has(w));
 }
 
 export interface Ranked<T> {
