@@ -5,10 +5,8 @@
 // Session ids stay capabilities: any session the caller names is its own, as
 // upstream treats them. The principal (user) is the caller's word: the sidecar has
 // no way to verify a user inside the pod.
-import { ApiError, BadRequestError } from '../errors.js';
+import { apiError, BadRequestError, type ApiError } from '../errors.js';
 import type { Attribution, Scope } from './schemas.js';
-
-export const FORBIDDEN_SCOPE = 'forbidden_scope';
 
 /** The owner of facts and turns a write records: everything known about who wrote it. */
 export interface Owners {
@@ -18,7 +16,7 @@ export interface Owners {
 }
 
 function forbidden(message: string): ApiError {
-  return new ApiError(403, FORBIDDEN_SCOPE, message);
+  return apiError('forbidden_scope', message);
 }
 
 /** The agent a request names must be this pod's; with no identity, none may be named. */
