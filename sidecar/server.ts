@@ -13,7 +13,7 @@ import { ApiError } from './errors.js';
 import { LOOPBACK_HOSTS, Router } from './http.js';
 import { createMetrics, type SidecarMetrics } from './metrics.js';
 import { ROUTES, type RouteDeps } from './routes/index.js';
-import { countTokens } from './v2/count.js';
+import { countTokens } from './tokens.js';
 import { MemoryV2 } from './v2/service.js';
 
 /** Longer than the idle timeout of common HTTP clients (60 s), so the client closes an idle connection first. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { MemoryEvent } from '../../memory/events.js';
-import { RecentWindow, type WindowLimits } from './recent.js';
+import { recentWindow, type WindowLimits } from './recent.js';
 import type { RecentTurn } from './turns.js';
 
 /** One token per word: easy to reason about in a test. */
@@ -22,15 +22,8 @@ function event([role, content]: RecentTurn, i: number): MemoryEvent {
   };
 }
 
-/** The window over `turns` (oldest first), fed newest first as the reader does. */
-function windowOf(turns: RecentTurn[], limits: WindowLimits): RecentTurn[] {
-  const w = new RecentWindow(limits, words);
-  const events = turns.map(event);
-  for (let i = events.length - 1; i >= 0; i--) {
-    if (!w.offer(events[i] as MemoryEvent)) return w.result(false);
-  }
-  return w.result(true);
-}
+const windowOf = (turns: RecentTurn[], limits: WindowLimits) =>
+  recentWindow(turns.map(event), limits, words).recent;
 
 const tokens = (turns: RecentTurn[]) => turns.reduce((n, [, c]) => n + words(c), 0);
 
@@ -70,11 +63,15 @@ describe('the short-term window', () => {
     expect(windowOf(turns, { budget: 3, maxTurns: 100 })).toEqual([['user', 'g']]);
   });
 
-  it('holds at most maxTurns turns', () => {
+  it('holds at most maxTurns turns, and says when older turns could not change it', () => {
     expect(windowOf(convo, { budget: 100, maxTurns: 2 })).toEqual(convo.slice(2));
+    expect(recentWindow(convo.map(event), { budget: 100, maxTurns: 2 }, words).complete).toBe(true);
+    expect(recentWindow(convo.map(event), { budget: 100, maxTurns: 9 }, words).complete).toBe(
+      false,
+    );
   });
 
-  it('keeps a tool call with its answers, or leaves all of them out', () => {
+  it("keeps upstream's tool call (an assistant turn) with its answers, or leaves all of them out", () => {
     const turns: RecentTurn[] = [
       ['user', 'weather in nyc'],
       ['assistant', '[called tool search({"city": "NYC"})]'],
@@ -89,23 +86,54 @@ describe('the short-term window', () => {
     expect(windowOf(turns, { budget: 100, maxTurns: 4 })).toEqual(turns.slice(1));
   });
 
-  it('keeps answers whose call the session does not have, when they fit', () => {
+  it("pairs KAOS's Python tool_call events with their results too", () => {
+    const events: MemoryEvent[] = [
+      event(['user', 'sum it'], 0),
+      {
+        ...event(['assistant', ''], 1),
+        event_type: 'tool_call',
+        content: { tool: 'calc', arguments: { x: 1 } },
+      },
+      { ...event(['tool', ''], 2), content: { tool: 'calc', result: 2 } },
+      event(['assistant', 'two'], 3),
+    ];
+    const w = recentWindow(events, { budget: 100, maxTurns: 100 }, words);
+    expect(w.recent).toEqual([
+      ['user', 'sum it'],
+      ['assistant', '[called tool calc({"x": 1})]'],
+      ['tool', '[tool result calc: 2]'],
+      ['assistant', 'two'],
+    ]);
+    // The call and its result (4 + 4 words) go together: at 8 tokens only "two" fits.
+    expect(recentWindow(events, { budget: 8, maxTurns: 100 }, words).recent).toEqual([
+      ['assistant', 'two'],
+    ]);
+  });
+
+  it('leaves out an answer whose call the session does not hold, as providers refuse one', () => {
     const turns: RecentTurn[] = [
       ['tool', 'late answer'],
       ['user', 'hi'],
     ];
-    expect(windowOf(turns, { budget: 10, maxTurns: 10 })).toEqual(turns);
-    const w = new RecentWindow({ budget: 10, maxTurns: 10 }, words);
-    w.offer(event(turns[1]!, 1));
-    w.offer(event(turns[0]!, 0));
-    expect(w.result(false)).toEqual([['user', 'hi']]);
+    expect(windowOf(turns, { budget: 10, maxTurns: 10 })).toEqual([['user', 'hi']]);
   });
 
-  it('passes over events that are not turns', () => {
-    const w = new RecentWindow({ budget: 10, maxTurns: 10 }, words);
-    expect(w.offer({ ...event(['user', 'x'], 0), event_type: 'error' })).toBe(true);
-    expect(w.offer(event(['user', 'hi there'], 1))).toBe(true);
-    expect(w.result(true)).toEqual([['user', 'hi there']]);
-    expect(w.tokens).toBe(2);
+  it('passes over events that are not turns, and keeps a pinned instruction', () => {
+    const events: MemoryEvent[] = [
+      { ...event(['user', 'x'], 0), event_type: 'error' },
+      {
+        ...event(['user', 'always answer in French'], 1),
+        event_type: 'instruction',
+        metadata: { pinned: true },
+      },
+      event(['user', 'a b c d e'], 2),
+      event(['user', 'hi there'], 3),
+    ];
+    const w = recentWindow(events, { budget: 6, maxTurns: 10 }, words);
+    expect(w.recent).toEqual([
+      ['system', 'always answer in French'],
+      ['user', 'hi there'],
+    ]);
+    expect(w.tokens).toBe(6);
   });
 });

@@ -1,83 +1,69 @@
-// The short-term window of a v2 recall: the newest run of a session's turns whose
-// tokens, counted on each turn's content as upstream counts them, fit the budget,
-// within a hard cap on turns, oldest first. A tool's answer and the call before it
-// go in together or not at all. Fed newest first, so a reader can stop paging as
-// soon as the window is full.
+// The short-term window of a v2 recall, chosen by the sidecar's one window
+// (sidecar/window.ts): the newest run of a session's turns whose contents fit the
+// budget, counted as upstream counts them (content only), within a cap on turns,
+// oldest first; pinned events kept; a tool call never parted from its answers.
+// Upstream's runtime writes a tool call as an assistant text turn followed by
+// `tool` turns, so such an assistant turn is the call its answers pair with.
 import type { MemoryEvent } from '../../memory/events.js';
-import { answersPrevious, eventTurn, type RecentTurn } from './turns.js';
+import { pyDumps } from '../../memory/pyjson.js';
+import { isPinned, selectWindow, TOOL_CALL, TOOL_RESULT } from '../window.js';
+import { eventTurn, type RecentTurn } from './turns.js';
 
 export interface WindowLimits {
-  /** Tokens the window's contents add up to at most. */
+  /** Tokens the turns' contents add up to at most (pinned turns are kept even past it). */
   budget: number;
   /** Turns the window holds at most. */
   maxTurns: number;
 }
 
-export class RecentWindow {
-  /** Accepted turns, oldest first. */
-  private readonly turns: RecentTurn[] = [];
-  /** Tool answers seen (oldest first) whose call has not been seen yet. */
-  private pending: RecentTurn[] = [];
-  private pendingTokens = 0;
-  private used = 0;
-  private full = false;
+export interface RecentWindow {
+  /** Oldest first. */
+  recent: RecentTurn[];
+  tokens: number;
+  /** Older events could not change it: the budget or the cap was reached. */
+  complete: boolean;
+}
 
-  constructor(
-    private readonly limits: WindowLimits,
-    private readonly count: (text: string) => number,
-  ) {}
+/** A turn as the window sees it: its pairing role in `event_type`. */
+interface TurnItem {
+  event_id: string;
+  event_type: string;
+  metadata: Record<string, unknown>;
+  turn: RecentTurn;
+}
 
-  /** Tokens of the turns accepted so far. */
-  get tokens(): number {
-    return this.used;
+/** The turn of an event; a pinned event of no role of its own is a standing (system) instruction. */
+function turnOf(e: MemoryEvent): RecentTurn | undefined {
+  const turn = eventTurn(e);
+  if (turn || !isPinned(e)) return turn;
+  return ['system', typeof e.content === 'string' ? e.content : pyDumps(e.content)];
+}
+
+/** The window over `events` (a session's newest, oldest first, none older than its digest covers). */
+export function recentWindow(
+  events: readonly MemoryEvent[],
+  limits: WindowLimits,
+  count: (text: string) => number,
+): RecentWindow {
+  const items: TurnItem[] = [];
+  for (const e of events) {
+    const turn = turnOf(e);
+    if (turn)
+      items.push({ event_id: e.event_id, event_type: e.event_type, metadata: e.metadata, turn });
   }
-
-  /** Takes the next older event; false once the window is full (read no further). */
-  offer(event: MemoryEvent): boolean {
-    if (this.full) return false;
-    const turn = eventTurn(event);
-    if (turn === undefined) return true;
-    const cost = this.count(turn[1]);
-    if (answersPrevious(turn)) {
-      this.pending.unshift(turn);
-      this.pendingTokens += cost;
-      return this.fits(0, 0) || this.stop();
-    }
-    if (!this.fits(cost, 1)) return this.stop();
-    this.turns.unshift(turn, ...this.pending);
-    this.used += cost + this.pendingTokens;
-    this.pending = [];
-    this.pendingTokens = 0;
-    return true;
-  }
-
-  /**
-   * The window, oldest first. `atStart`: the session's first turn was offered, so
-   * answers whose call is not in the session at all are kept (when they fit);
-   * otherwise their call lies beyond the window, and they are left out with it.
-   */
-  result(atStart: boolean): RecentTurn[] {
-    if (atStart && !this.full && this.pending.length > 0) {
-      this.turns.unshift(...this.pending);
-      this.used += this.pendingTokens;
-      this.pending = [];
-      this.pendingTokens = 0;
-    }
-    return this.turns;
-  }
-
-  /** Whether one more turn of `cost` tokens (and the answers waiting for it) fits. */
-  private fits(cost: number, turns: number): boolean {
-    return (
-      this.used + this.pendingTokens + cost <= this.limits.budget &&
-      this.turns.length + this.pending.length + turns <= this.limits.maxTurns
-    );
-  }
-
-  private stop(): false {
-    this.full = true;
-    this.pending = [];
-    this.pendingTokens = 0;
-    return false;
-  }
+  items.forEach((item, i) => {
+    const answered = items[i + 1]?.turn[0] === 'tool';
+    if (item.turn[0] === 'tool') item.event_type = TOOL_RESULT;
+    else if (item.event_type === TOOL_CALL || (item.turn[0] === 'assistant' && answered)) {
+      item.event_type = TOOL_CALL;
+    } else item.event_type = 'turn';
+  });
+  const costs = new Map(items.map((item) => [item, count(item.turn[1])]));
+  const w = selectWindow({
+    events: items,
+    maxTokens: limits.budget,
+    maxEvents: limits.maxTurns,
+    cost: (item) => costs.get(item) ?? 0,
+  });
+  return { recent: w.events.map((item) => item.turn), tokens: w.tokens, complete: w.complete };
 }

@@ -6,15 +6,16 @@
 import { StoreError } from '../../memory/errors.js';
 import type { MemoryEvent } from '../../memory/events.js';
 import type { Fact, FactScope, FactStore } from '../../memory/facts.js';
-import type { MemoryStore } from '../../memory/store.js';
+import type { EventCursor, MemoryStore } from '../../memory/store.js';
 import type { MemoryV2Config } from '../config.js';
 import { BadRequestError } from '../errors.js';
 import { assembleBlock } from './block.js';
 import { rankBm25 } from './bm25.js';
-import { RecentWindow } from './recent.js';
+import { SUMMARY } from '../window.js';
+import { recentWindow } from './recent.js';
 import type { ForgetRequest, ListRequest, RecallRequest, Scope, WriteRequest } from './schemas.js';
 import { checkScope, writeOwners } from './scope.js';
-import { TURN_EVENT_TYPES, turnEvent, type RecentTurn } from './turns.js';
+import { turnEvent, type RecentTurn } from './turns.js';
 
 export interface MemoryV2Deps {
   store: MemoryStore;
@@ -26,9 +27,9 @@ export interface MemoryV2Deps {
 /** Owner of a session a write creates when the attribution names no principal (KAOS's default). */
 const DEFAULT_USER = 'user';
 const DEFAULT_APP = 'agent';
-/** Events the window reads per page at first; each next page is twice as large. */
-const FIRST_PAGE = 64;
-const MAX_PAGE = 512;
+/** The first read's bytes per token asked for (a stored event is JSON around its text), and at least. */
+const BYTES_PER_TOKEN = 8;
+const FIRST_READ_BYTES = 64 * 1024;
 
 export type RecalledFact = Fact & { score?: number };
 
@@ -157,7 +158,11 @@ export class MemoryV2 {
     }
   }
 
-  /** The newest digest and the window of turns after it, when the scope names a session. */
+  /**
+   * The newest digest and the window of turns after it, when the scope names a
+   * session. Read from the newest event back, a page at a time, until the window is
+   * decided, the digest's range is met, or the session or the read budget ends.
+   */
   private async shortTerm(
     scope: Scope,
     include: boolean,
@@ -166,42 +171,53 @@ export class MemoryV2 {
     if (!include || scope.session_id === undefined) return NO_SHORT_TERM;
     const id = scope.session_id;
     const { store, settings, countTokens } = this.deps;
-    const digest = await this.digest(id);
-    const window = new RecentWindow(
-      {
-        budget: budget ?? settings.shortTermTokenBudget,
-        maxTurns: settings.shortTermEventCap,
-      },
-      countTokens,
-    );
-    let before: Parameters<MemoryStore['readEvents']>[1]['before'];
-    let size = FIRST_PAGE;
+    const limits = {
+      budget: budget ?? settings.shortTermTokenBudget,
+      maxTurns: settings.shortTermEventCap,
+    };
+    let events: MemoryEvent[] = [];
+    let digest: MemoryEvent | undefined;
+    let before: EventCursor | undefined;
+    let remaining = store.maxReadBytes;
+    let pageBytes = Math.max(FIRST_READ_BYTES, limits.budget * BYTES_PER_TOKEN);
     for (;;) {
-      const page = await store.readEvents(id, { limit: size, types: TURN_EVENT_TYPES, before });
-      for (let i = page.events.length - 1; i >= 0; i--) {
-        const e = page.events[i] as MemoryEvent;
-        // Turns up to the digest's last are folded into it: the window starts after them.
-        if (e.event_id === digest.through)
-          return { recent: window.result(false), summary: digest.summary };
-        if (!window.offer(e)) return { recent: window.result(false), summary: digest.summary };
+      const page = await store.readEvents(id, { before, maxBytes: Math.min(pageBytes, remaining) });
+      remaining -= page.bytes;
+      digest ??= newestDigest(page.events);
+      events = page.events.concat(events);
+      // Turns up to the digest's last are folded into it: the window starts after them.
+      const through = digest?.metadata.to_event_id;
+      const cut = events.findIndex((e) => e.event_id === through);
+      const window = recentWindow(cut >= 0 ? events.slice(cut + 1) : events, limits, countTokens);
+      if (window.complete || cut >= 0 || !page.next || remaining <= 0) {
+        const summary = digest ?? (page.next ? await this.olderDigest(id, page.next) : undefined);
+        return { recent: window.recent, summary: digestText(summary) };
       }
-      if (!page.next) return { recent: window.result(true), summary: digest.summary };
       before = page.next;
-      size = Math.min(size * 2, MAX_PAGE);
+      pageBytes *= 4;
     }
   }
 
-  /** The session's newest digest (an event of type `summary`), and the last event it covers. */
-  private async digest(id: string): Promise<{ summary: string; through: string | undefined }> {
-    const { events } = await this.deps.store.readEvents(id, { limit: 1, types: ['summary'] });
-    const e = events[0];
-    if (!e) return { summary: '', through: undefined };
-    const through = e.metadata.to_event_id;
-    return {
-      summary: typeof e.content === 'string' ? e.content : '',
-      through: typeof through === 'string' ? through : undefined,
-    };
+  /** The newest digest older than `before`, for a window that ended before meeting one. */
+  private async olderDigest(id: string, before: EventCursor): Promise<MemoryEvent | undefined> {
+    const { events } = await this.deps.store.readEvents(id, {
+      before,
+      limit: 1,
+      types: [SUMMARY],
+    });
+    return events[0];
   }
+}
+
+function newestDigest(events: readonly MemoryEvent[]): MemoryEvent | undefined {
+  for (let i = events.length - 1; i >= 0; i--) {
+    if (events[i]?.event_type === SUMMARY) return events[i];
+  }
+  return undefined;
+}
+
+function digestText(digest: MemoryEvent | undefined): string {
+  return typeof digest?.content === 'string' ? digest.content : '';
 }
 
 function answer(facts: RecalledFact[], short: ShortTerm, degraded: boolean): RecallAnswer {

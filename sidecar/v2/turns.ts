@@ -22,17 +22,6 @@ export function turnEvent(role: string, content: string): NewEvent {
   return { event_type: OTHER_ROLE_EVENT, content, metadata: { role } };
 }
 
-/** Event types a turn can come from (the rest, e.g. `error` or `summary`, are not turns). */
-export const TURN_EVENT_TYPES = [
-  'user_message',
-  'agent_response',
-  'tool_call',
-  'tool_result',
-  'delegation_request',
-  'delegation_response',
-  OTHER_ROLE_EVENT,
-];
-
 /** As upstream's runtime renders a value it stores as text (Python's json.dumps). */
 function text(value: unknown): string {
   return typeof value === 'string' ? value : pyDumps(value);
@@ -87,9 +76,4 @@ export function eventTurn(e: MemoryEvent): RecentTurn | undefined {
     default:
       return undefined;
   }
-}
-
-/** A tool's answer belongs with the turn before it (the call): a window never parts them. */
-export function answersPrevious(turn: RecentTurn): boolean {
-  return turn[0] === 'tool';
 }

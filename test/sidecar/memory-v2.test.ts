@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call } from '../../harness/http.js';
 import { RedisServer } from '../../harness/redis.js';
 import { SidecarProcess, startSidecar } from '../../harness/sidecar.js';
-import { countTokens } from '../../sidecar/v2/count.js';
+import { countTokens } from '../../sidecar/tokens.js';
 
 const ME = 'kaos://agent/agents/memory-agent';
 const OTHER = 'kaos://agent/agents/other-agent';
@@ -205,6 +205,44 @@ print(json.dumps([
       content: 'be brief',
       metadata: { role: 'system' },
     });
+  });
+});
+
+describe('the medium-term digest', () => {
+  it('is the newest summary event, and the window starts after the turns it covers', async () => {
+    const S = 'digested';
+    await write(
+      writePayload(S, [
+        ['user', 'first question'],
+        ['assistant', 'first answer'],
+      ]),
+    );
+    const [, last] = (await call(sc.url, 'GET', `/v1/sessions/${S}/events`)).body.events;
+    await call(sc.url, 'POST', `/v1/sessions/${S}/events`, {
+      event_type: 'summary',
+      content: 'The user asked a first question and got an answer.',
+      metadata: { to_event_id: last.event_id, version: 1 },
+    });
+    await write(writePayload(S, [['user', 'second question']]));
+    const r = await recall(recallPayload(scope('session', S), ''));
+    expect(r.body.medium_term).toEqual({
+      summary: 'The user asked a first question and got an answer.',
+    });
+    expect(r.body.short_term.recent).toEqual([['user', 'second question']]);
+
+    // A window decided before its reads reach the digest (past the first 64 KiB read)
+    // still answers the digest.
+    const many: [string, string][] = Array.from({ length: 150 }, (_, i) => [
+      'user',
+      `later ${i} ${'word '.repeat(120)}`.trim(),
+    ]);
+    await write(writePayload(S, many));
+    const newest = many[149]!;
+    const small = await recall(recallPayload(scope('session', S), '', countTokens(newest[1])));
+    expect(small.body.short_term.recent).toEqual([newest]);
+    expect(small.body.medium_term.summary).toBe(
+      'The user asked a first question and got an answer.',
+    );
   });
 });
 
