@@ -58,12 +58,18 @@ export function recentWindow(
       item.event_type = TOOL_CALL;
     } else item.event_type = 'turn';
   });
-  const costs = new Map(items.map((item) => [item, count(item.turn[1])]));
+  // Counted when the window asks: it walks newest first and stops once full.
+  const costs = new Map<TurnItem, number>();
+  const cost = (item: TurnItem) => {
+    let c = costs.get(item);
+    if (c === undefined) costs.set(item, (c = count(item.turn[1])));
+    return c;
+  };
   const w = selectWindow({
     events: items,
     maxTokens: limits.budget,
     maxEvents: limits.maxTurns,
-    cost: (item) => costs.get(item) ?? 0,
+    cost,
   });
   return { recent: w.events.map((item) => item.turn), tokens: w.tokens, complete: w.complete };
 }

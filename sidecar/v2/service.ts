@@ -27,9 +27,12 @@ export interface MemoryV2Deps {
 /** Owner of a session a write creates when the attribution names no principal (KAOS's default). */
 const DEFAULT_USER = 'user';
 const DEFAULT_APP = 'agent';
-/** The first read's bytes per token asked for (a stored event is JSON around its text), and at least. */
+/**
+ * The first read: 8 bytes per token asked for (a stored event is JSON around its
+ * text), at least 8 KiB; each next read is 4 times larger. Most recalls take one.
+ */
 const BYTES_PER_TOKEN = 8;
-const FIRST_READ_BYTES = 64 * 1024;
+const FIRST_READ_BYTES = 8 * 1024;
 
 export type RecalledFact = Fact & { score?: number };
 
