@@ -7,6 +7,7 @@ import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call } from '../../harness/http.js';
 import { RedisServer } from '../../harness/redis.js';
+import { RedisCluster } from '../../harness/redis-topology.js';
 import { SidecarProcess, startSidecar } from '../../harness/sidecar.js';
 import { countTokens } from '../../sidecar/tokens.js';
 
@@ -230,7 +231,7 @@ describe('the medium-term digest', () => {
     });
     expect(r.body.short_term.recent).toEqual([['user', 'second question']]);
 
-    // A window decided before its reads reach the digest (past the first 64 KiB read)
+    // A window decided before its reads reach the digest (the session is larger than the first read)
     // still answers the digest.
     const many: [string, string][] = Array.from({ length: 150 }, (_, i) => [
       'user',
@@ -427,6 +428,37 @@ describe('scope checked against AGENT_IDENTITY', () => {
       expect(session.status).toBe(200);
     } finally {
       await anonymous.close();
+    }
+  });
+});
+
+describe('on Redis Cluster', () => {
+  it('writes, recalls and forgets across masters: facts in one slot per prefix, each session in its own', async () => {
+    const cluster = await RedisCluster.start({ masters: 3 });
+    const sidecar = await startSidecar({ MEMORY_REDIS_URL: cluster.url(), AGENT_IDENTITY: ME });
+    try {
+      const post = (path: string, body: object) => call(sidecar.url, 'POST', path, body);
+      for (const session of ['c-1', 'c-2', 'c-3']) {
+        const w = await post(
+          '/v1/write',
+          writePayload(session, [['user', `the ${session} cluster fact`]], false),
+        );
+        expect(w.body).toEqual({ accepted: true, scheduled: false, degraded: false });
+      }
+      const r = await post('/v1/recall', recallPayload(scope('user', 'c-2'), 'c 1 cluster'));
+      // c-2's fact is still a turn of the window recalled beside it, so it is not a fact here.
+      expect(r.body.facts.map((f: any) => f.memory)).toEqual([
+        'the c-1 cluster fact',
+        'the c-3 cluster fact',
+      ]);
+      expect(r.body.short_term.recent).toEqual([['user', 'the c-2 cluster fact']]);
+      expect((await post('/v1/forget', { scope: scope('user', null) })).status).toBe(200);
+      const after = await post('/v1/list', { scope: scope('group', 'c-1', null) });
+      expect(after.body.facts).toEqual([]);
+      expect(after.body.short_term.recent).toEqual([]);
+    } finally {
+      await sidecar.close();
+      await cluster.stop();
     }
   });
 });
