@@ -10,7 +10,7 @@ import type { EventCursor, MemoryStore } from '../../memory/store.js';
 import type { MemoryV2Config } from '../config.js';
 import { BadRequestError } from '../errors.js';
 import { assembleBlock } from './block.js';
-import { rankBm25 } from './bm25.js';
+import { rankBm25, words } from './bm25.js';
 import { SUMMARY } from '../window.js';
 import { recentWindow } from './recent.js';
 import type { ForgetRequest, ListRequest, RecallRequest, Scope, WriteRequest } from './schemas.js';
@@ -60,9 +60,12 @@ export class MemoryV2 {
 
   async recall(req: RecallRequest): Promise<RecallAnswer> {
     const scope = checkScope(req.scope, this.identity, 'read');
+    const topK = req.top_k ?? this.deps.settings.defaultTopK;
+    // A query with no word that counts, or top_k 0, ranks nothing: the facts are not read.
+    const ranks = topK > 0 && words(req.query).length > 0;
     const [short, candidates] = await Promise.all([
       this.shortTerm(scope, req.include_short_term, req.short_term_token_budget),
-      this.candidates(scope),
+      ranks ? this.candidates(scope) : { facts: [], degraded: false },
     ]);
     // A fact that is still a turn of the window is left out, as upstream never has
     // both: there a turn becomes a fact only once it has left the window.
@@ -70,7 +73,6 @@ export class MemoryV2 {
     const fresh = candidates.facts.filter(
       (f) => !(f.metadata.kaos_run === scope.session_id && inWindow.has(f.memory)),
     );
-    const topK = req.top_k ?? this.deps.settings.defaultTopK;
     const facts = rankBm25(req.query, fresh, (f) => f.memory, topK).map(({ item, score }) =>
       withScore(item, score),
     );
