@@ -1,10 +1,11 @@
 // The conversation view KAOS builds for a prompt: user and agent turns only.
 import type { MemoryEvent } from '../memory/events.js';
+import { pyStr } from '../memory/pyjson.js';
 
 export const CONVERSATION_TYPES = ['user_message', 'agent_response'] as const;
 
 function asText(content: unknown): string {
-  return typeof content === 'string' ? content : JSON.stringify(content);
+  return pyStr(content);
 }
 
 /** `User: …` / `Assistant: …` lines, as KAOS's build_conversation_context joins them. */
