@@ -8,7 +8,15 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import type { Socket } from 'node:net';
 import { StoreError } from '../memory/errors.js';
 import { parseJsonBody, stringifyJson } from '../memory/json.js';
-import { ApiError, BadRequestError, PayloadTooLargeError, storeFailure } from './errors.js';
+import { RETRY_AFTER_SECONDS, type ErrorStatus } from '../lib/errors.js';
+import {
+  apiError,
+  BadRequestError,
+  isApiError,
+  PayloadTooLargeError,
+  storeFailure,
+  type ApiError,
+} from './errors.js';
 import type { JsonSchema, Schema } from './schema.js';
 import { check, queryObject } from './validation.js';
 
@@ -22,34 +30,8 @@ export interface Reply<S extends number = number> {
   headers?: Record<string, string>;
 }
 
-/**
- * The `error.code`s of each status the API answers with an error; the first is
- * the one the router itself uses. Redis failures have their own (errors.ts).
- */
-export const ERROR_CODES = {
-  400: ['bad_request'],
-  403: ['forbidden_host'],
-  404: ['not_found'],
-  405: ['method_not_allowed'],
-  409: ['layout_conflict'],
-  413: ['payload_too_large'],
-  415: ['unsupported_media_type'],
-  500: ['internal'],
-  503: [
-    'unavailable',
-    'redis_timeout',
-    'redis_readonly',
-    'redis_replicas',
-    'redis_auth',
-    'redis_oom',
-  ],
-  507: ['redis_oom'],
-} as const;
-
-export type ErrorStatus = keyof typeof ERROR_CODES;
-
-/** What a 503 tells the caller to wait before retrying. */
-export const RETRY_AFTER_SECONDS = 1;
+// Error codes and statuses live in the catalogue (lib/errors.ts); re-exported for route modules.
+export { ERROR_CODES, RETRY_AFTER_SECONDS, type ErrorStatus } from '../lib/errors.js';
 
 /** A header a response always carries. */
 export interface HeaderSpec {
@@ -88,7 +70,7 @@ export interface BodySpec<B> {
  * The error statuses a handler may throw itself (a Redis failure is 503, 409 or
  * 507: errors.ts); dispatch adds its own (`errorStatuses`).
  */
-export type HandlerError = 404 | 409 | 503 | 507;
+export type HandlerError = ErrorStatus;
 
 export interface Input<P, Q, B> {
   params: P;
@@ -251,11 +233,7 @@ export class Router<D> {
     const path = q < 0 ? target : target.slice(0, q);
     const method = req.method ?? 'GET';
     if (!this.hostAllowed(req.headers.host)) {
-      const err = new ApiError(
-        403,
-        ERROR_CODES[403][0],
-        'this API answers only to its loopback address',
-      );
+      const err = apiError('forbidden_host');
       return this.refuse(req, res, method, errorReply(err), started, false);
     }
 
@@ -267,12 +245,12 @@ export class Router<D> {
       if (m) entry = candidate;
     }
     if (entry === undefined) {
-      const err = new ApiError(404, ERROR_CODES[404][0], `no route ${method} ${path}`);
+      const err = apiError('not_found', `no route ${method} ${path}`);
       return this.refuse(req, res, method, errorReply(err), started, false);
     }
     const bound = entry.methods.get(method);
     if (bound === undefined) {
-      const err = new ApiError(405, ERROR_CODES[405][0], `${method} is not allowed on ${path}`);
+      const err = apiError('method_not_allowed', `${method} is not allowed on ${path}`);
       const reply = errorReply(err);
       reply.headers = { allow: entry.allow };
       return this.refuse(req, res, method, reply, started, entry.quiet);
@@ -348,11 +326,11 @@ export class Router<D> {
       cause = thrown;
       this.options.hooks.failed(thrown, route.path);
       const err = thrown instanceof StoreError ? storeFailure(thrown) : thrown;
-      if (err instanceof ApiError) {
+      if (isApiError(err)) {
         if (err.status === 413) res.setHeader('connection', 'close');
         reply = errorReply(err);
       } else {
-        reply = errorReply(new ApiError(500, ERROR_CODES[500][0], 'internal error'));
+        reply = errorReply(apiError('internal'));
       }
     }
     bound.inFlight--;
@@ -365,11 +343,7 @@ export class Router<D> {
     // one only after a CORS preflight, which this API never grants (no CSRF).
     if (!JSON_TYPE.test(req.headers['content-type'] ?? '')) {
       req.resume();
-      throw new ApiError(
-        415,
-        ERROR_CODES[415][0],
-        'the request must be Content-Type: application/json',
-      );
+      throw apiError('unsupported_media_type');
     }
     const raw = await readJson(req, this.options.bodyLimitBytes);
     return check(spec.schema, raw ?? spec.default, 'body');
@@ -404,7 +378,7 @@ export class Router<D> {
     } catch (err) {
       // The reply could not be encoded: this request fails, the process goes on.
       this.options.hooks.failed(err, template);
-      reply = errorReply(new ApiError(500, ERROR_CODES[500][0], 'internal error'));
+      reply = errorReply(apiError('internal'));
       if (!res.headersSent) send(res, reply);
       else res.destroy();
     }
@@ -458,6 +432,7 @@ function errorReply(err: ApiError): Reply {
     body: { error: { code: err.code, message: err.message } },
   };
   if (err.status === 503) reply.headers = { 'retry-after': String(RETRY_AFTER_SECONDS) };
+  if (err.headers) reply.headers = { ...reply.headers, ...err.headers };
   return reply;
 }
 

@@ -27,6 +27,7 @@ import {
 } from '@kubernetes/client-node';
 import { AGENT_LABEL, ANNOTATIONS, CREDENTIAL_COPY } from '../lib/contract.js';
 import type { Logger } from '../lib/logger.js';
+import { describeKubeError as describe, kubeStatus as statusOf } from '../lib/kube-errors.js';
 import type { Reviewed } from './admission.js';
 import type { InjectConfig } from './config.js';
 
@@ -461,29 +462,4 @@ export function withCredentialCopies(
       };
     }
   };
-}
-
-/** The HTTP status of a client-node ApiException, if it is one. */
-function statusOf(err: unknown): number | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'number' ? code : undefined;
-}
-
-/** An API error in one line: its status and the API server's message, never a body we sent. */
-function describe(err: unknown): string {
-  if (err instanceof CredentialError) return err.message;
-  const code = statusOf(err);
-  const body = (err as { body?: unknown } | null)?.body;
-  let message: string | undefined;
-  if (typeof body === 'string') {
-    try {
-      message = (JSON.parse(body) as { message?: string }).message;
-    } catch {
-      message = undefined;
-    }
-  } else if (typeof body === 'object' && body !== null) {
-    message = (body as { message?: string }).message;
-  }
-  if (code !== undefined) return `${code}${message ? ` ${message}` : ''}`;
-  return err instanceof Error ? err.message : String(err);
 }

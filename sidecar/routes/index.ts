@@ -8,7 +8,7 @@
 import type { Route } from '../http.js';
 import { openapiDocument } from '../openapi.js';
 import type { JsonSchema } from '../schema.js';
-import { EVENT_ROUTES } from './events.js';
+import { EVENT_ROUTES, EVENT_SCHEMAS } from './events.js';
 import { KAOS_ROUTES } from './kaos.js';
 import { PROBE_ROUTES } from './probes.js';
 import { SESSION_ROUTES } from './sessions.js';
@@ -17,7 +17,7 @@ import { fields, route, SCHEMAS as SHARED_SCHEMAS, STRING, type RouteDeps } from
 export type { RouteDeps } from './shapes.js';
 
 /** Every named shape, as components.schemas. */
-export const SCHEMAS: Record<string, JsonSchema> = { ...SHARED_SCHEMAS };
+export const SCHEMAS: Record<string, JsonSchema> = { ...SHARED_SCHEMAS, ...EVENT_SCHEMAS };
 
 /** Built on its first request: most sidecars are never asked. */
 let document: Record<string, unknown> | undefined;
