@@ -7,6 +7,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { StoreError } from '../memory/errors.js';
+import { parseJsonBody, stringifyJson } from '../memory/json.js';
 import { RETRY_AFTER_SECONDS, type ErrorStatus } from '../lib/errors.js';
 import {
   apiError,
@@ -464,7 +465,7 @@ function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
       if (size === 0) return resolve(undefined);
       const text = Buffer.concat(chunks).toString('utf8');
       try {
-        resolve(JSON.parse(text));
+        resolve(parseJsonBody(text));
       } catch (err) {
         reject(new BadRequestError(`malformed JSON: ${(err as Error).message}`));
       }
@@ -479,7 +480,7 @@ function send(res: ServerResponse, reply: Reply): void {
     payload = reply.text;
     headers['content-type'] ??= 'text/plain; charset=utf-8';
   } else if (reply.body !== undefined) {
-    payload = JSON.stringify(reply.body);
+    payload = stringifyJson(reply.body);
     headers['content-type'] = 'application/json; charset=utf-8';
   }
   // One Buffer, off the V8 heap: its length is the content-length, and the

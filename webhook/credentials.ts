@@ -28,6 +28,7 @@ import {
 import { AGENT_LABEL, ANNOTATIONS, CREDENTIAL_COPY } from '../lib/contract.js';
 import type { Logger } from '../lib/logger.js';
 import { describeKubeError as describe, kubeStatus as statusOf } from '../lib/kube-errors.js';
+import { Periodic } from '../lib/periodic.js';
 import type { Reviewed } from './admission.js';
 import type { InjectConfig } from './config.js';
 
@@ -173,8 +174,7 @@ export class CredentialCopies {
   /** Namespace → when this replica last saw a usable copy there (ms); see the race notes. */
   private readonly confirmed = new Map<string, number>();
   private readonly confirmMs: number;
-  private timer?: NodeJS.Timeout;
-  private stopped = false;
+  private readonly loop: Periodic;
   private readonly warned = new Set<string>();
 
   constructor(
@@ -187,6 +187,11 @@ export class CredentialCopies {
     // Well inside the grace period, so a copy this replica vouched for cannot be deleted
     // before the pod it admitted is stored and seen using it.
     this.confirmMs = Math.min(10_000, Math.floor(options.unusedGraceMs / 3));
+    this.loop = new Periodic(() => this.sync().then(() => undefined), {
+      everyMs: options.syncIntervalMs,
+      onError: (err) =>
+        this.logger.warn({ err: describe(err) }, 'could not bring the password copies in line'),
+    });
   }
 
   private now(): Date {
@@ -247,24 +252,12 @@ export class CredentialCopies {
   }
 
   start(): void {
-    void this.loop();
+    this.loop.start();
   }
 
   /** Idempotent. */
   stop(): void {
-    this.stopped = true;
-    clearTimeout(this.timer);
-  }
-
-  private async loop(): Promise<void> {
-    try {
-      await this.sync();
-    } catch (err) {
-      this.logger.warn({ err: describe(err) }, 'could not bring the password copies in line');
-    }
-    if (this.stopped) return;
-    this.timer = setTimeout(() => void this.loop(), this.options.syncIntervalMs);
-    this.timer.unref();
+    this.loop.stop();
   }
 
   /**
