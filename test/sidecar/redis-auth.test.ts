@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { call } from '../../harness/http.js';
 import { pollUntil } from '../../harness/poll.js';
 import { RedisServer } from '../../harness/redis.js';
-import { RedisCluster } from '../../harness/redis-topology.js';
+import { RedisCluster, SentinelGroup } from '../../harness/redis-topology.js';
 import { writeSecretVolume } from '../../harness/secret-volume.js';
 import { startSidecar } from '../../harness/sidecar.js';
 
@@ -97,6 +97,23 @@ describe('a password Redis refuses', () => {
     await pollUntil('writes accepted again', async () => (await write()).status === 201, {
       timeoutMs: 20_000,
     });
+  });
+});
+
+describe('Sentinel: the primary refusing the password', () => {
+  it('at connect: 503 redis_auth, counted as kind="auth"', async () => {
+    const group = await SentinelGroup.start({ password: RIGHT, replicas: 0, sentinels: 1 });
+    cleanups.push(() => group.stop());
+    const sc = await startSidecar(
+      { MEMORY_REDIS_URL: group.url({ password: false }), MEMORY_REDIS_PASSWORD: WRONG },
+      { waitReady: false },
+    );
+    cleanups.push(() => sc.close());
+    await pollUntil(
+      'a refused connect counted',
+      async () => (await errorsOfKind(sc.url, 'auth')) > 0,
+    );
+    expect(await codes(sc.url)).toEqual(new Array(5).fill('redis_auth'));
   });
 });
 
