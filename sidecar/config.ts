@@ -1,11 +1,12 @@
 import {
+  AGENT_IDENTITY_PATTERN,
   ENV,
   SESSION_SETTINGS,
   SIDECAR_HOST,
   SIDECAR_METRICS_PORT,
   SIDECAR_PORT,
 } from '../lib/contract.js';
-import { ConfigError, PORT, intEnv, optionalEnv, stringEnv } from '../lib/env.js';
+import { ConfigError, PORT, intEnv, matches, optionalEnv, stringEnv } from '../lib/env.js';
 import { redisUrlEnv, type RedisTopology } from '../lib/redis-url.js';
 import { readPasswordFile } from './password-file.js';
 
@@ -35,6 +36,25 @@ export interface SidecarConfig {
   redisTimeoutMs: number;
   shutdownTimeoutMs: number;
   agentName: string;
+  /** Memory v2 (KAOS's /v1/recall, /v1/write, /v1/forget, /v1/list). */
+  v2: MemoryV2Config;
+}
+
+export interface MemoryV2Config {
+  /** AGENT_IDENTITY: the only agent this pod's requests may name; undefined: none may. */
+  agentIdentity: string | undefined;
+  /** Tokens of the short-term window when a request names no budget (KAOS's default). */
+  shortTermTokenBudget: number;
+  /** Turns the short-term window holds at most, whatever their tokens (KAOS's hard_event_cap). */
+  shortTermEventCap: number;
+  /** Facts a recall returns when it names no top_k. */
+  defaultTopK: number;
+  /** A fact not written again for this long is gone; 0: facts never expire. */
+  factTtlSeconds: number;
+  /** Facts one key prefix (tenant) holds; the oldest go first. */
+  maxFacts: number;
+  /** Facts one agent, user or session holds; the oldest go first. */
+  maxFactsPerScope: number;
 }
 
 // A Kubernetes object name's limit; AGENT_NAME usually comes from a label (at most 63).
@@ -86,6 +106,7 @@ export function loadSidecarConfig(env: NodeJS.ProcessEnv = process.env): Sidecar
         [(v) => v.length <= MAX_NAME_LENGTH, `must be at most ${MAX_NAME_LENGTH} characters`],
       ],
     }),
+    v2: memoryV2(env),
   };
   if (config.metricsPort !== 0 && config.metricsPort === config.port) {
     throw new ConfigError(
@@ -111,4 +132,37 @@ function redisPassword(env: NodeJS.ProcessEnv): {
   if (fromFile !== undefined) return { password: fromFile, file: { path, fellBack: false } };
   if (fromEnv !== undefined) return { password: fromEnv, file: { path, fellBack: true } };
   throw new ConfigError(`${ENV.redisPasswordFile}: ${path} is missing, unreadable or empty`);
+}
+
+/** Memory v2's settings; the defaults are upstream KAOS memory's (kaos_memory/config.py). */
+function memoryV2(env: NodeJS.ProcessEnv): MemoryV2Config {
+  return {
+    agentIdentity: optionalEnv(
+      env,
+      ENV.agentIdentity,
+      matches(AGENT_IDENTITY_PATTERN, 'must be kaos://agent/<namespace>/<agent>'),
+    ),
+    shortTermTokenBudget: intEnv(env, ENV.shortTermTokenBudget, {
+      min: 1,
+      max: 10_000_000,
+      fallback: 4096,
+    }),
+    shortTermEventCap: intEnv(env, 'MEMORY_SHORT_TERM_EVENT_CAP', {
+      min: 1,
+      max: 100_000,
+      fallback: 2000,
+    }),
+    defaultTopK: intEnv(env, 'MEMORY_RECALL_TOP_K', { min: 1, max: 1000, fallback: 10 }),
+    factTtlSeconds: intEnv(env, 'MEMORY_FACT_TTL_SECONDS', {
+      min: 0,
+      max: 10 * 365 * 24 * 3600,
+      fallback: 30 * 24 * 3600,
+    }),
+    maxFacts: intEnv(env, 'MEMORY_MAX_FACTS', { min: 1, max: 1_000_000, fallback: 10_000 }),
+    maxFactsPerScope: intEnv(env, 'MEMORY_MAX_FACTS_PER_SCOPE', {
+      min: 1,
+      max: 100_000,
+      fallback: 1000,
+    }),
+  };
 }
