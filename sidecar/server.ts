@@ -10,7 +10,7 @@ import { FactStore } from '../memory/facts.js';
 import type { MemoryStore } from '../memory/store.js';
 import { openStore, type Backend } from './backend.js';
 import { ApiError } from './errors.js';
-import { LOOPBACK_HOSTS, Router } from './http.js';
+import { LOOPBACK_HOSTS, Router } from './router.js';
 import { createMetrics, type SidecarMetrics } from './metrics.js';
 import { ROUTES, type RouteDeps } from './routes/index.js';
 import { countTokens } from './tokens.js';
@@ -58,7 +58,7 @@ export class Sidecar {
       bodyLimitBytes: config.bodyLimitBytes,
       hosts: servedHosts(config.host),
       hooks: {
-        responded: (route, method, status, seconds, quiet, failure) => {
+        responded: ({ route, method, status, seconds, quiet, failure }) => {
           this.metrics.observe(route, method, status, seconds);
           // Probes and scrapes are never logged: a Redis outage is one line of its own.
           if (quiet) return;
