@@ -35,6 +35,25 @@ export interface SidecarConfig {
   redisTimeoutMs: number;
   shutdownTimeoutMs: number;
   agentName: string;
+  /** Automatic folds into digests; undefined when no summary model is configured. */
+  summary: SummaryConfig | undefined;
+  /** Live streams (GET …/events/stream) open at once, at most. */
+  maxStreams: number;
+}
+
+export interface SummaryConfig {
+  /** An OpenAI-compatible API's base URL, ending in /v1. */
+  url: string;
+  model: string;
+  /** A file holding the API key (a mounted Secret), read for each call; never logged. */
+  apiKeyFile: string | undefined;
+  /** A session's window past this many tokens is folded… */
+  triggerTokens: number;
+  /** …down to this many. */
+  targetTokens: number;
+  timeoutMs: number;
+  /** The first retry after a failed fold; each further failure doubles it, up to 10 minutes. */
+  retryMs: number;
 }
 
 // A Kubernetes object name's limit; AGENT_NAME usually comes from a label (at most 63).
@@ -80,6 +99,8 @@ export function loadSidecarConfig(env: NodeJS.ProcessEnv = process.env): Sidecar
       max: 300_000,
       fallback: 10_000,
     }),
+    summary: undefined,
+    maxStreams: 0,
     agentName: stringEnv(env, ENV.agentName, {
       fallback: 'agent',
       checks: [
@@ -87,6 +108,8 @@ export function loadSidecarConfig(env: NodeJS.ProcessEnv = process.env): Sidecar
       ],
     }),
   };
+  config.summary = summaryConfig(env);
+  config.maxStreams = intEnv(env, 'MEMORY_MAX_STREAMS', { min: 0, max: 100_000, fallback: 256 });
   if (config.metricsPort !== 0 && config.metricsPort === config.port) {
     throw new ConfigError(
       `${ENV.metricsPort}: must differ from ${ENV.sidecarPort} (${config.port})`,
@@ -111,4 +134,46 @@ function redisPassword(env: NodeJS.ProcessEnv): {
   if (fromFile !== undefined) return { password: fromFile, file: { path, fellBack: false } };
   if (fromEnv !== undefined) return { password: fromEnv, file: { path, fellBack: true } };
   throw new ConfigError(`${ENV.redisPasswordFile}: ${path} is missing, unreadable or empty`);
+}
+
+/**
+ * MEMORY_SUMMARY_MODEL_URL turns folding on; MEMORY_SUMMARY_MODEL is then required.
+ * The trigger and target are read either way, so a typo is caught before folding is on.
+ */
+function summaryConfig(env: NodeJS.ProcessEnv): SummaryConfig | undefined {
+  const triggerTokens = intEnv(env, 'MEMORY_COMPACTION_TRIGGER_TOKENS', {
+    min: 2,
+    max: 10_000_000,
+    fallback: 8000,
+  });
+  const targetTokens = intEnv(env, 'MEMORY_COMPACTION_TARGET_TOKENS', {
+    min: 1,
+    max: 10_000_000,
+    fallback: Math.floor(triggerTokens / 2),
+  });
+  if (targetTokens >= triggerTokens) {
+    throw new ConfigError(
+      `MEMORY_COMPACTION_TARGET_TOKENS: must be less than MEMORY_COMPACTION_TRIGGER_TOKENS (${triggerTokens})`,
+    );
+  }
+  const url = optionalEnv(env, 'MEMORY_SUMMARY_MODEL_URL', [
+    (v) => /^https?:\/\/[^/]+(\/.*)?\/v1\/?$/.test(v),
+    'must be an http(s) base URL ending in /v1 (the sidecar adds /chat/completions)',
+  ]);
+  if (url === undefined) return undefined;
+  return {
+    url: url.replace(/\/$/, ''),
+    model: stringEnv(env, 'MEMORY_SUMMARY_MODEL', {
+      required: 'is required when MEMORY_SUMMARY_MODEL_URL is set',
+    }),
+    apiKeyFile: optionalEnv(env, 'MEMORY_SUMMARY_API_KEY_FILE'),
+    triggerTokens,
+    targetTokens,
+    retryMs: intEnv(env, 'MEMORY_SUMMARY_RETRY_MS', { min: 100, max: 600_000, fallback: 5000 }),
+    timeoutMs: intEnv(env, 'MEMORY_SUMMARY_TIMEOUT_MS', {
+      min: 100,
+      max: 600_000,
+      fallback: 30_000,
+    }),
+  };
 }

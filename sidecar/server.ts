@@ -12,6 +12,7 @@ import { ApiError } from './errors.js';
 import { LOOPBACK_HOSTS, Router } from './http.js';
 import { createMetrics, type SidecarMetrics } from './metrics.js';
 import { ROUTES, type RouteDeps } from './routes/index.js';
+import { Summarizer } from './summarizer.js';
 
 /** Longer than the idle timeout of common HTTP clients (60 s), so the client closes an idle connection first. */
 const KEEP_ALIVE_TIMEOUT_MS = 65_000;
@@ -25,6 +26,8 @@ export class Sidecar {
   readonly store: MemoryStore;
   private readonly router: Router<RouteDeps>;
   private readonly server: Server;
+  /** Automatic folds, when a summary model is configured. */
+  readonly summarizer: Summarizer | undefined;
   /** GET /metrics on every interface (MEMORY_METRICS_PORT), or none. */
   private readonly metricsServer: Server | undefined;
   private closing: Promise<void> | undefined;
@@ -37,7 +40,9 @@ export class Sidecar {
     this.backend = openStore(config, log, this.metrics);
     this.redis = this.backend.redis;
     this.store = this.backend.store;
+    this.summarizer = config.summary && new Summarizer(this.store, config.summary, log);
     const deps: RouteDeps = {
+      summarizer: this.summarizer,
       store: this.store,
       agentName: config.agentName,
       metrics: async () => ({
@@ -150,6 +155,7 @@ export class Sidecar {
     );
     await closed;
     clearTimeout(force);
+    await this.summarizer?.close();
     await this.backend.close();
   }
 }

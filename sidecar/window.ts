@@ -77,6 +77,15 @@ interface Unit<E> {
   summarised: boolean;
 }
 
+/** The newest event of type `summary` that names the end of its range. */
+export function newestDigest<E extends WindowEvent>(events: readonly E[]): E | undefined {
+  for (let i = events.length - 1; i >= 0; i--) {
+    const e = events[i] as E;
+    if (e.event_type === SUMMARY && typeof e.metadata?.to_event_id === 'string') return e;
+  }
+  return undefined;
+}
+
 export function isPinned(event: WindowEvent): boolean {
   return event.metadata?.pinned === true;
 }

@@ -12,6 +12,8 @@ export interface RouteDeps {
   store: MemoryStore;
   agentName: string;
   metrics: () => Promise<{ contentType: string; text: string }>;
+  /** Told of each acknowledged append, when automatic folds are on. */
+  summarizer?: { notice(sessionId: string): void } | undefined;
 }
 
 /** Declares one route; the types of its handler's input come from its schemas. */
