@@ -39,6 +39,10 @@ export interface SidecarConfig {
   summary: SummaryConfig | undefined;
   /** Live streams (GET …/events/stream) open at once, at most. */
   maxStreams: number;
+  /** How often the streams' sessions are checked for writes from elsewhere (Python's). */
+  streamPollMs: number;
+  /** A comment line on every open stream this often, so proxies and clients see it alive. */
+  streamHeartbeatMs: number;
 }
 
 export interface SummaryConfig {
@@ -101,6 +105,8 @@ export function loadSidecarConfig(env: NodeJS.ProcessEnv = process.env): Sidecar
     }),
     summary: undefined,
     maxStreams: 0,
+    streamPollMs: 0,
+    streamHeartbeatMs: 0,
     agentName: stringEnv(env, ENV.agentName, {
       fallback: 'agent',
       checks: [
@@ -110,6 +116,16 @@ export function loadSidecarConfig(env: NodeJS.ProcessEnv = process.env): Sidecar
   };
   config.summary = summaryConfig(env);
   config.maxStreams = intEnv(env, 'MEMORY_MAX_STREAMS', { min: 0, max: 100_000, fallback: 256 });
+  config.streamPollMs = intEnv(env, 'MEMORY_STREAM_POLL_MS', {
+    min: 20,
+    max: 60_000,
+    fallback: 250,
+  });
+  config.streamHeartbeatMs = intEnv(env, 'MEMORY_STREAM_HEARTBEAT_MS', {
+    min: 100,
+    max: 600_000,
+    fallback: 15_000,
+  });
   if (config.metricsPort !== 0 && config.metricsPort === config.port) {
     throw new ConfigError(
       `${ENV.metricsPort}: must differ from ${ENV.sidecarPort} (${config.port})`,

@@ -19,6 +19,11 @@ export interface Reply<S extends number = number> {
   /** Preformatted text (Prometheus), sent instead of JSON. */
   text?: string;
   headers?: Record<string, string>;
+  /**
+   * A long answer (server-sent events): called with the response once its head is
+   * written; it writes and ends the body itself.
+   */
+  stream?: (res: ServerResponse) => void;
 }
 
 /**
@@ -499,6 +504,11 @@ function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
 
 function send(res: ServerResponse, reply: Reply): void {
   const headers: Record<string, string | number> = { ...reply.headers };
+  if (reply.stream) {
+    res.writeHead(reply.status, headers);
+    reply.stream(res);
+    return;
+  }
   let payload: string | undefined;
   if (reply.text !== undefined) {
     payload = reply.text;

@@ -12,7 +12,9 @@ import { ApiError } from './errors.js';
 import { LOOPBACK_HOSTS, Router } from './http.js';
 import { createMetrics, type SidecarMetrics } from './metrics.js';
 import { ROUTES, type RouteDeps } from './routes/index.js';
+import { redisTail, StreamHub } from './streams.js';
 import { Summarizer } from './summarizer.js';
+import { decodeEvent } from '../memory/events.js';
 
 /** Longer than the idle timeout of common HTTP clients (60 s), so the client closes an idle connection first. */
 const KEEP_ALIVE_TIMEOUT_MS = 65_000;
@@ -28,6 +30,8 @@ export class Sidecar {
   private readonly server: Server;
   /** Automatic folds, when a summary model is configured. */
   readonly summarizer: Summarizer | undefined;
+  /** Live tails (GET …/events/stream). */
+  readonly streams: StreamHub;
   /** GET /metrics on every interface (MEMORY_METRICS_PORT), or none. */
   private readonly metricsServer: Server | undefined;
   private closing: Promise<void> | undefined;
@@ -41,8 +45,24 @@ export class Sidecar {
     this.redis = this.backend.redis;
     this.store = this.backend.store;
     this.summarizer = config.summary && new Summarizer(this.store, config.summary, log);
+    this.streams = new StreamHub(
+      redisTail({
+        redis: this.redis,
+        keys: this.store.keys,
+        timeoutMs: config.redisTimeoutMs,
+        decode: decodeEvent,
+      }),
+      {
+        maxStreams: config.maxStreams,
+        pollMs: config.streamPollMs,
+        heartbeatMs: config.streamHeartbeatMs,
+        readBytes: config.maxReadBytes,
+      },
+      log,
+    );
     const deps: RouteDeps = {
       summarizer: this.summarizer,
+      streams: this.streams,
       store: this.store,
       agentName: config.agentName,
       metrics: async () => ({
@@ -144,6 +164,8 @@ export class Sidecar {
 
   private async shutdown(): Promise<void> {
     this.router.draining = true;
+    // Streams never end by themselves: end them, so their connections can close.
+    this.streams.close();
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeIdleConnections();
     // A scrape in flight is not worth waiting for.

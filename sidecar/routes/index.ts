@@ -12,6 +12,7 @@ import { EVENT_ROUTES, EVENT_SCHEMAS } from './events.js';
 import { KAOS_ROUTES } from './kaos.js';
 import { PROBE_ROUTES } from './probes.js';
 import { SESSION_ROUTES } from './sessions.js';
+import { STREAM_ROUTES } from './stream.js';
 import { fields, route, SCHEMAS as SHARED_SCHEMAS, STRING, type RouteDeps } from './shapes.js';
 
 export type { RouteDeps } from './shapes.js';
@@ -46,5 +47,6 @@ export const ROUTES: readonly Route<RouteDeps>[] = [
   OPENAPI,
   ...SESSION_ROUTES,
   ...EVENT_ROUTES,
+  ...STREAM_ROUTES,
   ...KAOS_ROUTES,
 ];

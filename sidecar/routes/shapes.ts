@@ -5,6 +5,7 @@
 import type { MemoryStore } from '../../memory/store.js';
 import type { PathParam, Route, RouteSpec } from '../http.js';
 import type { JsonSchema } from '../schema.js';
+import type { StreamHub } from '../streams.js';
 import { sessionId } from '../validation.js';
 
 /** What every handler may use. */
@@ -14,6 +15,8 @@ export interface RouteDeps {
   metrics: () => Promise<{ contentType: string; text: string }>;
   /** Told of each acknowledged append, when automatic folds are on. */
   summarizer?: { notice(sessionId: string): void } | undefined;
+  /** Live tails of sessions (server-sent events). */
+  streams?: StreamHub | undefined;
 }
 
 /** Declares one route; the types of its handler's input come from its schemas. */

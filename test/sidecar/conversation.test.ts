@@ -1,6 +1,6 @@
 // The conversation features through HTTP on real Redis, on every topology: a
-// token-budgeted, pair-safe context, and automatic folds into digests by a real
-// OpenAI-compatible server the test starts.
+// token-budgeted, pair-safe context, automatic folds into digests by a real
+// OpenAI-compatible server the test starts, and live tails as server-sent events.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call } from '../../harness/http.js';
 import { RedisServer } from '../../harness/redis.js';
@@ -11,10 +11,13 @@ import type { FoldOutcome } from '../../sidecar/summarizer.js';
 import { countTokens } from '../../sidecar/tokens.js';
 import { pollUntil } from '../../harness/poll.js';
 import { ModelServer } from './model-server.js';
+import { SseClient } from './sse.js';
 
 interface Topology {
   url: string;
   stop(): Promise<void>;
+  /** Sentinel: kills the primary and waits until a replica took over. */
+  failover?: () => Promise<void>;
 }
 
 const TOPOLOGIES: Record<string, () => Promise<Topology>> = {
@@ -23,8 +26,16 @@ const TOPOLOGIES: Record<string, () => Promise<Topology>> = {
     return { url: redis.url, stop: () => redis.stop() };
   },
   sentinel: async () => {
-    const group = await SentinelGroup.start({ replicas: 1, sentinels: 1 });
-    return { url: group.url(), stop: () => group.stop() };
+    const group = await SentinelGroup.start({ replicas: 1 });
+    return {
+      url: group.url(),
+      stop: () => group.stop(),
+      failover: async () => {
+        const old = await group.primary();
+        await old.kill();
+        await group.waitFailover(old);
+      },
+    };
   },
   cluster: async () => {
     const cluster = await RedisCluster.start();
@@ -206,6 +217,108 @@ describe.each(Object.keys(TOPOLOGIES))('conversation on %s', (name) => {
       expect(res.body.context).toBe('Summary: The user is called Ada.\nUser: What is my name?');
       expect(res.body.window).toMatchObject({ events: 2, dropped: { summarised: 2 } });
     });
+  });
+
+  describe('live tail', () => {
+    const stream = (id: string, headers?: Record<string, string>) =>
+      SseClient.open(`${sc.url}/v1/sessions/${id}/events/stream`, headers);
+    const append = async (id: string, content: string) => {
+      const res = await post(`/v1/sessions/${id}/events`, { event_type: 'user_message', content });
+      expect(res.status).toBe(201);
+      return res.body.events[0].event_id as string;
+    };
+    /** An event as KAOS's Python RedisMemory writes it: json.dumps, RPUSH, no sidecar. */
+    const rpush = async (id: string, eventId: string) => {
+      const key = sc.sidecar.store.keys.forSession(id).events;
+      await sc.sidecar.redis.rpush(
+        key,
+        `{"event_id": "${eventId}", "timestamp": "2026-03-01T10:00:00.000000+00:00", "event_type": "agent_response", "content": "from python", "metadata": {}}`,
+      );
+    };
+
+    it('sees an API write and a raw RPUSH, each once, in order', async () => {
+      const id = `tail-${name}`;
+      await append(id, 'before the stream');
+      const s = await stream(id);
+      expect(s.status).toBe(200);
+      const first = await append(id, 'through the API');
+      await s.waitFor(1);
+      await rpush(id, 'event_python1');
+      await s.waitFor(2);
+      const third = await append(id, 'and again');
+      await s.waitFor(3);
+      expect(s.ids).toEqual([first, 'event_python1', third]);
+      expect(JSON.parse(s.events[1]!.data)).toMatchObject({ content: 'from python' });
+      s.close();
+    });
+
+    it('resumes with Last-Event-ID without gaps or repeats, under concurrent writers', async () => {
+      const id = `resume-${name}`;
+      await append(id, 'start');
+      const a = await stream(id);
+      const writers = Array.from({ length: 10 }, (_, w) =>
+        (async () => {
+          for (let i = 0; i < 10; i++) await append(id, `writer ${w} event ${i}`);
+        })(),
+      );
+      await a.waitFor(30, 10_000);
+      a.close();
+      const seen = a.ids;
+      await Promise.all(writers);
+      const b = await stream(id, { 'last-event-id': seen.at(-1)! });
+      await b.waitFor(100 - seen.length, 10_000);
+      const stored = (await get(`/v1/sessions/${id}/events`)).body.events.map(
+        (e: { event_id: string }) => e.event_id,
+      );
+      // Both streams together are the session after 'start', in its order, each event once.
+      expect([...seen, ...b.ids]).toEqual(stored.slice(1));
+      b.close();
+    });
+
+    it('streams sessions independently (on Cluster, on different shards)', async () => {
+      const ids = Array.from({ length: 6 }, (_, i) => `shard-${name}-${i}`);
+      for (const id of ids) await append(id, 'exists');
+      const streams = await Promise.all(ids.map((id) => stream(id)));
+      const written = await Promise.all(ids.map((id) => append(id, `only for ${id}`)));
+      for (const [i, s] of streams.entries()) {
+        await s.waitFor(1);
+        expect(s.ids).toEqual([written[i]]);
+        s.close();
+      }
+    });
+
+    it('refuses an unknown session and a malformed Last-Event-ID', async () => {
+      expect((await stream('no-such-session')).status).toBe(404);
+      expect((await stream(`tail-${name}`, { 'last-event-id': 'a b' })).status).toBe(400);
+    });
+
+    if (name === 'sentinel') {
+      it('goes on across a primary failover, missing nothing', async () => {
+        const id = 'failover-tail';
+        await append(id, 'before');
+        const s = await stream(id);
+        const first = await append(id, 'one');
+        await s.waitFor(1);
+        await topology.failover!();
+        let second: string | undefined;
+        await pollUntil(
+          'a write after the failover',
+          async () => {
+            const res = await post(`/v1/sessions/${id}/events`, {
+              event_type: 'user_message',
+              content: 'two',
+              event_id: 'event_after_failover',
+            });
+            second = res.body?.events?.[0]?.event_id;
+            return res.status === 201 || res.status === 200;
+          },
+          { timeoutMs: 30_000, intervalMs: 200 },
+        );
+        await s.waitFor(2, 10_000);
+        expect(s.ids).toEqual([first, second]);
+        s.close();
+      });
+    }
   });
 
   describe('automatic folds', () => {
