@@ -464,3 +464,62 @@ describe('a summary model that fails', () => {
     expect(all.body.events).toHaveLength(45);
   });
 });
+
+describe('streams: the cap, heartbeats and shutdown', () => {
+  let redis: RedisServer;
+  let sc: RunningSidecar & { sidecar: Sidecar };
+
+  beforeAll(async () => {
+    redis = await RedisServer.start();
+    sc = await startSidecar({
+      MEMORY_REDIS_URL: redis.url,
+      MEMORY_MAX_STREAMS: '2',
+      MEMORY_STREAM_HEARTBEAT_MS: '100',
+      // Far longer than the test waits: only ending the streams lets it stop in time.
+      MEMORY_SHUTDOWN_TIMEOUT_MS: '120000',
+    });
+    await call(sc.url, 'POST', '/v1/sessions/capped/events', {
+      event_type: 'user_message',
+      content: 'hi',
+    });
+  });
+
+  afterAll(async () => {
+    await sc?.close();
+    await redis?.stop();
+  });
+
+  const open = () => SseClient.open(`${sc.url}/v1/sessions/capped/events/stream`);
+
+  it('refuses a stream past MEMORY_MAX_STREAMS, and takes one again once one closed', async () => {
+    const a = await open();
+    const b = await open();
+    const c = await open();
+    expect([a.status, b.status, c.status]).toEqual([200, 200, 429]);
+    expect(JSON.parse(c.body).error.code).toBe('too_many_streams');
+    a.close();
+    await pollUntil('a place again', async () => {
+      const d = await open();
+      d.close();
+      return d.status === 200;
+    });
+    b.close();
+  });
+
+  it('sends heartbeats while nothing happens', async () => {
+    const s = await open();
+    await pollUntil('three heartbeats', () => s.comments >= 3, { timeoutMs: 2000 });
+    s.close();
+  });
+
+  it('ends its streams when the sidecar stops, so stopping does not wait for them', async () => {
+    const s = await open();
+    await pollUntil('the stream is open', () => sc.sidecar.streams.open === 1);
+    let stopped = false;
+    const closing = sc.close().then(() => (stopped = true));
+    await pollUntil('the stream ended and the sidecar stopped', () => s.ended && stopped, {
+      timeoutMs: 5000,
+    });
+    await closing;
+  });
+});
