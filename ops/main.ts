@@ -6,8 +6,14 @@ import { Cluster } from 'ioredis';
 import { ENV, SESSION_SETTINGS } from '../lib/contract.js';
 import { intEnv, optionalEnv, stringEnv } from '../lib/env.js';
 import { redisUrlEnv } from '../lib/redis-url.js';
-import { closeRedis, connectRedis, type RedisClient } from '../memory/connection.js';
+import {
+  closeRedis,
+  connectRedis,
+  credentialsRefusal,
+  type RedisClient,
+} from '../memory/connection.js';
 import { MemoryStore } from '../memory/store.js';
+import { readPasswordFile } from '../sidecar/password-file.js';
 import {
   deleteSessions,
   erase,
@@ -33,7 +39,8 @@ options:
   --redis-url URL   default MEMORY_REDIS_URL (redis://, redis+sentinel://, redis+cluster://)
   --prefix P        default MEMORY_KEY_PREFIX, else kaos:memory
   --quiet           no progress lines on stderr
-MEMORY_REDIS_PASSWORD and MEMORY_REDIS_SENTINEL_PASSWORD are read as the sidecar reads them.
+MEMORY_REDIS_PASSWORD_FILE, MEMORY_REDIS_PASSWORD and MEMORY_REDIS_SENTINEL_PASSWORD are read
+as the sidecar reads them (the file, a mounted Secret, wins: it follows a rotation).
 `;
 
 const COMMANDS = ['list', 'show', 'export', 'import', 'delete', 'erase'] as const;
@@ -142,17 +149,24 @@ export async function openStore(
   });
   const redis = connectRedis(topology, {
     timeoutMs,
-    password: optionalEnv(merged, ENV.redisPassword),
+    password: redisPassword(merged),
     sentinelPassword: optionalEnv(merged, 'MEMORY_REDIS_SENTINEL_PASSWORD'),
     connectionName: 'kaos-memory-cli',
   });
   // Reported by connect(); the client keeps retrying underneath until it is closed.
-  redis.on('error', () => undefined);
+  let refused: Error | undefined;
+  redis.on('error', (err: unknown) => (refused ??= credentialsRefusal(err)));
   try {
     await redis.connect();
     if (redis instanceof Cluster) await connectMasters(redis, timeoutMs);
   } catch (err) {
     redis.disconnect();
+    if (refused) {
+      throw new Error(
+        `Redis refused the credentials (${refused.message}); check ${ENV.redisPasswordFile} or ${ENV.redisPassword}`,
+        { cause: err },
+      );
+    }
     throw new Error(`cannot reach Redis: ${(err as Error).message}`, { cause: err });
   }
   const store = new MemoryStore(redis, {
@@ -166,6 +180,19 @@ export async function openStore(
     maxReadBytes: 64 * 1024 * 1024,
   });
   return { redis, store };
+}
+
+/**
+ * The password as the sidecar takes it: MEMORY_REDIS_PASSWORD_FILE's (a mounted Secret,
+ * current after a rotation), else MEMORY_REDIS_PASSWORD, else the URL's (undefined).
+ */
+export function redisPassword(env: NodeJS.ProcessEnv): string | undefined {
+  const fromEnv = optionalEnv(env, ENV.redisPassword);
+  const path = optionalEnv(env, ENV.redisPasswordFile);
+  if (path === undefined) return fromEnv;
+  const fromFile = readPasswordFile(path);
+  if (fromFile !== undefined || fromEnv !== undefined) return fromFile ?? fromEnv;
+  throw new Error(`${ENV.redisPasswordFile}: ${path} is missing, unreadable or empty`);
 }
 
 /**

@@ -1,11 +1,12 @@
 import {
+  AGENT_IDENTITY_PATTERN,
   ENV,
   SESSION_SETTINGS,
   SIDECAR_HOST,
   SIDECAR_METRICS_PORT,
   SIDECAR_PORT,
 } from '../lib/contract.js';
-import { ConfigError, PORT, intEnv, optionalEnv, stringEnv } from '../lib/env.js';
+import { ConfigError, PORT, intEnv, matches, optionalEnv, stringEnv } from '../lib/env.js';
 import { redisUrlEnv, type RedisTopology } from '../lib/redis-url.js';
 import { readPasswordFile } from './password-file.js';
 
@@ -43,6 +44,8 @@ export interface SidecarConfig {
   streamPollMs: number;
   /** A comment line on every open stream this often, so proxies and clients see it alive. */
   streamHeartbeatMs: number;
+  /** Memory v2 (KAOS's /v1/recall, /v1/write, /v1/forget, /v1/list). */
+  v2: MemoryV2Config;
 }
 
 export interface SummaryConfig {
@@ -58,6 +61,23 @@ export interface SummaryConfig {
   timeoutMs: number;
   /** The first retry after a failed fold; each further failure doubles it, up to 10 minutes. */
   retryMs: number;
+}
+
+export interface MemoryV2Config {
+  /** AGENT_IDENTITY: the only agent this pod's requests may name; undefined: none may. */
+  agentIdentity: string | undefined;
+  /** Tokens of the short-term window when a request names no budget (KAOS's default). */
+  shortTermTokenBudget: number;
+  /** Turns the short-term window holds at most, whatever their tokens (KAOS's hard_event_cap). */
+  shortTermEventCap: number;
+  /** Facts a recall returns when it names no top_k. */
+  defaultTopK: number;
+  /** A fact not written again for this long is gone; 0: facts never expire. */
+  factTtlSeconds: number;
+  /** Facts one key prefix (tenant) holds; the oldest go first. */
+  maxFacts: number;
+  /** Facts one agent, user or session holds; the oldest go first. */
+  maxFactsPerScope: number;
 }
 
 // A Kubernetes object name's limit; AGENT_NAME usually comes from a label (at most 63).
@@ -113,6 +133,7 @@ export function loadSidecarConfig(env: NodeJS.ProcessEnv = process.env): Sidecar
         [(v) => v.length <= MAX_NAME_LENGTH, `must be at most ${MAX_NAME_LENGTH} characters`],
       ],
     }),
+    v2: memoryV2(env),
   };
   config.summary = summaryConfig(env);
   config.maxStreams = intEnv(env, 'MEMORY_MAX_STREAMS', { min: 0, max: 100_000, fallback: 256 });
@@ -190,6 +211,39 @@ function summaryConfig(env: NodeJS.ProcessEnv): SummaryConfig | undefined {
       min: 100,
       max: 600_000,
       fallback: 30_000,
+    }),
+  };
+}
+
+/** Memory v2's settings; the defaults are upstream KAOS memory's (kaos_memory/config.py). */
+function memoryV2(env: NodeJS.ProcessEnv): MemoryV2Config {
+  return {
+    agentIdentity: optionalEnv(
+      env,
+      ENV.agentIdentity,
+      matches(AGENT_IDENTITY_PATTERN, 'must be kaos://agent/<namespace>/<agent>'),
+    ),
+    shortTermTokenBudget: intEnv(env, ENV.shortTermTokenBudget, {
+      min: 1,
+      max: 10_000_000,
+      fallback: 4096,
+    }),
+    shortTermEventCap: intEnv(env, 'MEMORY_SHORT_TERM_EVENT_CAP', {
+      min: 1,
+      max: 100_000,
+      fallback: 2000,
+    }),
+    defaultTopK: intEnv(env, 'MEMORY_RECALL_TOP_K', { min: 1, max: 1000, fallback: 10 }),
+    factTtlSeconds: intEnv(env, 'MEMORY_FACT_TTL_SECONDS', {
+      min: 0,
+      max: 10 * 365 * 24 * 3600,
+      fallback: 30 * 24 * 3600,
+    }),
+    maxFacts: intEnv(env, 'MEMORY_MAX_FACTS', { min: 1, max: 1_000_000, fallback: 10_000 }),
+    maxFactsPerScope: intEnv(env, 'MEMORY_MAX_FACTS_PER_SCOPE', {
+      min: 1,
+      max: 100_000,
+      fallback: 1000,
     }),
   };
 }

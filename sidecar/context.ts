@@ -2,6 +2,7 @@
 // a prompt (max_events), and the window of N tokens (max_tokens) that starts from
 // the newest digest, keeps pinned events and never splits a tool call from its result.
 import type { MemoryEvent } from '../memory/events.js';
+import { pyStr } from '../memory/pyjson.js';
 import type { EventCursor, MemoryStore } from '../memory/store.js';
 import { countTokens, TOKEN_COUNTER } from './tokens.js';
 import { newestDigest, selectWindow, TOOL_CALL, TOOL_RESULT, type Window } from './window.js';
@@ -15,7 +16,7 @@ export const WINDOW_TYPES: ReadonlySet<string> = new Set([
 ]);
 
 function asText(content: unknown): string {
-  return typeof content === 'string' ? content : JSON.stringify(content);
+  return pyStr(content);
 }
 
 /** `User: …` / `Assistant: …` lines, as KAOS's build_conversation_context joins them. */

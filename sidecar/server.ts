@@ -6,15 +6,18 @@ import type { Logger } from '../lib/logger.js';
 import type { SidecarConfig } from './config.js';
 import type { RedisClient } from '../memory/connection.js';
 import { StoreError } from '../memory/errors.js';
+import { FactStore } from '../memory/facts.js';
 import type { MemoryStore } from '../memory/store.js';
 import { openStore, type Backend } from './backend.js';
 import { ApiError } from './errors.js';
-import { LOOPBACK_HOSTS, Router } from './http.js';
+import { LOOPBACK_HOSTS, Router } from './router.js';
 import { createMetrics, type SidecarMetrics } from './metrics.js';
 import { ROUTES, type RouteDeps } from './routes/index.js';
 import { redisTail, StreamHub } from './streams.js';
 import { Summarizer } from './summarizer.js';
 import { decodeEvent } from '../memory/events.js';
+import { countTokens } from './tokens.js';
+import { MemoryV2 } from './v2/service.js';
 
 /** Longer than the idle timeout of common HTTP clients (60 s), so the client closes an idle connection first. */
 const KEEP_ALIVE_TIMEOUT_MS = 65_000;
@@ -69,12 +72,18 @@ export class Sidecar {
         contentType: this.metrics.registry.contentType,
         text: await this.metrics.registry.metrics(),
       }),
+      memoryV2: new MemoryV2({
+        store: this.store,
+        facts: factStore(config, this.redis),
+        settings: config.v2,
+        countTokens,
+      }),
     };
     this.router = new Router(ROUTES, deps, {
       bodyLimitBytes: config.bodyLimitBytes,
       hosts: servedHosts(config.host),
       hooks: {
-        responded: (route, method, status, seconds, quiet, failure) => {
+        responded: ({ route, method, status, seconds, quiet, failure }) => {
           this.metrics.observe(route, method, status, seconds);
           // Probes and scrapes are never logged: a Redis outage is one line of its own.
           if (quiet) return;
@@ -212,4 +221,17 @@ function servedHosts(listen: string): readonly string[] | 'any' {
   if (listen === '0.0.0.0' || listen === '::') return 'any';
   const name = listen.includes(':') ? `[${listen}]` : listen;
   return LOOPBACK_HOSTS.includes(name) ? LOOPBACK_HOSTS : [...LOOPBACK_HOSTS, name];
+}
+
+/** Memory v2's long-term facts, under the sidecar's key prefix and limits. */
+function factStore(config: SidecarConfig, redis: RedisClient): FactStore {
+  return new FactStore(redis, {
+    keyPrefix: config.keyPrefix,
+    maxFacts: config.v2.maxFacts,
+    maxPerScope: config.v2.maxFactsPerScope,
+    ttlSeconds: config.v2.factTtlSeconds,
+    timeoutMs: config.redisTimeoutMs,
+    minReplicas: config.redisMinReplicas,
+    maxReadBytes: config.maxReadBytes,
+  });
 }

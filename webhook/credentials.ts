@@ -27,6 +27,8 @@ import {
 } from '@kubernetes/client-node';
 import { AGENT_LABEL, ANNOTATIONS, CREDENTIAL_COPY } from '../lib/contract.js';
 import type { Logger } from '../lib/logger.js';
+import { describeKubeError as describe, kubeStatus as statusOf } from '../lib/kube-errors.js';
+import { Periodic } from '../lib/periodic.js';
 import type { Reviewed } from './admission.js';
 import type { InjectConfig } from './config.js';
 
@@ -172,8 +174,7 @@ export class CredentialCopies {
   /** Namespace → when this replica last saw a usable copy there (ms); see the race notes. */
   private readonly confirmed = new Map<string, number>();
   private readonly confirmMs: number;
-  private timer?: NodeJS.Timeout;
-  private stopped = false;
+  private readonly loop: Periodic;
   private readonly warned = new Set<string>();
 
   constructor(
@@ -186,6 +187,11 @@ export class CredentialCopies {
     // Well inside the grace period, so a copy this replica vouched for cannot be deleted
     // before the pod it admitted is stored and seen using it.
     this.confirmMs = Math.min(10_000, Math.floor(options.unusedGraceMs / 3));
+    this.loop = new Periodic(() => this.sync().then(() => undefined), {
+      everyMs: options.syncIntervalMs,
+      onError: (err) =>
+        this.logger.warn({ err: describe(err) }, 'could not bring the password copies in line'),
+    });
   }
 
   private now(): Date {
@@ -246,24 +252,12 @@ export class CredentialCopies {
   }
 
   start(): void {
-    void this.loop();
+    this.loop.start();
   }
 
   /** Idempotent. */
   stop(): void {
-    this.stopped = true;
-    clearTimeout(this.timer);
-  }
-
-  private async loop(): Promise<void> {
-    try {
-      await this.sync();
-    } catch (err) {
-      this.logger.warn({ err: describe(err) }, 'could not bring the password copies in line');
-    }
-    if (this.stopped) return;
-    this.timer = setTimeout(() => void this.loop(), this.options.syncIntervalMs);
-    this.timer.unref();
+    this.loop.stop();
   }
 
   /**
@@ -461,29 +455,4 @@ export function withCredentialCopies(
       };
     }
   };
-}
-
-/** The HTTP status of a client-node ApiException, if it is one. */
-function statusOf(err: unknown): number | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'number' ? code : undefined;
-}
-
-/** An API error in one line: its status and the API server's message, never a body we sent. */
-function describe(err: unknown): string {
-  if (err instanceof CredentialError) return err.message;
-  const code = statusOf(err);
-  const body = (err as { body?: unknown } | null)?.body;
-  let message: string | undefined;
-  if (typeof body === 'string') {
-    try {
-      message = (JSON.parse(body) as { message?: string }).message;
-    } catch {
-      message = undefined;
-    }
-  } else if (typeof body === 'object' && body !== null) {
-    message = (body as { message?: string }).message;
-  }
-  if (code !== undefined) return `${code}${message ? ` ${message}` : ''}`;
-  return err instanceof Error ? err.message : String(err);
 }

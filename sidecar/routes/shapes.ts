@@ -6,6 +6,7 @@ import type { MemoryStore } from '../../memory/store.js';
 import type { PathParam, Route, RouteSpec } from '../http.js';
 import type { JsonSchema } from '../schema.js';
 import type { StreamHub } from '../streams.js';
+import type { MemoryV2 } from '../v2/service.js';
 import { sessionId } from '../validation.js';
 
 /** What every handler may use. */
@@ -17,6 +18,8 @@ export interface RouteDeps {
   summarizer?: { notice(sessionId: string): void } | undefined;
   /** Live tails of sessions (server-sent events). */
   streams?: StreamHub | undefined;
+  /** Memory v2's operations (routes/v2.ts). */
+  memoryV2: MemoryV2;
 }
 
 /** Declares one route; the types of its handler's input come from its schemas. */

@@ -1,5 +1,5 @@
 // A session's live tail as server-sent events (streams.ts).
-import { NotFoundError } from '../errors.js';
+import { apiError, NotFoundError } from '../errors.js';
 import { RETRY_AFTER_SECONDS } from '../http.js';
 import { check } from '../validation.js';
 import { eventIdParam } from '../validation.js';
@@ -36,43 +36,17 @@ export const STREAM_ROUTES = [
         description: 'server-sent events, until the client or the sidecar ends them',
         mediaType: 'text/event-stream',
       },
-      429: {
-        description:
-          'MEMORY_MAX_STREAMS streams are open already; retry after Retry-After seconds.',
-        schema: {
-          type: 'object',
-          required: ['error'],
-          properties: {
-            error: {
-              type: 'object',
-              required: ['code', 'message'],
-              properties: { code: { enum: ['too_many_streams'] }, message: { type: 'string' } },
-            },
-          },
-        },
-        headers: {
-          'Retry-After': {
-            description: `Seconds to wait (${RETRY_AFTER_SECONDS}).`,
-            schema: { type: 'integer', minimum: 0 },
-          },
-        },
-      },
     },
-    errors: [404, 503],
-    handle: async ({ params: { id }, headers }, { store, streams }): Promise<Reply<200 | 429>> => {
+    errors: [404, 429, 503],
+    handle: async ({ params: { id }, headers }, { store, streams }): Promise<Reply<200>> => {
       const header = headers['last-event-id'];
       let last = header === undefined ? undefined : check(eventIdParam, header, 'Last-Event-ID');
       if (!streams || streams.open >= streams.max) {
-        return {
-          status: 429,
-          headers: { 'retry-after': String(RETRY_AFTER_SECONDS) },
-          body: {
-            error: {
-              code: 'too_many_streams',
-              message: `${streams?.max ?? 0} streams are open already`,
-            },
-          },
-        };
+        throw apiError(
+          'too_many_streams',
+          `${streams?.max ?? 0} streams are open already (MEMORY_MAX_STREAMS)`,
+          { headers: { 'retry-after': String(RETRY_AFTER_SECONDS) } },
+        );
       }
       const [session, newest] = await Promise.all([
         store.getSession(id),

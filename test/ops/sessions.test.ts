@@ -3,12 +3,16 @@
 // scores kept, existing sessions kept unless --replace), delete and erase. One
 // session is also moved from a single Redis to a Cluster and read back through a sidecar.
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call } from '../../harness/http.js';
 import { kaosMemory } from '../../harness/kaos.js';
 import { RedisServer } from '../../harness/redis.js';
 import { RedisCluster, SentinelGroup } from '../../harness/redis-topology.js';
+import { writeSecretVolume } from '../../harness/secret-volume.js';
 import { randomPrefix, startSidecar, type RunningSidecar } from '../../harness/sidecar.js';
 import { closeRedis } from '../../memory/connection.js';
 import { Keys } from '../../memory/keys.js';
@@ -34,9 +38,14 @@ function collect(stream: PassThrough): () => string {
 }
 
 /** One `kaos-memory sessions …` in this process, against `url`. */
-async function sessions(url: string, argv: string[], stdin = ''): Promise<Ran> {
+async function sessions(
+  url: string,
+  argv: string[],
+  stdin = '',
+  env: Record<string, string> = {},
+): Promise<Ran> {
   const inv = parseInvocation(argv) as Invocation;
-  const { redis, store } = await openStore(inv, { MEMORY_REDIS_URL: url });
+  const { redis, store } = await openStore(inv, { MEMORY_REDIS_URL: url, ...env });
   const stdout = new PassThrough();
   const stderr = new PassThrough();
   const out = collect(stdout);
@@ -287,6 +296,47 @@ describe('single Redis', () => {
       );
     });
     expect(noUrl).toBe(1);
+  });
+});
+
+describe('the password, read as the sidecar reads it', () => {
+  const OLD = 'old-' + 'o'.repeat(24);
+  const NEW = 'new-' + 'n'.repeat(24);
+  let redis: RedisServer;
+  let dir: string;
+
+  beforeAll(async () => {
+    redis = await RedisServer.start({ password: OLD });
+    dir = mkdtempSync(join(tmpdir(), 'kaos-cli-password-'));
+  });
+  afterAll(async () => {
+    await redis?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('takes MEMORY_REDIS_PASSWORD_FILE over MEMORY_REDIS_PASSWORD, and the file as it is after a rotation', async () => {
+    const url = `redis://127.0.0.1:${redis.port}`;
+    const env = {
+      MEMORY_REDIS_PASSWORD: 'stale-' + 's'.repeat(24),
+      MEMORY_REDIS_PASSWORD_FILE: join(dir, 'password'),
+    };
+    writeSecretVolume(dir, { password: OLD });
+    expect((await sessions(url, ['list'], '', env)).status).toBe(0);
+
+    // The Secret rotated: Redis and the mounted file change, the variable does not.
+    const admin = redis.client();
+    await admin.config('SET', 'requirepass', NEW);
+    admin.disconnect();
+    writeSecretVolume(dir, { password: NEW });
+    expect((await sessions(url, ['list'], '', env)).status).toBe(0);
+
+    // Without the file, the stale variable is refused, and the error says so.
+    await expect(
+      sessions(url, ['list'], '', { MEMORY_REDIS_PASSWORD: env.MEMORY_REDIS_PASSWORD }),
+    ).rejects.toThrow(/Redis refused the credentials \(WRONGPASS.*MEMORY_REDIS_PASSWORD_FILE/);
+    await expect(
+      sessions(url, ['list'], '', { MEMORY_REDIS_PASSWORD_FILE: join(dir, 'missing') }),
+    ).rejects.toThrow(/MEMORY_REDIS_PASSWORD_FILE: .*missing, unreadable or empty/);
   });
 });
 
