@@ -62,6 +62,11 @@ function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
 /** Writes `reply`: JSON unless it is text. */
 export function send(res: ServerResponse, reply: Reply): void {
   const headers: Record<string, string | number> = { ...reply.headers };
+  if (reply.stream) {
+    res.writeHead(reply.status, headers);
+    reply.stream(res);
+    return;
+  }
   let payload: string | undefined;
   if (reply.text !== undefined) {
     payload = reply.text;

@@ -36,8 +36,31 @@ export interface SidecarConfig {
   redisTimeoutMs: number;
   shutdownTimeoutMs: number;
   agentName: string;
+  /** Automatic folds into digests; undefined when no summary model is configured. */
+  summary: SummaryConfig | undefined;
+  /** Live streams (GET …/events/stream) open at once, at most. */
+  maxStreams: number;
+  /** How often the streams' sessions are checked for writes from elsewhere (Python's). */
+  streamPollMs: number;
+  /** A comment line on every open stream this often, so proxies and clients see it alive. */
+  streamHeartbeatMs: number;
   /** Memory v2 (KAOS's /v1/recall, /v1/write, /v1/forget, /v1/list). */
   v2: MemoryV2Config;
+}
+
+export interface SummaryConfig {
+  /** An OpenAI-compatible API's base URL, ending in /v1. */
+  url: string;
+  model: string;
+  /** A file holding the API key (a mounted Secret), read for each call; never logged. */
+  apiKeyFile: string | undefined;
+  /** A session's window past this many tokens is folded… */
+  triggerTokens: number;
+  /** …down to this many. */
+  targetTokens: number;
+  timeoutMs: number;
+  /** The first retry after a failed fold; each further failure doubles it, up to 10 minutes. */
+  retryMs: number;
 }
 
 export interface MemoryV2Config {
@@ -100,6 +123,10 @@ export function loadSidecarConfig(env: NodeJS.ProcessEnv = process.env): Sidecar
       max: 300_000,
       fallback: 10_000,
     }),
+    summary: undefined,
+    maxStreams: 0,
+    streamPollMs: 0,
+    streamHeartbeatMs: 0,
     agentName: stringEnv(env, ENV.agentName, {
       fallback: 'agent',
       checks: [
@@ -108,6 +135,18 @@ export function loadSidecarConfig(env: NodeJS.ProcessEnv = process.env): Sidecar
     }),
     v2: memoryV2(env),
   };
+  config.summary = summaryConfig(env);
+  config.maxStreams = intEnv(env, 'MEMORY_MAX_STREAMS', { min: 0, max: 100_000, fallback: 256 });
+  config.streamPollMs = intEnv(env, 'MEMORY_STREAM_POLL_MS', {
+    min: 20,
+    max: 60_000,
+    fallback: 250,
+  });
+  config.streamHeartbeatMs = intEnv(env, 'MEMORY_STREAM_HEARTBEAT_MS', {
+    min: 100,
+    max: 600_000,
+    fallback: 15_000,
+  });
   if (config.metricsPort !== 0 && config.metricsPort === config.port) {
     throw new ConfigError(
       `${ENV.metricsPort}: must differ from ${ENV.sidecarPort} (${config.port})`,
@@ -132,6 +171,48 @@ function redisPassword(env: NodeJS.ProcessEnv): {
   if (fromFile !== undefined) return { password: fromFile, file: { path, fellBack: false } };
   if (fromEnv !== undefined) return { password: fromEnv, file: { path, fellBack: true } };
   throw new ConfigError(`${ENV.redisPasswordFile}: ${path} is missing, unreadable or empty`);
+}
+
+/**
+ * MEMORY_SUMMARY_MODEL_URL turns folding on; MEMORY_SUMMARY_MODEL is then required.
+ * The trigger and target are read either way, so a typo is caught before folding is on.
+ */
+function summaryConfig(env: NodeJS.ProcessEnv): SummaryConfig | undefined {
+  const triggerTokens = intEnv(env, 'MEMORY_COMPACTION_TRIGGER_TOKENS', {
+    min: 2,
+    max: 10_000_000,
+    fallback: 8000,
+  });
+  const targetTokens = intEnv(env, 'MEMORY_COMPACTION_TARGET_TOKENS', {
+    min: 1,
+    max: 10_000_000,
+    fallback: Math.floor(triggerTokens / 2),
+  });
+  if (targetTokens >= triggerTokens) {
+    throw new ConfigError(
+      `MEMORY_COMPACTION_TARGET_TOKENS: must be less than MEMORY_COMPACTION_TRIGGER_TOKENS (${triggerTokens})`,
+    );
+  }
+  const url = optionalEnv(env, 'MEMORY_SUMMARY_MODEL_URL', [
+    (v) => /^https?:\/\/[^/]+(\/.*)?\/v1\/?$/.test(v),
+    'must be an http(s) base URL ending in /v1 (the sidecar adds /chat/completions)',
+  ]);
+  if (url === undefined) return undefined;
+  return {
+    url: url.replace(/\/$/, ''),
+    model: stringEnv(env, 'MEMORY_SUMMARY_MODEL', {
+      required: 'is required when MEMORY_SUMMARY_MODEL_URL is set',
+    }),
+    apiKeyFile: optionalEnv(env, 'MEMORY_SUMMARY_API_KEY_FILE'),
+    triggerTokens,
+    targetTokens,
+    retryMs: intEnv(env, 'MEMORY_SUMMARY_RETRY_MS', { min: 100, max: 600_000, fallback: 5000 }),
+    timeoutMs: intEnv(env, 'MEMORY_SUMMARY_TIMEOUT_MS', {
+      min: 100,
+      max: 600_000,
+      fallback: 30_000,
+    }),
+  };
 }
 
 /** Memory v2's settings; the defaults are upstream KAOS memory's (kaos_memory/config.py). */

@@ -5,7 +5,7 @@ import type { MemoryEvent } from '../memory/events.js';
 import { pyStr } from '../memory/pyjson.js';
 import type { EventCursor, MemoryStore } from '../memory/store.js';
 import { countTokens, TOKEN_COUNTER } from './tokens.js';
-import { SUMMARY, selectWindow, TOOL_CALL, TOOL_RESULT, type Window } from './window.js';
+import { newestDigest, selectWindow, TOOL_CALL, TOOL_RESULT, type Window } from './window.js';
 
 export const CONVERSATION_TYPES = ['user_message', 'agent_response'] as const;
 /** What the token window shows besides digests and pinned events (which it shows whatever their type). */
@@ -161,14 +161,6 @@ export async function readWindow(
     before = page.next;
     pageBytes *= 4;
   }
-}
-
-function newestDigest(events: readonly MemoryEvent[]): MemoryEvent | undefined {
-  for (let i = events.length - 1; i >= 0; i--) {
-    const e = events[i] as MemoryEvent;
-    if (e.event_type === SUMMARY && typeof e.metadata.to_event_id === 'string') return e;
-  }
-  return undefined;
 }
 
 function report(w: Window<MemoryEvent>, maxTokens: number, read: number): WindowReport {

@@ -13,6 +13,9 @@ import { ApiError } from './errors.js';
 import { LOOPBACK_HOSTS, Router } from './router.js';
 import { createMetrics, type SidecarMetrics } from './metrics.js';
 import { ROUTES, type RouteDeps } from './routes/index.js';
+import { redisTail, StreamHub } from './streams.js';
+import { Summarizer } from './summarizer.js';
+import { decodeEvent } from '../memory/events.js';
 import { countTokens } from './tokens.js';
 import { MemoryV2 } from './v2/service.js';
 
@@ -28,6 +31,10 @@ export class Sidecar {
   readonly store: MemoryStore;
   private readonly router: Router<RouteDeps>;
   private readonly server: Server;
+  /** Automatic folds, when a summary model is configured. */
+  readonly summarizer: Summarizer | undefined;
+  /** Live tails (GET …/events/stream). */
+  readonly streams: StreamHub;
   /** GET /metrics on every interface (MEMORY_METRICS_PORT), or none. */
   private readonly metricsServer: Server | undefined;
   private closing: Promise<void> | undefined;
@@ -40,7 +47,25 @@ export class Sidecar {
     this.backend = openStore(config, log, this.metrics);
     this.redis = this.backend.redis;
     this.store = this.backend.store;
+    this.summarizer = config.summary && new Summarizer(this.store, config.summary, log);
+    this.streams = new StreamHub(
+      redisTail({
+        redis: this.redis,
+        keys: this.store.keys,
+        timeoutMs: config.redisTimeoutMs,
+        decode: decodeEvent,
+      }),
+      {
+        maxStreams: config.maxStreams,
+        pollMs: config.streamPollMs,
+        heartbeatMs: config.streamHeartbeatMs,
+        readBytes: config.maxReadBytes,
+      },
+      log,
+    );
     const deps: RouteDeps = {
+      summarizer: this.summarizer,
+      streams: this.streams,
       store: this.store,
       agentName: config.agentName,
       metrics: async () => ({
@@ -152,6 +177,8 @@ export class Sidecar {
 
   private async shutdown(): Promise<void> {
     this.router.draining = true;
+    // Streams never end by themselves: end them, so their connections can close.
+    this.streams.close();
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeIdleConnections();
     // A scrape in flight is not worth waiting for.
@@ -163,6 +190,7 @@ export class Sidecar {
     );
     await closed;
     clearTimeout(force);
+    await this.summarizer?.close();
     await this.backend.close();
   }
 }

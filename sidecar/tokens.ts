@@ -144,41 +144,53 @@ function asciiPiece(text: string, i: number): number {
   const c = classAt(text, i);
   if (c === WIDE_CHAR) return 0;
   // A word, after at most one leading character that is not a line break, letter or digit.
-  let p = i;
-  if (c === BLANK || c === OTHER) p = i + 1;
+  const p = c === BLANK || c === OTHER ? i + 1 : i;
   const first = p === i ? c : classAt(text, p);
   if (first === WIDE_CHAR) return 0;
-  if (first === UP || first === LOW) {
-    let j = p;
-    while (classAt(text, j) === UP) j++;
-    let k = j;
-    while (classAt(text, k) === LOW) k++;
-    if (classAt(text, k) === WIDE_CHAR) return 0;
-    pieceKind = WORD;
-    lead = p - i;
-    return contraction(text, k);
-  }
-  if (c === DIGIT) {
-    let k = i + 1;
-    while (k < i + 3 && classAt(text, k) === DIGIT) k++;
-    if (k < i + 3 && classAt(text, k) === WIDE_CHAR) return 0;
-    pieceKind = NUMBER;
-    return k;
-  }
+  if (first === UP || first === LOW) return wordAt(text, i, p);
+  if (c === DIGIT) return numberAt(text, i);
   // Punctuation, after at most one space, then any line breaks and slashes.
-  p = c === BLANK && text.charCodeAt(i) === SPACE && first === OTHER ? i + 1 : i;
-  if (classAt(text, p) === OTHER) {
-    let k = p;
-    while (classAt(text, k) === OTHER) k++;
-    if (classAt(text, k) === WIDE_CHAR) return 0;
-    for (let b = text.charCodeAt(k); b === 0x0a || b === 0x0d || b === 0x2f;)
-      b = text.charCodeAt(++k);
-    pieceKind = PUNCT;
-    lead = p - i;
-    return k;
+  const q = c === BLANK && text.charCodeAt(i) === SPACE && first === OTHER ? i + 1 : i;
+  if (classAt(text, q) === OTHER) return punctAt(text, i, q);
+  return whiteAt(text, i, c);
+}
+
+function wordAt(text: string, i: number, p: number): number {
+  let j = p;
+  while (classAt(text, j) === UP) j++;
+  let k = j;
+  while (classAt(text, k) === LOW) k++;
+  if (classAt(text, k) === WIDE_CHAR) return 0;
+  pieceKind = WORD;
+  lead = p - i;
+  return contraction(text, k);
+}
+
+function numberAt(text: string, i: number): number {
+  let k = i + 1;
+  while (k < i + 3 && classAt(text, k) === DIGIT) k++;
+  if (k < i + 3 && classAt(text, k) === WIDE_CHAR) return 0;
+  pieceKind = NUMBER;
+  return k;
+}
+
+function punctAt(text: string, i: number, p: number): number {
+  let k = p;
+  while (classAt(text, k) === OTHER) k++;
+  if (classAt(text, k) === WIDE_CHAR) return 0;
+  for (let b = text.charCodeAt(k); b === 0x0a || b === 0x0d || b === 0x2f;) {
+    b = text.charCodeAt(++k);
   }
-  // White space: through its last line break; else all of it, or all but the last
-  // character before a non-space (which then leads the next word or punctuation).
+  pieceKind = PUNCT;
+  lead = p - i;
+  return k;
+}
+
+/**
+ * White space: through its last line break; else all of it, or all but the last
+ * character before a non-space (which then leads the next word or punctuation).
+ */
+function whiteAt(text: string, i: number, c: number): number {
   let j = i;
   let lastBreak = -1;
   for (let w = c; w === BLANK || w === BREAK; w = classAt(text, ++j)) {

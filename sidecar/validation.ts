@@ -44,6 +44,8 @@ const id = (max: number) =>
 
 export const sessionId = id(SESSION_ID_MAX);
 const eventId = id(EVENT_ID_MAX);
+/** An event id given in a header or query (Last-Event-ID). */
+export const eventIdParam = eventId;
 
 const NO_CONTROLS: [RegExp, string] = [
   // eslint-disable-next-line no-control-regex

@@ -77,6 +77,15 @@ interface Unit<E> {
   summarised: boolean;
 }
 
+/** The newest event of type `summary` that names the end of its range. */
+export function newestDigest<E extends WindowEvent>(events: readonly E[]): E | undefined {
+  for (let i = events.length - 1; i >= 0; i--) {
+    const e = events[i] as E;
+    if (e.event_type === SUMMARY && typeof e.metadata?.to_event_id === 'string') return e;
+  }
+  return undefined;
+}
+
 export function isPinned(event: WindowEvent): boolean {
   return event.metadata?.pinned === true;
 }
@@ -96,32 +105,66 @@ export function selectWindow<E extends WindowEvent>(input: WindowInput<E>): Wind
       dropped.summarised++;
     }
   }
-
-  const keep = new Set<number>();
-  let tokens = 0;
-  let pinned = 0;
-  for (const unit of units) {
-    if (!unit.pinned) continue;
-    for (let j = 0; j < unit.events.length; j++) {
-      keep.add(unit.at[j] as number);
-      tokens += input.cost(unit.events[j] as E);
-      pinned++;
-    }
-  }
-  const overBudget = tokens > input.maxTokens;
+  const state = keepPinned(units, (e) => input.cost(e));
+  const overBudget = state.tokens > input.maxTokens;
   let digest = input.digest;
   if (digest) {
     const cost = input.cost(digest);
-    if (tokens + cost <= input.maxTokens) tokens += cost;
+    if (state.tokens + cost <= input.maxTokens) state.tokens += cost;
     else {
       digest = undefined;
       dropped.digest = true;
     }
   }
+  const full = fillNewestFirst(units, input, state, dropped, overBudget);
+  const events: E[] = digest ? [digest] : [];
+  [...state.keep].sort((a, b) => a - b).forEach((at) => events.push(sequence[at] as E));
+  return {
+    events,
+    tokens: state.tokens,
+    digest,
+    pinned: state.pinned,
+    dropped,
+    overBudget,
+    complete: full || found,
+  };
+}
 
+/** What the window holds so far: positions kept, their tokens, and how many are pinned. */
+interface Kept {
+  keep: Set<number>;
+  tokens: number;
+  pinned: number;
+  count: number;
+}
+
+function keepPinned<E extends WindowEvent>(units: Unit<E>[], cost: (e: E) => number): Kept {
+  const state: Kept = { keep: new Set(), tokens: 0, pinned: 0, count: 0 };
+  for (const unit of units) {
+    if (!unit.pinned) continue;
+    unit.events.forEach((e, j) => {
+      state.keep.add(unit.at[j] as number);
+      state.tokens += cost(e);
+    });
+    state.pinned += unit.events.length;
+  }
+  state.count = state.pinned;
+  return state;
+}
+
+/**
+ * Adds units newest first while they fit, stopping at the first that does not;
+ * resolves whether the budget or the cap was reached.
+ */
+function fillNewestFirst<E extends WindowEvent>(
+  units: Unit<E>[],
+  input: WindowInput<E>,
+  state: Kept,
+  dropped: Window<E>['dropped'],
+  overBudget: boolean,
+): boolean {
   const maxEvents = input.maxEvents ?? Infinity;
-  let count = pinned;
-  let full = overBudget || count >= maxEvents;
+  let full = overBudget || state.count >= maxEvents;
   for (let u = units.length - 1; u >= 0; u--) {
     const unit = units[u] as Unit<E>;
     if (unit.pinned) continue;
@@ -135,10 +178,10 @@ export function selectWindow<E extends WindowEvent>(input: WindowInput<E>): Wind
     }
     if (!full) {
       const cost = unit.events.reduce((sum, e) => sum + input.cost(e), 0);
-      if (tokens + cost <= input.maxTokens && count + unit.events.length <= maxEvents) {
-        tokens += cost;
-        count += unit.events.length;
-        for (const at of unit.at) keep.add(at);
+      if (state.tokens + cost <= input.maxTokens && state.count + unit.events.length <= maxEvents) {
+        state.tokens += cost;
+        state.count += unit.events.length;
+        for (const at of unit.at) state.keep.add(at);
         continue;
       }
       full = true;
@@ -146,18 +189,7 @@ export function selectWindow<E extends WindowEvent>(input: WindowInput<E>): Wind
     dropped.budget += unit.events.length;
     if (unit.calls > 0) dropped.toolGroups++;
   }
-
-  const events: E[] = digest ? [digest] : [];
-  [...keep].sort((a, b) => a - b).forEach((at) => events.push(sequence[at] as E));
-  return {
-    events,
-    tokens,
-    digest,
-    pinned,
-    dropped,
-    overBudget,
-    complete: full || found,
-  };
+  return full;
 }
 
 function shown<E extends WindowEvent>(event: E, shows: WindowInput<E>['shows']): boolean {
@@ -245,6 +277,19 @@ function groupTools<E extends WindowEvent>(
     }
     previous = i;
   }
+  const list = collect(sequence, members, root, boundary);
+  // Units listed by their newest event, so the newest-first walk meets them in order.
+  list.sort((a, b) => (a.at.at(-1) as number) - (b.at.at(-1) as number));
+  return list;
+}
+
+/** The members' units, from the roots the grouping left. */
+function collect<E extends WindowEvent>(
+  sequence: readonly E[],
+  members: readonly number[],
+  root: (i: number) => number,
+  boundary: number,
+): Unit<E>[] {
   const byRoot = new Map<number, Unit<E>>();
   const list: Unit<E>[] = [];
   for (const i of members) {
@@ -263,7 +308,5 @@ function groupTools<E extends WindowEvent>(
     if (e.event_type === TOOL_RESULT) unit.results++;
     unit.summarised &&= i <= boundary;
   }
-  // Units listed by their newest event, so the newest-first walk meets them in order.
-  list.sort((a, b) => (a.at.at(-1) as number) - (b.at.at(-1) as number));
   return list;
 }

@@ -49,7 +49,10 @@ export const EVENT_ROUTES = [
       200: { description: 'every event was already stored', schema: ref('AppendResult') },
     },
     errors: [409, 503, 507],
-    handle: async ({ params: { id }, body, headers }, { store, agentName }) => {
+    handle: async (
+      { params: { id }, body, headers },
+      { store, agentName, summarizer, streams },
+    ) => {
       // Stored whole or not at all: a batch the session cannot keep would be trimmed in
       // the same write, and its retry would put the trimmed events back out of order.
       if (body.length > store.maxSessionEvents) {
@@ -61,6 +64,10 @@ export const EVENT_ROUTES = [
       const events = trace ? body.map((event) => withTrace(event, trace)) : body;
       const result = await store.appendEvents(id, events, DEFAULT_OWNER);
       const stored = result.events.filter((e) => e.stored).length;
+      if (stored > 0) {
+        summarizer?.notice(id);
+        streams?.notify(id);
+      }
       return {
         status: stored > 0 || result.created ? 201 : 200,
         body: {

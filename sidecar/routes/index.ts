@@ -12,6 +12,7 @@ import { EVENT_ROUTES, EVENT_SCHEMAS } from './events.js';
 import { KAOS_ROUTES } from './kaos.js';
 import { PROBE_ROUTES } from './probes.js';
 import { SESSION_ROUTES } from './sessions.js';
+import { STREAM_ROUTES } from './stream.js';
 import { V2_ROUTES, V2_SCHEMAS } from './v2.js';
 import { fields, route, SCHEMAS as SHARED_SCHEMAS, STRING, type RouteDeps } from './shapes.js';
 
@@ -51,6 +52,7 @@ export const ROUTES: readonly Route<RouteDeps>[] = [
   OPENAPI,
   ...SESSION_ROUTES,
   ...EVENT_ROUTES,
+  ...STREAM_ROUTES,
   ...KAOS_ROUTES,
   ...V2_ROUTES,
 ];
