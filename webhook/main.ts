@@ -4,14 +4,17 @@ import { generateCertificates, serviceDnsNames, splitHosts } from '../certs/gene
 import { createLogger } from '../lib/logger.js';
 import { handleStopSignals } from '../lib/signals.js';
 import { hasPassword } from '../lib/redis-url.js';
-import { review } from './admission.js';
-import { loadConfig } from './config.js';
+import { review, reviewNamespace } from './admission.js';
+import { ClusterView } from './cluster-view.js';
+import { loadConfig, type InjectConfig } from './config.js';
 import { CredentialCopies, withCredentialCopies } from './credentials.js';
 import { WebhookServer, type TlsMaterial } from './server.js';
 import { SelfManagedTls, TlsDirWatcher } from './tls.js';
 import { detectNativeSidecar } from './version.js';
 
 const SERVICE_ACCOUNT_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+/** How long a review waits for a namespace the cluster view has not seen yet. */
+const NAMESPACE_WAIT_MS = 1_000;
 
 /** `kaos-memory webhook`: bootstrap only. Config, TLS source, server, shutdown. */
 export async function run(_argv: string[]): Promise<void> {
@@ -89,12 +92,27 @@ export async function run(_argv: string[]): Promise<void> {
           logger,
         )
       : undefined;
-  const reviewer = copies ? withCredentialCopies(review, copies) : undefined;
+  // Namespaces, LimitRanges and ResourceQuotas in memory: a review makes no API call for them.
+  const view = config.clusterView ? new ClusterView(kube(), logger) : undefined;
+  const viewed = (body: unknown, cfg: InjectConfig) =>
+    review(body, cfg, view ? (namespace) => view.lookup(namespace) : undefined);
+  const checked = copies ? withCredentialCopies(viewed, copies) : viewed;
+  const reviewer = view
+    ? async (body: unknown, cfg: InjectConfig) => {
+        const namespace = reviewNamespace(body);
+        if (namespace !== undefined && view.synced)
+          await view.waitFor(namespace, NAMESPACE_WAIT_MS);
+        return checked(body, cfg);
+      }
+    : checked;
+  const tlsReady = isReady;
+  isReady = () => tlsReady() && (view?.synced ?? true);
 
   const server = new WebhookServer({ inject, tls, logger, isReady, reviewer });
   const port = await server.listen(config.port, config.host);
   source.start();
   copies?.start();
+  void view?.start();
   logger.info(
     {
       port,
@@ -103,6 +121,7 @@ export async function run(_argv: string[]): Promise<void> {
       tls: config.tlsDir ? 'folder' : 'self-managed',
       namespace: config.namespace,
       passwordCopies: copies !== undefined,
+      clusterView: view !== undefined,
     },
     'webhook listening',
   );
@@ -110,6 +129,7 @@ export async function run(_argv: string[]): Promise<void> {
   signals.onStop(async () => {
     source.stop();
     copies?.stop();
+    view?.stop();
     await server.drain(config.drainSeconds * 1000);
   });
 }
