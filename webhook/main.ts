@@ -92,14 +92,11 @@ export async function run(_argv: string[]): Promise<void> {
         return checked(body, cfg);
       }
     : checked;
-  const tlsReady = isReady;
-  isReady = () => tlsReady() && (view?.synced ?? true);
-
   const server = new WebhookServer({
     inject,
     tls: await certificates.load(),
     logger,
-    isReady: () => certificates.ready,
+    isReady: () => certificates.ready && (view?.synced ?? true),
     reviewer,
   });
   const port = await server.listen(config.port, config.host);
