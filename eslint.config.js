@@ -29,7 +29,29 @@ export default tseslint.config(
         { argsIgnorePattern: '^_', varsIgnorePattern: '^_', ignoreRestSiblings: true },
       ],
       '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true }],
+      // Shape (as pepr's config): past these, a function takes an options object or is split.
+      'max-params': ['error', 5],
+      'max-depth': ['error', 4],
+      complexity: ['error', 20],
     },
+  },
+  {
+    // Over the limits when they were set: to come down, never to go up.
+    files: ['webhook/inject.ts'],
+    rules: { complexity: ['error', 41] },
+  },
+  {
+    files: [
+      'webhook/credentials.ts',
+      'harness/podenv.ts',
+      'harness/node/teardown.ts',
+      'test/webhook/pod-schema.ts',
+    ],
+    rules: { complexity: ['error', 30] },
+  },
+  {
+    files: ['demo/local.ts'],
+    rules: { 'max-params': ['error', 6] },
   },
   {
     files: ['**/*.test.ts', 'test/**/*.ts', 'bench/**/*.ts'],

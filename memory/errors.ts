@@ -17,13 +17,24 @@ export type FailureKind =
   | 'replicas'
   /** A key in the layout has the wrong type (written by something else). */
   | 'layout'
-  /** An answer about the data, not a failure of Redis: an event_id stored with other content. */
-  | 'conflict'
-  /** An answer about the data: the session is not at the tag (or digest version) required. */
-  | 'precondition';
+  | OutcomeKind;
 
-/** Kinds that answer about the data; they are not Redis failures (metrics, alerts). */
-export const OUTCOME_KINDS: ReadonlySet<FailureKind> = new Set(['conflict', 'precondition']);
+/** Answers about the data, not failures of Redis: they count in no Redis metric or alert. */
+export type OutcomeKind =
+  /** An event_id stored with other content. */
+  | 'conflict'
+  /** The session is not at the tag (or digest version) required, or (create-only) exists. */
+  | 'precondition'
+  /** The session is under a legal hold: it is not deleted. */
+  | 'held';
+
+export type RedisFailureKind = Exclude<FailureKind, OutcomeKind>;
+
+const OUTCOMES: ReadonlySet<string> = new Set<OutcomeKind>(['conflict', 'precondition', 'held']);
+
+export function isOutcome(kind: FailureKind): kind is OutcomeKind {
+  return OUTCOMES.has(kind);
+}
 
 export class StoreError extends Error {
   override readonly name = 'StoreError';

@@ -1,65 +1,27 @@
 // The API's OpenAPI 3.1 document, generated from the route table (routes/):
 // request schemas are the JSON Schema of the very schemas the router checks
 // with (schema.ts), response schemas are the table's, and the error answers are
-// those the router gives for what each route declares (http.ts).
+// those the router gives for what each route declares (http.ts), described by
+// the error catalogue (lib/errors.ts).
 import {
   ERROR_CODES,
+  ERRORS,
   RETRY_AFTER_SECONDS,
-  errorStatuses,
+  STATUSES,
   type ErrorStatus,
-  type ResponseSpec,
-  type Route,
-} from './http.js';
+} from '../lib/errors.js';
+import { errorStatuses, type ResponseSpec, type Route } from './http.js';
 import type { JsonSchema } from './schema.js';
 
 type Json = Record<string, unknown>;
 
 const JSON_MEDIA_TYPE = 'application/json';
 
-/** The error answers, as components.responses, by status. */
-const ERRORS: Record<ErrorStatus, { name: string; description: string }> = {
-  400: { name: 'BadRequest', description: 'Bad input; the message says what was wrong.' },
-  403: {
-    name: 'ForbiddenHost',
-    description:
-      'The Host header is not a loopback name (127.0.0.1, localhost, [::1]): the API refuses a page that reached it through another name (DNS rebinding).',
-  },
-  404: {
-    name: 'NotFound',
-    description: 'No such session, or no route has this path; the message says which.',
-  },
-  405: {
-    name: 'MethodNotAllowed',
-    description: 'The path does not take this method; Allow lists those it takes.',
-  },
-  413: {
-    name: 'PayloadTooLarge',
-    description: 'The body is larger than MEMORY_BODY_LIMIT_BYTES; the connection is closed.',
-  },
-  415: {
-    name: 'UnsupportedMediaType',
-    description: 'The body is not JSON: its Content-Type is neither application/json nor …+json.',
-  },
-  409: {
-    name: 'LayoutConflict',
-    description:
-      "A key of this session holds another type than the layout's (written by something else); nothing was changed.",
-  },
-  500: {
-    name: 'Internal',
-    description: "An unexpected error; the sidecar's log has the details, the answer has none.",
-  },
-  503: {
-    name: 'Unavailable',
-    description:
-      'Redis cannot serve this now (unreachable, timed out, a replica, too few replicas confirmed, refused the credentials, or not ready); the code says which. Retry after Retry-After seconds. A write answered 503 may have been stored: retry it with the same event_id, which is never stored twice.',
-  },
-  507: {
-    name: 'RedisOutOfMemory',
-    description:
-      'Redis is at maxmemory and refuses writes; reads and deletes still work. Retrying will not help until memory is freed.',
-  },
-};
+/** A status's summary, then what each of its codes means (the catalogue's words). */
+function errorDescription(status: ErrorStatus): string {
+  const codes = ERROR_CODES[status].map((code) => `\`${code}\`: ${ERRORS[code].meaning}.`);
+  return [STATUSES[status].summary, ...codes].join('\n\n');
+}
 
 const ERROR_HEADERS: Partial<Record<ErrorStatus, ResponseSpec['headers']>> = {
   405: { Allow: { description: 'The methods this path takes.', schema: { type: 'string' } } },
@@ -74,7 +36,7 @@ const ERROR_HEADERS: Partial<Record<ErrorStatus, ResponseSpec['headers']>> = {
 /** `{"error": {"code", "message"}}` with the code of this status. */
 function errorResponse(status: ErrorStatus): Json {
   return response({
-    description: ERRORS[status].description,
+    description: errorDescription(status),
     schema: {
       type: 'object',
       required: ['error'],
@@ -91,7 +53,7 @@ function errorResponse(status: ErrorStatus): Json {
 }
 
 const errorRef = (status: ErrorStatus) => ({
-  $ref: `#/components/responses/${ERRORS[status].name}`,
+  $ref: `#/components/responses/${STATUSES[status].name}`,
 });
 
 function response(spec: ResponseSpec): Json {
@@ -173,10 +135,10 @@ export function openapiDocument(
     components: {
       schemas,
       responses: Object.fromEntries(
-        (Object.keys(ERRORS) as `${ErrorStatus}`[]).map((s) => {
-          const status = Number(s) as ErrorStatus;
-          return [ERRORS[status].name, errorResponse(status)];
-        }),
+        (Object.keys(STATUSES).map(Number) as ErrorStatus[]).map((status) => [
+          STATUSES[status].name,
+          errorResponse(status),
+        ]),
       ),
     },
   };

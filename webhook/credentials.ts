@@ -27,6 +27,8 @@ import {
 } from '@kubernetes/client-node';
 import { AGENT_LABEL, ANNOTATIONS, CREDENTIAL_COPY } from '../lib/contract.js';
 import type { Logger } from '../lib/logger.js';
+import { describeKubeError as describe, kubeStatus as statusOf } from '../lib/kube-errors.js';
+import { Periodic } from '../lib/periodic.js';
 import type { Reviewed } from './admission.js';
 import type { InjectConfig } from './config.js';
 
@@ -171,9 +173,10 @@ export class CredentialCopies {
   private readonly admission: AdmissionregistrationV1Api;
   /** Namespace → when this replica last saw a usable copy there (ms); see the race notes. */
   private readonly confirmed = new Map<string, number>();
+  /** Namespace → the check under way there, which concurrent reviews wait on. */
+  private readonly checking = new Map<string, Promise<void>>();
   private readonly confirmMs: number;
-  private timer?: NodeJS.Timeout;
-  private stopped = false;
+  private readonly loop: Periodic;
   private readonly warned = new Set<string>();
 
   constructor(
@@ -186,6 +189,11 @@ export class CredentialCopies {
     // Well inside the grace period, so a copy this replica vouched for cannot be deleted
     // before the pod it admitted is stored and seen using it.
     this.confirmMs = Math.min(10_000, Math.floor(options.unusedGraceMs / 3));
+    this.loop = new Periodic(() => this.sync().then(() => undefined), {
+      everyMs: options.syncIntervalMs,
+      onError: (err) =>
+        this.logger.warn({ err: describe(err) }, 'could not bring the password copies in line'),
+    });
   }
 
   private now(): Date {
@@ -198,9 +206,19 @@ export class CredentialCopies {
    * without the sidecar (it could not start with it).
    */
   async ensure(namespace: string): Promise<void> {
-    const { secretName: name, key } = this.options;
     const seen = this.confirmed.get(namespace);
     if (seen !== undefined && this.now().getTime() - seen < this.confirmMs) return;
+    // A burst of pods in one namespace shares one check (200 parallel reviews made 200
+    // reads and ran past the API server's timeout: docs/decisions.md, "Admission latency").
+    const running = this.checking.get(namespace);
+    if (running) return running;
+    const check = this.check(namespace).finally(() => this.checking.delete(namespace));
+    this.checking.set(namespace, check);
+    return check;
+  }
+
+  private async check(namespace: string): Promise<void> {
+    const { secretName: name, key } = this.options;
     for (let attempt = 0; attempt < 3; attempt++) {
       const existing = await this.call(`read Secret ${name} in ${namespace}`, () =>
         this.readOptional(namespace),
@@ -246,24 +264,12 @@ export class CredentialCopies {
   }
 
   start(): void {
-    void this.loop();
+    this.loop.start();
   }
 
   /** Idempotent. */
   stop(): void {
-    this.stopped = true;
-    clearTimeout(this.timer);
-  }
-
-  private async loop(): Promise<void> {
-    try {
-      await this.sync();
-    } catch (err) {
-      this.logger.warn({ err: describe(err) }, 'could not bring the password copies in line');
-    }
-    if (this.stopped) return;
-    this.timer = setTimeout(() => void this.loop(), this.options.syncIntervalMs);
-    this.timer.unref();
+    this.loop.stop();
   }
 
   /**
@@ -461,29 +467,4 @@ export function withCredentialCopies(
       };
     }
   };
-}
-
-/** The HTTP status of a client-node ApiException, if it is one. */
-function statusOf(err: unknown): number | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'number' ? code : undefined;
-}
-
-/** An API error in one line: its status and the API server's message, never a body we sent. */
-function describe(err: unknown): string {
-  if (err instanceof CredentialError) return err.message;
-  const code = statusOf(err);
-  const body = (err as { body?: unknown } | null)?.body;
-  let message: string | undefined;
-  if (typeof body === 'string') {
-    try {
-      message = (JSON.parse(body) as { message?: string }).message;
-    } catch {
-      message = undefined;
-    }
-  } else if (typeof body === 'object' && body !== null) {
-    message = (body as { message?: string }).message;
-  }
-  if (code !== undefined) return `${code}${message ? ` ${message}` : ''}`;
-  return err instanceof Error ? err.message : String(err);
 }

@@ -8,6 +8,7 @@ import {
   type V1Secret,
 } from '@kubernetes/client-node';
 import { generateCertificates, type CertificateOptions } from '../certs/generate.js';
+import { kubeStatus } from '../lib/kube-errors.js';
 import type { TlsMaterial } from './server.js';
 
 /** Where the shared certificate lives, what it must cover and when to renew it. */
@@ -56,7 +57,7 @@ export async function ensureSecret(
       try {
         return mustRead(await core.createNamespacedSecret({ namespace, body }), options);
       } catch (err) {
-        if (statusOf(err) === 409) continue; // Another replica created it first: read theirs.
+        if (kubeStatus(err) === 409) continue; // Another replica created it first: read theirs.
         throw err;
       }
     }
@@ -70,7 +71,7 @@ export async function ensureSecret(
     try {
       return mustRead(await core.replaceNamespacedSecret({ name, namespace, body }), options);
     } catch (err) {
-      if (statusOf(err) === 409) continue; // Someone renewed it meanwhile: use theirs.
+      if (kubeStatus(err) === 409) continue; // Someone renewed it meanwhile: use theirs.
       throw err;
     }
   }
@@ -229,13 +230,7 @@ async function readSecret(
   try {
     return await core.readNamespacedSecret({ name, namespace });
   } catch (err) {
-    if (statusOf(err) === 404) return undefined;
+    if (kubeStatus(err) === 404) return undefined;
     throw err;
   }
-}
-
-/** The HTTP status of a client-node ApiException, if it is one. */
-function statusOf(err: unknown): number | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'number' ? code : undefined;
 }

@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import express, { type ErrorRequestHandler, type Express } from 'express';
+import express, { type ErrorRequestHandler, type Express, type Response } from 'express';
+import { ERRORS, type ErrorCode } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { review, type Reviewed } from './admission.js';
 import type { InjectConfig } from './config.js';
@@ -35,6 +36,18 @@ const KEEP_ALIVE_MS = 65_000;
 const HEADERS_TIMEOUT_MS = KEEP_ALIVE_MS + 1_000;
 // On close, requests in flight get this long before their connections are cut.
 const CLOSE_GRACE_MS = 5_000;
+
+/** body-parser's failures by `type`, as the catalogue's codes (the sidecar's for the same thing). */
+const BODY_ERRORS: Record<string, ErrorCode> = {
+  'entity.too.large': 'payload_too_large',
+  'charset.unsupported': 'unsupported_media_type',
+  'encoding.unsupported': 'unsupported_media_type',
+};
+
+/** An error answer as the sidecar gives it: the catalogue's status, `{"error": {"code", "message"}}`. */
+function sendError(res: Response, code: ErrorCode, message: string = ERRORS[code].message): void {
+  res.status(ERRORS[code].status).json({ error: { code, message } });
+}
 
 /** Express routes for the webhook. */
 function createApp(
@@ -79,7 +92,7 @@ function createApp(
         { status: 400, result: 'rejected', reason: 'malformed-review', message: reviewed.message },
         'rejected a malformed admission request',
       );
-      res.status(400).json({ error: { code: 'bad_request', message: reviewed.message } });
+      sendError(res, 'bad_request', reviewed.message);
       return;
     }
     metrics.record(reviewed.outcome);
@@ -106,27 +119,22 @@ function createApp(
     res.json(reviewed.body);
   });
 
-  app.use((_req, res) => {
-    res.status(404).json({ error: { code: 'not_found', message: 'no such route' } });
-  });
+  app.use((_req, res) => sendError(res, 'not_found', 'no such route'));
   const onError: ErrorRequestHandler = (
     err: { status?: number; type?: string; message?: string },
     _req,
     res,
     _next,
   ) => {
-    const status =
-      typeof err.status === 'number' && err.status >= 400 && err.status < 500 ? err.status : 500;
-    metrics.requests.inc({ code: status });
-    if (status === 500) {
+    const clientError = typeof err.status === 'number' && err.status >= 400 && err.status < 500;
+    const code = clientError ? (BODY_ERRORS[err.type ?? ''] ?? 'bad_request') : 'internal';
+    metrics.requests.inc({ code: ERRORS[code].status });
+    if (code === 'internal') {
       logger.error({ err }, 'unexpected error');
-      res.status(500).json({ error: { code: 'internal', message: 'internal error' } });
+      sendError(res, code);
       return;
     }
-    const code = err.type === 'entity.too.large' ? 'too_large' : 'bad_request';
-    res
-      .status(status)
-      .json({ error: { code, message: `invalid request body: ${err.message ?? 'unreadable'}` } });
+    sendError(res, code, `invalid request body: ${err.message ?? 'unreadable'}`);
   };
   app.use(onError);
   return app;

@@ -1,158 +1,165 @@
-import { watch, type FSWatcher } from 'node:fs';
+// Where the webhook's serving certificate comes from: one interface, two sources (as
+// cert-manager's webhook has), chosen once at start by webhook/main.ts.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { generateCertificates } from '../certs/generate.js';
 import type { Logger } from '../lib/logger.js';
+import { MountedValue } from '../lib/mounted.js';
+import { Periodic } from '../lib/periodic.js';
 import { ensureCertificate, type ManagedCertificateOptions } from './selfcert.js';
 import type { TlsMaterial } from './server.js';
 
-type OnChange = (tls: TlsMaterial) => void;
+/** A source of the serving certificate. */
+export interface CertificateSource {
+  /** The certificate to serve from the start. */
+  load(): Promise<TlsMaterial>;
+  /** Follows the source from now on, handing each new certificate to `serve`. */
+  start(serve: (tls: TlsMaterial) => void): void;
+  /** Idempotent. */
+  stop(): void;
+  /** Whether the API server trusts what is served: /readyz says 503 until then. */
+  readonly ready: boolean;
+}
 
-/** How often a mounted folder is re-read, in case the watcher missed a swap. */
-const RELOAD_EVERY_MS = 10_000;
-/** A swap fires several events; reload once they have settled this long. */
-const SETTLE_MS = 100;
-/** How often the self-managed certificate and the caBundle are checked. */
-const CHECK_EVERY_MS = 60_000;
-/** After a failure, retry after 2 s, 4 s, … up to 32 s (and never later than a check). */
-const RETRY_FIRST_MS = 2_000;
-const RETRY_MAX_MS = 32_000;
-/** Never check again sooner than this, even when renewal is due at once. */
-const MIN_DELAY_MS = 1_000;
+export interface FileSourceOptions {
+  /** How often the folder is re-read, in case the watcher missed a swap. Default 10 s. */
+  rereadMs?: number;
+}
 
 /**
- * Certificates mounted from a Secret (cert-manager or any other). Kubernetes updates a
- * secret volume by swapping a symlink, which fs.watch does not always report, so a
- * periodic re-read backs the watcher up.
+ * `tls.crt` and `tls.key` in a folder mounted from a Secret (cert-manager's or any
+ * other), followed as the kubelet swaps it. A pair that is unreadable or does not
+ * match is turned down and the current certificate kept.
  */
-export class TlsDirWatcher {
-  private current?: TlsMaterial;
-  private watcher?: FSWatcher;
-  private timer?: NodeJS.Timeout;
-  private debounce?: NodeJS.Timeout;
+export class FileCertificateSource implements CertificateSource {
+  readonly ready = true;
+  private served?: TlsMaterial;
+  private mounted?: MountedValue<TlsMaterial>;
 
   constructor(
     private readonly dir: string,
     private readonly logger: Logger,
-    private readonly onChange: OnChange,
-    private readonly pollMs = RELOAD_EVERY_MS,
+    private readonly options: FileSourceOptions = {},
   ) {}
 
-  /** Read tls.crt and tls.key; throws when they are absent or do not match. */
+  /** Reads tls.crt and tls.key; throws when they are absent or do not match. */
   async load(): Promise<TlsMaterial> {
     const [cert, key] = await Promise.all([
       readFile(join(this.dir, 'tls.crt'), 'utf8'),
       readFile(join(this.dir, 'tls.key'), 'utf8'),
     ]);
     createSecureContext({ cert, key }); // Throws on a key that doesn't match the certificate.
-    this.current = { cert, key };
-    return this.current;
+    this.served = { cert, key };
+    return this.served;
   }
 
-  start(): void {
-    try {
-      this.watcher = watch(this.dir, () => this.schedule());
-      this.watcher.on('error', (err) =>
-        this.logger.warn({ err }, 'watching the TLS folder failed; polling only'),
-      );
-    } catch (err) {
-      this.logger.warn({ err, dir: this.dir }, 'cannot watch the TLS folder; polling only');
-    }
-    this.timer = setInterval(() => void this.reload(), this.pollMs);
-    this.timer.unref();
+  start(serve: (tls: TlsMaterial) => void): void {
+    if (this.mounted) return;
+    const dir = this.dir;
+    this.mounted = new MountedValue({
+      dir,
+      read: () => this.load(),
+      current: this.served,
+      same: (a, b) => a.cert === b.cert && a.key === b.key,
+      onChange: (tls) => {
+        serve(tls);
+        this.logger.info({ dir }, 'serving the renewed certificate');
+      },
+      onUnreadable: (err) =>
+        this.logger.warn(
+          { err, dir },
+          'TLS files unreadable or mismatched; keeping the current certificate',
+        ),
+      onWatchError: (err) =>
+        this.logger.warn({ err, dir }, 'cannot watch the TLS folder; re-reading it only'),
+      rereadMs: this.options.rereadMs ?? 10_000,
+    });
+    this.mounted.start();
   }
 
   stop(): void {
-    this.watcher?.close();
-    clearInterval(this.timer);
-    clearTimeout(this.debounce);
-  }
-
-  // Several events arrive per swap; act once they settle.
-  private schedule(): void {
-    clearTimeout(this.debounce);
-    this.debounce = setTimeout(() => void this.reload(), SETTLE_MS);
-    this.debounce.unref();
-  }
-
-  private async reload(): Promise<void> {
-    const before = this.current;
-    try {
-      const next = await this.load();
-      if (next.cert === before?.cert && next.key === before.key) return;
-      this.onChange(next);
-      this.logger.info({ dir: this.dir }, 'serving the renewed certificate');
-    } catch (err) {
-      this.current = before;
-      this.logger.warn(
-        { err, dir: this.dir },
-        'TLS files unreadable or mismatched; keeping the current certificate',
-      );
-    }
+    this.mounted?.stop();
   }
 }
 
+export interface SelfManagedSourceOptions extends ManagedCertificateOptions {
+  /** The MutatingWebhookConfiguration whose caBundle must trust the certificate. */
+  webhookConfigName: string;
+  /** How often the certificate and the caBundle are checked. Default 60 s. */
+  checkEveryMs?: number;
+}
+
+/** After a failure, retry after 2 s, 4 s, … up to 32 s (and never later than a check). */
+const RETRY = { firstMs: 2_000, maxMs: 32_000 };
+/** Never check again sooner than this, even when renewal is due at once. */
+const MIN_DELAY_MS = 1_000;
+
 /**
- * A certificate the webhook manages itself in a Secret: obtained (with retries) at start,
- * checked every `intervalMs` (renewal, another replica's renewal, a caBundle reset by a
- * chart upgrade) and handed to `onChange` whenever it differs from the one served.
+ * A certificate the webhook manages itself in a Secret shared by its replicas
+ * (webhook/selfcert.ts). It serves a throwaway certificate (not ready) until the
+ * shared one is in the Secret and the caBundle; then checks both every
+ * `checkEveryMs` (renewal, another replica's renewal, a caBundle reset by a chart
+ * upgrade), handing on whatever differs from the certificate served.
  */
-export class SelfManagedTls {
+export class SelfManagedCertificateSource implements CertificateSource {
+  private trusted = false;
   private served?: string;
-  private timer?: NodeJS.Timeout;
-  private stopped = false;
-  private failures = 0;
-  ready = false;
+  private serve?: (tls: TlsMaterial) => void;
+  private readonly loop: Periodic;
 
   constructor(
     private readonly kubeConfig: KubeConfig,
-    private readonly options: ManagedCertificateOptions & { webhookConfigName: string },
+    private readonly options: SelfManagedSourceOptions,
     private readonly logger: Logger,
-    private readonly onChange: OnChange,
-    private readonly intervalMs = CHECK_EVERY_MS,
-  ) {}
-
-  start(): void {
-    void this.sync();
+  ) {
+    this.loop = new Periodic(() => this.round(), {
+      everyMs: options.checkEveryMs ?? 60_000,
+      backoff: RETRY,
+      onError: (err, retryInMs) =>
+        this.logger.warn({ err, retryInMs }, 'could not ensure the webhook certificate'),
+    });
   }
 
-  private now(): Date {
-    return this.options.now?.() ?? new Date();
+  get ready(): boolean {
+    return this.trusted;
+  }
+
+  /** A throwaway certificate for the right names, served until the shared one is in place. */
+  load(): Promise<TlsMaterial> {
+    const made = generateCertificates({ dns: this.options.dns, ips: this.options.ips });
+    return Promise.resolve({ cert: made.tlsCert, key: made.tlsKey });
+  }
+
+  start(serve: (tls: TlsMaterial) => void): void {
+    this.serve = serve;
+    this.loop.start();
   }
 
   stop(): void {
-    this.stopped = true;
-    clearTimeout(this.timer);
+    this.loop.stop();
   }
 
-  /** One round; exposed so tests can drive it without waiting for the timer. */
-  async sync(): Promise<void> {
-    let delay = this.intervalMs;
-    try {
-      const stored = await ensureCertificate(this.kubeConfig, this.options);
-      if (stored.cert !== this.served) {
-        this.onChange({ cert: stored.cert, key: stored.key });
-        this.served = stored.cert;
-        this.logger.info(
-          { renewAt: stored.renewAt.toISOString() },
-          'serving the certificate from the Secret',
-        );
-      }
-      if (!this.ready) this.logger.info('caBundle in place; ready');
-      this.ready = true;
-      this.failures = 0;
-      const untilRenewal = stored.renewAt.getTime() - this.now().getTime();
-      delay = Math.max(MIN_DELAY_MS, Math.min(delay, untilRenewal));
-    } catch (err) {
-      this.failures++;
-      const backoff = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** (this.failures - 1));
-      delay = Math.min(this.intervalMs, backoff);
-      this.logger.warn({ err, retryInMs: delay }, 'could not ensure the webhook certificate');
+  /** One check now; exposed so tests can drive it without waiting for the timer. */
+  sync(): Promise<void> {
+    return this.loop.runNow();
+  }
+
+  /** Returns how soon the next check is due. */
+  private async round(): Promise<number> {
+    const stored = await ensureCertificate(this.kubeConfig, this.options);
+    if (this.serve && stored.cert !== this.served) {
+      this.serve({ cert: stored.cert, key: stored.key });
+      this.served = stored.cert;
+      this.logger.info(
+        { renewAt: stored.renewAt.toISOString() },
+        'serving the certificate from the Secret',
+      );
     }
-    if (this.stopped) return;
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => void this.sync(), delay);
-    this.timer.unref();
+    if (!this.trusted) this.logger.info('caBundle in place; ready');
+    this.trusted = true;
+    const now = this.options.now?.() ?? new Date();
+    return Math.max(MIN_DELAY_MS, stored.renewAt.getTime() - now.getTime());
   }
 }

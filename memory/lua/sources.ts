@@ -174,6 +174,85 @@ end
 return {'precondition', 0, 'tag', tagOf(created, v.llen, v.tail), 'version', version,
   'conflict', false, 'created', createdFlag, 'evicted', evicted, 'stored', stored, 'seqs', seqs}
 `,
+  'close-idle.lua': `-- Closes the sessions of one index idle since the cutoff: appends one
+-- session_closed event to each, with an id made from its last update (so several
+-- sidecars closing the same session store it once). Closing is not activity: the
+-- session's index score, updated_at and TTL stay as they were. A page at a time,
+-- oldest first, from a cursor, within the budget.
+--
+-- @key index        zset: the index
+-- @arg heads        JSON: the key heads of the index (keys.ts)
+-- @arg cutoff       close sessions last updated at or before this score
+-- @arg afterScore   the cursor: sessions up to (afterScore, afterMember) are done ("-inf", "")
+-- @arg afterMember  the cursor's member
+-- @arg limit        sessions looked at, at most
+-- @arg nowIso       the moment, ISO-8601
+-- @arg idleSeconds  the idle time that closes a session (the event's content)
+-- @arg maxEvents    events a session keeps
+-- @return closed (sessions closed), next ({score, member} to go on from, or {} when done)
+--!include budget.lua
+--!include entry.lua
+--!include session.lua
+local H = cjson.decode(A.heads)
+local limit = tonumber(A.limit)
+local budget = newBudget()
+local entries = redis.call('ZRANGEBYSCORE', K.index, A.afterScore, A.cutoff, 'WITHSCORES', 'LIMIT', 0, limit)
+local afterScore = tonumber(A.afterScore)
+local closed, last, looked = 0, nil, 0
+for i = 1, #entries, 2 do
+  local sid, score = entries[i], entries[i + 1]
+  if not (afterScore and tonumber(score) == afterScore and sid <= A.afterMember) then
+    if spent(budget) then break end
+    local S = sessionKeys(H, sid)
+    local created = redis.call('HGET', S.session, 'created_at')
+    if created then
+      local id = 'session_closed_' .. score
+      local v = view(S, budget, created)
+      sync(S, v, budget)
+      if not positionOf(S, v, id, budget) then
+        local seq = v.meta.seq + 1
+        pushEntries(S, v, {'{"event_id": "' .. id .. '", "timestamp": "' .. A.nowIso ..
+          '", "event_type": "session_closed", "content": {"idle_seconds": ' .. A.idleSeconds ..
+          '}, "metadata": {"seq": ' .. seq .. '}}'}, tonumber(A.maxEvents))
+        redis.call('HSET', S.meta, 'seq', seq)
+        followTtl(S)
+        closed = closed + 1
+      end
+    end
+  end
+  last = {score, sid}
+  looked = looked + 1
+end
+local nextCursor = {}
+if last and (#entries == limit * 2 or looked * 2 < #entries) then nextCursor = last end
+return {'closed', closed, 'next', nextCursor}
+`,
+  'copies.lua': `-- The newest entries of a list of copies (pinned events, digests), newest first,
+-- within a page's bytes and the call's budget. Read-only.
+--
+-- @key list      list: the copies
+-- @arg maxBytes  bytes returned at most (at least one entry is)
+-- @arg maxEntry  the largest entry returned
+-- @return entries (newest first), oversized (entries passed over)
+--!include budget.lua
+local budget = newBudget()
+local maxBytes, maxEntry = tonumber(A.maxBytes), tonumber(A.maxEntry)
+local out, bytes, oversized = {}, 0, 0
+local length = redis.call('LLEN', K.list)
+for i = length - 1, 0, -1 do
+  if spent(budget) and #out > 0 then break end
+  local item = redis.call('LINDEX', K.list, i)
+  spend(budget, item)
+  if #item > maxEntry then
+    oversized = oversized + 1
+  else
+    if #out > 0 and bytes + #item > maxBytes then break end
+    out[#out + 1] = item
+    bytes = bytes + #item
+  end
+end
+return {'entries', out, 'oversized', oversized}
+`,
   'create.lua': `-- Creates a session unless it exists; answers it as it is either way.
 --
 -- @key session      hash: the session's five fields
@@ -328,6 +407,64 @@ local createdAt = redis.call('HGET', K.session, 'created_at') or ''
 local v = view(K, newBudget(), createdAt)
 return {'session', fields, 'count', countOf(K, v), 'tag', tagOf(createdAt, v.llen, v.tail),
   'stale', v.stale and 1 or 0}
+`,
+  'hold.lua': `-- Puts a legal hold on a session: no TTL on any of its keys, and neither eviction
+-- nor erasure by user deletes it, until it is released. A session that does not
+-- exist is not held.
+--
+-- @key session   hash: the session's five fields
+-- @key events    list: its events
+-- @key index     zset: the index it is listed in
+-- @key meta      hash: the hold (reason, since)
+-- @key ids       zset: event id -> position
+-- @key types     list: the type token of each indexed position
+-- @key pinned    list: copies of pinned events
+-- @key digests   list: copies of digests
+-- @key holds     zset: the held sessions of the index
+-- @arg sid       the session id
+-- @arg reason    why it is held
+-- @arg nowIso    the moment, ISO-8601
+-- @arg nowScore  the moment, epoch seconds
+-- @return exists 0|1, since (when the hold began: now, or when an earlier hold did)
+--!include budget.lua
+--!include entry.lua
+--!include session.lua
+if redis.call('EXISTS', K.session) == 0 then return {'exists', 0, 'since', false} end
+local since = redis.call('HGET', K.meta, 'held_at') or A.nowIso
+redis.call('HSET', K.meta, 'hold', A.reason, 'held_at', since)
+touch(K, 0, true)
+redis.call('ZADD', K.holds, 'NX', A.nowScore, A.sid)
+return {'exists', 1, 'since', since}
+`,
+  'holds.lua': `-- One page of an index's held sessions, oldest hold first, with each hold's reason
+-- and start. A hold whose session is gone (deleted by another writer) is dropped.
+--
+-- @key holds   zset: the held sessions of the index
+-- @arg after   the rank to start at
+-- @arg count   entries examined at most
+-- @arg heads   JSON: the key heads of the index (keys.ts)
+-- @return holds ({session id, reason, since} each), next (the rank to go on from, or -1)
+--!include budget.lua
+--!include entry.lua
+--!include session.lua
+local H = cjson.decode(A.heads)
+local from, count = tonumber(A.after), tonumber(A.count)
+local members = redis.call('ZRANGE', K.holds, from, from + count - 1)
+local out, dropped = {}, 0
+for _, sid in ipairs(members) do
+  local S = sessionKeys(H, sid)
+  local hold = redis.call('HMGET', S.meta, 'hold', 'held_at')
+  if hold[1] and redis.call('EXISTS', S.session) == 1 then
+    out[#out + 1] = {sid, hold[1], hold[2] or ''}
+  else
+    redis.call('ZREM', K.holds, sid)
+    if redis.call('EXISTS', S.session) == 0 then deleteLeftovers(S) end
+    dropped = dropped + 1
+  end
+end
+local nextRank = -1
+if #members == count then nextRank = from + count - dropped end
+return {'holds', out, 'next', nextRank}
 `,
   'index.lua': `-- Brings a session's index up to its list (after a read found it behind: entries
 -- written straight to Redis, or a session written before the index existed), or
@@ -874,6 +1011,28 @@ local nextCursor = {}
 if low > v.base then nextCursor = {low, lowId} end
 return reply(out, oversized, nextCursor, full, 0, drift or v.drift)
 `,
+  'release.lua': `-- Lifts a session's legal hold: its keys take the sliding TTL again, from now.
+--
+-- @key session  hash: the session's five fields
+-- @key events   list: its events
+-- @key meta     hash: the hold
+-- @key ids      zset: event id -> position
+-- @key types    list: the type token of each indexed position
+-- @key pinned   list: copies of pinned events
+-- @key digests  list: copies of digests
+-- @key holds    zset: the held sessions of the index
+-- @arg sid      the session id
+-- @arg ttl      the sliding TTL, seconds
+-- @return released 0|1 (0: it was not held)
+--!include budget.lua
+--!include entry.lua
+--!include session.lua
+redis.call('ZREM', K.holds, A.sid)
+if redis.call('HEXISTS', K.meta, 'hold') == 0 then return {'released', 0} end
+redis.call('HDEL', K.meta, 'hold', 'held_at')
+touch(K, A.ttl, false)
+return {'released', 1}
+`,
   'restore.lua': `-- Writes one exported session back exactly as it was: the hash fields and the list
 -- entries byte for byte, each key's remaining TTL, the index score. Unless replace
 -- is 1, a session that already exists is left alone.
@@ -948,5 +1107,98 @@ end
 local nextRank = -1
 if #entries == count * 2 then nextRank = from + count - removed end
 return {'ids', ids, 'next', nextRank}
+`,
+  'since.lua': `-- The events after one, oldest first, read-only: how a stream resumes
+-- (Last-Event-ID), entries written straight to Redis included. Bounded by the
+-- page's bytes and the call's budget; \`more\` says whether newer ones remain.
+--
+-- @key session   hash: the session's five fields
+-- @key events    list: its events
+-- @key meta      hash: what the index covers
+-- @key ids       zset: event id -> position
+-- @arg after     the event_id to read after ("" for the oldest stored)
+-- @arg maxBytes  bytes returned at most (at least one entry is)
+-- @arg maxEntry  the largest entry returned
+-- @return entries ({position, entry} each, oldest first), found 0|1 (the event \`after\` is
+--   stored), tag (the session's, or false when it does not exist), more 0|1, stale 0|1,
+--   oversized (entries passed over)
+--!include budget.lua
+--!include entry.lua
+--!include session.lua
+local budget = newBudget()
+local created = redis.call('HGET', K.session, 'created_at')
+local v = view(K, budget, created or '')
+local tag = created and tagOf(created, v.llen, v.tail) or false
+local function reply(entries, found, more, oversized)
+  return {'entries', entries, 'found', found, 'tag', tag, 'more', more,
+    'stale', v.stale and 1 or 0, 'oversized', oversized}
+end
+local start = v.base
+if A.after ~= '' then
+  local pos = positionOf(K, v, A.after, budget)
+  -- Not indexed yet: look through the entries below the index, as far as the budget goes.
+  local p = v.lowest - 1
+  while not pos and p >= v.base and not spent(budget) do
+    local info = entryInfo(entryAt(K, v, p, budget))
+    if info and info.id == A.after then pos = p end
+    p = p - 1
+  end
+  if not pos then return reply({}, 0, 0, 0) end
+  start = pos + 1
+end
+local maxBytes, maxEntry = tonumber(A.maxBytes), tonumber(A.maxEntry)
+local out, bytes, oversized, more = {}, 0, 0, 0
+local p = start
+while p < v.total do
+  if spent(budget) and #out > 0 then
+    more = 1
+    break
+  end
+  local item = entryAt(K, v, p, budget)
+  if item and #item > maxEntry then
+    oversized = oversized + 1
+  elseif item then
+    if #out > 0 and bytes + #item > maxBytes then
+      more = 1
+      break
+    end
+    out[#out + 1] = {p, item}
+    bytes = bytes + #item
+  end
+  p = p + 1
+end
+return reply(out, 1, more, oversized)
+`,
+  'tags.lua': `-- The tags of sessions of one index (stream polling), read-only: one call per
+-- index and node instead of one per session, as far as the budget goes.
+--
+-- @key index   zset: the index the sessions are listed in (it routes the call)
+-- @arg heads   JSON: the key heads of the index (keys.ts)
+-- @rest        the session ids
+-- @return tags ({session id, tag or false when it does not exist} each, in order; fewer
+--   than asked when the budget ran out)
+--!include budget.lua
+--!include entry.lua
+--!include session.lua
+local H = cjson.decode(A.heads)
+local budget = newBudget()
+local tags = {}
+for i = REST, #ARGV do
+  if spent(budget) and #tags > 0 then break end
+  local S = sessionKeys(H, ARGV[i])
+  local created = redis.call('HGET', S.session, 'created_at')
+  local tag = false
+  if created then
+    local llen, tail = redis.call('LLEN', S.events), ''
+    if llen > 0 then
+      local item = redis.call('LINDEX', S.events, -1)
+      spend(budget, item)
+      tail = signature(item)
+    end
+    tag = tagOf(created, llen, tail)
+  end
+  tags[#tags + 1] = {ARGV[i], tag}
+end
+return {'tags', tags}
 `,
 };

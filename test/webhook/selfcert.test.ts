@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serviceDnsNames } from '../../certs/generate.js';
 import { createLogger } from '../../lib/logger.js';
 import { ensureCertificate, ensureSecret, patchCaBundle } from '../../webhook/selfcert.js';
-import { SelfManagedTls } from '../../webhook/tls.js';
+import { SelfManagedCertificateSource } from '../../webhook/tls.js';
 import { detectNativeSidecar } from '../../webhook/version.js';
 import { ControlPlane } from '../../harness/kube.js';
 
@@ -135,14 +135,14 @@ describe('self-managed certificate on a real API server', () => {
 
   it('becomes ready once the caBundle is in place, and restores it after a chart upgrade resets it', async () => {
     const served: string[] = [];
-    const managed = new SelfManagedTls(
+    const managed = new SelfManagedCertificateSource(
       kc,
       certOptions('managed-certs'),
       createLogger('selfcert', 'silent'),
-      (tls) => served.push(tls.cert),
     );
     try {
       expect(managed.ready).toBe(false);
+      managed.start((tls) => served.push(tls.cert));
       await managed.sync();
       expect(managed.ready).toBe(true);
       expect(served).toHaveLength(1);
@@ -171,11 +171,10 @@ describe('self-managed certificate on a real API server', () => {
   });
 
   it('reports a missing MutatingWebhookConfiguration and stays unready', async () => {
-    const managed = new SelfManagedTls(
+    const managed = new SelfManagedCertificateSource(
       kc,
       { namespace, secretName: 'orphan-certs', webhookConfigName: 'does-not-exist', dns },
       createLogger('selfcert', 'silent'),
-      () => undefined,
     );
     try {
       await managed.sync();

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../lib/logger.js';
 import { loadConfig } from '../../webhook/config.js';
 import { WebhookServer, type TlsMaterial } from '../../webhook/server.js';
-import { TlsDirWatcher } from '../../webhook/tls.js';
+import { FileCertificateSource } from '../../webhook/tls.js';
 import { pollUntil } from '../../harness/poll.js';
 import { call, loopbackCerts } from './client.js';
 
@@ -26,7 +26,7 @@ describe('TLS folder reload', () => {
   const first = loopbackCerts();
   let dir: string;
   let server: WebhookServer;
-  let watcher: TlsDirWatcher;
+  let watcher: FileCertificateSource;
   let port: number;
   const swaps: string[] = [];
   const warnings: string[] = [];
@@ -45,15 +45,7 @@ describe('TLS folder reload', () => {
       },
     );
     // Polling effectively off: the watcher alone must notice the swap.
-    watcher = new TlsDirWatcher(
-      dir,
-      watcherLog,
-      (tls) => {
-        swaps.push(tls.cert);
-        server.setCertificate(tls);
-      },
-      3_600_000,
-    );
+    watcher = new FileCertificateSource(dir, watcherLog, { rereadMs: 3_600_000 });
     const tls = await watcher.load();
     const env = { INJECT_REDIS_URL: 'redis://r', INJECT_SIDECAR_IMAGE: 'kaos-memory:test' };
     server = new WebhookServer({
@@ -63,7 +55,10 @@ describe('TLS folder reload', () => {
       defaultMetrics: false,
     });
     port = await server.listen(0, '127.0.0.1');
-    watcher.start();
+    watcher.start((tls) => {
+      swaps.push(tls.cert);
+      server.setCertificate(tls);
+    });
   });
   afterAll(async () => {
     watcher.stop();

@@ -2,7 +2,8 @@ import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NotFoundError } from './errors.js';
-import { Router, errorStatuses, type Route, type RouteSpec, LOOPBACK_HOSTS } from './http.js';
+import { errorStatuses, type Route, type RouteSpec } from './http.js';
+import { LOOPBACK_HOSTS, Router, type DispatchHooks } from './router.js';
 import { object, optional, string, wholeNumber } from './schema.js';
 import { sessionId } from './validation.js';
 
@@ -63,6 +64,13 @@ const ROUTES = [
   }),
 ];
 
+const QUIET_HOOKS: DispatchHooks = {
+  responded: () => undefined,
+  failed: () => undefined,
+  abandoned: () => undefined,
+  overflowed: () => undefined,
+};
+
 let server: Server;
 let base: string;
 let router: Router<Deps>;
@@ -79,7 +87,8 @@ beforeAll(async () => {
       hosts: LOOPBACK_HOSTS,
       bodyLimitBytes: 64,
       hooks: {
-        responded: (template, _method, status, _seconds, quiet) =>
+        ...QUIET_HOOKS,
+        responded: ({ route: template, status, quiet }) =>
           responded.push({ template, status, quiet }),
         failed: (err) => failed.push(err),
       },
@@ -201,7 +210,7 @@ describe('router', () => {
   });
 
   it('refuses a table whose params do not match the path template', () => {
-    const hooks = { responded: () => undefined, failed: () => undefined };
+    const hooks = QUIET_HOOKS;
     const [, get] = ROUTES as [Route<Deps>, Route<Deps>];
     expect(
       () =>
@@ -231,7 +240,7 @@ describe('requests in flight', () => {
       {
         hosts: LOOPBACK_HOSTS,
         bodyLimitBytes: 64,
-        hooks: { responded: () => undefined, failed: () => undefined },
+        hooks: QUIET_HOOKS,
       },
     );
     const s = createServer(gated.listener);
