@@ -117,8 +117,8 @@ export interface ContextWindow {
 }
 
 /** The first read's bytes per token asked for: a stored event is JSON around its text. */
-const BYTES_PER_TOKEN = 8;
-const FIRST_READ_BYTES = 64 * 1024;
+const BYTES_PER_TOKEN = 6;
+const FIRST_READ_BYTES = 8 * 1024;
 
 /**
  * Reads a session from its newest event back, a page at a time, until the window
