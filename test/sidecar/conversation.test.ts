@@ -198,6 +198,24 @@ describe.each(Object.keys(TOPOLOGIES))('conversation on %s', (name) => {
       expect(res.body.error.message).toMatch(/^max_tokens: 5 is less than the \d+ tokens/);
     });
 
+    it('keeps a pinned event written long before the events that fit', async () => {
+      const sid = `pinned-early-${name}`;
+      await post(`/v1/sessions/${sid}/events`, {
+        event_type: 'instruction',
+        content: 'Be brief.',
+        metadata: { pinned: true },
+      });
+      const long = 'x'.repeat(2000);
+      const batch = Array.from({ length: 400 }, (_, i) => ({
+        event_type: i % 2 ? 'agent_response' : 'user_message',
+        content: `${i} ${long}`,
+      }));
+      expect((await post(`/v1/sessions/${sid}/events`, batch)).status).toBe(201);
+      const res = await get(`/v1/sessions/${sid}/context?max_tokens=300&format=messages`);
+      expect(res.body.messages[0]).toEqual({ role: 'system', content: 'Be brief.' });
+      expect(res.body.window.pinned).toBe(1);
+    });
+
     it('starts from the newest digest and leaves out what it summarises', async () => {
       const sid = `digested-${name}`;
       const first = await post(`/v1/sessions/${sid}/events`, [
