@@ -381,6 +381,12 @@ describe.each(Object.keys(TOPOLOGIES))('conversation on %s', (name) => {
       // Each fold carries the one before it, and the model saw only what was new.
       expect(digests[1].content).toContain(digests[0].content);
       expect(model.requests.at(-1)?.body.model).toBe('summariser-1');
+      // The digests are listed, oldest first.
+      const listed = await get(`/v1/sessions/${id}/summaries`);
+      expect(listed.body.summaries.map((d: { event_id: string }) => d.event_id)).toEqual(
+        digests.map((d) => d.event_id),
+      );
+      expect((await get('/v1/sessions/no-such/summaries')).status).toBe(404);
       // The context starts from the newest digest, through either sidecar.
       const ctx = await get(`/v1/sessions/${id}/context?max_tokens=100000`);
       expect(ctx.body.window.digest_event_id).toBe(digests.at(-1).event_id);
