@@ -30,8 +30,9 @@ commands:
   list [--user U] [--limit N] [--json]   sessions, newest first (default limit 100)
   show S                                 one session and its events, as JSON
   export (S... | --all)                  JSON Lines on stdout, one line per session, byte for byte
-  import [--replace]                     reads that format on stdin; existing sessions are
-                                         left alone unless --replace
+  import [FILE] [--replace]              reads that format from FILE or stdin; every record is
+                                         checked before anything is written; existing
+                                         sessions are left alone unless --replace
   delete S...                            deletes sessions
   erase --user U                         deletes every session of one user and says how many
 
@@ -111,6 +112,9 @@ export function parseInvocation(argv: string[]): Invocation | 'help' {
       break;
     case 'erase':
       wants(ids.length === 0 && !!values.user, 'needs --user U and nothing else');
+      break;
+    case 'import':
+      wants(ids.length <= 1, 'takes at most one file (else it reads stdin)');
       break;
     default:
       wants(ids.length === 0, `takes no session ids`);
@@ -231,7 +235,7 @@ export function runCommand(inv: Invocation, store: MemoryStore, io: Io): Promise
     case 'export':
       return exportSessions(store, io, { ids: inv.ids, all: inv.all });
     case 'import':
-      return importSessions(store, io, { replace: inv.replace });
+      return importSessions(store, io, { replace: inv.replace, file: inv.ids[0] });
     case 'delete':
       return deleteSessions(store, io, inv.ids);
     case 'erase':

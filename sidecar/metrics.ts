@@ -18,6 +18,9 @@ export interface SidecarMetrics {
   observe(route: string, method: string, status: number, seconds: number): void;
   /** Reads the requests in flight from `source` at each scrape (the hot path only counts). */
   countInFlight(source: () => Iterable<InFlight>): void;
+  /** Reads the requests waiting behind another on their connection at each scrape. */
+  countQueued(source: () => number): void;
+  abandoned: Counter;
   redisErrors: Counter<'kind'>;
   redisReconnects: Counter;
   redisUp: Gauge;
@@ -54,6 +57,15 @@ export function createMetrics(): SidecarMetrics {
       }
     },
   });
+  let queuedSource: (() => number) | undefined;
+  new Gauge({
+    name: `${PREFIX}http_requests_queued`,
+    help: 'HTTP requests received on a connection and waiting for the answer before them to be sent (pipelining).',
+    registers: [registry],
+    collect() {
+      this.set(queuedSource?.() ?? 0);
+    },
+  });
   const children = new Map<string, { count: () => void; time: (s: number) => void }>();
   return {
     registry,
@@ -72,6 +84,14 @@ export function createMetrics(): SidecarMetrics {
     countInFlight(source) {
       inFlightSource = source;
     },
+    countQueued(source) {
+      queuedSource = source;
+    },
+    abandoned: new Counter({
+      name: `${PREFIX}http_requests_abandoned_total`,
+      help: 'HTTP requests received and never run: their client had gone, or their connection had too many requests pipelined and was closed.',
+      registers: [registry],
+    }),
     redisErrors: new Counter({
       name: `${PREFIX}redis_errors_total`,
       help: 'Redis errors: connection (socket, timeout) or command (a reply error).',

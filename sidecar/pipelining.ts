@@ -1,23 +1,78 @@
-// Requests pipelined on one HTTP/1.1 connection: node:http hands over each request as
-// soon as it is parsed, so a DELETE could land before the POST sent ahead of it. Each
-// request therefore waits here until the one before it on its connection is handled.
+// Requests pipelined on one HTTP/1.1 connection. node:http hands over each request as
+// soon as it is parsed, whether or not the answers before it are done, and keeps the
+// answers it cannot send yet in memory: 60 reads of 3.6 MB pipelined by a client that
+// reads nothing held 285 MiB. So a request waits here until the answer before it on its
+// connection has been written to the socket. Then requests take effect in the order they
+// were sent; a connection holds at most one answer its client has not taken; a request
+// whose client has gone is never run; and a connection with more than `maxQueued`
+// requests waiting is closed, so a flood of them cannot grow without bound.
+//
+// A request that arrives when its connection is idle (every client that does not
+// pipeline) runs at once: one property read and one write on the socket.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 
-/** On a socket: the request being handled there, which the next one waits for. */
-const BUSY = Symbol('busy');
+/** On a socket: the answer of the latest request it carried. */
+const LAST = Symbol('kaos.lastResponse');
+/** On a socket that pipelines: its requests waiting, and when it closed. */
+const LANE = Symbol('kaos.lane');
 
-type Connection = Socket & { [BUSY]?: Promise<void> };
+interface Lane {
+  waiting: number;
+  closed: Promise<void>;
+}
+
+type Connection = Socket & { [LAST]?: ServerResponse; [LANE]?: Lane };
+
+export interface PipeliningOptions {
+  /** Requests one connection may have waiting; one more closes the connection. */
+  maxQueued: number;
+  /** Requests dropped unrun: their client had gone, or their connection was closed. */
+  abandoned(count: number): void;
+  /** A connection was closed for having more than `maxQueued` requests waiting. */
+  overflowed(maxQueued: number): void;
+}
 
 export class Pipelining {
-  /** Runs `run` now, or once the request before it on its connection is handled. */
-  schedule(req: IncomingMessage, _res: ServerResponse, run: () => Promise<void>): void {
+  /** Requests waiting now behind another on their connection. */
+  queued = 0;
+
+  constructor(private readonly options: PipeliningOptions) {}
+
+  /** Runs `run` now, or once every answer before `res` on its connection is written. */
+  schedule(req: IncomingMessage, res: ServerResponse, run: () => Promise<void>): void {
     const socket = req.socket as Connection;
-    const before = socket[BUSY];
-    const done = before ? before.then(run) : run();
-    socket[BUSY] = done;
-    void done.finally(() => {
-      if (socket[BUSY] === done) delete socket[BUSY];
+    const previous = socket[LAST];
+    socket[LAST] = res;
+    if (previous === undefined || previous.writableFinished) {
+      void run();
+      return;
+    }
+    const lane = (socket[LANE] ??= {
+      waiting: 0,
+      closed: new Promise((resolve) => socket.once('close', () => resolve())),
+    });
+    if (lane.waiting >= this.options.maxQueued) {
+      if (!socket.destroyed) this.options.overflowed(this.options.maxQueued);
+      socket.destroy();
+      this.options.abandoned(1);
+      return;
+    }
+    lane.waiting++;
+    this.queued++;
+    void Promise.race([written(previous), lane.closed]).then(() => {
+      lane.waiting--;
+      this.queued--;
+      if (socket.destroyed || !socket.writable) return this.options.abandoned(1);
+      return run();
     });
   }
+}
+
+/** Resolves once `res` is written to its socket, or closed without being written. */
+function written(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    res.once('finish', resolve);
+    res.once('close', resolve);
+  });
 }

@@ -67,6 +67,8 @@ const ROUTES = [
 const QUIET_HOOKS: DispatchHooks = {
   responded: () => undefined,
   failed: () => undefined,
+  abandoned: () => undefined,
+  overflowed: () => undefined,
 };
 
 let server: Server;

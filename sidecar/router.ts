@@ -42,6 +42,10 @@ export interface DispatchHooks {
   responded(done: Responded): void;
   /** A handler threw: an ApiError is answered with its status, anything else with a 500. */
   failed(err: unknown, template: string): void;
+  /** Requests dropped unrun: their client had gone, or their connection was closed. */
+  abandoned(count: number): void;
+  /** A connection was closed for having more requests waiting than it may. */
+  overflowed(maxQueued: number): void;
 }
 
 export interface RouterOptions {
@@ -51,12 +55,16 @@ export interface RouterOptions {
    * reached the API through a name of its own (DNS rebinding) is refused.
    */
   hosts: readonly string[] | 'any';
+  /** Requests one connection may have waiting behind the one being answered. Default 64. */
+  maxPipelined?: number;
   hooks: DispatchHooks;
 }
 
 /** The names a loopback listener answers to: what an agent in the pod writes in a URL. */
 export const LOOPBACK_HOSTS: readonly string[] = ['127.0.0.1', 'localhost', '[::1]'];
 
+/** A client that pipelines more requests than this without taking the answers is cut off. */
+const MAX_PIPELINED = 64;
 const NS_PER_SECOND = 1e9;
 const NO_PARAMS: Record<string, string> = Object.freeze({});
 const UNMATCHED = 'unmatched';
@@ -134,7 +142,11 @@ export class Router<D> {
       entry.quiet ||= route.quiet === true;
       this.bound.push(bound);
     }
-    this.pipelining = new Pipelining();
+    this.pipelining = new Pipelining({
+      maxQueued: options.maxPipelined ?? MAX_PIPELINED,
+      abandoned: (count) => options.hooks.abandoned(count),
+      overflowed: (max) => options.hooks.overflowed(max),
+    });
   }
 
   /** node:http's request listener. */
@@ -195,6 +207,11 @@ export class Router<D> {
     return this.options.hosts.includes((name ?? '').toLowerCase());
   }
 
+  /** Requests waiting now behind another on their connection. */
+  queued(): number {
+    return this.pipelining.queued;
+  }
+
   /** Requests being handled now, per route. */
   inFlight(): { route: string; method: string; count: number }[] {
     return this.bound.map((b) => ({
@@ -244,14 +261,17 @@ export class Router<D> {
   private finish(exchange: Exchange, reply: Reply, cause: unknown): void {
     const { res } = exchange;
     if (this.draining && !res.headersSent) res.setHeader('connection', 'close');
-    try {
-      send(res, reply);
-    } catch (err) {
-      // The reply could not be encoded: this request fails, the process goes on.
-      this.options.hooks.failed(err, exchange.route);
-      reply = errorReply(apiError('internal'));
-      if (!res.headersSent) send(res, reply);
-      else res.destroy();
+    // A client that has gone gets no reply: nothing to encode.
+    if (!res.destroyed) {
+      try {
+        send(res, reply);
+      } catch (err) {
+        // The reply could not be encoded: this request fails, the process goes on.
+        this.options.hooks.failed(err, exchange.route);
+        reply = errorReply(apiError('internal'));
+        if (!res.headersSent) send(res, reply);
+        else res.destroy();
+      }
     }
     exchange.status = reply.status;
     exchange.seconds = Number(process.hrtime.bigint() - exchange.started) / NS_PER_SECOND;

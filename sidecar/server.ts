@@ -113,9 +113,13 @@ export class Sidecar {
         failed: (err) => {
           if (err instanceof StoreError) this.metrics.redisErrors.inc({ kind: err.kind });
         },
+        abandoned: (count) => this.metrics.abandoned.inc(count),
+        overflowed: (maxQueued) =>
+          log.warn({ maxQueued }, 'closed a connection with too many requests pipelined'),
       },
     });
     this.metrics.countInFlight(() => this.router.inFlight());
+    this.metrics.countQueued(() => this.router.queued());
     this.server = createServer(
       { keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS },
       this.router.listener,

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { parseJsonBody } from '../../memory/json.js';
 import { Invalid } from '../schema.js';
 import { forgetBody, recallBody, writeBody } from './schemas.js';
 
@@ -71,6 +72,21 @@ describe('memory v2 bodies', () => {
     expect(failure(() => writeBody.parse({ attribution: {}, role: 'user' }, ''))).toMatch(
       /^\.turns: a write needs/,
     );
+  });
+
+  it('takes a whole float where a whole number goes, as pydantic does', () => {
+    const body = parseJsonBody(
+      '{"scope": {"level": "user", "principal": "a"}, "query": "q", "top_k": 3.0}',
+    );
+    expect(recallBody.parse(body, '').top_k).toBe(3);
+    expect(
+      failure(() =>
+        recallBody.parse(
+          parseJsonBody('{"scope": {"level": "user"}, "query": "q", "top_k": 2.5}'),
+          '',
+        ),
+      ),
+    ).toBe('.top_k: must be a whole number');
   });
 
   it('names the field that is wrong', () => {

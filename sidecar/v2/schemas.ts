@@ -2,6 +2,7 @@
 // them (kaos_memory/contract.py): unknown fields are ignored, null stands for an
 // unset optional field, and an identity that is empty or blank is unset. What
 // they do not allow (a string where a number goes) is a 400 naming the field.
+import { JsonNumber } from '../../memory/json.js';
 import { sessionId } from '../validation.js';
 import { Invalid, array, object, oneOf, string, type ObjectOf, type Schema } from '../schema.js';
 
@@ -49,7 +50,9 @@ function boolean(): Schema<boolean> {
 function integer(min: number, max: number): Schema<number> {
   return {
     json: { type: 'integer', minimum: min, maximum: max },
-    parse(value, path) {
+    parse(input, path) {
+      // 10.0 is read as a JsonNumber (memory/json.ts); pydantic takes a whole float as an int.
+      const value = input instanceof JsonNumber ? Number(input) : input;
       if (typeof value !== 'number' || !Number.isInteger(value)) {
         throw new Invalid(path, 'must be a whole number');
       }

@@ -3,6 +3,7 @@
 // order its runtime sends them; what lands in Redis is checked in the KAOS
 // layout (with Python's own json) and read back through the v1 API.
 import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call } from '../../harness/http.js';
@@ -206,6 +207,54 @@ print(json.dumps([
       content: 'be brief',
       metadata: { role: 'system' },
     });
+  });
+});
+
+describe("KAOS's Redis-era RedisMemory on the same session", () => {
+  /** The Redis-era layout as RedisMemory writes and reads it, in Python (test/interop/kaos_redis.py). */
+  const driver = fileURLToPath(new URL('../interop/kaos_redis.py', import.meta.url));
+  const kaos = (...commands: object[]): any[] =>
+    JSON.parse(
+      execFileSync('/usr/bin/python3', [driver], {
+        input: JSON.stringify({ url: redis.url, prefix: P, commands }),
+        encoding: 'utf8',
+      }),
+    );
+
+  it('reads what a v2 agent wrote, appends to it, and the v2 agent recalls both', async () => {
+    const S = 'two-generations';
+    await write(
+      writePayload(S, [
+        ['user', 'Remember this: the secret code is 42'],
+        ['assistant', 'I will remember it.'],
+      ]),
+    );
+    const [read, context] = kaos(
+      { command: 'read', session_id: S },
+      { command: 'context', session_id: S },
+    );
+    expect(read.map((e: any) => [e.event_type, JSON.parse(e.content)])).toEqual([
+      ['user_message', 'Remember this: the secret code is 42'],
+      ['agent_response', 'I will remember it.'],
+    ]);
+    expect(context).toBe(
+      'User: Remember this: the secret code is 42\nAssistant: I will remember it.',
+    );
+    kaos({
+      command: 'write',
+      session_id: S,
+      events: [
+        { event_type: 'user_message', content: '"What is the secret code?"' },
+        { event_type: 'agent_response', content: '"It is 42."' },
+      ],
+    });
+    const r = await recall(recallPayload(scope('session', S), 'secret code'));
+    expect(r.body.short_term.recent).toEqual([
+      ['user', 'Remember this: the secret code is 42'],
+      ['assistant', 'I will remember it.'],
+      ['user', 'What is the secret code?'],
+      ['assistant', 'It is 42.'],
+    ]);
   });
 });
 
