@@ -4,6 +4,8 @@
 // open, nothing moves), or slows every chunk down.
 import { createServer, Socket, type Server } from 'node:net';
 
+const REPLICATION_COMMAND = /(^|\n)\*\d+\r\n\$(5\r\nPSYNC|4\r\nSYNC)\r\n/i;
+
 type Mode =
   | { kind: 'pass' }
   | { kind: 'freeze'; replicationOnly: boolean; only?: ReadonlySet<Pair> }
@@ -124,7 +126,9 @@ export class FaultProxy {
     client.on('error', end).on('close', end);
     server.on('error', end).on('close', end);
     client.on('data', (chunk: Buffer) => {
-      if (!pair.replication && /\b(PSYNC|SYNC)\b/i.test(chunk.toString('latin1'))) {
+      // The command itself (RESP: an array whose first bulk string is PSYNC or SYNC), not
+      // the word anywhere: a script or an event that says "sync" is a client's.
+      if (!pair.replication && REPLICATION_COMMAND.test(chunk.toString('latin1'))) {
         pair.replication = true;
       }
       this.forward(pair, 'toServer', chunk);

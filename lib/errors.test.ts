@@ -58,7 +58,7 @@ describe('error catalogue', () => {
     expect(ERROR_CODES[503]).toEqual(
       expect.arrayContaining(['unavailable', 'redis_auth', 'redis_oom', 'layout_conflict']),
     );
-    expect(ERROR_CODES[409]).toEqual(['layout_conflict', 'session_held']);
+    expect(ERROR_CODES[409]).toEqual(['layout_conflict', 'event_id_conflict', 'session_held']);
   });
 
   it('holds the codes other modules answer with this round', () => {

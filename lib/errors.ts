@@ -50,6 +50,12 @@ export const ERRORS = {
       "a key of this session holds another type than the layout's (written by something else); nothing changed",
     redisFailure: true,
   },
+  event_id_conflict: {
+    status: 409,
+    message: 'the event_id is stored with other content',
+    meaning:
+      'an `event_id` already stored with another `event_type` or `content`: a retry must repeat the event exactly; nothing of the batch was stored',
+  },
   session_held: {
     status: 409,
     message: 'the session is under a legal hold',

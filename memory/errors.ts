@@ -16,16 +16,37 @@ export type FailureKind =
   /** Fewer replicas than MEMORY_REDIS_MIN_REPLICAS confirmed the write. */
   | 'replicas'
   /** A key in the layout has the wrong type (written by something else). */
-  | 'layout';
+  | 'layout'
+  | OutcomeKind;
+
+/** Answers about the data, not failures of Redis: they count in no Redis metric or alert. */
+export type OutcomeKind =
+  /** An event_id stored with other content. */
+  | 'conflict'
+  /** The session is not at the tag (or digest version) required, or (create-only) exists. */
+  | 'precondition'
+  /** The session is under a legal hold: it is not deleted. */
+  | 'held';
+
+export type RedisFailureKind = Exclude<FailureKind, OutcomeKind>;
+
+const OUTCOMES: ReadonlySet<string> = new Set<OutcomeKind>(['conflict', 'precondition', 'held']);
+
+export function isOutcome(kind: FailureKind): kind is OutcomeKind {
+  return OUTCOMES.has(kind);
+}
 
 export class StoreError extends Error {
   override readonly name = 'StoreError';
+  /** With kind precondition: the session's current tag (undefined when it does not exist). */
+  readonly etag: string | undefined;
   constructor(
     readonly kind: FailureKind,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; etag?: string | undefined },
   ) {
     super(message, options);
+    this.etag = options?.etag;
   }
 }
 

@@ -2,13 +2,17 @@
 //
 // One Redis and Sentinel: KAOS RedisMemory's layout, byte for byte:
 //   P:session:S (hash)  P:events:S (list)  P:sessions (sorted set, the index)
+// and beside it the sidecar's own keys, which KAOS ignores (docs/decisions.md,
+// "Bounded work per request"): P:meta:S (hash), P:ids:S (sorted set), P:types:S,
+// P:pinned:S, P:digests:S (lists), P:erased:S (hash, the erasure tombstone), and
+// per index P:holds (sorted set of held sessions).
 //
 // Redis Cluster: a write must stay one transaction, so a session's keys and the
 // index entry it updates share a hash slot. Sessions are spread over BUCKETS
 // indexes, one per range of the slot space; bucket b's keys carry the hash tag
 // {T_b}, a string whose own slot lies in range b, so the buckets spread over the
 // masters as the slots do:
-//   P:{T_b}:session:S  P:{T_b}:events:S  P:{T_b}:sessions
+//   P:{T_b}:session:S  P:{T_b}:events:S  P:{T_b}:sessions  (P:{T_b}:meta:S, …)
 // where b is the range of S's own slot. docs/decisions.md ("Sessions on Redis
 // Cluster") has the design and its guarantees.
 
@@ -16,21 +20,35 @@
 const CLUSTER_BUCKETS = 64;
 const SLOTS = 16384;
 
-export interface SessionKeys {
-  session: string;
-  events: string;
+/** The parts of a session: its key is the index's head for the part, then the session id. */
+export const SESSION_PARTS = [
+  'session',
+  'events',
+  'meta',
+  'ids',
+  'types',
+  'pinned',
+  'digests',
+  'erased',
+] as const;
+export type SessionPart = (typeof SESSION_PARTS)[number];
+
+export type SessionKeys = Record<SessionPart, string> & {
   /** The index this session is listed in. */
   index: string;
-}
+  /** The held sessions of that index. */
+  holds: string;
+};
 
 /** Key heads of one index: a session's keys are head + session id (for the scripts). */
-export interface IndexHeads {
+export type IndexHeads = Record<SessionPart, string> & {
   index: string;
-  session: string;
-  events: string;
+  holds: string;
   /** A key in the index's slot that never exists: the readiness probe's LPUSHX target. */
   probe: string;
-}
+  /** The part heads as JSON, for scripts that reach sessions other than their own. */
+  json: string;
+};
 
 export class Keys {
   /** The tag of each bucket, or a single untagged "bucket" outside Cluster. */
@@ -53,11 +71,9 @@ export class Keys {
   /** The index, session and events keys of one session. */
   forSession(sessionId: string): SessionKeys {
     const heads = this.headsFor(sessionId);
-    return {
-      session: heads.session + sessionId,
-      events: heads.events + sessionId,
-      index: heads.index,
-    };
+    const keys = { index: heads.index, holds: heads.holds } as SessionKeys;
+    for (const part of SESSION_PARTS) keys[part] = heads[part] + sessionId;
+    return keys;
   }
 
   /** The heads of the index `sessionId` belongs to. */
@@ -68,11 +84,13 @@ export class Keys {
 }
 
 function headsOf(base: string): IndexHeads {
+  const parts = Object.fromEntries(SESSION_PARTS.map((part) => [part, `${base}:${part}:`]));
   return {
+    ...(parts as Record<SessionPart, string>),
     index: `${base}:sessions`,
-    session: `${base}:session:`,
-    events: `${base}:events:`,
+    holds: `${base}:holds`,
     probe: `${base}:readyz`,
+    json: JSON.stringify(parts),
   };
 }
 

@@ -1,33 +1,16 @@
-// The memory store on Redis, in KAOS RedisMemory's layout (keys.ts). Each write
-// is one MULTI/EXEC around one script (scripts.ts), batched per hash slot
-// (batch.ts); reads are scripts too, outside MULTI, so they keep working when
-// Redis is at maxmemory. Every call has a deadline.
-import { createHash } from 'node:crypto';
-import { Command } from 'ioredis';
-import { TransactionBatcher } from './batch.js';
+// The memory store on Redis, in KAOS RedisMemory's layout (keys.ts): the request
+// path. Each write is one MULTI/EXEC around one script (memory/lua/), batched per
+// hash slot; reads are scripts too, outside MULTI, so they keep working when Redis
+// is at maxmemory. Every call has a deadline (runner.ts). Whole-store operations
+// (export, import, erasure) are in admin.ts.
 import { now, type Instant } from './clock.js';
 import type { RedisClient } from './connection.js';
-import { StoreError, classify } from './errors.js';
-import {
-  decodeAll,
-  decodeEvent,
-  encodeEvent,
-  newEventId,
-  type MemoryEvent,
-  type NewEvent,
-} from './events.js';
-import { keySlot, Keys, type IndexHeads, type SessionKeys } from './keys.js';
-import {
-  APPEND_EVENTS,
-  CREATE_SESSION,
-  DELETE_IF_OWNER,
-  DELETE_SESSION,
-  EVICT_IF_UNCHANGED,
-  EXPORT_SESSION,
-  LIST_SESSIONS,
-  READ_EVENTS,
-  RESTORE_SESSION,
-} from './scripts.js';
+import { StoreError } from './errors.js';
+import { decodeAll, encodeEvent, newEventId, type MemoryEvent, type NewEvent } from './events.js';
+import { keySlot, Keys, type IndexHeads } from './keys.js';
+import { pyDumps } from './pyjson.js';
+import { ScriptRunner } from './runner.js';
+import { LuaScript, type ReplyFields } from './script.js';
 
 export interface StoreLimits {
   keyPrefix: string;
@@ -51,6 +34,7 @@ export interface Session {
 }
 
 export interface SessionWithCount extends Session {
+  /** Events a reader returns: an event_id stored twice counts once (docs/decisions.md). */
   event_count: number;
 }
 
@@ -65,15 +49,25 @@ export interface SessionCursor {
   member: string;
 }
 
-/** Where a page of events begins: the next page holds the events before this one. */
+/**
+ * Where a page of events begins: the next page holds the events before this one.
+ * A position numbers a session's entries for as long as its index lives (trims
+ * do not move it); the event there, when known, finds it again after a rebuild.
+ */
 export interface EventCursor {
-  index: number;
+  position: number;
   eventId: string;
 }
 
 export interface AppendResult {
   created: boolean;
-  events: { event_id: string; stored: boolean }[];
+  /** The session's tag after the append. */
+  etag: string;
+  /**
+   * Per event: stored, or already stored (a retry); `seq` is the sequence number it
+   * was stored with (null for one stored by another writer, which assigns none).
+   */
+  events: { event_id: string; stored: boolean; seq: number | null }[];
 }
 
 /** Stored entries a read passed over, by why. */
@@ -92,67 +86,175 @@ export interface EventPage {
   bytes: number;
 }
 
-/**
- * One session exactly as stored, for export and import: the raw bytes of every hash
- * field and list entry, each key's remaining TTL (seconds; -1 for none, -2 for a key
- * that does not exist) and the session's index score.
- */
-export interface StoredSession {
-  sessionId: string;
-  /** The index score as Redis prints it, or undefined when the index does not list it. */
-  score: string | undefined;
-  /** HGETALL, in Redis's order. */
-  hash: [Buffer, Buffer][];
-  hashTtl: number;
-  /** The list, oldest first. */
-  events: Buffer[];
-  eventsTtl: number;
-}
+export type { StoredSession } from './admin.js';
 
 export interface StoreHooks {
   /** Called when a read passes over stored entries it cannot return. */
   skipped?(skipped: Skipped, sessionId: string): void;
+  /** Called when sessions were deleted to keep MEMORY_MAX_SESSIONS. */
+  evicted?(count: number): void;
 }
 
-class Script {
-  readonly sha: string;
-  constructor(readonly lua: string) {
-    this.sha = createHash('sha1').update(lua).digest('hex');
-  }
-}
+// --- the scripts of the request path, each with its typed binding -------------
 
-const SCRIPTS = {
-  create: new Script(CREATE_SESSION),
-  append: new Script(APPEND_EVENTS),
-  delete: new Script(DELETE_SESSION),
-  evict: new Script(EVICT_IF_UNCHANGED),
-  list: new Script(LIST_SESSIONS),
-  read: new Script(READ_EVENTS),
-  deleteIfOwner: new Script(DELETE_IF_OWNER),
-  export: new Script(EXPORT_SESSION),
-  restore: new Script(RESTORE_SESSION),
-};
+/** A session's keys as the scripts that work on one session name them. */
+const ALL_KEYS = [
+  'session',
+  'events',
+  'index',
+  'meta',
+  'ids',
+  'types',
+  'pinned',
+  'digests',
+  'erased',
+  'holds',
+] as const;
+const READ_KEYS = ['session', 'events', 'meta', 'ids', 'types'] as const;
 
-/** How long WAIT may block: the rest of the call's deadline, less time for the reply. */
-const WAIT_SHARE = 0.75;
+const CREATE = new LuaScript('create.lua', {
+  keys: ALL_KEYS,
+  args: ['sid', 'userId', 'appName', 'nowIso', 'nowScore', 'ttl', 'maxSessions', 'heads'],
+  reply: (r) => ({
+    created: r.flag('created'),
+    evicted: r.int('evicted'),
+    session: pairs(r.strs('session')),
+    count: r.int('count'),
+    tag: r.str('tag'),
+  }),
+});
+
+const APPEND = new LuaScript('append.lua', {
+  keys: ALL_KEYS,
+  args: [
+    'sid',
+    'userId',
+    'appName',
+    'nowIso',
+    'nowScore',
+    'ttl',
+    'maxEvents',
+    'maxSessions',
+    'heads',
+    'ifMatch',
+    'expectVersion',
+  ],
+  rest: true,
+  reply: (r) => ({
+    precondition: r.flag('precondition'),
+    tag: optionalStr(r, 'tag'),
+    version: r.int('version'),
+    conflict: optionalStr(r, 'conflict'),
+    created: r.flag('created'),
+    evicted: r.int('evicted'),
+    stored: r.ints('stored').map((flag) => flag === 1),
+    seqs: r.ints('seqs').map((seq) => (seq < 0 ? null : seq)),
+  }),
+});
+
+const GET = new LuaScript('get.lua', {
+  keys: ['session', 'events', 'meta', 'ids'],
+  args: [],
+  reply: (r) => ({
+    session: pairs(r.strs('session')),
+    count: r.int('count'),
+    tag: optionalStr(r, 'tag'),
+    stale: r.flag('stale'),
+  }),
+});
+
+const DELETE = new LuaScript('delete.lua', {
+  keys: ['session', 'events', 'index', 'meta', 'ids', 'types', 'pinned', 'digests'],
+  args: ['sid'],
+  reply: (r) => ({ deleted: r.int('deleted') > 0, held: r.flag('held') }),
+});
+
+const EVICT_IF_UNCHANGED = new LuaScript('evict-if-unchanged.lua', {
+  keys: ['index', 'holds'],
+  args: ['sid', 'score', 'heads'],
+  reply: (r) => r.flag('evicted'),
+});
+
+/** One page of one index; admin.ts walks the store with it too. */
+export const LIST = new LuaScript('list.lua', {
+  keys: ['index'],
+  args: ['maxScore', 'afterMember', 'limit', 'user', 'heads', 'budget'],
+  reply: (r) => {
+    const rows = r.list('rows') as string[][];
+    const stop = r.strs('stop');
+    return {
+      rows: rows.map(
+        ([
+          session_id = '',
+          score = '0',
+          user_id = '',
+          app_name = '',
+          created_at = '',
+          updated_at = '',
+        ]) => ({ session_id, score, user_id, app_name, created_at, updated_at }),
+      ),
+      stop: stop.length === 2 ? { score: stop[0] ?? '0', member: stop[1] ?? '' } : undefined,
+    };
+  },
+});
+
+const SESSION_IDS = new LuaScript('session-ids.lua', {
+  keys: ['index'],
+  args: ['from', 'count', 'heads'],
+  reply: (r) => ({
+    ids: (r.list('ids') as [string, string][]).map(([member, score]) => ({ member, score })),
+    next: r.int('next'),
+  }),
+});
+
+const READ = new LuaScript('read.lua', {
+  keys: READ_KEYS,
+  args: ['before', 'beforeId', 'maxCount', 'maxBytes', 'pageStarted', 'maxEntry', 'types'],
+  reply: (r) => {
+    const next = r.list('next') as [number, string] | [];
+    return {
+      entries: (r.list('entries') as [number, string][]).map(([position, raw]) => ({
+        position,
+        raw,
+      })),
+      oversized: r.int('oversized'),
+      next: next.length === 2 ? { position: next[0], eventId: next[1] } : undefined,
+      full: r.flag('full'),
+      gone: r.flag('gone'),
+      stale: r.flag('stale'),
+      drift: r.flag('drift'),
+    };
+  },
+});
+
+const INDEX = new LuaScript('index.lua', {
+  keys: ['session', 'events', 'meta', 'ids', 'types', 'pinned', 'digests'],
+  args: ['rebuild'],
+  reply: (r) => r.flag('stale'),
+});
+
 /** Index entries a listing page examines at most when filtering by user: never the whole index. */
-const USER_FILTER_BUDGET = { perRow: 10, min: 200 };
-/** Sessions an erasure looks for per index page. */
-const ERASE_PAGE = 200;
+export const USER_FILTER_BUDGET = { perRow: 10, min: 200 };
+/** Script calls one read of events makes at most; it answers with a cursor past them. */
+const READ_CALLS = 16;
+/** Index entries session-ids.lua looks at per call. */
+const IDS_PAGE = 1000;
 
 export class MemoryStore {
   readonly keys: Keys;
-  private readonly batcher: TransactionBatcher;
+  readonly runner: ScriptRunner;
+  /** Sessions whose index is being brought up to date, so reads do not queue the same work. */
+  private readonly indexing = new Set<string>();
 
   constructor(
-    private readonly redis: RedisClient,
+    redis: RedisClient,
     private readonly limits: StoreLimits,
     private readonly hooks: StoreHooks = {},
   ) {
     this.keys = new Keys(limits.keyPrefix, redis.isCluster);
-    this.batcher = new TransactionBatcher(redis, {
+    this.runner = new ScriptRunner(redis, {
+      timeoutMs: limits.timeoutMs,
       minReplicas: limits.minReplicas,
-      waitMs: Math.floor(limits.timeoutMs * WAIT_SHARE),
     });
   }
 
@@ -170,6 +272,16 @@ export class MemoryStore {
     return this.limits.maxReadBytes;
   }
 
+  /** The sliding TTL of a session's keys, seconds. */
+  get sessionTtlSeconds(): number {
+    return this.limits.sessionTtlSeconds;
+  }
+
+  /** The hash slot a session's transaction runs on (0 outside Cluster: one group). */
+  slotOf(k: { index: string }): number {
+    return this.clustered ? keySlot(k.index) : 0;
+  }
+
   /**
    * Resolves when a write would succeed on every part of the topology: each
    * primary (each master serving an index, on Cluster) accepts a write command,
@@ -179,11 +291,9 @@ export class MemoryStore {
    */
   async ready(): Promise<void> {
     const probes = this.clustered ? this.probeHeads() : this.keys.indexes;
-    await this.deadline(
-      Promise.all(
-        probes.map((heads) =>
-          this.batcher.run(keySlot(heads.index), (tx) => tx.lpushx(heads.probe, '1')),
-        ),
+    await Promise.all(
+      probes.map((heads) =>
+        this.runner.multi(keySlot(heads.index), (tx) => tx.lpushx(heads.probe, '1')),
       ),
     );
   }
@@ -191,36 +301,49 @@ export class MemoryStore {
   async createSession(
     sessionId: string,
     owner: SessionOwner,
-  ): Promise<{ created: boolean; session: SessionWithCount }> {
+  ): Promise<{ created: boolean; etag: string; session: SessionWithCount }> {
     const k = this.keys.forSession(sessionId);
     const t = now();
-    const reply = (await this.transact(SCRIPTS.create, k, this.writeArgs(sessionId, owner, t))) as [
-      number,
-      number,
-      string[],
-      number,
-    ];
-    const created = reply[0] === 1;
-    if (created) await this.evictAcrossIndexes();
-    return { created, session: toSession(sessionId, pairs(reply[2]), reply[3]) };
+    const reply = await this.runner.transact(this.slotOf(k), CREATE, {
+      keys: k,
+      args: {
+        sid: sessionId,
+        userId: owner.userId,
+        appName: owner.appName,
+        nowIso: t.iso,
+        nowScore: t.score,
+        ttl: this.limits.sessionTtlSeconds,
+        maxSessions: this.localCap(),
+        heads: this.keys.headsFor(sessionId).json,
+      },
+    });
+    await this.afterCreate(reply);
+    return {
+      created: reply.created,
+      etag: reply.tag,
+      session: toSession(sessionId, reply.session, reply.count),
+    };
   }
 
+  /** A session with its event count, or undefined; read-only (works at maxmemory). */
   async getSession(sessionId: string): Promise<SessionWithCount | undefined> {
+    return (await this.getSessionTagged(sessionId))?.session;
+  }
+
+  /** A session with its event count and its tag, or undefined. */
+  async getSessionTagged(
+    sessionId: string,
+  ): Promise<{ session: SessionWithCount; etag: string } | undefined> {
     const k = this.keys.forSession(sessionId);
-    // Two reads, not a MULTI: Redis refuses every MULTI at maxmemory.
-    const [hash, count] = await this.deadline(
-      Promise.all([this.redis.hgetall(k.session), this.redis.llen(k.events)]),
-    );
-    if (Object.keys(hash).length === 0) return undefined;
-    return toSession(sessionId, hash, count);
+    const reply = await this.runner.run(GET, { keys: k, args: {} });
+    if (reply.stale) this.refreshIndex(sessionId, false);
+    if (reply.tag === undefined) return undefined;
+    return { session: toSession(sessionId, reply.session, reply.count), etag: reply.tag };
   }
 
   async deleteSession(sessionId: string): Promise<boolean> {
     const k = this.keys.forSession(sessionId);
-    const deleted = await this.deadline(
-      this.evalScript(SCRIPTS.delete, [k.session, k.events, k.index], [sessionId]),
-    );
-    return Number(deleted) > 0;
+    return (await this.runner.run(DELETE, { keys: k, args: { sid: sessionId } })).deleted;
   }
 
   /**
@@ -236,43 +359,28 @@ export class MemoryStore {
     const budget = opts.userId
       ? Math.max(opts.limit * USER_FILTER_BUDGET.perRow, USER_FILTER_BUDGET.min)
       : opts.limit + 16;
-    const replies = (await this.deadline(
-      Promise.all(
-        this.keys.indexes.map((heads) =>
-          this.evalScript(
-            SCRIPTS.list,
-            [heads.index],
-            [
-              opts.cursor?.score ?? '+inf',
-              opts.cursor?.member ?? '',
-              opts.limit,
-              opts.userId ?? '',
-              heads.session,
-              budget,
-            ],
-          ),
-        ),
+    const replies = await Promise.all(
+      this.keys.indexes.map((heads) =>
+        this.runner.run(LIST, {
+          keys: heads,
+          args: {
+            maxScore: opts.cursor?.score ?? '+inf',
+            afterMember: opts.cursor?.member ?? '',
+            limit: opts.limit,
+            user: opts.userId ?? '',
+            heads: heads.json,
+            budget,
+          },
+        }),
       ),
-    )) as [string[][], string[]][];
+    );
     const rows: (Session & { score: string })[] = [];
     // The highest point, newest first, where an index stopped before its end:
     // nothing below it was examined there, so this page ends there.
     let frontier: SessionCursor | undefined;
-    for (const [indexRows, stop] of replies) {
-      for (const [
-        session_id = '',
-        score = '0',
-        user_id = '',
-        app_name = '',
-        created_at = '',
-        updated_at = '',
-      ] of indexRows) {
-        rows.push({ session_id, score, user_id, app_name, created_at, updated_at });
-      }
-      if (stop.length === 2) {
-        const at = { score: stop[0] ?? '0', member: stop[1] ?? '' };
-        if (!frontier || newerThan(at, frontier)) frontier = at;
-      }
+    for (const { rows: indexRows, stop } of replies) {
+      rows.push(...indexRows);
+      if (stop && (!frontier || newerThan(stop, frontier))) frontier = stop;
     }
     rows.sort((a, b) => (newerThan(cursorOf(a), cursorOf(b)) ? -1 : 1));
     const inRange = frontier ? rows.filter((r) => !newerThan(frontier, cursorOf(r))) : rows;
@@ -285,48 +393,65 @@ export class MemoryStore {
     return { sessions: page.map(({ score: _score, ...session }) => session), next };
   }
 
-  /** Session ids oldest first, as KAOS's list_sessions returns them (the newest `max`). */
+  /**
+   * Session ids oldest first, as KAOS's list_sessions returns them (the newest
+   * `max`); an index entry whose session expired is removed, never listed.
+   */
   async sessionIds(max: number): Promise<string[]> {
-    const lists = await this.deadline(
-      Promise.all(
-        this.keys.indexes.map((heads) =>
-          this.redis.zrange(heads.index, String(-max), '-1', 'WITHSCORES'),
-        ),
-      ),
+    const perIndex = await Promise.all(
+      this.keys.indexes.map(async (heads) => {
+        const found: SessionCursor[] = [];
+        for (let from = 0; from >= 0 && found.length < max;) {
+          const page = await this.runner.run(SESSION_IDS, {
+            keys: heads,
+            args: { from, count: Math.min(IDS_PAGE, max - found.length), heads: heads.json },
+          });
+          found.push(...page.ids);
+          from = page.next;
+        }
+        return found;
+      }),
     );
-    const all: SessionCursor[] = [];
-    for (const flat of lists) {
-      for (let i = 0; i + 1 < flat.length; i += 2) {
-        all.push({ member: flat[i] as string, score: flat[i + 1] as string });
-      }
-    }
+    const all = perIndex.flat();
     all.sort((a, b) => (newerThan(a, b) ? 1 : -1));
     return all.slice(-max).map((c) => c.member);
   }
 
+  /**
+   * Appends events, creating the session when absent; each stored event gets the
+   * session's next `metadata.seq` (one the caller set is replaced). An event_id
+   * already stored is not stored again; reused with other content, the append is
+   * refused whole (StoreError `conflict`). Work is bounded by the batch, whatever
+   * the session holds.
+   */
   async appendEvents(
     sessionId: string,
     events: NewEvent[],
     owner: SessionOwner,
   ): Promise<AppendResult> {
-    const k = this.keys.forSession(sessionId);
     const t = now();
     const ids = events.map((e) => e.event_id ?? newEventId());
-    const args = this.writeArgs(sessionId, owner, t);
-    events.forEach((e, i) => args.push(e.event_id ?? '', encodeEvent(e, ids[i] ?? '', t.iso)));
-    const reply = (await this.transact(SCRIPTS.append, k, args)) as [number, number, number[]];
-    const created = reply[0] === 1;
-    if (created) await this.evictAcrossIndexes();
+    const rest = events.flatMap((e, i) =>
+      appendArgs(e, ids[i] ?? '', t.iso, { check: e.event_id !== undefined }),
+    );
+    const reply = await this.append(sessionId, owner, t, rest, {});
     return {
-      created,
-      events: ids.map((event_id, i) => ({ event_id, stored: reply[2][i] === 1 })),
+      created: reply.created,
+      etag: reply.tag ?? '',
+      events: ids.map((event_id, i) => ({
+        event_id,
+        stored: reply.stored[i] === true,
+        seq: reply.seqs[i] ?? null,
+      })),
     };
   }
 
   /**
    * Events oldest first: the newest `limit` (all the session keeps by default)
    * that fit in the read budget, with a cursor to the older ones. Memory stays
-   * bounded whatever is stored: Redis returns only what fits.
+   * bounded whatever is stored: Redis returns only what fits, and each script
+   * call reads within its budget (a type filter reads only the entries it keeps,
+   * by the index), so a page may take several calls, and at most READ_CALLS.
    */
   async readEvents(
     sessionId: string,
@@ -338,230 +463,119 @@ export class MemoryStore {
       maxBytes?: number | undefined;
     },
   ): Promise<EventPage> {
-    const key = this.keys.forSession(sessionId).events;
+    const k = this.keys.forSession(sessionId);
     const limit = opts.limit ?? this.limits.maxSessionEvents;
     const maxBytes = Math.min(opts.maxBytes ?? Infinity, this.limits.maxReadBytes);
-    const [, entries, oversized, more] = (await this.deadline(
-      this.evalScript(
-        SCRIPTS.read,
-        [key],
-        [
-          opts.before ? opts.before.index : '',
-          opts.before ? opts.before.eventId : '',
-          limit,
-          maxBytes,
-          this.limits.maxReadBytes,
-          opts.types ? opts.types.join(',') : '',
-        ],
-      ),
-    )) as [number, [number, string][], number[], number];
+    const types = opts.types ? opts.types.map((t) => pyDumps(t)).join('\n') : '';
+    const entries: { position: number; raw: string }[] = []; // newest first
+    let bytes = 0;
+    let oversized = 0;
+    let before = opts.before;
+    let next: EventCursor | undefined;
+    for (let calls = 0; calls < READ_CALLS; calls++) {
+      const r = await this.runner.run(READ, {
+        keys: k,
+        args: {
+          before: before ? before.position : '',
+          beforeId: before ? before.eventId : '',
+          maxCount: limit - entries.length,
+          maxBytes: maxBytes - bytes,
+          pageStarted: entries.length > 0 ? 1 : 0,
+          maxEntry: this.limits.maxReadBytes,
+          types,
+        },
+      });
+      if (r.stale || r.drift) this.refreshIndex(sessionId, r.drift);
+      for (const e of r.entries) {
+        entries.push(e);
+        bytes += Buffer.byteLength(e.raw);
+      }
+      oversized += r.oversized;
+      next = r.next;
+      if (!next || r.full || r.gone || entries.length >= limit) break;
+      before = next;
+    }
     entries.reverse(); // oldest first
-    const decoded = decodeAll(entries.map(([, raw]) => raw));
+    const decoded = decodeAll(entries.map((e) => e.raw));
     const kept = opts.types
       ? decoded.events.filter((e) => opts.types?.includes(e.event_type))
       : decoded.events;
-    const skipped = { undecodable: decoded.undecodable, oversized: oversized.length };
+    const skipped = { undecodable: decoded.undecodable, oversized };
     if (skipped.undecodable + skipped.oversized > 0) this.hooks.skipped?.(skipped, sessionId);
-    // The cursor names the oldest entry read, so what this page passed over is not read again.
-    const oldest = entries[0];
-    const next =
-      more === 1 && oldest
-        ? { index: oldest[0], eventId: decodeEvent(oldest[1])?.event_id ?? '' }
-        : undefined;
-    const bytes = entries.reduce((sum, [, raw]) => sum + raw.length, 0);
     return { events: kept, next, skipped, bytes };
-  }
-
-  // --- whole-store operations (the operator CLI, erasure) ----------------------
-
-  /**
-   * Every session id in the indexes, a page at a time, index after index (newest
-   * first within each): never the whole index in memory. With `userId`, only that
-   * user's sessions (a page may then be empty). Expired index entries are pruned on
-   * the way, as listing does.
-   */
-  async *sessionPages(opts: {
-    pageSize: number;
-    userId?: string | undefined;
-  }): AsyncGenerator<string[]> {
-    const budget = opts.userId ? opts.pageSize * USER_FILTER_BUDGET.perRow : opts.pageSize;
-    for (const heads of this.keys.indexes) {
-      let cursor: SessionCursor | undefined;
-      for (;;) {
-        const [rows, stop] = (await this.deadline(
-          this.evalScript(
-            SCRIPTS.list,
-            [heads.index],
-            [
-              cursor?.score ?? '+inf',
-              cursor?.member ?? '',
-              opts.pageSize,
-              opts.userId ?? '',
-              heads.session,
-              budget,
-            ],
-          ),
-        )) as [string[][], string[]];
-        const ids = rows.map((row) => row[0] ?? '');
-        if (ids.length > 0) yield ids;
-        if (stop.length !== 2) break;
-        cursor = { score: stop[0] ?? '0', member: stop[1] ?? '' };
-      }
-    }
-  }
-
-  /**
-   * Deletes every session of `userId` across every index; resolves with how many.
-   * Each deletion checks the owner again, atomically, so a session that changed
-   * hands meanwhile is kept.
-   */
-  async deleteUserSessions(userId: string, progress?: (deleted: number) => void): Promise<number> {
-    let deleted = 0;
-    for await (const ids of this.sessionPages({ pageSize: ERASE_PAGE, userId })) {
-      const results = await this.deadline(
-        Promise.all(
-          ids.map((id) => {
-            const k = this.keys.forSession(id);
-            return this.evalScript(
-              SCRIPTS.deleteIfOwner,
-              [k.session, k.events, k.index],
-              [id, userId],
-            );
-          }),
-        ),
-      );
-      deleted += results.filter((r) => Number(r) === 1).length;
-      progress?.(deleted);
-    }
-    return deleted;
-  }
-
-  /** One session as stored, byte for byte, or undefined when it does not exist. */
-  async exportSession(sessionId: string): Promise<StoredSession | undefined> {
-    const k = this.keys.forSession(sessionId);
-    const [flat, events, hashTtl, eventsTtl, score] = (await this.deadline(
-      this.evalScriptBuffer(SCRIPTS.export, [k.session, k.events, k.index], [sessionId]),
-    )) as [Buffer[], Buffer[], number, number, Buffer | null];
-    if (flat.length === 0 && events.length === 0) return undefined;
-    const hash: [Buffer, Buffer][] = [];
-    for (let i = 0; i + 1 < flat.length; i += 2) {
-      hash.push([flat[i] as Buffer, flat[i + 1] as Buffer]);
-    }
-    return {
-      sessionId,
-      score: score === null ? undefined : score.toString(),
-      hash,
-      hashTtl: Number(hashTtl),
-      events,
-      eventsTtl: Number(eventsTtl),
-    };
-  }
-
-  /**
-   * Writes an exported session back as it was, in this store's layout (so a session
-   * moves between a single Redis and a Cluster). An existing session is kept unless
-   * `replace`; resolves with whether it was written. Not subject to MEMORY_MAX_SESSIONS.
-   */
-  async importSession(session: StoredSession, opts: { replace: boolean }): Promise<boolean> {
-    const k = this.keys.forSession(session.sessionId);
-    const args: (string | number | Buffer)[] = [
-      session.sessionId,
-      opts.replace ? 1 : 0,
-      session.score ?? '',
-      restoredTtl(session.hashTtl),
-      restoredTtl(session.eventsTtl),
-      session.hash.length,
-      ...session.hash.flat(),
-      ...session.events,
-    ];
-    return Number(await this.transact(SCRIPTS.restore, k, args)) === 1;
   }
 
   // --- plumbing -------------------------------------------------------------
 
-  /** ARGV[1..10] of the write scripts: the session, the moment, the limits, the key heads. */
-  private writeArgs(sessionId: string, owner: SessionOwner, t: Instant): (string | number)[] {
-    const l = this.limits;
-    const heads = this.keys.headsFor(sessionId);
-    return [
-      sessionId,
-      owner.userId,
-      owner.appName,
-      t.iso,
-      t.score,
-      l.sessionTtlSeconds,
-      l.maxSessionEvents,
-      // On Cluster the cap is kept across indexes, after the write (evictAcrossIndexes).
-      this.clustered ? 0 : l.maxSessions,
-      heads.session,
-      heads.events,
-    ];
-  }
-
-  /** One write script in one MULTI/EXEC, batched with the others of this turn in its slot. */
-  private async transact(
-    script: Script,
-    k: SessionKeys,
-    args: (string | number | Buffer)[],
-  ): Promise<unknown> {
-    const keys = [k.session, k.events, k.index];
-    const argv = args.map((a) => (Buffer.isBuffer(a) ? a : String(a)));
-    const slot = this.clustered ? keySlot(k.index) : 0;
-    const run = (useSha: boolean) =>
-      this.deadline(
-        this.batcher.run(slot, (tx) =>
-          useSha
-            ? tx.evalsha(script.sha, String(keys.length), ...keys, ...argv)
-            : tx.eval(script.lua, String(keys.length), ...keys, ...argv),
-        ),
+  /** One run of append.lua; throws its refusals as StoreErrors. */
+  private async append(
+    sessionId: string,
+    owner: SessionOwner,
+    t: Instant,
+    rest: (string | number)[],
+    opts: { ifMatch?: string | undefined; expectVersion?: number | undefined },
+  ) {
+    const k = this.keys.forSession(sessionId);
+    const reply = await this.runner.transact(this.slotOf(k), APPEND, {
+      keys: k,
+      args: {
+        sid: sessionId,
+        userId: owner.userId,
+        appName: owner.appName,
+        nowIso: t.iso,
+        nowScore: t.score,
+        ttl: this.limits.sessionTtlSeconds,
+        maxEvents: this.limits.maxSessionEvents,
+        maxSessions: this.localCap(),
+        heads: this.keys.headsFor(sessionId).json,
+        ifMatch: opts.ifMatch ?? '',
+        expectVersion: opts.expectVersion ?? '',
+      },
+      rest,
+    });
+    if (reply.precondition) {
+      throw new StoreError(
+        'precondition',
+        reply.tag === undefined
+          ? `session ${sessionId} does not exist`
+          : `session ${sessionId} is not at the tag or digest version required (it is at ${reply.tag}, digest version ${reply.version})`,
+        { etag: reply.tag },
       );
-    try {
-      try {
-        return (await run(true))[0];
-      } catch (err) {
-        // First use on this node (or after a restart): EVAL runs it and caches it there.
-        if (!isNoScript(err)) throw err;
-        return (await run(false))[0];
-      }
-    } catch (err) {
-      throw outcomeUnknown(err);
     }
-  }
-
-  /** A script outside MULTI (reads, deletes): EVALSHA, or EVAL when the node lacks it. */
-  private async evalScript(
-    script: Script,
-    keys: string[],
-    args: (string | number)[],
-  ): Promise<unknown> {
-    const argv = args.map(String);
-    try {
-      return await this.redis.evalsha(script.sha, keys.length, ...keys, ...argv);
-    } catch (err) {
-      if (!isNoScript(err)) throw err;
-      return this.redis.eval(script.lua, keys.length, ...keys, ...argv);
-    }
-  }
-
-  /** Like evalScript, with every bulk string in the reply as a Buffer (bytes, not text). */
-  private async evalScriptBuffer(
-    script: Script,
-    keys: string[],
-    args: (string | number)[],
-  ): Promise<unknown> {
-    const argv = args.map(String);
-    // A Command with no reply encoding, not callBuffer: with auto-pipelining on, ioredis
-    // 6 drops callBuffer's command name.
-    const send = (name: string, head: string) =>
-      this.redis.sendCommand(
-        new Command(name, [head, keys.length, ...keys, ...argv], { replyEncoding: null }),
+    if (reply.conflict !== undefined) {
+      throw new StoreError(
+        'conflict',
+        `event_id ${reply.conflict} is already stored with another type or content; nothing was stored`,
       );
-    try {
-      return await send('evalsha', script.sha);
-    } catch (err) {
-      if (!isNoScript(err)) throw err;
-      return send('eval', script.lua);
     }
+    await this.afterCreate(reply);
+    return reply;
+  }
+
+  /** The cap each index keeps itself: on Cluster it is kept across indexes (evictAcrossIndexes). */
+  private localCap(): number {
+    return this.clustered ? 0 : this.limits.maxSessions;
+  }
+
+  /**
+   * Brings a session's index up to its list, off the read's path: a read found
+   * entries written straight to Redis, or a session indexed only in part. A write
+   * (MULTI), so it fails harmlessly when Redis refuses writes; one at a time per session.
+   */
+  private refreshIndex(sessionId: string, rebuild: boolean): void {
+    if (this.indexing.has(sessionId)) return;
+    this.indexing.add(sessionId);
+    const k = this.keys.forSession(sessionId);
+    this.runner
+      .transact(this.slotOf(k), INDEX, { keys: k, args: { rebuild: rebuild ? 1 : 0 } })
+      .catch(() => false)
+      .finally(() => this.indexing.delete(sessionId));
+  }
+
+  /** After a write: count what its script evicted, and keep the cap across indexes on Cluster. */
+  private async afterCreate(reply: { created: boolean; evicted: number }): Promise<void> {
+    if (reply.evicted > 0) this.hooks.evicted?.(reply.evicted);
+    if (reply.created && this.clustered) await this.evictAcrossIndexes();
   }
 
   /**
@@ -570,15 +584,13 @@ export class MemoryStore {
    * Not atomic across indexes: docs/decisions.md says what it guarantees.
    */
   private async evictAcrossIndexes(): Promise<void> {
-    if (!this.clustered) return;
     const heads = this.keys.indexes;
-    const counts = await this.deadline(Promise.all(heads.map((h) => this.redis.zcard(h.index))));
+    const redis = this.runner.redis;
+    const counts = await this.runner.deadline(Promise.all(heads.map((h) => redis.zcard(h.index))));
     const excess = counts.reduce((a, b) => a + b, 0) - this.limits.maxSessions;
     if (excess <= 0) return;
-    const oldest = await this.deadline(
-      Promise.all(
-        heads.map((h) => this.redis.zrange(h.index, '0', String(excess - 1), 'WITHSCORES')),
-      ),
+    const oldest = await this.runner.deadline(
+      Promise.all(heads.map((h) => redis.zrange(h.index, '0', String(excess - 1), 'WITHSCORES'))),
     );
     const candidates: (SessionCursor & { heads: IndexHeads })[] = [];
     oldest.forEach((flat, i) => {
@@ -591,24 +603,21 @@ export class MemoryStore {
       }
     });
     candidates.sort((a, b) => (newerThan(a, b) ? 1 : -1));
-    await this.deadline(
-      Promise.all(
-        candidates
-          .slice(0, excess)
-          .map((c) =>
-            this.evalScript(
-              SCRIPTS.evict,
-              [c.heads.index],
-              [c.member, c.score, c.heads.session, c.heads.events],
-            ),
-          ),
+    const evicted = await Promise.all(
+      candidates.slice(0, excess).map((c) =>
+        this.runner.run(EVICT_IF_UNCHANGED, {
+          keys: c.heads,
+          args: { sid: c.member, score: c.score, heads: c.heads.json },
+        }),
       ),
     );
+    const count = evicted.filter(Boolean).length;
+    if (count > 0) this.hooks.evicted?.(count);
   }
 
   /** One index per master: a write to each proves every master accepts writes. */
   private probeHeads(): IndexHeads[] {
-    const cluster = this.redis as { slots?: string[][] };
+    const cluster = this.runner.redis as { slots?: string[][] };
     const seen = new Set<string>();
     const out: IndexHeads[] = [];
     for (const heads of this.keys.indexes) {
@@ -619,82 +628,52 @@ export class MemoryStore {
     }
     return out;
   }
-
-  /** Every call has a deadline: a hung Redis becomes a 503, never a hung request. */
-  private deadline<T>(promise: Promise<T>): Promise<T> {
-    const ms = this.limits.timeoutMs;
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new StoreError('timeout', `redis did not answer within ${ms} ms`)),
-        ms,
-      );
-      promise.then(
-        (value) => {
-          clearTimeout(timer);
-          resolve(value);
-        },
-        (err: unknown) => {
-          clearTimeout(timer);
-          reject(toStoreError(err));
-        },
-      );
-    });
-  }
 }
 
-/** A StoreError for a known condition of the server; anything else as an Error. */
-function toStoreError(err: unknown): Error {
-  if (err instanceof StoreError) return err;
-  const kind = classify(err);
-  if (kind === undefined) return err instanceof Error ? err : new Error(String(err));
-  const messages: Record<string, string> = {
-    unavailable: 'redis is unavailable',
-    timeout: 'redis did not answer in time',
-    auth: 'redis refused the credentials',
-    oom: 'redis is out of memory (maxmemory reached)',
-    readonly: 'redis is read-only here (a replica; a failover may be under way)',
-    replicas: 'too few redis replicas confirmed the write',
-    layout: 'a key in the memory layout holds another type',
-  };
-  const detail =
-    kind === 'layout' && err instanceof Error
-      ? `: ${err.message.replace(/^.*kaos-layout: /, '')}`
-      : '';
-  return new StoreError(kind, `${messages[kind] ?? kind}${detail}`, { cause: err });
+/**
+ * What append.lua takes per event: flags (c: check its event_id, p: pinned, d: a
+ * digest, m: metadata not empty), where `, "metadata": ` starts in its JSON (1-based),
+ * and the JSON without its closing `}}`, so the script puts `"seq": N` last in the
+ * metadata. A `seq` the caller set is replaced (it is the store's).
+ */
+export function appendArgs(
+  event: NewEvent,
+  eventId: string,
+  timestamp: string,
+  opts: { check: boolean; digest?: boolean },
+): [string, number, string] {
+  const { seq: _seq, ...metadata } = event.metadata ?? {};
+  const json = encodeEvent({ ...event, metadata }, eventId, timestamp);
+  const metaJson = pyDumps(metadata);
+  const at = Buffer.byteLength(json) - Buffer.byteLength(`, "metadata": ${metaJson}}`) + 1;
+  let flags = opts.check ? 'c' : '';
+  if (metadata.pinned === true) flags += 'p';
+  if (opts.digest) flags += 'd';
+  if (metaJson !== '{}') flags += 'm';
+  return [flags, at, json.slice(0, -2)];
 }
 
-/** A write cut off in flight may have been applied: say so, and how to retry safely. */
-function outcomeUnknown(err: unknown): unknown {
-  if (!(err instanceof StoreError) || (err.kind !== 'unavailable' && err.kind !== 'timeout')) {
-    return err;
-  }
-  return new StoreError(
-    err.kind,
-    `${err.message}; the write may or may not have been stored: retry it with the same event_id`,
-    { cause: err.cause },
-  );
-}
-
-/** An exported TTL as restored: -1 (none) stays none; a key about to expire keeps a second. */
-function restoredTtl(ttl: number): number {
-  if (ttl < 0) return -1;
-  return Math.max(ttl, 1);
-}
-
-function isNoScript(err: unknown): boolean {
-  return err instanceof Error && err.message.includes('NOSCRIPT');
+/** A score as Redis prints it (`inf` included) as a number. */
+export function scoreValue(score: string): number {
+  if (/^\+?inf$/i.test(score)) return Infinity;
+  if (/^-inf$/i.test(score)) return -Infinity;
+  return Number(score);
 }
 
 /** True when `a` comes before `b` newest first: a higher score, or the same score and a later member. */
-function newerThan(a: SessionCursor, b: SessionCursor): boolean {
-  const sa = Number(a.score);
-  const sb = Number(b.score);
+export function newerThan(a: SessionCursor, b: SessionCursor): boolean {
+  const sa = scoreValue(a.score);
+  const sb = scoreValue(b.score);
   if (sa !== sb) return sa > sb;
   return a.member > b.member;
 }
 
 function cursorOf(row: { score: string; session_id: string }): SessionCursor {
   return { score: row.score, member: row.session_id };
+}
+
+function optionalStr(r: ReplyFields, name: string): string | undefined {
+  return r.raw(name) === null ? undefined : r.str(name);
 }
 
 function pairs(flat: string[]): Record<string, string> {

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
+import { MemoryAdmin } from '../memory/admin.js';
 import { stringifyJson } from '../memory/json.js';
 import type {
   EventCursor,
@@ -111,6 +112,7 @@ export async function exportSessions(
   io: Io,
   opts: { ids: string[]; all: boolean },
 ): Promise<number> {
+  const admin = new MemoryAdmin(store);
   const progress = new Progress(io.progress, 'sessions exported');
   let missing = 0;
   let read = 0;
@@ -141,7 +143,7 @@ export async function exportSessions(
     ) {
       await write();
     }
-    const session = store.exportSession(id).then((s) => {
+    const session = admin.exportSession(id).then((s) => {
       read++;
       readBytes += s ? sizeOf(s) : 0;
       return s;
@@ -151,7 +153,7 @@ export async function exportSessions(
     ahead.push({ id, named, session });
   };
   if (opts.all) {
-    for await (const page of store.sessionPages({ pageSize: PAGE })) {
+    for await (const page of admin.sessionPages({ pageSize: PAGE })) {
       for (const id of page) await queue(id, false);
     }
   } else {
@@ -225,6 +227,7 @@ async function writeRecords(
   file: string,
   replace: boolean,
 ): Promise<number> {
+  const admin = new MemoryAdmin(store);
   const progress = new Progress(io.progress, 'sessions read');
   let written = 0;
   let kept = 0;
@@ -240,7 +243,7 @@ async function writeRecords(
     }
     if (failure) return false;
     bytes += size;
-    const done: Promise<void> = store
+    const done: Promise<void> = admin
       .importSession(record, { replace })
       .then(
         (ok) => {
@@ -295,14 +298,20 @@ export async function deleteSessions(store: MemoryStore, io: Io, ids: string[]):
 export async function erase(store: MemoryStore, io: Io, userId: string): Promise<number> {
   const progress = new Progress(io.progress, `sessions of user ${userId} deleted`);
   let reported = 0;
-  const deleted = await store.deleteUserSessions(userId, (n) => {
-    progress.add(n - reported);
-    reported = n;
-  });
+  const { deleted, held, complete } = await new MemoryAdmin(store).deleteUserSessions(
+    userId,
+    (n) => {
+      progress.add(n - reported);
+      reported = n;
+    },
+  );
   progress.done();
+  const kept = held > 0 ? `; ${held} held (legal hold) and kept` : '';
   await writeLine(
     io.stdout,
-    `erased ${deleted} session${deleted === 1 ? '' : 's'} of user ${userId}`,
+    `erased ${deleted} session${deleted === 1 ? '' : 's'} of user ${userId}${kept}`,
   );
-  return 0;
+  if (complete) return 0;
+  io.stderr.write('sessions of this user were re-created while erasing: run it again\n');
+  return 1;
 }

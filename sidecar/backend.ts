@@ -91,6 +91,9 @@ export function openStore(config: SidecarConfig, log: Logger, metrics?: SidecarM
           metrics?.entriesSkipped.inc({ reason: 'oversized' }, skipped.oversized);
         log.warn({ session: sessionId, ...skipped }, 'stored entries passed over on read');
       },
+      evicted(count) {
+        metrics?.sessionsEvicted.inc(count);
+      },
     },
   );
   const close = async () => {

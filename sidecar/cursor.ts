@@ -18,20 +18,19 @@ export function encodeSessionCursor(c: SessionCursor): string {
   return encode({ s: c.score, m: c.member });
 }
 
+/** A score as Redis prints it: a decimal, or inf and -inf (a score Python or an operator set). */
+const SCORE = /^([+-]?inf|-?\d+(\.\d+)?(e[+-]?\d+)?)$/i;
+
 export function decodeSessionCursor(cursor: string): SessionCursor {
   const v = decode(cursor) as { s?: unknown; m?: unknown } | null;
-  if (
-    typeof v?.s !== 'string' ||
-    typeof v.m !== 'string' ||
-    !/^-?\d+(\.\d+)?(e[+-]?\d+)?$/.test(v.s)
-  ) {
+  if (typeof v?.s !== 'string' || typeof v.m !== 'string' || !SCORE.test(v.s)) {
     throw new BadRequestError('cursor is not one this server issued');
   }
   return { score: v.s, member: v.m };
 }
 
 export function encodeEventCursor(c: EventCursor): string {
-  return encode({ i: c.index, e: c.eventId });
+  return encode({ i: c.position, e: c.eventId });
 }
 
 export function decodeEventCursor(cursor: string): EventCursor {
@@ -39,5 +38,5 @@ export function decodeEventCursor(cursor: string): EventCursor {
   if (!Number.isSafeInteger(v?.i) || (v?.i as number) < 0 || typeof v?.e !== 'string') {
     throw new BadRequestError('cursor is not one this server issued');
   }
-  return { index: v.i as number, eventId: v.e };
+  return { position: v.i as number, eventId: v.e };
 }

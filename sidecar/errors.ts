@@ -1,4 +1,10 @@
-import type { FailureKind, StoreError } from '../memory/errors.js';
+import {
+  isOutcome,
+  type OutcomeKind,
+  type RedisFailureKind,
+  type StoreError,
+} from '../memory/errors.js';
+import { formatEtag } from './etag.js';
 import { ERRORS, type ErrorCode, type RedisFailureCode, type StatusOf } from '../lib/errors.js';
 
 // Error answers with stable codes, each from the catalogue (lib/errors.ts). The
@@ -63,7 +69,7 @@ export class PayloadTooLargeError extends ApiError<'payload_too_large'> {
  * Retry-After) means "try the same request again later": for a write, with the same
  * event_id (README).
  */
-export const STORE_FAILURES: Record<FailureKind, RedisFailureCode> = {
+export const STORE_FAILURES: Record<RedisFailureKind, RedisFailureCode> = {
   unavailable: 'unavailable',
   timeout: 'redis_timeout',
   readonly: 'redis_readonly',
@@ -73,12 +79,27 @@ export const STORE_FAILURES: Record<FailureKind, RedisFailureCode> = {
   layout: 'layout_conflict',
 };
 
-/** The answer to a request that a Redis failure stopped. */
+/** The code of each answer the store gives about the data (not a failure of Redis). */
+export const STORE_OUTCOMES: Record<OutcomeKind, ErrorCode> = {
+  conflict: 'event_id_conflict',
+  precondition: 'precondition_failed',
+  held: 'session_held',
+};
+
+/**
+ * The answer to a request that a Redis failure stopped, or that the store refused
+ * (a 412 carries the session's current `ETag`).
+ */
 export function storeFailure(err: StoreError): ApiError {
+  if (isOutcome(err.kind)) {
+    const headers = err.etag === undefined ? undefined : { etag: formatEtag(err.etag) };
+    return apiError(STORE_OUTCOMES[err.kind], err.message, { cause: err, headers });
+  }
   return apiError(STORE_FAILURES[err.kind], err.message, { cause: err });
 }
 
 /** /readyz's answer to a Redis failure: always 503 (not ready), with the failure's code. */
 export function notReady(err: StoreError): ApiError {
-  return new ApiError(503, STORE_FAILURES[err.kind], `not ready: ${err.message}`, { cause: err });
+  const code = isOutcome(err.kind) ? 'unavailable' : STORE_FAILURES[err.kind];
+  return new ApiError(503, code, `not ready: ${err.message}`, { cause: err });
 }

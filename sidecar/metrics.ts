@@ -25,6 +25,7 @@ export interface SidecarMetrics {
   redisReconnects: Counter;
   redisUp: Gauge;
   entriesSkipped: Counter<'reason'>;
+  sessionsEvicted: Counter;
   unhandled: Counter;
 }
 
@@ -117,6 +118,11 @@ export function createMetrics(): SidecarMetrics {
       name: 'kaos_memory_sidecar_entries_skipped_total',
       help: 'Stored entries a read passed over: undecodable (not a whole event, or nested too deeply) or oversized.',
       labelNames: ['reason'],
+      registers: [registry],
+    }),
+    sessionsEvicted: new Counter({
+      name: 'kaos_memory_sidecar_sessions_evicted_total',
+      help: 'Sessions this sidecar deleted to keep MEMORY_MAX_SESSIONS (least recently updated first).',
       registers: [registry],
     }),
   };

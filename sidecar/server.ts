@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from '../lib/logger.js';
 import type { SidecarConfig } from './config.js';
 import type { RedisClient } from '../memory/connection.js';
-import { StoreError } from '../memory/errors.js';
+import { isOutcome, StoreError } from '../memory/errors.js';
 import { FactStore } from '../memory/facts.js';
 import type { MemoryStore } from '../memory/store.js';
 import { openStore, type Backend } from './backend.js';
@@ -111,7 +111,9 @@ export class Sidecar {
           }
         },
         failed: (err) => {
-          if (err instanceof StoreError) this.metrics.redisErrors.inc({ kind: err.kind });
+          if (err instanceof StoreError && !isOutcome(err.kind)) {
+            this.metrics.redisErrors.inc({ kind: err.kind });
+          }
         },
         abandoned: (count) => this.metrics.abandoned.inc(count),
         overflowed: (maxQueued) =>

@@ -58,4 +58,15 @@ describe('validation', () => {
   it('refuses a repeated query parameter', () => {
     expect(() => queryObject(new URLSearchParams('limit=1&limit=2'))).toThrow(/more than once/);
   });
+
+  it.each(['constructor', 'toString', '__proto__', 'hasOwnProperty', 'valueOf'])(
+    'takes a query parameter named %s like any other (ignored when unknown)',
+    (name) => {
+      const query = queryObject(new URLSearchParams(`${name}=1&limit=5`));
+      expect(check(listEventsQuery, query, 'query')).toEqual({ limit: 5 });
+      expect(() => queryObject(new URLSearchParams(`${name}=1&${name}=2`))).toThrow(
+        `query parameter ${name} is given more than once`,
+      );
+    },
+  );
 });

@@ -162,11 +162,17 @@ export function check<T>(schema: Schema<T>, input: unknown, where: string): T {
   }
 }
 
-/** Query parameters as a plain object; a repeated parameter is an error, not a guess. */
+/**
+ * Query parameters as an object with no prototype, so a parameter named like one of
+ * Object's members (`constructor`, `__proto__`) is a parameter like any other; a
+ * repeated parameter is an error, not a guess.
+ */
 export function queryObject(params: URLSearchParams): Record<string, string> {
-  const out: Record<string, string> = {};
+  const out = Object.create(null) as Record<string, string>;
   for (const [k, v] of params) {
-    if (k in out) throw new BadRequestError(`query parameter ${k} is given more than once`);
+    if (Object.hasOwn(out, k)) {
+      throw new BadRequestError(`query parameter ${k} is given more than once`);
+    }
     out[k] = v;
   }
   return out;

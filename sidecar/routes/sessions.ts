@@ -1,9 +1,10 @@
 // Sessions: create, list, get, delete, and erase one user's.
 import { randomBytes } from 'node:crypto';
+import { MemoryAdmin } from '../../memory/admin.js';
 import { NotFoundError } from '../errors.js';
 import { decodeSessionCursor, encodeSessionCursor } from '../cursor.js';
 import { createSessionBody, eraseUserQuery, listSessionsQuery } from '../validation.js';
-import { COUNT, DEFAULT_OWNER, fields, ref, route, SESSION_PARAMS } from './shapes.js';
+import { BOOLEAN, COUNT, DEFAULT_OWNER, fields, ref, route, SESSION_PARAMS } from './shapes.js';
 
 /** `session_` and 12 hex digits, as KAOS generates them. */
 const SESSION_ID_BYTES = 6;
@@ -64,19 +65,28 @@ export const SESSION_ROUTES = [
     summary: 'Delete every session of one user (privacy erasure)',
     description:
       'Deletes the sessions whose `user_id` is the one given, across every index of the store, and says how many. ' +
-      'Each deletion checks the owner again, so a session that changed hands meanwhile is kept. ' +
+      'Each deletion checks the owner again, so a session that changed hands meanwhile is kept; a session under a legal hold is kept and counted in `held`. ' +
+      'An erased session id appended to later is re-created under the same user, never another. ' +
+      '`complete` is false when appends kept re-creating erased sessions during the erasure: repeat it. ' +
       'A 503 may come after some were deleted: repeat the request.',
     query: eraseUserQuery,
     responses: {
       200: {
-        description: 'how many sessions were deleted (0 when the user had none)',
-        schema: fields({ deleted: COUNT }),
+        description: 'how many sessions were deleted (0 when the user had none), and what was kept',
+        schema: fields({
+          deleted: COUNT,
+          held: { ...COUNT, description: 'sessions of the user kept by a legal hold' },
+          complete: {
+            ...BOOLEAN,
+            description: 'no session of the user is left but the held ones',
+          },
+        }),
       },
     },
     errors: [503],
     handle: async ({ query }, { store }) => {
-      const deleted = await store.deleteUserSessions(query.user_id);
-      return { status: 200, body: { deleted } };
+      const erasure = await new MemoryAdmin(store).deleteUserSessions(query.user_id);
+      return { status: 200, body: erasure };
     },
   }),
 

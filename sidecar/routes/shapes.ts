@@ -101,6 +101,17 @@ export const SCHEMAS = {
     session_created: BOOLEAN,
     stored: COUNT,
     duplicates: COUNT,
-    events: arrayOf(fields({ event_id: STRING, stored: BOOLEAN })),
+    events: arrayOf(
+      fields({
+        event_id: STRING,
+        stored: BOOLEAN,
+        seq: {
+          type: ['integer', 'null'],
+          minimum: 1,
+          description:
+            'metadata.seq the event is stored with (null for an event another writer stored without one)',
+        },
+      }),
+    ),
   }),
 } satisfies Record<string, JsonSchema>;

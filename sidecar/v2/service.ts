@@ -3,6 +3,7 @@
 // differences docs/decisions.md lists: no extraction model (facts are the text
 // of `infer: false` turns), lexical ranking, and a 2xx only once Redis holds a
 // write. Every scope is checked against the pod's identity first (scope.ts).
+import { MemoryAdmin } from '../../memory/admin.js';
 import { StoreError } from '../../memory/errors.js';
 import type { MemoryEvent } from '../../memory/events.js';
 import type { Fact, FactScope, FactStore } from '../../memory/facts.js';
@@ -129,7 +130,7 @@ export class MemoryV2 {
     if (scope.level === 'session' && scope.session_id !== undefined) {
       await store.deleteSession(scope.session_id);
     } else if (scope.level === 'user' && scope.principal !== undefined) {
-      await store.deleteUserSessions(scope.principal);
+      await new MemoryAdmin(store).deleteUserSessions(scope.principal);
     }
     const degraded = await this.softly(req.failure_mode, () => facts.erase(factScope(scope)));
     return { forgotten: true, degraded };

@@ -187,9 +187,9 @@ describe('events', () => {
       { ...event, event_id: 'client-2' },
     ]);
     expect(batch.body.events).toEqual([
-      { event_id: 'client-1', stored: false },
-      { event_id: 'client-2', stored: true },
-      { event_id: 'client-2', stored: false },
+      { event_id: 'client-1', stored: false, seq: 1 },
+      { event_id: 'client-2', stored: true, seq: 2 },
+      { event_id: 'client-2', stored: false, seq: 2 },
     ]);
     expect(await raw.llen(`${P}:events:idem`)).toBe(2);
   });

@@ -74,9 +74,11 @@ describe('writes through the API, read raw', () => {
     const entries = await raw.lrange(`${P}:events:s1`, 0, -1);
     expect(entries).toHaveLength(2);
     expect(entries[0]).toMatch(
-      /^\{"event_id": "event_[0-9a-f]{8}", "timestamp": "[^"]+", "event_type": "user_message", "content": "Gr\\u00fc\\u00dfe \\ud83d\\udc4b", "metadata": \{"trace_id": "abc", "span_id": "def"\}\}$/,
+      /^\{"event_id": "event_[0-9a-f]{8}", "timestamp": "[^"]+", "event_type": "user_message", "content": "Gr\\u00fc\\u00dfe \\ud83d\\udc4b", "metadata": \{"trace_id": "abc", "span_id": "def", "seq": 1\}\}$/,
     );
-    expect(entries[1]).toContain('"content": {"tool": "search", "arguments": {"q": "x"}}');
+    expect(entries[1]).toContain(
+      '"content": {"tool": "search", "arguments": {"q": "x"}}, "metadata": {"seq": 2}}',
+    );
 
     const [member, score] = await raw.zrange(`${P}:sessions`, '0', '-1', 'WITHSCORES');
     expect(member).toBe('s1');
@@ -192,7 +194,8 @@ print(json.dumps({
     expect(session.body).toMatchObject({
       session_id: 'py1',
       created_at: '2026-02-17T10:00:00.123456+00:00',
-      event_count: 8,
+      // What both readers show: the malformed entry left out, the repeated event_id once.
+      event_count: 6,
     });
 
     const kaos = await call(sc.url, 'GET', '/memory/events?session_id=py1&limit=2');
@@ -203,10 +206,23 @@ print(json.dumps({
     const res = await call(sc.url, 'POST', '/v1/sessions/py1/events', {
       event_id: 'event_aaaa0004',
       event_type: 'agent_response',
-      content: 'retry',
+      content: '4',
     });
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ stored: 0, duplicates: 1 });
+    // Python assigns no sequence number.
+    expect(res.body.events).toEqual([{ event_id: 'event_aaaa0004', stored: false, seq: null }]);
+    expect(await raw.llen(`${P}:events:py1`)).toBe(8);
+  });
+
+  it('refuses an event_id Python stored with other content, storing nothing of the batch', async () => {
+    const res = await call(sc.url, 'POST', '/v1/sessions/py1/events', [
+      { event_type: 'user_message', content: 'new' },
+      { event_id: 'event_aaaa0004', event_type: 'agent_response', content: 'not what was said' },
+    ]);
+    expect(res.status).toBe(409);
+    expect(res.body.error.code).toBe('event_id_conflict');
+    expect(res.body.error.message).toMatch(/event_aaaa0004/);
     expect(await raw.llen(`${P}:events:py1`)).toBe(8);
   });
 });

@@ -69,10 +69,10 @@ describe('trace context', () => {
     expect(res.status).toBe(201);
     const stored = await raw.lrange(`${prefix}:events:traced`, 0, -1);
     expect(stored[0]).toContain(
-      `"metadata": {"lang": "en", "trace_id": "${TRACE}", "span_id": "${SPAN}"}}`,
+      `"metadata": {"lang": "en", "trace_id": "${TRACE}", "span_id": "${SPAN}", "seq": 1}}`,
     );
-    expect(JSON.parse(stored[1]!).metadata).toEqual({ trace_id: TRACE, span_id: SPAN });
-    expect(JSON.parse(stored[2]!).metadata).toEqual({ trace_id: 'abc', span_id: 'def' });
+    expect(JSON.parse(stored[1]!).metadata).toEqual({ trace_id: TRACE, span_id: SPAN, seq: 2 });
+    expect(JSON.parse(stored[2]!).metadata).toEqual({ trace_id: 'abc', span_id: 'def', seq: 3 });
   });
 
   it('leaves a duplicate alone and ignores an invalid traceparent', async () => {
@@ -95,7 +95,7 @@ describe('trace context', () => {
     const stored = await raw.lrange(`${prefix}:events:traced`, 0, -1);
     expect(stored).toHaveLength(4);
     expect(stored[0]).toContain(TRACE);
-    expect(JSON.parse(stored[3]!).metadata).toEqual({});
+    expect(JSON.parse(stored[3]!).metadata).toEqual({ seq: 4 });
   });
 
   it('is described in the OpenAPI document as a header of appendEvents', async () => {
@@ -115,11 +115,15 @@ describe('DELETE /v1/sessions?user_id= (privacy erasure)', () => {
     }
     const res = await call(url, 'DELETE', '/v1/sessions?user_id=erin');
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({ deleted: 10 });
+    expect(res.body).toEqual({ deleted: 10, held: 0, complete: true });
     expect(await raw.exists(`${prefix}:session:erase-0`, `${prefix}:session:erase-3`)).toBe(0);
     expect(await raw.exists(`${prefix}:session:erase-1`)).toBe(1);
     expect(await raw.zscore(`${prefix}:sessions`, 'erase-0')).toBeNull();
-    expect((await call(url, 'DELETE', '/v1/sessions?user_id=erin')).body).toEqual({ deleted: 0 });
+    expect((await call(url, 'DELETE', '/v1/sessions?user_id=erin')).body).toEqual({
+      deleted: 0,
+      held: 0,
+      complete: true,
+    });
   });
 
   it('needs a user: no user_id is a 400, never "delete everything"', async () => {

@@ -1,0 +1,111 @@
+-- The newest events before a position, newest first, read-only: what fits in a
+-- page (count and bytes), within the call's budget. With types, the index picks
+-- the positions to read (their type tokens), so a filter reads only what it keeps;
+-- entries the index does not cover yet are read and checked one by one. Entries
+-- larger than the largest allowed are passed over and counted.
+--
+-- @key session      hash: the session's five fields
+-- @key events       list: its events
+-- @key meta         hash: what the index covers
+-- @key ids          zset: event id -> position
+-- @key types        list: the type token of each indexed position
+-- @arg before       read the entries before this position ("" for the newest)
+-- @arg beforeId     the event_id at that position ("" when unknown)
+-- @arg maxCount     entries returned at most
+-- @arg maxBytes     bytes returned at most
+-- @arg pageStarted  1 when the page already holds entries (else the first is returned whatever its size)
+-- @arg maxEntry     the largest entry returned
+-- @arg types        event types as JSON tokens, one per line ("" for all)
+-- @return entries ({position, entry} each, newest first), oversized (entries passed over),
+--   next ({position, event_id or ""} to read before, or {} at the oldest), full 0|1 (the page's
+--   bytes are reached), gone 0|1 (the cursor's event is no longer stored), stale 0|1 (the index
+--   is behind the list), drift 0|1 (the index pointed at another entry)
+--!include budget.lua
+--!include entry.lua
+--!include session.lua
+local budget = newBudget()
+local v = view(K, budget, redis.call('HGET', K.session, 'created_at') or '')
+local function reply(entries, oversized, nextCursor, full, gone, drift)
+  return {'entries', entries, 'oversized', oversized, 'next', nextCursor, 'full', full,
+    'gone', gone, 'stale', v.stale and 1 or 0, 'drift', drift and 1 or 0}
+end
+
+-- Where the cursor's event is now: positions stay put; a rebuilt index renumbers them.
+local upper = v.total
+if A.before ~= '' then
+  upper = math.min(tonumber(A.before), v.total)
+  local id = A.beforeId
+  if id ~= '' and upper >= v.base then
+    local item = upper >= v.freshLo and v.fresh[v.total - upper]
+    if not item and upper < v.total then
+      local indexed = v.idxLo < v.idxHi and redis.call('ZSCORE', K.ids, id)
+      if not (indexed and tonumber(indexed) == upper) then item = entryAt(K, v, upper, budget) end
+    end
+    local info = item and entryInfo(item)
+    if item and (not info or info.id ~= id) then
+      upper = positionOf(K, v, id, budget)
+      if not upper then return reply({}, 0, {}, 0, 1, v.drift) end
+    end
+  end
+end
+
+local wanted = nil
+if A.types ~= '' then
+  wanted = {}
+  for t in string.gmatch(A.types, '[^\n]+') do wanted[t] = true end
+end
+local maxCount, maxBytes, maxEntry = tonumber(A.maxCount), tonumber(A.maxBytes), tonumber(A.maxEntry)
+local pageStarted = A.pageStarted == '1'
+local out, bytes, oversized, full, drift = {}, 0, 0, 0, false
+-- Positions from `low` up are done; lowId is the event there when known.
+local low, lowId = upper, ''
+
+-- Takes the entry at `pos` into the page, or passes over it; false when the page is full.
+local function consider(pos, item, token)
+  if not item then
+    low = pos
+    return true
+  end
+  if #item > maxEntry then
+    oversized = oversized + 1
+  else
+    local head = entryHead(item)
+    if token and token ~= '?' and (not head or head.typeToken ~= token) then drift = true end
+    if not wanted or not head or wanted[head.typeToken] then
+      if (#out > 0 or pageStarted) and bytes + #item > maxBytes then
+        full = 1
+        return false
+      end
+      out[#out + 1] = {pos, item}
+      bytes = bytes + #item
+    end
+    lowId = head and head.id or ''
+  end
+  low = pos
+  return true
+end
+
+local p = upper - 1
+while p >= v.base and #out < maxCount and full == 0 and not spent(budget) do
+  if wanted and p >= v.idxLo and p < v.idxHi then
+    local lo = math.max(v.idxLo, p - 127)
+    local tokens = redis.call('LRANGE', K.types, lo - v.typesFrom, p - v.typesFrom)
+    local pos = p
+    while pos >= lo and #out < maxCount and full == 0 and not spent(budget) do
+      local token = tokens[pos - lo + 1]
+      if token == '?' or wanted[token] then
+        if not consider(pos, entryAt(K, v, pos, budget), token) then break end
+      else
+        low, lowId = pos, ''
+      end
+      pos = pos - 1
+    end
+    p = low - 1
+  else
+    if not consider(p, entryAt(K, v, p, budget)) then break end
+    p = p - 1
+  end
+end
+local nextCursor = {}
+if low > v.base then nextCursor = {low, lowId} end
+return reply(out, oversized, nextCursor, full, 0, drift or v.drift)
