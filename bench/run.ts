@@ -1,6 +1,7 @@
 // `npm run bench`: the sidecar on one Redis, on large sessions, on Sentinel and
 // Cluster, then the webhook. Each prints its own markdown tables.
 import { benchLargeSessions } from './large.js';
+import { benchMemoryV2 } from './memory-v2.js';
 import { benchSidecar } from './sidecar.js';
 import { benchTopologies } from './topology.js';
 import { benchWebhook } from './webhook.js';
@@ -10,6 +11,7 @@ async function main(): Promise<void> {
   await benchSidecar();
   console.log('');
   await benchLargeSessions();
+  await benchMemoryV2();
   console.log('');
   await benchTopologies();
   console.log('');

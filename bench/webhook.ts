@@ -1,14 +1,18 @@
 // The webhook benchmark: AdmissionReviews per second and
-// latency over TLS keep-alive at 1 and 32 connections, for the real /mutate next to
-// a no-op reviewer on the same server stack (express, JSON parsing, metrics, logging,
-// TLS) in the same child process, plus p99 at a fixed 500 reviews/s.
+// latency over TLS keep-alive at 1, 32 and 200 connections (200 parallel reviews: a burst of
+// pods, e.g. a Deployment scaled up), for the real /mutate next to a no-op reviewer on the
+// same server stack (express, JSON parsing, metrics, logging, TLS) in the same child
+// process, plus p99 at a fixed 500 reviews/s. The real reviewer sees its namespace through a
+// cluster view holding a LimitRange and a ResourceQuota, as in a governed namespace.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { fileURLToPath } from 'node:url';
 import { generateCertificates } from '../certs/generate.js';
 import { createLogger } from '../lib/logger.js';
-import type { Reviewed } from '../webhook/admission.js';
+import { review, type Reviewed } from '../webhook/admission.js';
+import type { InjectConfig } from '../webhook/config.js';
+import type { NamespaceFacts } from '../webhook/namespace.js';
 import { loadConfig } from '../webhook/config.js';
 import { WebhookServer } from '../webhook/server.js';
 import { freePort } from '../harness/ports.js';
@@ -22,7 +26,7 @@ const CELL_MS = 3000;
 const RATE = 500;
 const RATE_MS = 5000;
 const ROUNDS = 3;
-const CONNECTIONS = [1, 32];
+const CONNECTIONS = [1, 32, 200];
 const FIXTURE = readFileSync(
   new URL('../test/webhook/fixtures/01-kaos-operator-agent.json', import.meta.url),
   'utf8',
@@ -43,6 +47,43 @@ function noop(body: unknown): Reviewed {
   };
 }
 
+/** The fixture's namespace as a cluster view holds it: limits the sidecar is fitted to. */
+const NAMESPACE: NamespaceFacts = {
+  labels: { 'kubernetes.io/metadata.name': 'agents' },
+  annotations: {},
+  limitRanges: [
+    {
+      metadata: { name: 'defaults', namespace: 'agents' },
+      spec: {
+        limits: [
+          {
+            type: 'Container',
+            min: { cpu: '20m' },
+            max: { cpu: '2', memory: '1Gi' },
+            _default: { cpu: '500m', memory: '256Mi' },
+            defaultRequest: { cpu: '20m', memory: '64Mi' },
+            maxLimitRequestRatio: { memory: '2' },
+          },
+        ],
+      },
+    },
+  ],
+  resourceQuotas: [
+    {
+      metadata: { name: 'compute', namespace: 'agents' },
+      spec: { hard: { 'limits.cpu': '64', 'limits.memory': '64Gi', pods: '500' } },
+      status: {
+        hard: { 'limits.cpu': '64', 'limits.memory': '64Gi', pods: '500' },
+        used: { 'limits.cpu': '3', 'limits.memory': '4Gi', pods: '12' },
+      },
+    },
+  ],
+};
+
+function viewed(body: unknown, config: InjectConfig): Reviewed {
+  return review(body, config, () => NAMESPACE);
+}
+
 /** Child-process side: both servers, ports from the environment. */
 async function serve(): Promise<void> {
   const inject = {
@@ -55,7 +96,7 @@ async function serve(): Promise<void> {
   const tls = { cert: process.env.BENCH_CERT ?? '', key: process.env.BENCH_KEY ?? '' };
   // Production's log level; stdout is /dev/null.
   const logger = createLogger('kaos-memory-webhook', 'info');
-  const real = new WebhookServer({ inject, tls, logger });
+  const real = new WebhookServer({ inject, tls, logger, reviewer: viewed });
   const empty = new WebhookServer({ inject, tls, logger, reviewer: noop });
   await real.listen(Number(process.env.BENCH_PORT), '127.0.0.1');
   await empty.listen(Number(process.env.BENCH_NOOP_PORT), '127.0.0.1');

@@ -43,6 +43,17 @@ export const SIDECAR_PORT = 8790;
 export const SIDECAR_METRICS_PORT = 9790;
 export const METRICS_PORT_NAME = 'memory-metrics';
 
+/**
+ * The identity a memory v2 agent presents (KAOS's operator form): the pod's namespace
+ * and its `agent` label's value, each a Kubernetes name or label value.
+ */
+export const AGENT_IDENTITY_PATTERN =
+  /^kaos:\/\/agent\/[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\/[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+
+export function agentIdentity(namespace: string, agent: string): string {
+  return `kaos://agent/${namespace}/${agent}`;
+}
+
 /** What an app container calls the sidecar at. */
 export function memoryApiUrl(port: number): string {
   return `http://${SIDECAR_HOST}:${port}`;
@@ -77,6 +88,12 @@ export const ENV = {
   agentName: 'AGENT_NAME',
   /** The sidecar: its runtime's flags, {@link SIDECAR_NODE_OPTIONS} by default. */
   nodeOptions: 'NODE_OPTIONS',
+  /** App containers and the sidecar: the pod's agent, `kaos://agent/<namespace>/<agent>` (memory v2). */
+  agentIdentity: 'AGENT_IDENTITY',
+  /** App containers: where a KAOS memory v2 agent calls its memory service (the sidecar). */
+  memoryStoreEndpoint: 'MEMORY_STORE_ENDPOINT',
+  /** The sidecar (memory v2): tokens of the short-term window when a recall names none. */
+  shortTermTokenBudget: 'MEMORY_SHORT_TERM_TOKEN_BUDGET',
 } as const;
 
 /**

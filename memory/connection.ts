@@ -13,8 +13,11 @@
 //   the sentinels are asked for the new primary; the failed command is not resent.
 // The password can change while the client runs (updatePassword): the next connect uses
 // the new one, and open connections are re-authenticated with AUTH, which writes nothing.
-import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+// While Redis refuses the credentials at connect or reconnect, every command fails at once
+// as a refusal (StoreError kind `auth`, 503 `redis_auth`), not as a lost connection.
+import { Cluster, Command, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { RedisTopology } from '../lib/redis-url.js';
+import { StoreError } from './errors.js';
 
 export type RedisClient = Redis | Cluster;
 
@@ -122,11 +125,76 @@ export function connectRedis(
     client = new Cluster(topology.seeds, clusterOptions);
   }
 
+  failOnRefusal(client);
   client.on('ready', () => events.ready?.());
   client.on('error', (err: Error) => events.down?.(err));
   client.on('close', () => events.down?.(undefined));
   client.on('reconnecting', () => events.reconnecting?.());
   return client;
+}
+
+const AUTH_REPLY = /^(WRONGPASS|NOAUTH|NOPERM)\b/;
+
+/**
+ * The reply with which Redis refused a connection's credentials (AUTH or HELLO), or
+ * undefined when `err` is another failure. On Cluster, the last node's reply.
+ */
+export function credentialsRefusal(err: unknown): Error | undefined {
+  if (!(err instanceof Error)) return undefined;
+  if (err.name === 'ReplyError' && AUTH_REPLY.test(err.message)) return err;
+  return credentialsRefusal((err as { lastNodeError?: unknown }).lastNodeError);
+}
+
+interface Interceptable {
+  sendCommand(command: Command, ...rest: unknown[]): unknown;
+  /** Cluster only: where pipelines and auto-pipelined commands wait for the first slots. */
+  delayUntilReady?(callback: (err?: Error | null) => void): void;
+}
+
+/**
+ * From a refused AUTH until the next successful connect, commands fail at once with a
+ * StoreError of kind `auth` (ioredis would say "Stream isn't writeable", or, on Cluster,
+ * "None of startup nodes is available": both read as an outage). The handshake of a
+ * connect under way still goes out, so a corrected password is tried; a failure of any
+ * other kind ends the refusal.
+ */
+function failOnRefusal(client: RedisClient): void {
+  let refusal: StoreError | undefined;
+  client.on('error', (err: unknown) => {
+    const reply = credentialsRefusal(err);
+    refusal = reply
+      ? new StoreError('auth', `redis refused the credentials (${reply.message})`, {
+          cause: reply,
+        })
+      : undefined;
+  });
+  client.on('ready', () => (refusal = undefined));
+  const refused = (command?: Command): StoreError | undefined => {
+    if (refusal === undefined || client.status === 'ready') return undefined;
+    // A Cluster's handshakes run on its node connections, not through it.
+    const handshake =
+      client.status === 'connect' &&
+      !(client instanceof Cluster) &&
+      command !== undefined &&
+      Command.checkFlag('HANDSHAKE_COMMANDS', command.name);
+    return handshake ? undefined : refusal;
+  };
+  const target = client as unknown as Interceptable;
+  const send = target.sendCommand.bind(target);
+  target.sendCommand = (command, ...rest) => {
+    const err = refused(command);
+    if (err === undefined) return send(command, ...rest);
+    command.reject(err);
+    return command.promise;
+  };
+  const delay = target.delayUntilReady?.bind(target);
+  if (delay) {
+    target.delayUntilReady = (callback) => {
+      const err = refused();
+      if (err === undefined) delay(callback);
+      else callback(err);
+    };
+  }
 }
 
 /** What sending AUTH with a new password on the open connections gave. */

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { JsonNumber, stringifyJson } from './json.js';
 import {
   decodeAll,
   decodeEvent,
@@ -6,6 +7,7 @@ import {
   MAX_JSON_DEPTH,
   nestsDeeperThan,
   newEventId,
+  type MemoryEvent,
 } from './events.js';
 
 describe('events', () => {
@@ -69,5 +71,46 @@ describe('events', () => {
     expect(nestsDeeperThan(deep, 10)).toBe(true);
     expect(nestsDeeperThan({ a: [{ b: 1 }] }, 3)).toBe(false);
     expect(nestsDeeperThan({ a: [{ b: 1 }] }, 2)).toBe(true);
+  });
+
+  it("reads Python's NaN and Infinity instead of skipping the event, and answers them as null", () => {
+    const raw =
+      '{"event_id": "e", "timestamp": "t", "event_type": "tool_result", "content": {"score": NaN, "hi": Infinity, "lo": -Infinity}, "metadata": {}}';
+    const event = decodeEvent(raw);
+    expect(event?.content).toEqual({
+      score: Number.NaN,
+      hi: Number.POSITIVE_INFINITY,
+      lo: Number.NEGATIVE_INFINITY,
+    });
+    expect(JSON.parse(stringifyJson(event) ?? '')).toMatchObject({
+      content: { score: null, hi: null, lo: null },
+    });
+    expect(decodeAll([raw, raw.replace('"e"', '"f"')]).events).toHaveLength(2);
+  });
+
+  it('keeps every number as stored, and answers a whole event with its stored text', () => {
+    const raw =
+      '{"event_id": "e", "timestamp": "t", "event_type": "x", "content": {"id": 9223372036854775809, "f": 3.0, "s": 2.5e-05}, "metadata": {"n": 1e+16}}';
+    const event = decodeEvent(raw);
+    const content = event?.content as Record<string, unknown>;
+    expect((content.id as JsonNumber).text).toBe('9223372036854775809');
+    expect((content.f as JsonNumber).text).toBe('3.0');
+    expect(stringifyJson({ events: [event] })).toBe(`{"events":[${raw}]}`);
+    // Re-encoded the way KAOS writes: the same bytes.
+    expect(encodeEvent(event as MemoryEvent, 'e', 't')).toBe(raw);
+    // A copy, or the event once a field is replaced, is written from its fields.
+    expect(stringifyJson({ ...event })).toContain('"s":0.000025');
+    (event as MemoryEvent).content = 'replaced';
+    expect(stringifyJson(event)).toBe(
+      '{"event_id":"e","timestamp":"t","event_type":"x","content":"replaced","metadata":{"n":1e+16}}',
+    );
+  });
+
+  it('answers an event with fields beyond the five as those five, numbers as stored', () => {
+    const raw =
+      '{"event_id": "e", "timestamp": "t", "event_type": "x", "content": 3.0, "metadata": {}, "extra": 1}';
+    expect(stringifyJson(decodeEvent(raw))).toBe(
+      '{"event_id":"e","timestamp":"t","event_type":"x","content":3.0,"metadata":{}}',
+    );
   });
 });

@@ -1,5 +1,6 @@
 // Events in KAOS's stored form, and the reader rules KAOS applies to them.
 import { randomFillSync } from 'node:crypto';
+import { JsonNumber, JsonText, parsePythonJson } from './json.js';
 import { pyDumps } from './pyjson.js';
 
 /** An event as stored and returned; key order is the stored JSON's. */
@@ -53,7 +54,7 @@ export const MAX_JSON_DEPTH = 100;
 
 /** Whether a parsed JSON value nests deeper than `max` arrays and objects. */
 export function nestsDeeperThan(value: unknown, max: number): boolean {
-  if (typeof value !== 'object' || value === null) return false;
+  if (typeof value !== 'object' || value === null || value instanceof JsonNumber) return false;
   if (max <= 0) return true;
   for (const child of Array.isArray(value) ? value : Object.values(value)) {
     if (nestsDeeperThan(child, max - 1)) return true;
@@ -65,22 +66,65 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+const FIELDS = 5;
+
+/**
+ * An event read from Redis, answered to clients as its stored text (exact numbers,
+ * no second encoding) for as long as none of its fields is replaced.
+ */
+class StoredEvent extends JsonText implements MemoryEvent {
+  readonly #raw: string;
+  readonly #content: unknown;
+  readonly #metadata: Record<string, unknown>;
+
+  constructor(
+    public event_id: string,
+    public timestamp: string,
+    public event_type: string,
+    public content: unknown,
+    public metadata: Record<string, unknown>,
+    raw: string,
+  ) {
+    super();
+    this.#raw = raw;
+    this.#content = content;
+    this.#metadata = metadata;
+  }
+
+  jsonText(): string | undefined {
+    const same = this.content === this.#content && this.metadata === this.#metadata;
+    return same ? this.#raw : undefined;
+  }
+
+  plain(): MemoryEvent {
+    const { event_id, timestamp, event_type, content, metadata } = this;
+    return { event_id, timestamp, event_type, content, metadata };
+  }
+}
+
 /**
  * One stored entry, or undefined when it is not a whole event (KAOS skips those
- * too) or nests deeper than the sidecar can safely encode again.
+ * too) or nests deeper than the sidecar can safely encode again. Numbers are kept
+ * exactly (memory/json.ts), and NaN and Infinity, which Python's json.dumps
+ * writes, are read. An entry that is strict JSON holding exactly the five fields
+ * is answered to clients as its stored text.
  */
 export function decodeEvent(raw: string): MemoryEvent | undefined {
-  let data: unknown;
+  let parsed;
   try {
-    data = JSON.parse(raw);
+    parsed = parsePythonJson(raw);
   } catch {
     return undefined;
   }
+  const data = parsed.value;
   if (!isObject(data) || nestsDeeperThan(data, MAX_JSON_DEPTH + 1)) return undefined;
   const { event_id, timestamp, event_type, content, metadata } = data;
   if (typeof event_id !== 'string' || typeof timestamp !== 'string') return undefined;
   if (typeof event_type !== 'string' || !('content' in data) || !isObject(metadata))
     return undefined;
+  if (parsed.strict && Object.keys(data).length === FIELDS) {
+    return new StoredEvent(event_id, timestamp, event_type, content, metadata, raw);
+  }
   return { event_id, timestamp, event_type, content, metadata };
 }
 

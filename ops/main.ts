@@ -6,8 +6,14 @@ import { Cluster } from 'ioredis';
 import { ENV, SESSION_SETTINGS } from '../lib/contract.js';
 import { intEnv, optionalEnv, stringEnv } from '../lib/env.js';
 import { redisUrlEnv } from '../lib/redis-url.js';
-import { closeRedis, connectRedis, type RedisClient } from '../memory/connection.js';
+import {
+  closeRedis,
+  connectRedis,
+  credentialsRefusal,
+  type RedisClient,
+} from '../memory/connection.js';
 import { MemoryStore } from '../memory/store.js';
+import { readPasswordFile } from '../sidecar/password-file.js';
 import {
   deleteSessions,
   erase,
@@ -24,8 +30,9 @@ commands:
   list [--user U] [--limit N] [--json]   sessions, newest first (default limit 100)
   show S                                 one session and its events, as JSON
   export (S... | --all)                  JSON Lines on stdout, one line per session, byte for byte
-  import [--replace]                     reads that format on stdin; existing sessions are
-                                         left alone unless --replace
+  import [FILE] [--replace]              reads that format from FILE or stdin; every record is
+                                         checked before anything is written; existing
+                                         sessions are left alone unless --replace
   delete S...                            deletes sessions
   erase --user U                         deletes every session of one user and says how many
 
@@ -33,7 +40,8 @@ options:
   --redis-url URL   default MEMORY_REDIS_URL (redis://, redis+sentinel://, redis+cluster://)
   --prefix P        default MEMORY_KEY_PREFIX, else kaos:memory
   --quiet           no progress lines on stderr
-MEMORY_REDIS_PASSWORD and MEMORY_REDIS_SENTINEL_PASSWORD are read as the sidecar reads them.
+MEMORY_REDIS_PASSWORD_FILE, MEMORY_REDIS_PASSWORD and MEMORY_REDIS_SENTINEL_PASSWORD are read
+as the sidecar reads them (the file, a mounted Secret, wins: it follows a rotation).
 `;
 
 const COMMANDS = ['list', 'show', 'export', 'import', 'delete', 'erase'] as const;
@@ -105,6 +113,9 @@ export function parseInvocation(argv: string[]): Invocation | 'help' {
     case 'erase':
       wants(ids.length === 0 && !!values.user, 'needs --user U and nothing else');
       break;
+    case 'import':
+      wants(ids.length <= 1, 'takes at most one file (else it reads stdin)');
+      break;
     default:
       wants(ids.length === 0, `takes no session ids`);
   }
@@ -142,17 +153,24 @@ export async function openStore(
   });
   const redis = connectRedis(topology, {
     timeoutMs,
-    password: optionalEnv(merged, ENV.redisPassword),
+    password: redisPassword(merged),
     sentinelPassword: optionalEnv(merged, 'MEMORY_REDIS_SENTINEL_PASSWORD'),
     connectionName: 'kaos-memory-cli',
   });
   // Reported by connect(); the client keeps retrying underneath until it is closed.
-  redis.on('error', () => undefined);
+  let refused: Error | undefined;
+  redis.on('error', (err: unknown) => (refused ??= credentialsRefusal(err)));
   try {
     await redis.connect();
     if (redis instanceof Cluster) await connectMasters(redis, timeoutMs);
   } catch (err) {
     redis.disconnect();
+    if (refused) {
+      throw new Error(
+        `Redis refused the credentials (${refused.message}); check ${ENV.redisPasswordFile} or ${ENV.redisPassword}`,
+        { cause: err },
+      );
+    }
     throw new Error(`cannot reach Redis: ${(err as Error).message}`, { cause: err });
   }
   const store = new MemoryStore(redis, {
@@ -166,6 +184,19 @@ export async function openStore(
     maxReadBytes: 64 * 1024 * 1024,
   });
   return { redis, store };
+}
+
+/**
+ * The password as the sidecar takes it: MEMORY_REDIS_PASSWORD_FILE's (a mounted Secret,
+ * current after a rotation), else MEMORY_REDIS_PASSWORD, else the URL's (undefined).
+ */
+export function redisPassword(env: NodeJS.ProcessEnv): string | undefined {
+  const fromEnv = optionalEnv(env, ENV.redisPassword);
+  const path = optionalEnv(env, ENV.redisPasswordFile);
+  if (path === undefined) return fromEnv;
+  const fromFile = readPasswordFile(path);
+  if (fromFile !== undefined || fromEnv !== undefined) return fromFile ?? fromEnv;
+  throw new Error(`${ENV.redisPasswordFile}: ${path} is missing, unreadable or empty`);
 }
 
 /**
@@ -204,7 +235,7 @@ export function runCommand(inv: Invocation, store: MemoryStore, io: Io): Promise
     case 'export':
       return exportSessions(store, io, { ids: inv.ids, all: inv.all });
     case 'import':
-      return importSessions(store, io, { replace: inv.replace });
+      return importSessions(store, io, { replace: inv.replace, file: inv.ids[0] });
     case 'delete':
       return deleteSessions(store, io, inv.ids);
     case 'erase':

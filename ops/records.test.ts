@@ -1,6 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RedisServer } from '../harness/redis.js';
 import type { StoredSession } from '../memory/store.js';
-import { decodeRecord, encodeRecord, RecordError } from './records.js';
+import { decodeRecord, encodeRecord, isRedisScore, RecordError } from './records.js';
 
 const session = (over: Partial<StoredSession> = {}): StoredSession => ({
   sessionId: 's1',
@@ -47,6 +48,26 @@ describe('session records', () => {
       /session_ttl/,
     ],
     [
+      'a session id the API could not address',
+      '{"v":1,"session_id":"a b","index_score":null,"session":{"a":"b"},"session_ttl":1,"events":[],"events_ttl":-2}',
+      /session_id: "a b" may hold only letters/,
+    ],
+    [
+      'a score Redis refuses',
+      '{"v":1,"session_id":"s","index_score":"nan","session":{"a":"b"},"session_ttl":1,"events":[],"events_ttl":-2}',
+      /index_score/,
+    ],
+    [
+      'a TTL saying there is no key for data that is there',
+      '{"v":1,"session_id":"s","index_score":null,"session":{},"session_ttl":-2,"events":["e"],"events_ttl":-2}',
+      /events_ttl: -2 \(no key\) for events/,
+    ],
+    [
+      'nothing to restore',
+      '{"v":1,"session_id":"s","index_score":"1","session":{},"session_ttl":-2,"events":[],"events_ttl":-2}',
+      /nothing to restore/,
+    ],
+    [
       'a bad event',
       '{"v":1,"session_id":"s","index_score":null,"session":{},"session_ttl":1,"events":[3],"events_ttl":1}',
       /events\[0\]/,
@@ -54,5 +75,38 @@ describe('session records', () => {
   ])('refuses %s, saying what is wrong', (_what, line, message) => {
     expect(() => decodeRecord(line)).toThrow(RecordError);
     expect(() => decodeRecord(line)).toThrow(message);
+  });
+});
+
+describe('isRedisScore', () => {
+  let redis: RedisServer;
+  beforeAll(async () => {
+    redis = await RedisServer.start();
+  });
+  afterAll(async () => {
+    await redis?.stop();
+  });
+
+  it('takes exactly the scores a real ZADD takes (hexadecimal aside, which no export holds)', async () => {
+    const client = redis.client();
+    try {
+      const candidates = [
+        ...['1', '1.5', '-2', '1e3', '1E3', '1e+3', '.5', '5.', '0e0', '+1', '-0', '0.0'],
+        ...['1771322400.123456', '1.7976931348623157e308', '5e-324', '2.2250738585072014e-308'],
+        ...['inf', '-inf', '+inf', 'INF', 'Infinity', '-infinity'],
+        ...['nan', 'NaN', '1e400', '-1e400', '1e-400', ' 1', '1 ', '', 'abc', '1e', '--1', '1..2'],
+      ];
+      for (const score of candidates) {
+        const redisTakes = await client.zadd('scores', score, 'm').then(
+          () => true,
+          () => false,
+        );
+        expect(isRedisScore(score), JSON.stringify(score)).toBe(redisTakes);
+      }
+      expect(await client.zadd('scores', '0x10', 'm')).toBe(0);
+      expect(isRedisScore('0x10')).toBe(false);
+    } finally {
+      client.disconnect();
+    }
   });
 });

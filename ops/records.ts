@@ -9,7 +9,13 @@
 //
 // TTLs are the seconds left at export (-1: the key never expires; -2: it does not
 // exist); index_score is null when the index does not list the session.
+//
+// A record is checked whole before anything is written (decodeRecord): a session id
+// the API could address, a score Redis accepts, TTLs Redis accepts and that agree with
+// what the record holds. Redis does not roll a script back, so a value Redis refuses
+// halfway through a restore would leave a half-written session.
 import type { StoredSession } from '../memory/store.js';
+import { sessionId } from '../sidecar/validation.js';
 
 export const FORMAT_VERSION = 1;
 
@@ -50,8 +56,12 @@ function fromBytes(value: unknown, where: string): Buffer {
   throw new RecordError(`${where}: must be a string or {"base64": "..."}`);
 }
 
-/** One line of the export (without its newline). */
-export function encodeRecord(session: StoredSession): string {
+/**
+ * One line of the export (without its newline), in pieces that concatenate to it: the
+ * record up to its events, then each event, then the rest. Written piece by piece, a
+ * large session is never one string of its own size on top of its bytes.
+ */
+export function* encodeRecordPieces(session: StoredSession): Generator<string> {
   const hash: Record<string, Bytes> = {};
   for (const [field, value] of session.hash) {
     const name = toBytes(field);
@@ -64,19 +74,41 @@ export function encodeRecord(session: StoredSession): string {
     }
     hash[name] = toBytes(value);
   }
-  const record: SessionRecord = {
+  const head = JSON.stringify({
     v: FORMAT_VERSION,
     session_id: session.sessionId,
     index_score: session.score ?? null,
     session: hash,
     session_ttl: session.hashTtl,
-    events: session.events.map(toBytes),
-    events_ttl: session.eventsTtl,
-  };
-  return JSON.stringify(record);
+  });
+  yield `${head.slice(0, -1)},"events":[`;
+  for (let i = 0; i < session.events.length; i++) {
+    const entry = JSON.stringify(toBytes(session.events[i] as Buffer));
+    yield i === 0 ? entry : `,${entry}`;
+  }
+  yield `],"events_ttl":${session.eventsTtl}}`;
 }
 
-const SCORE = /^-?(\d+(\.\d*)?|\.\d+)(e[+-]?\d+)?$/i;
+/** One line of the export (without its newline). */
+export function encodeRecord(session: StoredSession): string {
+  return [...encodeRecordPieces(session)].join('');
+}
+
+/** A decimal score (what Redis prints) or an infinity, as Redis's ZADD reads them. */
+const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
+const INFINITE = /^[+-]?inf(inity)?$/i;
+
+/**
+ * Whether ZADD takes `score`: a decimal within a double's range (not one that
+ * overflows, nor a non-zero one that underflows to 0), or inf, -inf, +inf.
+ */
+export function isRedisScore(score: string): boolean {
+  if (INFINITE.test(score)) return true;
+  if (!DECIMAL.test(score)) return false;
+  const n = Number(score);
+  if (!Number.isFinite(n)) return false;
+  return n !== 0 || !/[1-9]/.test(score.replace(/[eE].*$/, ''));
+}
 
 /** A line of the export back as the session to restore; throws RecordError saying what is wrong. */
 export function decodeRecord(line: string): StoredSession {
@@ -94,12 +126,25 @@ export function decodeRecord(line: string): StoredSession {
   if (typeof r.session_id !== 'string' || r.session_id === '') {
     throw new RecordError('session_id: must be a non-empty string');
   }
-  if (r.index_score !== null && (typeof r.index_score !== 'string' || !SCORE.test(r.index_score))) {
-    throw new RecordError('index_score: must be a number as a string, or null');
+  try {
+    sessionId.parse(r.session_id, '');
+  } catch (err) {
+    throw new RecordError(
+      `session_id: ${JSON.stringify(r.session_id.slice(0, 300))} ${(err as Error).message} (the API's rule for session ids)`,
+    );
   }
+  if (
+    r.index_score !== null &&
+    (typeof r.index_score !== 'string' || !isRedisScore(r.index_score))
+  ) {
+    throw new RecordError(
+      'index_score: must be null or a number Redis takes as a score (a decimal within range, or inf/-inf), as a string',
+    );
+  }
+  // EXPIRE takes every safe integer (the largest overflows only past 2^63 milliseconds).
   const ttl = (value: unknown, name: string): number => {
     if (!Number.isSafeInteger(value) || (value as number) < -2) {
-      throw new RecordError(`${name}: must be a whole number of seconds, -1 or -2`);
+      throw new RecordError(`${name}: must be a whole number of seconds, -1 (none) or -2 (no key)`);
     }
     return value as number;
   };
@@ -107,15 +152,30 @@ export function decodeRecord(line: string): StoredSession {
     throw new RecordError('session: must be an object');
   }
   if (!Array.isArray(r.events)) throw new RecordError('events: must be an array');
+  const hash = Object.entries(r.session as Record<string, unknown>).map(
+    ([field, value]): [Buffer, Buffer] => [
+      Buffer.from(field, 'utf8'),
+      fromBytes(value, `session.${field}`),
+    ],
+  );
+  const events = r.events.map((e, i) => fromBytes(e, `events[${i}]`));
+  const hashTtl = ttl(r.session_ttl, 'session_ttl');
+  const eventsTtl = ttl(r.events_ttl, 'events_ttl');
+  if (hash.length === 0 && events.length === 0) {
+    throw new RecordError('session and events: both empty, there is nothing to restore');
+  }
+  if (hash.length > 0 && hashTtl === -2) {
+    throw new RecordError('session_ttl: -2 (no key) for a session hash that has fields');
+  }
+  if (events.length > 0 && eventsTtl === -2) {
+    throw new RecordError('events_ttl: -2 (no key) for events that are there');
+  }
   return {
     sessionId: r.session_id,
     score: r.index_score ?? undefined,
-    hash: Object.entries(r.session as Record<string, unknown>).map(([field, value]) => [
-      Buffer.from(field, 'utf8'),
-      fromBytes(value, `session.${field}`),
-    ]),
-    hashTtl: ttl(r.session_ttl, 'session_ttl'),
-    events: r.events.map((e, i) => fromBytes(e, `events[${i}]`)),
-    eventsTtl: ttl(r.events_ttl, 'events_ttl'),
+    hash,
+    hashTtl,
+    events,
+    eventsTtl,
   };
 }

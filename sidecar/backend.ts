@@ -7,6 +7,7 @@ import { describeTopology } from '../lib/redis-url.js';
 import {
   closeRedis,
   connectRedis,
+  credentialsRefusal,
   updatePassword,
   type RedisClient,
 } from '../memory/connection.js';
@@ -25,6 +26,8 @@ export interface Backend {
 export function openStore(config: SidecarConfig, log: Logger, metrics?: SidecarMetrics): Backend {
   let down = false;
   let closing = false;
+  /** Redis refused the credentials at the last attempt (logged once until connected). */
+  let refusing = false;
   const redis = connectRedis(
     config.redis,
     {
@@ -38,12 +41,24 @@ export function openStore(config: SidecarConfig, log: Logger, metrics?: SidecarM
         metrics?.redisUp.set(1);
         if (down) log.info({ redis: describeTopology(config.redis) }, 'redis connection restored');
         down = false;
+        refusing = false;
       },
       down(err) {
         metrics?.redisUp.set(0);
         if (closing) return;
-        if (err) metrics?.redisErrors.inc({ kind: 'connection' });
-        if (!down) {
+        // A refused password is its own kind (the KaosMemoryRedisAuthFailing alert), counted
+        // at every attempt: each reconnect is refused again until the password is fixed.
+        const refused = credentialsRefusal(err) !== undefined;
+        if (err) metrics?.redisErrors.inc({ kind: refused ? 'auth' : 'connection' });
+        if (refused) {
+          if (!refusing) {
+            log.error(
+              { redis: describeTopology(config.redis), err: err?.message },
+              'redis refused the credentials; requests answer 503 redis_auth until the password matches',
+            );
+          }
+          refusing = true;
+        } else if (!down) {
           log.warn(
             { redis: describeTopology(config.redis), err: err?.message },
             'redis connection lost',

@@ -1,6 +1,7 @@
 // Bodies in and replies out, on node:http: a JSON request body read within its limit
 // and checked against the route's schema, and a reply written as one Buffer.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { parseJsonBody, stringifyJson } from '../memory/json.js';
 import { apiError, BadRequestError, PayloadTooLargeError } from './errors.js';
 import type { BodySpec, Reply } from './http.js';
 import { check } from './validation.js';
@@ -50,7 +51,7 @@ function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
       if (size === 0) return resolve(undefined);
       const text = Buffer.concat(chunks).toString('utf8');
       try {
-        resolve(JSON.parse(text));
+        resolve(parseJsonBody(text));
       } catch (err) {
         reject(new BadRequestError(`malformed JSON: ${(err as Error).message}`));
       }
@@ -61,12 +62,17 @@ function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
 /** Writes `reply`: JSON unless it is text. */
 export function send(res: ServerResponse, reply: Reply): void {
   const headers: Record<string, string | number> = { ...reply.headers };
+  if (reply.stream) {
+    res.writeHead(reply.status, headers);
+    reply.stream(res);
+    return;
+  }
   let payload: string | undefined;
   if (reply.text !== undefined) {
     payload = reply.text;
     headers['content-type'] ??= 'text/plain; charset=utf-8';
   } else if (reply.body !== undefined) {
-    payload = JSON.stringify(reply.body);
+    payload = stringifyJson(reply.body);
     headers['content-type'] = 'application/json; charset=utf-8';
   }
   // One Buffer, off the V8 heap: its length is the content-length, and the

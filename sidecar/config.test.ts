@@ -46,6 +46,30 @@ describe('sidecar config', () => {
     expect(() => loadSidecarConfig(env)).toThrow(message);
   });
 
+  it('reads memory v2 settings: the pod identity and upstream KAOS defaults', () => {
+    expect(loadSidecarConfig(base).v2).toEqual({
+      agentIdentity: undefined,
+      shortTermTokenBudget: 4096,
+      shortTermEventCap: 2000,
+      defaultTopK: 10,
+      factTtlSeconds: 2_592_000,
+      maxFacts: 10_000,
+      maxFactsPerScope: 1000,
+    });
+    const env = { ...base, AGENT_IDENTITY: 'kaos://agent/team-a/memory-agent' };
+    expect(loadSidecarConfig(env).v2.agentIdentity).toBe('kaos://agent/team-a/memory-agent');
+    for (const bad of [
+      'memory-agent',
+      'kaos://agent/team-a/',
+      'kaos://agent/Team/x',
+      'kaos://agent/a/b/c',
+    ]) {
+      expect(() => loadSidecarConfig({ ...base, AGENT_IDENTITY: bad })).toThrow(
+        /^AGENT_IDENTITY: must be kaos:\/\/agent\/<namespace>\/<agent>/,
+      );
+    }
+  });
+
   it('turns the metrics listener off with 0', () => {
     expect(loadSidecarConfig({ ...base, MEMORY_METRICS_PORT: '0' }).metricsPort).toBe(0);
   });

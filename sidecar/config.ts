@@ -1,11 +1,12 @@
 import {
+  AGENT_IDENTITY_PATTERN,
   ENV,
   SESSION_SETTINGS,
   SIDECAR_HOST,
   SIDECAR_METRICS_PORT,
   SIDECAR_PORT,
 } from '../lib/contract.js';
-import { ConfigError, PORT, intEnv, optionalEnv, stringEnv } from '../lib/env.js';
+import { ConfigError, PORT, intEnv, matches, optionalEnv, stringEnv } from '../lib/env.js';
 import { redisUrlEnv, type RedisTopology } from '../lib/redis-url.js';
 import { readPasswordFile } from './password-file.js';
 
@@ -35,6 +36,48 @@ export interface SidecarConfig {
   redisTimeoutMs: number;
   shutdownTimeoutMs: number;
   agentName: string;
+  /** Automatic folds into digests; undefined when no summary model is configured. */
+  summary: SummaryConfig | undefined;
+  /** Live streams (GET …/events/stream) open at once, at most. */
+  maxStreams: number;
+  /** How often the streams' sessions are checked for writes from elsewhere (Python's). */
+  streamPollMs: number;
+  /** A comment line on every open stream this often, so proxies and clients see it alive. */
+  streamHeartbeatMs: number;
+  /** Memory v2 (KAOS's /v1/recall, /v1/write, /v1/forget, /v1/list). */
+  v2: MemoryV2Config;
+}
+
+export interface SummaryConfig {
+  /** An OpenAI-compatible API's base URL, ending in /v1. */
+  url: string;
+  model: string;
+  /** A file holding the API key (a mounted Secret), read for each call; never logged. */
+  apiKeyFile: string | undefined;
+  /** A session's window past this many tokens is folded… */
+  triggerTokens: number;
+  /** …down to this many. */
+  targetTokens: number;
+  timeoutMs: number;
+  /** The first retry after a failed fold; each further failure doubles it, up to 10 minutes. */
+  retryMs: number;
+}
+
+export interface MemoryV2Config {
+  /** AGENT_IDENTITY: the only agent this pod's requests may name; undefined: none may. */
+  agentIdentity: string | undefined;
+  /** Tokens of the short-term window when a request names no budget (KAOS's default). */
+  shortTermTokenBudget: number;
+  /** Turns the short-term window holds at most, whatever their tokens (KAOS's hard_event_cap). */
+  shortTermEventCap: number;
+  /** Facts a recall returns when it names no top_k. */
+  defaultTopK: number;
+  /** A fact not written again for this long is gone; 0: facts never expire. */
+  factTtlSeconds: number;
+  /** Facts one key prefix (tenant) holds; the oldest go first. */
+  maxFacts: number;
+  /** Facts one agent, user or session holds; the oldest go first. */
+  maxFactsPerScope: number;
 }
 
 // A Kubernetes object name's limit; AGENT_NAME usually comes from a label (at most 63).
@@ -80,13 +123,30 @@ export function loadSidecarConfig(env: NodeJS.ProcessEnv = process.env): Sidecar
       max: 300_000,
       fallback: 10_000,
     }),
+    summary: undefined,
+    maxStreams: 0,
+    streamPollMs: 0,
+    streamHeartbeatMs: 0,
     agentName: stringEnv(env, ENV.agentName, {
       fallback: 'agent',
       checks: [
         [(v) => v.length <= MAX_NAME_LENGTH, `must be at most ${MAX_NAME_LENGTH} characters`],
       ],
     }),
+    v2: memoryV2(env),
   };
+  config.summary = summaryConfig(env);
+  config.maxStreams = intEnv(env, 'MEMORY_MAX_STREAMS', { min: 0, max: 100_000, fallback: 256 });
+  config.streamPollMs = intEnv(env, 'MEMORY_STREAM_POLL_MS', {
+    min: 20,
+    max: 60_000,
+    fallback: 250,
+  });
+  config.streamHeartbeatMs = intEnv(env, 'MEMORY_STREAM_HEARTBEAT_MS', {
+    min: 100,
+    max: 600_000,
+    fallback: 15_000,
+  });
   if (config.metricsPort !== 0 && config.metricsPort === config.port) {
     throw new ConfigError(
       `${ENV.metricsPort}: must differ from ${ENV.sidecarPort} (${config.port})`,
@@ -111,4 +171,79 @@ function redisPassword(env: NodeJS.ProcessEnv): {
   if (fromFile !== undefined) return { password: fromFile, file: { path, fellBack: false } };
   if (fromEnv !== undefined) return { password: fromEnv, file: { path, fellBack: true } };
   throw new ConfigError(`${ENV.redisPasswordFile}: ${path} is missing, unreadable or empty`);
+}
+
+/**
+ * MEMORY_SUMMARY_MODEL_URL turns folding on; MEMORY_SUMMARY_MODEL is then required.
+ * The trigger and target are read either way, so a typo is caught before folding is on.
+ */
+function summaryConfig(env: NodeJS.ProcessEnv): SummaryConfig | undefined {
+  const triggerTokens = intEnv(env, 'MEMORY_COMPACTION_TRIGGER_TOKENS', {
+    min: 2,
+    max: 10_000_000,
+    fallback: 8000,
+  });
+  const targetTokens = intEnv(env, 'MEMORY_COMPACTION_TARGET_TOKENS', {
+    min: 1,
+    max: 10_000_000,
+    fallback: Math.floor(triggerTokens / 2),
+  });
+  if (targetTokens >= triggerTokens) {
+    throw new ConfigError(
+      `MEMORY_COMPACTION_TARGET_TOKENS: must be less than MEMORY_COMPACTION_TRIGGER_TOKENS (${triggerTokens})`,
+    );
+  }
+  const url = optionalEnv(env, 'MEMORY_SUMMARY_MODEL_URL', [
+    (v) => /^https?:\/\/[^/]+(\/.*)?\/v1\/?$/.test(v),
+    'must be an http(s) base URL ending in /v1 (the sidecar adds /chat/completions)',
+  ]);
+  if (url === undefined) return undefined;
+  return {
+    url: url.replace(/\/$/, ''),
+    model: stringEnv(env, 'MEMORY_SUMMARY_MODEL', {
+      required: 'is required when MEMORY_SUMMARY_MODEL_URL is set',
+    }),
+    apiKeyFile: optionalEnv(env, 'MEMORY_SUMMARY_API_KEY_FILE'),
+    triggerTokens,
+    targetTokens,
+    retryMs: intEnv(env, 'MEMORY_SUMMARY_RETRY_MS', { min: 100, max: 600_000, fallback: 5000 }),
+    timeoutMs: intEnv(env, 'MEMORY_SUMMARY_TIMEOUT_MS', {
+      min: 100,
+      max: 600_000,
+      fallback: 30_000,
+    }),
+  };
+}
+
+/** Memory v2's settings; the defaults are upstream KAOS memory's (kaos_memory/config.py). */
+function memoryV2(env: NodeJS.ProcessEnv): MemoryV2Config {
+  return {
+    agentIdentity: optionalEnv(
+      env,
+      ENV.agentIdentity,
+      matches(AGENT_IDENTITY_PATTERN, 'must be kaos://agent/<namespace>/<agent>'),
+    ),
+    shortTermTokenBudget: intEnv(env, ENV.shortTermTokenBudget, {
+      min: 1,
+      max: 10_000_000,
+      fallback: 4096,
+    }),
+    shortTermEventCap: intEnv(env, 'MEMORY_SHORT_TERM_EVENT_CAP', {
+      min: 1,
+      max: 100_000,
+      fallback: 2000,
+    }),
+    defaultTopK: intEnv(env, 'MEMORY_RECALL_TOP_K', { min: 1, max: 1000, fallback: 10 }),
+    factTtlSeconds: intEnv(env, 'MEMORY_FACT_TTL_SECONDS', {
+      min: 0,
+      max: 10 * 365 * 24 * 3600,
+      fallback: 30 * 24 * 3600,
+    }),
+    maxFacts: intEnv(env, 'MEMORY_MAX_FACTS', { min: 1, max: 1_000_000, fallback: 10_000 }),
+    maxFactsPerScope: intEnv(env, 'MEMORY_MAX_FACTS_PER_SCOPE', {
+      min: 1,
+      max: 100_000,
+      fallback: 1000,
+    }),
+  };
 }

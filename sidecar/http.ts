@@ -3,7 +3,7 @@
 // which the OpenAPI document is generated (openapi.ts). The router that dispatches
 // from the table is router.ts; requests pipelined on one connection are ordered by
 // pipelining.ts; bodies are read and replies written by body.ts.
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { ErrorStatus } from '../lib/errors.js';
 import type { JsonSchema, Schema } from './schema.js';
 
@@ -15,6 +15,11 @@ export interface Reply<S extends number = number> {
   /** Preformatted text (Prometheus), sent instead of JSON. */
   text?: string;
   headers?: Record<string, string>;
+  /**
+   * A long answer (server-sent events): called with the response once its head is
+   * written; it writes and ends the body itself.
+   */
+  stream?: (res: ServerResponse) => void;
 }
 
 // Error codes and statuses live in the catalogue (lib/errors.ts); re-exported for route modules.

@@ -3,6 +3,7 @@
 // same objects the server validates with. Not zod: importing zod alone held
 // about 3 MiB of the sidecar's heap (docs/decisions.md), and these inputs need
 // only strings, whole numbers, arrays and closed objects.
+import { JsonNumber } from '../memory/json.js';
 
 export type JsonSchema = Record<string, unknown>;
 
@@ -115,6 +116,7 @@ export function record(maxDepth: number): Schema<Record<string, unknown>> {
  * a number that is not finite (naming where).
  */
 function checkJson(value: unknown, field: string, path: string, left: number, max: number): void {
+  if (value instanceof JsonNumber) return;
   if (typeof value === 'number') {
     if (!Number.isFinite(value)) throw new Invalid(path, 'must be a finite number');
     return;

@@ -6,12 +6,18 @@ import type { Logger } from '../lib/logger.js';
 import type { SidecarConfig } from './config.js';
 import type { RedisClient } from '../memory/connection.js';
 import { StoreError } from '../memory/errors.js';
+import { FactStore } from '../memory/facts.js';
 import type { MemoryStore } from '../memory/store.js';
 import { openStore, type Backend } from './backend.js';
 import { ApiError } from './errors.js';
 import { LOOPBACK_HOSTS, Router } from './router.js';
 import { createMetrics, type SidecarMetrics } from './metrics.js';
 import { ROUTES, type RouteDeps } from './routes/index.js';
+import { redisTail, StreamHub } from './streams.js';
+import { Summarizer } from './summarizer.js';
+import { decodeEvent } from '../memory/events.js';
+import { countTokens } from './tokens.js';
+import { MemoryV2 } from './v2/service.js';
 
 /** Longer than the idle timeout of common HTTP clients (60 s), so the client closes an idle connection first. */
 const KEEP_ALIVE_TIMEOUT_MS = 65_000;
@@ -25,6 +31,10 @@ export class Sidecar {
   readonly store: MemoryStore;
   private readonly router: Router<RouteDeps>;
   private readonly server: Server;
+  /** Automatic folds, when a summary model is configured. */
+  readonly summarizer: Summarizer | undefined;
+  /** Live tails (GET …/events/stream). */
+  readonly streams: StreamHub;
   /** GET /metrics on every interface (MEMORY_METRICS_PORT), or none. */
   private readonly metricsServer: Server | undefined;
   private closing: Promise<void> | undefined;
@@ -37,12 +47,36 @@ export class Sidecar {
     this.backend = openStore(config, log, this.metrics);
     this.redis = this.backend.redis;
     this.store = this.backend.store;
+    this.summarizer = config.summary && new Summarizer(this.store, config.summary, log);
+    this.streams = new StreamHub(
+      redisTail({
+        redis: this.redis,
+        keys: this.store.keys,
+        timeoutMs: config.redisTimeoutMs,
+        decode: decodeEvent,
+      }),
+      {
+        maxStreams: config.maxStreams,
+        pollMs: config.streamPollMs,
+        heartbeatMs: config.streamHeartbeatMs,
+        readBytes: config.maxReadBytes,
+      },
+      log,
+    );
     const deps: RouteDeps = {
+      summarizer: this.summarizer,
+      streams: this.streams,
       store: this.store,
       agentName: config.agentName,
       metrics: async () => ({
         contentType: this.metrics.registry.contentType,
         text: await this.metrics.registry.metrics(),
+      }),
+      memoryV2: new MemoryV2({
+        store: this.store,
+        facts: factStore(config, this.redis),
+        settings: config.v2,
+        countTokens,
       }),
     };
     this.router = new Router(ROUTES, deps, {
@@ -143,6 +177,8 @@ export class Sidecar {
 
   private async shutdown(): Promise<void> {
     this.router.draining = true;
+    // Streams never end by themselves: end them, so their connections can close.
+    this.streams.close();
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeIdleConnections();
     // A scrape in flight is not worth waiting for.
@@ -154,6 +190,7 @@ export class Sidecar {
     );
     await closed;
     clearTimeout(force);
+    await this.summarizer?.close();
     await this.backend.close();
   }
 }
@@ -188,4 +225,17 @@ function servedHosts(listen: string): readonly string[] | 'any' {
   if (listen === '0.0.0.0' || listen === '::') return 'any';
   const name = listen.includes(':') ? `[${listen}]` : listen;
   return LOOPBACK_HOSTS.includes(name) ? LOOPBACK_HOSTS : [...LOOPBACK_HOSTS, name];
+}
+
+/** Memory v2's long-term facts, under the sidecar's key prefix and limits. */
+function factStore(config: SidecarConfig, redis: RedisClient): FactStore {
+  return new FactStore(redis, {
+    keyPrefix: config.keyPrefix,
+    maxFacts: config.v2.maxFacts,
+    maxPerScope: config.v2.maxFactsPerScope,
+    ttlSeconds: config.v2.factTtlSeconds,
+    timeoutMs: config.redisTimeoutMs,
+    minReplicas: config.redisMinReplicas,
+    maxReadBytes: config.maxReadBytes,
+  });
 }

@@ -44,6 +44,8 @@ const id = (max: number) =>
 
 export const sessionId = id(SESSION_ID_MAX);
 const eventId = id(EVENT_ID_MAX);
+/** An event id given in a header or query (Last-Event-ID). */
+export const eventIdParam = eventId;
 
 const NO_CONTROLS: [RegExp, string] = [
   // eslint-disable-next-line no-control-regex
@@ -115,9 +117,28 @@ export const listEventsQuery = object(
   false,
 );
 
+/** The schema with a description in the OpenAPI document. */
+function described<T>(schema: Schema<T>, description: string): Schema<T> {
+  return { ...schema, json: { ...schema.json, description } };
+}
+
+/** The conversation view's events without `max_tokens`. */
+export const CONTEXT_MAX_EVENTS = 20;
+
 export const contextQuery = object(
   {
-    max_events: withDefault(wholeNumber(1, 10_000), 20),
+    max_events: optional(
+      described(
+        wholeNumber(1, 10_000),
+        `The newest N conversation events (default ${CONTEXT_MAX_EVENTS}); with max_tokens, a cap beside the budget.`,
+      ),
+    ),
+    max_tokens: optional(
+      described(
+        wholeNumber(1, 10_000_000),
+        'The newest events that fit N tokens, from the newest digest, pinned events kept, tool calls never split from their results.',
+      ),
+    ),
     format: withDefault(oneOf(['text', 'messages'], 'must be text or messages'), 'text'),
   },
   false,

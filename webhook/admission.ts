@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { AGENT_LABEL } from '../lib/contract.js';
 import type { InjectConfig } from './config.js';
 import { inject, type SkipReason } from './inject.js';
+import type { NamespaceFacts } from './namespace.js';
 
 export type ReviewSkipReason = SkipReason | 'not-pod' | 'not-create' | 'invalid-pod';
 
@@ -33,12 +34,35 @@ export type Reviewed =
     }
   | { status: 400; message: string };
 
+/**
+ * The webhook's cluster view of a namespace (webhook/cluster-view.ts): undefined when it
+ * has not seen it. Absent altogether when the webhook runs without API access.
+ */
+export type NamespaceLookup = (namespace: string) => NamespaceFacts | undefined;
+
 // Only what injection reads is checked; everything else passes through untouched.
 const envVar = z.looseObject({ name: z.string() });
+const quantities = z.record(z.string(), z.string());
+const resources = z.looseObject({
+  requests: quantities.optional(),
+  limits: quantities.optional(),
+});
 const container = z.looseObject({
   name: z.string(),
   env: z.array(envVar).optional(),
   ports: z.array(z.looseObject({ containerPort: z.number().int() })).optional(),
+  resources: resources.optional(),
+});
+const nodeSelectorTerm = z.looseObject({
+  matchExpressions: z
+    .array(
+      z.looseObject({
+        key: z.string(),
+        operator: z.string(),
+        values: z.array(z.string()).optional(),
+      }),
+    )
+    .optional(),
 });
 const pod = z.looseObject({
   metadata: z
@@ -55,6 +79,21 @@ const pod = z.looseObject({
     initContainers: z.array(container).optional(),
     restartPolicy: z.string().optional(),
     hostNetwork: z.boolean().optional(),
+    os: z.looseObject({ name: z.string() }).optional(),
+    nodeSelector: z.record(z.string(), z.string()).optional(),
+    affinity: z
+      .looseObject({
+        nodeAffinity: z
+          .looseObject({
+            requiredDuringSchedulingIgnoredDuringExecution: z
+              .looseObject({ nodeSelectorTerms: z.array(nodeSelectorTerm) })
+              .optional(),
+          })
+          .optional(),
+      })
+      .optional(),
+    resources: resources.optional(),
+    overhead: quantities.optional(),
   }),
 });
 
@@ -76,9 +115,9 @@ const admissionReview = z.object({
 /**
  * Turn an AdmissionReview body into the response to send. Never throws: a body
  * that is not an AdmissionReview is a 400, and a failure inside injection admits
- * the pod unchanged with a warning.
+ * the pod unchanged with a warning. `lookup` is the cluster view, when there is one.
  */
-export function review(body: unknown, config: InjectConfig): Reviewed {
+export function review(body: unknown, config: InjectConfig, lookup?: NamespaceLookup): Reviewed {
   const parsed = admissionReview.safeParse(body);
   if (!parsed.success) return { status: 400, message: describe(parsed.error) };
   const request = parsed.data.request;
@@ -133,7 +172,11 @@ export function review(body: unknown, config: InjectConfig): Reviewed {
   context.agent = metadata?.labels?.[AGENT_LABEL];
 
   try {
-    const result = inject(object.data, config);
+    // The request's namespace: a pod being created may not carry it in its metadata.
+    const name = request.namespace ?? metadata?.namespace ?? '';
+    const facts = lookup?.(name);
+    const namespace = { name, facts, unseen: lookup !== undefined && facts === undefined };
+    const result = inject(object.data, config, namespace);
     const warnings = result.warnings.length > 0 ? { warnings: result.warnings } : {};
     if (result.skipReason)
       return answer({ result: 'skipped', reason: result.skipReason }, warnings);
@@ -147,6 +190,12 @@ export function review(body: unknown, config: InjectConfig): Reviewed {
       },
     );
   }
+}
+
+/** The namespace an AdmissionReview is about, if it names one (before any validation). */
+export function reviewNamespace(body: unknown): string | undefined {
+  const namespace = (body as { request?: { namespace?: unknown } } | null)?.request?.namespace;
+  return typeof namespace === 'string' && namespace !== '' ? namespace : undefined;
 }
 
 function describe(error: z.ZodError, prefix?: string): string {

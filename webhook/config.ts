@@ -20,6 +20,7 @@ import {
   type IntRule,
 } from '../lib/env.js';
 import { redisUrlEnv } from '../lib/redis-url.js';
+import { FALLBACK_RESOURCES } from './resources.js';
 import { webhookVersion } from './status.js';
 
 /** A Kubernetes resource quantity, e.g. `10m`, `0.5`, `128Mi`, `1e3`. */
@@ -37,10 +38,13 @@ const resourcesSchema = z.strictObject({
 });
 export type Resources = z.infer<typeof resourcesSchema>;
 
-/** Sidecar resources when INJECT_SIDECAR_RESOURCES is unset; the limit leaves room for the exec probes. */
+/**
+ * Sidecar resources when INJECT_SIDECAR_RESOURCES is unset. The memory limit leaves room for
+ * the exec probes; the CPU limit is there for namespaces whose quota tracks limits.cpu.
+ */
 export const DEFAULT_RESOURCES: Resources = {
-  requests: { cpu: '10m', memory: '64Mi' },
-  limits: { memory: '256Mi' },
+  requests: { ...FALLBACK_RESOURCES.requests },
+  limits: { ...FALLBACK_RESOURCES.limits },
 };
 
 /** INJECT_SIDECAR_RESOURCES: JSON with the structure of {@link Resources}. */
@@ -120,6 +124,8 @@ export interface WebhookConfig {
   nativeSidecar: 'auto' | 'true' | 'false';
   /** How long a stopping webhook keeps answering while the API server learns it is gone. */
   drainSeconds: number;
+  /** Watch namespaces, LimitRanges and ResourceQuotas (webhook/cluster-view.ts). */
+  clusterView: boolean;
   /** Set when INJECT_REDIS_PASSWORD_COPY is true (it needs INJECT_REDIS_PASSWORD_SECRET). */
   credentials?: CredentialCopyConfig;
   inject: Omit<InjectConfig, 'nativeSidecar'>;
@@ -147,6 +153,7 @@ export function loadConfig(
   const webhookConfigName = stringEnv(env, 'WEBHOOK_CONFIG_NAME', { fallback: 'kaos-memory' });
   const certHosts = listEnv(env, 'WEBHOOK_CERT_HOSTS');
   const drainSeconds = intEnv(env, 'WEBHOOK_DRAIN_SECONDS', { min: 0, max: 300, fallback: 5 });
+  const clusterView = oneOfEnv(env, 'WEBHOOK_CLUSTER_VIEW', ['true', 'false'], 'true');
   const memoryType = stringEnv(env, 'INJECT_MEMORY_TYPE', {
     fallback: 'redis',
     checks: [MEMORY_TYPE],
@@ -222,6 +229,7 @@ export function loadConfig(
     webhookConfigName,
     certHosts,
     drainSeconds,
+    clusterView: clusterView === 'true',
     nativeSidecar,
     ...(copyPassword === 'true'
       ? {

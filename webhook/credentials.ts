@@ -173,6 +173,8 @@ export class CredentialCopies {
   private readonly admission: AdmissionregistrationV1Api;
   /** Namespace → when this replica last saw a usable copy there (ms); see the race notes. */
   private readonly confirmed = new Map<string, number>();
+  /** Namespace → the check under way there, which concurrent reviews wait on. */
+  private readonly checking = new Map<string, Promise<void>>();
   private readonly confirmMs: number;
   private readonly loop: Periodic;
   private readonly warned = new Set<string>();
@@ -204,9 +206,19 @@ export class CredentialCopies {
    * without the sidecar (it could not start with it).
    */
   async ensure(namespace: string): Promise<void> {
-    const { secretName: name, key } = this.options;
     const seen = this.confirmed.get(namespace);
     if (seen !== undefined && this.now().getTime() - seen < this.confirmMs) return;
+    // A burst of pods in one namespace shares one check (200 parallel reviews made 200
+    // reads and ran past the API server's timeout: docs/decisions.md, "Admission latency").
+    const running = this.checking.get(namespace);
+    if (running) return running;
+    const check = this.check(namespace).finally(() => this.checking.delete(namespace));
+    this.checking.set(namespace, check);
+    return check;
+  }
+
+  private async check(namespace: string): Promise<void> {
+    const { secretName: name, key } = this.options;
     for (let attempt = 0; attempt < 3; attempt++) {
       const existing = await this.call(`read Secret ${name} in ${namespace}`, () =>
         this.readOptional(namespace),

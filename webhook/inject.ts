@@ -13,11 +13,21 @@ import {
 import { PORT } from '../lib/env.js';
 import type { InjectConfig } from './config.js';
 import { passwordVolume, sidecarContainer } from './container.js';
+import type { PodNamespace } from './namespace.js';
 import { applyOverrides } from './overrides.js';
+import { notLinux } from './platform.js';
+import { fitResources } from './resources.js';
 import { formatStatus, type InjectionStatus } from './status.js';
 
 export type SkipReason =
-  'no-agent-label' | 'opted-out' | 'already-injected' | 'host-network' | 'invalid-annotation';
+  | 'no-agent-label'
+  | 'opted-out'
+  | 'already-injected'
+  | 'host-network'
+  | 'not-linux'
+  | 'namespace-unseen'
+  | 'invalid-annotation'
+  | 'resources';
 
 /**
  * An RFC 6902 `add`, the only operation the webhook sends: it creates what is absent
@@ -39,9 +49,10 @@ export interface InjectResult {
 
 /**
  * The heart of the webhook: what to add to one pod. Pure: no I/O, no clock.
- * Per-pod overrides come from the pod's own annotations.
+ * Per-pod overrides come from the pod's own annotations; what the namespace holds
+ * (LimitRanges, ResourceQuotas, labels) comes in `namespace`, from the cluster view.
  */
-export function inject(pod: V1Pod, config: InjectConfig): InjectResult {
+export function inject(pod: V1Pod, config: InjectConfig, namespace?: PodNamespace): InjectResult {
   const labels = pod.metadata?.labels ?? {};
   const annotations = pod.metadata?.annotations ?? {};
   if (!Object.hasOwn(labels, AGENT_LABEL)) return skip('no-agent-label');
@@ -66,6 +77,21 @@ export function inject(pod: V1Pod, config: InjectConfig): InjectResult {
     ]);
   }
 
+  const platform = notLinux(pod);
+  if (platform !== undefined) {
+    return skip('not-linux', [
+      `kaos-memory: ${platform}, and the memory sidecar is a Linux container; it was not injected`,
+    ]);
+  }
+
+  if (namespace?.unseen) {
+    // Its labels (isolation) and limits are unknown: injecting now could break either.
+    return skip('namespace-unseen', [
+      `kaos-memory: namespace ${namespace.name} is not yet known to the webhook; ` +
+        'the pod was admitted without the memory sidecar (create it again to get one)',
+    ]);
+  }
+
   const overrides = applyOverrides(annotations, {
     image: config.sidecarImage,
     port: config.sidecarPort,
@@ -74,6 +100,26 @@ export function inject(pod: V1Pod, config: InjectConfig): InjectResult {
   if (!overrides.ok) return skip('invalid-annotation', [overrides.warning]);
   const settings = overrides.settings;
   const warnings: string[] = [];
+
+  const fitted = fitResources({
+    desired: settings.resources,
+    pod,
+    native: config.nativeSidecar,
+    namespace: namespace?.facts ?? { limitRanges: [], resourceQuotas: [] },
+  });
+  if (!fitted.ok) {
+    return skip('resources', [
+      `kaos-memory: the memory sidecar cannot fit ${fitted.problem}; ` +
+        'the pod was admitted without it',
+    ]);
+  }
+  if (fitted.changes.length > 0) {
+    warnings.push(
+      `kaos-memory: sidecar resources fitted to the namespace's LimitRanges and ResourceQuotas: ` +
+        fitted.changes.join(', '),
+    );
+  }
+  settings.resources = fitted.resources;
 
   // Containers share the pod's network namespace: a declared port is taken for the sidecar too.
   const taken = declaredPorts(allContainers);

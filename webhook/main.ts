@@ -4,8 +4,9 @@ import { serviceDnsNames, splitHosts } from '../certs/generate.js';
 import { createLogger } from '../lib/logger.js';
 import { handleStopSignals } from '../lib/signals.js';
 import { hasPassword } from '../lib/redis-url.js';
-import { review } from './admission.js';
-import { loadConfig } from './config.js';
+import { review, reviewNamespace } from './admission.js';
+import { ClusterView } from './cluster-view.js';
+import { loadConfig, type InjectConfig } from './config.js';
 import { CredentialCopies, withCredentialCopies } from './credentials.js';
 import { WebhookServer } from './server.js';
 import {
@@ -16,6 +17,8 @@ import {
 import { detectNativeSidecar } from './version.js';
 
 const SERVICE_ACCOUNT_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+/** How long a review waits for a namespace the cluster view has not seen yet. */
+const NAMESPACE_WAIT_MS = 1_000;
 
 /** `kaos-memory webhook`: bootstrap only. Config, TLS source, server, shutdown. */
 export async function run(_argv: string[]): Promise<void> {
@@ -76,18 +79,30 @@ export async function run(_argv: string[]): Promise<void> {
           logger,
         )
       : undefined;
-  const reviewer = copies ? withCredentialCopies(review, copies) : undefined;
-
+  // Namespaces, LimitRanges and ResourceQuotas in memory: a review makes no API call for them.
+  const view = config.clusterView ? new ClusterView(kube(), logger) : undefined;
+  const viewed = (body: unknown, cfg: InjectConfig) =>
+    review(body, cfg, view ? (namespace) => view.lookup(namespace) : undefined);
+  const checked = copies ? withCredentialCopies(viewed, copies) : viewed;
+  const reviewer = view
+    ? async (body: unknown, cfg: InjectConfig) => {
+        const namespace = reviewNamespace(body);
+        if (namespace !== undefined && view.synced)
+          await view.waitFor(namespace, NAMESPACE_WAIT_MS);
+        return checked(body, cfg);
+      }
+    : checked;
   const server = new WebhookServer({
     inject,
     tls: await certificates.load(),
     logger,
-    isReady: () => certificates.ready,
+    isReady: () => certificates.ready && (view?.synced ?? true),
     reviewer,
   });
   const port = await server.listen(config.port, config.host);
   certificates.start((tls) => server.setCertificate(tls));
   copies?.start();
+  void view?.start();
   logger.info(
     {
       port,
@@ -96,6 +111,7 @@ export async function run(_argv: string[]): Promise<void> {
       tls: config.tlsDir ? 'folder' : 'self-managed',
       namespace: config.namespace,
       passwordCopies: copies !== undefined,
+      clusterView: view !== undefined,
     },
     'webhook listening',
   );
@@ -103,6 +119,7 @@ export async function run(_argv: string[]): Promise<void> {
   signals.onStop(async () => {
     certificates.stop();
     copies?.stop();
+    view?.stop();
     await server.drain(config.drainSeconds * 1000);
   });
 }

@@ -1,6 +1,9 @@
 import { ANNOTATIONS } from '../lib/contract.js';
 import { PORT } from '../lib/env.js';
 import { IMAGE, QUANTITY, type Resources } from './config.js';
+import { parseQuantity } from './quantity.js';
+
+export { parseQuantity };
 
 export interface SidecarSettings {
   image: string;
@@ -91,34 +94,6 @@ export function applyOverrides(
       resources: prune(resources),
     },
   };
-}
-
-const SUFFIX: Record<string, number> = {
-  n: 1e-9,
-  u: 1e-6,
-  m: 1e-3,
-  '': 1,
-  k: 1e3,
-  M: 1e6,
-  G: 1e9,
-  T: 1e12,
-  P: 1e15,
-  E: 1e18,
-  Ki: 2 ** 10,
-  Mi: 2 ** 20,
-  Gi: 2 ** 30,
-  Ti: 2 ** 40,
-  Pi: 2 ** 50,
-  Ei: 2 ** 60,
-};
-
-/** The numeric value of a Kubernetes quantity (already checked against QUANTITY). */
-export function parseQuantity(quantity: string): number {
-  const match = /^\+?([\d.]+)(.*)$/.exec(quantity);
-  if (!match) return NaN;
-  const [, number = '', suffix = ''] = match;
-  if (/^[eE]/.test(suffix)) return Number(number) * 10 ** Number(suffix.slice(1));
-  return Number(number) * (SUFFIX[suffix] ?? NaN);
 }
 
 function prune(resources: Resources): Resources {

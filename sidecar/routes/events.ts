@@ -1,12 +1,23 @@
 // A session's events: append, read, and the conversation view.
 import { BadRequestError } from '../errors.js';
-import { contextMessages, contextText, CONVERSATION_TYPES } from '../context.js';
+import {
+  contextMessages,
+  contextText,
+  CONVERSATION_TYPES,
+  lineOf,
+  MESSAGE_FRAMING_TOKENS,
+  messageOf,
+  readWindow,
+} from '../context.js';
 import { decodeEventCursor, encodeEventCursor } from '../cursor.js';
+import type { JsonSchema } from '../schema.js';
 import { parseTraceparent, withTrace } from '../trace.js';
-import { appendBody, contextQuery, listEventsQuery } from '../validation.js';
+import { appendBody, CONTEXT_MAX_EVENTS, contextQuery, listEventsQuery } from '../validation.js';
 import {
   AGENT,
   arrayOf,
+  BOOLEAN,
+  COUNT,
   DEFAULT_OWNER,
   fields,
   ref,
@@ -38,7 +49,10 @@ export const EVENT_ROUTES = [
       200: { description: 'every event was already stored', schema: ref('AppendResult') },
     },
     errors: [409, 503, 507],
-    handle: async ({ params: { id }, body, headers }, { store, agentName }) => {
+    handle: async (
+      { params: { id }, body, headers },
+      { store, agentName, summarizer, streams },
+    ) => {
       // Stored whole or not at all: a batch the session cannot keep would be trimmed in
       // the same write, and its retry would put the trimmed events back out of order.
       if (body.length > store.maxSessionEvents) {
@@ -50,6 +64,10 @@ export const EVENT_ROUTES = [
       const events = trace ? body.map((event) => withTrace(event, trace)) : body;
       const result = await store.appendEvents(id, events, DEFAULT_OWNER);
       const stored = result.events.filter((e) => e.stored).length;
+      if (stored > 0) {
+        summarizer?.notice(id);
+        streams?.notify(id);
+      }
       return {
         status: stored > 0 || result.created ? 201 : 200,
         body: {
@@ -97,11 +115,22 @@ export const EVENT_ROUTES = [
     method: 'GET',
     path: '/v1/sessions/{id}/context',
     summary: 'The conversation as User:/Assistant: lines, or as chat messages',
+    description:
+      'Without `max_tokens`: the newest `max_events` user and agent turns. With `max_tokens`: ' +
+      'the newest events that fit N tokens by the counter `window.counter` names, starting from ' +
+      'the newest digest (a `summary` event, as a system message) and leaving out what it ' +
+      'summarises; events with `metadata.pinned: true` are always kept; a tool call and its ' +
+      'results (matched by `metadata.tool_call_id`, else by adjacency) are kept or dropped ' +
+      'together, and a call without a result or a result without a call is left out. ' +
+      '`window` says what was counted and dropped. A line costs its tokens and 1 for its line ' +
+      `break; a message its content's tokens and ${MESSAGE_FRAMING_TOKENS} for its role and framing. ` +
+      'When the pinned events alone take more than `max_tokens`, the answer is a 400 naming how many they take.',
     params: SESSION_PARAMS,
     query: contextQuery,
     responses: {
       200: {
-        description: '`context` (format=text) or `messages` (format=messages)',
+        description:
+          '`context` (format=text) or `messages` (format=messages); with max_tokens, `window` too',
         schema: {
           oneOf: [
             fields({ agent: AGENT, session_id: STRING, context: STRING }),
@@ -110,14 +139,38 @@ export const EVENT_ROUTES = [
               session_id: STRING,
               messages: arrayOf(fields({ role: { enum: ['user', 'assistant'] }, content: STRING })),
             }),
+            fields({ agent: AGENT, session_id: STRING, context: STRING, window: ref('Window') }),
+            fields({
+              agent: AGENT,
+              session_id: STRING,
+              messages: arrayOf(ref('WindowMessage')),
+              window: ref('Window'),
+            }),
           ],
         },
       },
     },
     errors: [409, 503],
     handle: async ({ params: { id }, query }, { store, agentName }) => {
+      if (query.max_tokens !== undefined) {
+        const { window, report } = await readWindow(store, id, {
+          maxTokens: query.max_tokens,
+          maxEvents: query.max_events,
+          format: query.format,
+        });
+        if (window.overBudget) {
+          throw new BadRequestError(
+            `max_tokens: ${query.max_tokens} is less than the ${window.tokens} tokens the session's pinned events take`,
+          );
+        }
+        const body =
+          query.format === 'messages'
+            ? { agent: agentName, session_id: id, messages: window.events.map(messageOf) }
+            : { agent: agentName, session_id: id, context: window.events.map(lineOf).join('\n') };
+        return { status: 200, body: { ...body, window: report } };
+      }
       const { events } = await store.readEvents(id, {
-        limit: query.max_events,
+        limit: query.max_events ?? CONTEXT_MAX_EVENTS,
         types: CONVERSATION_TYPES,
       });
       const body =
@@ -130,3 +183,47 @@ export const EVENT_ROUTES = [
 
   // KAOS agent-server shapes, so tools built for KAOS read the sidecar unchanged.
 ];
+
+/** The shapes of this module, merged into components.schemas (index.ts). */
+export const EVENT_SCHEMAS = {
+  Window: fields({
+    counter: {
+      type: 'string',
+      description: 'The token counter: `o200k-estimate-1` (docs/decisions.md).',
+    },
+    max_tokens: COUNT,
+    tokens: { ...COUNT, description: 'Tokens of what the answer holds, by the counter.' },
+    events: { ...COUNT, description: 'Events in the answer, the digest included.' },
+    pinned: {
+      ...COUNT,
+      description: 'Pinned events kept (with the tool events that go with them).',
+    },
+    digest_event_id: {
+      type: ['string', 'null'],
+      description: 'The digest the window starts from; null when none was kept.',
+    },
+    events_read: { ...COUNT, description: 'Stored events read to choose, newest first.' },
+    dropped: fields({
+      budget: { ...COUNT, description: 'Older events past the budget or max_events.' },
+      tool_groups: {
+        ...COUNT,
+        description: 'Of those, tool calls dropped whole with their results.',
+      },
+      unpaired: {
+        ...COUNT,
+        description: 'Tool calls without a result and results without a call.',
+      },
+      summarised: { ...COUNT, description: 'Events the digest stands for, and older digests.' },
+      digest: { ...BOOLEAN, description: 'A digest did not fit beside the pinned events.' },
+    }),
+  }),
+  WindowMessage: {
+    type: 'object',
+    required: ['role', 'content'],
+    properties: {
+      role: { enum: ['user', 'assistant', 'system', 'tool'] },
+      content: STRING,
+      tool_call_id: { type: 'string', description: 'On tool calls and results that name one.' },
+    },
+  },
+} satisfies Record<string, JsonSchema>;

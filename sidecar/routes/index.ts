@@ -8,16 +8,22 @@
 import type { Route } from '../http.js';
 import { openapiDocument } from '../openapi.js';
 import type { JsonSchema } from '../schema.js';
-import { EVENT_ROUTES } from './events.js';
+import { EVENT_ROUTES, EVENT_SCHEMAS } from './events.js';
 import { KAOS_ROUTES } from './kaos.js';
 import { PROBE_ROUTES } from './probes.js';
 import { SESSION_ROUTES } from './sessions.js';
+import { STREAM_ROUTES } from './stream.js';
+import { V2_ROUTES, V2_SCHEMAS } from './v2.js';
 import { fields, route, SCHEMAS as SHARED_SCHEMAS, STRING, type RouteDeps } from './shapes.js';
 
 export type { RouteDeps } from './shapes.js';
 
 /** Every named shape, as components.schemas. */
-export const SCHEMAS: Record<string, JsonSchema> = { ...SHARED_SCHEMAS };
+export const SCHEMAS: Record<string, JsonSchema> = {
+  ...SHARED_SCHEMAS,
+  ...EVENT_SCHEMAS,
+  ...V2_SCHEMAS,
+};
 
 /** Built on its first request: most sidecars are never asked. */
 let document: Record<string, unknown> | undefined;
@@ -46,5 +52,7 @@ export const ROUTES: readonly Route<RouteDeps>[] = [
   OPENAPI,
   ...SESSION_ROUTES,
   ...EVENT_ROUTES,
+  ...STREAM_ROUTES,
   ...KAOS_ROUTES,
+  ...V2_ROUTES,
 ];

@@ -5,6 +5,8 @@
 import type { MemoryStore } from '../../memory/store.js';
 import type { PathParam, Route, RouteSpec } from '../http.js';
 import type { JsonSchema } from '../schema.js';
+import type { StreamHub } from '../streams.js';
+import type { MemoryV2 } from '../v2/service.js';
 import { sessionId } from '../validation.js';
 
 /** What every handler may use. */
@@ -12,6 +14,12 @@ export interface RouteDeps {
   store: MemoryStore;
   agentName: string;
   metrics: () => Promise<{ contentType: string; text: string }>;
+  /** Told of each acknowledged append, when automatic folds are on. */
+  summarizer?: { notice(sessionId: string): void } | undefined;
+  /** Live tails of sessions (server-sent events). */
+  streams?: StreamHub | undefined;
+  /** Memory v2's operations (routes/v2.ts). */
+  memoryV2: MemoryV2;
 }
 
 /** Declares one route; the types of its handler's input come from its schemas. */

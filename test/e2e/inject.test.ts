@@ -1,15 +1,19 @@
 // Injection through a real API server: the webhook runs as a local process with
 // a certificate from `kaos-memory certs`, and the API server calls it, applies its
-// patch and validates the result before storing the pod.
+// patch and validates the result before storing the pod, with its own LimitRanger,
+// ResourceQuota and PodSecurity admission after the webhook (issue 23: an injected pod
+// must never be refused where the same pod without the sidecar is admitted).
 import {
   AdmissionregistrationV1Api,
   CoreV1Api,
   type V1Container,
   type V1Pod,
+  type V1ResourceRequirements,
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ControlPlane } from '../../harness/kube.js';
 import { findContainer, specEnv } from '../../harness/podenv.js';
+import { pollUntil } from '../../harness/poll.js';
 import {
   removeDir,
   waitUntilInjecting,
@@ -22,6 +26,35 @@ import { readStatus, webhookVersion } from '../../webhook/status.js';
 const REDIS_URL = 'redis://redis.memory.svc:6379/0';
 const IMAGE = 'ghcr.io/kaos-tools/kaos-memory:0.1.0';
 const STATUS = 'memory.kaos.tools/status';
+// The sidecar resources before issue 23 (no CPU limit, a memory limit 4x its request): the
+// webhook runs with them, so what keeps these pods admissible is the fitting, not new defaults.
+const OLD_RESOURCES = { requests: { cpu: '10m', memory: '64Mi' }, limits: { memory: '256Mi' } };
+
+/** A restricted-profile container: what PodSecurity `restricted` asks of every container. */
+const RESTRICTED = {
+  runAsNonRoot: true,
+  allowPrivilegeEscalation: false,
+  capabilities: { drop: ['ALL'] },
+  seccompProfile: { type: 'RuntimeDefault' },
+};
+
+/** An API error's status and message, for asserting on refusals. */
+async function refusal(promise: Promise<unknown>): Promise<{ code: number; message: string }> {
+  try {
+    await promise;
+  } catch (err) {
+    const e = err as { code?: number; body?: string };
+    const message = (() => {
+      try {
+        return String(JSON.parse(e.body ?? '{}').message ?? '');
+      } catch {
+        return String(e.body);
+      }
+    })();
+    return { code: e.code ?? 0, message };
+  }
+  throw new Error('expected the API server to refuse');
+}
 
 function agentPod(
   name: string,
@@ -57,6 +90,7 @@ describe('webhook injection through a real kube-apiserver', () => {
         INJECT_REDIS_URL: REDIS_URL,
         INJECT_SIDECAR_IMAGE: IMAGE,
         INJECT_NATIVE_SIDECAR: 'auto',
+        INJECT_SIDECAR_RESOURCES: JSON.stringify(OLD_RESOURCES),
       },
     });
     await cluster
@@ -208,5 +242,215 @@ describe('webhook injection through a real kube-apiserver', () => {
     const all = [...(pod.spec?.initContainers ?? []), ...pod.spec!.containers];
     expect(all.filter((c) => c.name === 'kaos-memory')).toHaveLength(1);
     expect(pod.spec?.containers[0]?.env).toEqual(original.spec?.containers[0]?.env);
+  });
+
+  describe('never makes a pod inadmissible', () => {
+    /** A pod with one restricted app container of these resources. */
+    const governed = (
+      name: string,
+      resources: V1ResourceRequirements,
+      extra: Partial<V1Pod['spec']> = {},
+    ): V1Pod => ({
+      metadata: { name, labels: { agent: name } },
+      spec: {
+        containers: [
+          { name: 'agent', image: 'python:3.12-slim', resources, securityContext: RESTRICTED },
+        ],
+        ...extra,
+      },
+    });
+    /** The pod as the webhook before issue 23 made it: its sidecar, unfitted. */
+    const withOldSidecar = (pod: V1Pod): V1Pod => ({
+      ...pod,
+      metadata: { ...pod.metadata, name: `${pod.metadata!.name}-old`, labels: {} },
+      spec: {
+        ...pod.spec!,
+        initContainers: [
+          {
+            name: 'kaos-memory',
+            image: IMAGE,
+            restartPolicy: 'Always',
+            resources: OLD_RESOURCES,
+            securityContext: RESTRICTED,
+          },
+        ],
+      },
+    });
+    /** Waits until the webhook's cluster view fits pods of this namespace as `expected` says. */
+    const untilFitted = (namespace: string, pod: V1Pod, expected: (p: V1Pod) => boolean) =>
+      pollUntil(
+        'the webhook to see the namespace limits',
+        async () =>
+          expected(
+            await core.createNamespacedPod({
+              namespace,
+              body: { ...pod, metadata: { ...pod.metadata, name: `${pod.metadata!.name}-dry` } },
+              dryRun: 'All',
+            }),
+          ),
+        { timeoutMs: 20_000, intervalMs: 200 },
+      );
+
+    it('leaves a Windows pod uninjected, however it asks for Windows', async () => {
+      const windows = await cluster.namespace('windows');
+      const osPod = agentPod('win-os');
+      osPod.spec!.os = { name: 'windows' };
+      // The API server refuses the sidecar's Linux securityContext on a Windows pod (422).
+      const control = withOldSidecar(osPod);
+      control.spec!.containers[0]!.securityContext = undefined;
+      control.spec!.initContainers![0]!.securityContext = {
+        runAsUser: 1000,
+        readOnlyRootFilesystem: true,
+      };
+      expect(
+        await refusal(core.createNamespacedPod({ namespace: windows, body: control })),
+      ).toMatchObject({ code: 422 });
+
+      const selector = agentPod('win-selector');
+      selector.spec!.nodeSelector = { 'kubernetes.io/os': 'windows' };
+      const affinity = agentPod('win-affinity');
+      affinity.spec!.affinity = {
+        nodeAffinity: {
+          requiredDuringSchedulingIgnoredDuringExecution: {
+            nodeSelectorTerms: [
+              {
+                matchExpressions: [
+                  { key: 'kubernetes.io/os', operator: 'In', values: ['windows'] },
+                ],
+              },
+            ],
+          },
+        },
+      };
+      for (const body of [osPod, selector, affinity]) {
+        const pod = await core.createNamespacedPod({ namespace: windows, body });
+        expect(pod.metadata?.annotations?.[STATUS]).toBeUndefined();
+        expect(findContainer(pod, 'kaos-memory')).toBeUndefined();
+      }
+    });
+
+    it('fits the sidecar to a LimitRange minimum and a limit-to-request ratio', async () => {
+      const ranged = await cluster.namespace('limitrange');
+      await core.createNamespacedLimitRange({
+        namespace: ranged,
+        body: {
+          metadata: { name: 'floor' },
+          spec: {
+            limits: [
+              { type: 'Container', min: { cpu: '50m' }, maxLimitRequestRatio: { memory: '2' } },
+            ],
+          },
+        },
+      });
+      const pod = governed('ranged', {
+        requests: { cpu: '100m', memory: '128Mi' },
+        limits: { cpu: '200m', memory: '256Mi' },
+      });
+      // The sidecar the webhook used to inject breaks both rules.
+      const control = await refusal(
+        core.createNamespacedPod({ namespace: ranged, body: withOldSidecar(pod) }),
+      );
+      expect(control.code).toBe(403);
+      expect(control.message).toContain(
+        'minimum cpu usage per Container is 50m, but request is 10m',
+      );
+      expect(control.message).toContain('memory max limit to request ratio per Container is 2');
+
+      await untilFitted(
+        ranged,
+        pod,
+        (p) => findContainer(p, 'kaos-memory')?.resources?.requests?.cpu === '50m',
+      );
+      const stored = await core.createNamespacedPod({ namespace: ranged, body: pod });
+      expect(findContainer(stored, 'kaos-memory')?.resources).toEqual({
+        requests: { cpu: '50m', memory: '128Mi' },
+        limits: { memory: '256Mi' },
+      });
+    });
+
+    it('gives the sidecar a CPU limit where a ResourceQuota tracks limits.cpu', async () => {
+      const quoted = await cluster.namespace('quota');
+      const hard = { 'limits.cpu': '4', 'limits.memory': '4Gi' };
+      await core.createNamespacedResourceQuota({
+        namespace: quoted,
+        body: { metadata: { name: 'compute' }, spec: { hard } },
+      });
+      // No quota controller runs here: give the quota its status as the controller would.
+      await core.replaceNamespacedResourceQuotaStatus({
+        name: 'compute',
+        namespace: quoted,
+        body: {
+          metadata: { name: 'compute', namespace: quoted },
+          spec: { hard },
+          status: { hard, used: { 'limits.cpu': '0', 'limits.memory': '0' } },
+        },
+      });
+      const pod = governed('quoted', { limits: { cpu: '500m', memory: '128Mi' } });
+      const control = await refusal(
+        core.createNamespacedPod({ namespace: quoted, body: withOldSidecar(pod) }),
+      );
+      expect(control).toMatchObject({ code: 403 });
+      expect(control.message).toContain('must specify limits.cpu for: kaos-memory');
+
+      await untilFitted(
+        quoted,
+        pod,
+        (p) => findContainer(p, 'kaos-memory')?.resources?.limits?.cpu !== undefined,
+      );
+      const stored = await core.createNamespacedPod({ namespace: quoted, body: pod });
+      expect(findContainer(stored, 'kaos-memory')?.resources?.limits).toEqual({
+        cpu: '500m',
+        memory: '256Mi',
+      });
+    });
+
+    it('admits a pod without the sidecar when the sidecar alone would exceed the quota', async () => {
+      const full = await cluster.namespace('quota-full');
+      const hard = { 'limits.memory': '1Gi' };
+      await core.createNamespacedResourceQuota({
+        namespace: full,
+        body: { metadata: { name: 'memory' }, spec: { hard } },
+      });
+      await core.replaceNamespacedResourceQuotaStatus({
+        name: 'memory',
+        namespace: full,
+        body: {
+          metadata: { name: 'memory', namespace: full },
+          spec: { hard },
+          status: { hard, used: { 'limits.memory': '900Mi' } },
+        },
+      });
+      const pod = governed('almost-full', { limits: { memory: '64Mi' } });
+      const control = await refusal(
+        core.createNamespacedPod({ namespace: full, body: withOldSidecar(pod) }),
+      );
+      expect(control.message).toContain('exceeded quota: memory');
+
+      await untilFitted(full, pod, (p) => findContainer(p, 'kaos-memory') === undefined);
+      const stored = await core.createNamespacedPod({ namespace: full, body: pod });
+      expect(findContainer(stored, 'kaos-memory')).toBeUndefined();
+      expect(stored.metadata?.annotations?.[STATUS]).toBeUndefined();
+    });
+
+    it('keeps injected pods within PodSecurity restricted', async () => {
+      const restricted = await cluster.namespace('restricted', {
+        'pod-security.kubernetes.io/enforce': 'restricted',
+        'pod-security.kubernetes.io/enforce-version': 'latest',
+      });
+      // PodSecurity is on: a pod that runs as root with privilege escalation is refused.
+      const loose = agentPod('loose');
+      loose.metadata!.annotations = { 'memory.kaos.tools/inject': 'false' };
+      expect(
+        await refusal(core.createNamespacedPod({ namespace: restricted, body: loose })),
+      ).toMatchObject({ code: 403 });
+
+      const pod = governed(
+        'strict',
+        {},
+        { securityContext: { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } } },
+      );
+      const stored = await core.createNamespacedPod({ namespace: restricted, body: pod });
+      expect(findContainer(stored, 'kaos-memory')?.securityContext).toMatchObject(RESTRICTED);
+    });
   });
 });

@@ -3,12 +3,16 @@
 // scores kept, existing sessions kept unless --replace), delete and erase. One
 // session is also moved from a single Redis to a Cluster and read back through a sidecar.
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call } from '../../harness/http.js';
 import { kaosMemory } from '../../harness/kaos.js';
 import { RedisServer } from '../../harness/redis.js';
 import { RedisCluster, SentinelGroup } from '../../harness/redis-topology.js';
+import { writeSecretVolume } from '../../harness/secret-volume.js';
 import { randomPrefix, startSidecar, type RunningSidecar } from '../../harness/sidecar.js';
 import { closeRedis } from '../../memory/connection.js';
 import { Keys } from '../../memory/keys.js';
@@ -34,9 +38,14 @@ function collect(stream: PassThrough): () => string {
 }
 
 /** One `kaos-memory sessions …` in this process, against `url`. */
-async function sessions(url: string, argv: string[], stdin = ''): Promise<Ran> {
+async function sessions(
+  url: string,
+  argv: string[],
+  stdin = '',
+  env: Record<string, string> = {},
+): Promise<Ran> {
   const inv = parseInvocation(argv) as Invocation;
-  const { redis, store } = await openStore(inv, { MEMORY_REDIS_URL: url });
+  const { redis, store } = await openStore(inv, { MEMORY_REDIS_URL: url, ...env });
   const stdout = new PassThrough();
   const stderr = new PassThrough();
   const out = collect(stdout);
@@ -173,12 +182,42 @@ function suite(start: () => Promise<Topology>) {
     expect(replaced.stderr).toMatch(/: 40 written, 0 already there and kept/);
   });
 
-  it('stops at a line that is not a record, naming it', async () => {
+  it('checks every record before writing anything: one unsound line and nothing is imported', async () => {
     const lines = exported.trim().split('\n');
-    const broken = [lines[0], '{"v":1}', lines[1]].join('\n');
-    const ran = await sessions(topo.url, ['import', '--prefix', randomPrefix()], broken);
+    const target = randomPrefix();
+    // A score past a double's range: Redis's ZADD refuses it, after the restore wrote the
+    // rest of that session (scripts are not rolled back) and the lines before it.
+    const overflow = JSON.parse(lines[2] as string) as SessionRecord;
+    overflow.index_score = '1e400';
+    const broken = [lines[0], '{"v":1}', lines[1], JSON.stringify(overflow), lines[3]].join('\n');
+    const ran = await sessions(topo.url, ['import', '--prefix', target], broken);
     expect(ran.status).toBe(1);
-    expect(ran.stderr).toMatch(/^line 2: session_id: must be a non-empty string; stopped/m);
+    expect(ran.stderr).toMatch(/^line 2: session_id: must be a non-empty string$/m);
+    expect(ran.stderr).toMatch(/^line 4: index_score: must be null or a number Redis takes/m);
+    expect(ran.stderr).toMatch(/^2 records are not sound: nothing was imported$/m);
+    // Named, so a session's keys are looked up whether or not the index lists it.
+    const ids = [0, 1, 2, 3].map(
+      (i) => (JSON.parse(lines[i] as string) as SessionRecord).session_id,
+    );
+    const after = await sessions(topo.url, ['export', ...ids, '--prefix', target]);
+    expect(after.stdout).toBe('');
+    expect(after.stderr.match(/does not exist/g)).toHaveLength(4);
+  });
+
+  it('imports from a file named on the command line', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kaos-import-file-'));
+    try {
+      const file = join(dir, 'backup.jsonl');
+      writeFileSync(file, exported);
+      const target = randomPrefix();
+      const ran = await sessions(topo.url, ['import', file, '--prefix', target]);
+      expect(ran.status).toBe(0);
+      expect(ran.stderr).toMatch(/40 sessions read .*: 40 written/);
+      const again = await sessions(topo.url, ['export', '--all', '--prefix', target]);
+      expect(comparable(again.stdout)).toEqual(comparable(exported));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('lists newest first, by user, and shows one session', async () => {
@@ -287,6 +326,47 @@ describe('single Redis', () => {
       );
     });
     expect(noUrl).toBe(1);
+  });
+});
+
+describe('the password, read as the sidecar reads it', () => {
+  const OLD = 'old-' + 'o'.repeat(24);
+  const NEW = 'new-' + 'n'.repeat(24);
+  let redis: RedisServer;
+  let dir: string;
+
+  beforeAll(async () => {
+    redis = await RedisServer.start({ password: OLD });
+    dir = mkdtempSync(join(tmpdir(), 'kaos-cli-password-'));
+  });
+  afterAll(async () => {
+    await redis?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('takes MEMORY_REDIS_PASSWORD_FILE over MEMORY_REDIS_PASSWORD, and the file as it is after a rotation', async () => {
+    const url = `redis://127.0.0.1:${redis.port}`;
+    const env = {
+      MEMORY_REDIS_PASSWORD: 'stale-' + 's'.repeat(24),
+      MEMORY_REDIS_PASSWORD_FILE: join(dir, 'password'),
+    };
+    writeSecretVolume(dir, { password: OLD });
+    expect((await sessions(url, ['list'], '', env)).status).toBe(0);
+
+    // The Secret rotated: Redis and the mounted file change, the variable does not.
+    const admin = redis.client();
+    await admin.config('SET', 'requirepass', NEW);
+    admin.disconnect();
+    writeSecretVolume(dir, { password: NEW });
+    expect((await sessions(url, ['list'], '', env)).status).toBe(0);
+
+    // Without the file, the stale variable is refused, and the error says so.
+    await expect(
+      sessions(url, ['list'], '', { MEMORY_REDIS_PASSWORD: env.MEMORY_REDIS_PASSWORD }),
+    ).rejects.toThrow(/Redis refused the credentials \(WRONGPASS.*MEMORY_REDIS_PASSWORD_FILE/);
+    await expect(
+      sessions(url, ['list'], '', { MEMORY_REDIS_PASSWORD_FILE: join(dir, 'missing') }),
+    ).rejects.toThrow(/MEMORY_REDIS_PASSWORD_FILE: .*missing, unreadable or empty/);
   });
 });
 

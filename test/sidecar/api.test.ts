@@ -231,6 +231,10 @@ describe('service routes', () => {
       '/v1/sessions/{id}/context',
       '/memory/events',
       '/memory/sessions',
+      '/v1/recall',
+      '/v1/list',
+      '/v1/write',
+      '/v1/forget',
     ]);
   });
 

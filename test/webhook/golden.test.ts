@@ -1,12 +1,13 @@
 // Golden tests: each AdmissionReview in fixtures/ goes through the webhook's admission
 // logic; the patch is applied with fast-json-patch and the patched pod compared to
-// golden/<name>.json. Refresh after an intended change with:
+// golden/<name>.json. namespaces/<name>.json, when present, is what the webhook's cluster
+// view knows of the pod's namespace (null: a view that has not seen it). Refresh with:
 //   REFRESH_GOLDEN=true npx vitest run --config test/vitest.integration.config.ts test/webhook
-import { readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import jsonpatch, { type Operation } from 'fast-json-patch';
 import { describe, expect, it } from 'vitest';
-import { review } from '../../webhook/admission.js';
+import { review, type NamespaceLookup } from '../../webhook/admission.js';
 import { loadConfig, type InjectConfig } from '../../webhook/config.js';
 import { readStatus } from '../../webhook/status.js';
 import { podSchemaErrors } from './pod-schema.js';
@@ -14,6 +15,7 @@ import { podSchemaErrors } from './pod-schema.js';
 const HERE = new URL('.', import.meta.url).pathname;
 const FIXTURES = join(HERE, 'fixtures');
 const GOLDEN = join(HERE, 'golden');
+const NAMESPACES = join(HERE, 'namespaces');
 const REFRESH = process.env.REFRESH_GOLDEN === 'true';
 
 /** The chart's defaults, as environment; some fixtures run with a variation. */
@@ -27,6 +29,10 @@ const VARIANTS: Record<string, Record<string, string>> = {
   '19-password-secret': {
     INJECT_REDIS_URL: 'rediss://default@redis.example.com:6380/0',
     INJECT_REDIS_PASSWORD_SECRET: 'kaos-memory-redis/password',
+  },
+  '31-quota-limits-cpu': {
+    INJECT_SIDECAR_RESOURCES:
+      '{"requests":{"cpu":"10m","memory":"64Mi"},"limits":{"memory":"256Mi"}}',
   },
   '23-empty-agent-label-sidecar-settings': {
     INJECT_KEY_PREFIX: 'team-a:memory',
@@ -51,10 +57,19 @@ function loadFixture(name: string): Record<string, any> {
   return JSON.parse(readFileSync(join(FIXTURES, `${name}.json`), 'utf8'));
 }
 
+/** The cluster view a fixture runs with: none, unless namespaces/<name>.json says. */
+function lookupFor(name: string): NamespaceLookup | undefined {
+  const file = join(NAMESPACES, `${name}.json`);
+  if (!existsSync(file)) return undefined;
+  const facts = JSON.parse(readFileSync(file, 'utf8'));
+  return () => facts ?? undefined;
+}
+
 function run(name: string) {
   const body = loadFixture(name);
   const config = configFor(name);
-  const reviewed = review(body, config);
+  const lookup = lookupFor(name);
+  const reviewed = review(body, config, lookup);
   if (reviewed.status !== 200) throw new Error(`${name}: ${reviewed.message}`);
   const response = reviewed.body.response;
   const patch: Operation[] = response.patch
@@ -62,7 +77,7 @@ function run(name: string) {
     : [];
   const original = loadFixture(name).request.object;
   const pod = jsonpatch.applyPatch(structuredClone(original), patch, true, false).newDocument;
-  return { body, config, reviewed, response, patch, pod, original };
+  return { body, config, lookup, reviewed, response, patch, pod, original };
 }
 
 const names = readdirSync(FIXTURES)
@@ -71,6 +86,11 @@ const names = readdirSync(FIXTURES)
   .sort();
 
 describe('golden AdmissionReviews', () => {
+  it('has a fixture for every namespace file', () => {
+    const files = readdirSync(NAMESPACES).map((f) => f.slice(0, -'.json'.length));
+    expect(files.filter((f) => !names.includes(f))).toEqual([]);
+  });
+
   it('has at least 15 fixtures, and a golden for each and no other', () => {
     expect(names.length).toBeGreaterThanOrEqual(15);
     if (REFRESH) return;
@@ -142,9 +162,9 @@ describe('golden AdmissionReviews', () => {
     });
 
     it('changes nothing when run over its own output', () => {
-      const { pod, body, config } = run(name);
+      const { pod, body, config, lookup } = run(name);
       body.request.object = pod;
-      const again = review(body, config);
+      const again = review(body, config, lookup);
       expect(again.status).toBe(200);
       if (again.status === 200) expect(again.body.response.patch).toBeUndefined();
     });

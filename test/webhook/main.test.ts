@@ -46,10 +46,12 @@ async function patchOnceReady(port: number, ca: string, timeoutMs: number) {
 describe('kaos-memory webhook process', () => {
   let dir: string;
   let ca: string;
+  // No API server here: the cluster view is off, except where a test says otherwise.
   const base = {
     INJECT_REDIS_URL: 'redis://r:6379',
     INJECT_SIDECAR_IMAGE: 'kaos-memory:test',
     WEBHOOK_HOST: '127.0.0.1',
+    WEBHOOK_CLUSTER_VIEW: 'false',
   };
 
   beforeAll(async () => {
@@ -201,6 +203,33 @@ describe('kaos-memory webhook process', () => {
         proc.output().includes('could not ensure the webhook certificate'),
       );
       expect((await get('/readyz')).status).toBe(503);
+    } finally {
+      await proc.stop();
+    }
+  });
+
+  it('is live but not ready while its cluster view cannot list namespaces', async () => {
+    const port = await freePort();
+    const proc = start({
+      ...base,
+      WEBHOOK_CLUSTER_VIEW: 'true',
+      WEBHOOK_PORT: String(port),
+      WEBHOOK_TLS_DIR: join(dir, 'tls'),
+      INJECT_NATIVE_SIDECAR: 'true',
+      KUBECONFIG: join(dir, 'kubeconfig'),
+    });
+    try {
+      await pollUntil(
+        'healthz',
+        async () => (await call(port, 'GET', '/healthz', { ca })).status === 200,
+        {
+          timeoutMs: 20_000,
+        },
+      );
+      await pollUntil('a failed list', async () =>
+        proc.output().includes('cluster view: list or watch failed'),
+      );
+      expect((await call(port, 'GET', '/readyz', { ca })).status).toBe(503);
     } finally {
       await proc.stop();
     }

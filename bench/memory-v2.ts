@@ -1,0 +1,178 @@
+// Memory v2 beside v1, in the same run on the same sidecar process: a v2 write
+// (one turn, and one kept as a fact with infer: false) beside a v1 append of one
+// event, and a v2 recall of a 500-event session within a token budget beside the
+// v1 reads of the same session (every event, and /context).
+import { SIDECAR_NODE_OPTIONS } from '../lib/contract.js';
+import { encodeEvent } from '../memory/events.js';
+import { RedisServer } from '../harness/redis.js';
+import { SidecarProcess } from '../harness/sidecar.js';
+import { httpClosedLoop, type HttpTarget } from './lib/load.js';
+import type { Summary } from './lib/stats.js';
+import { fmt, table } from './lib/table.js';
+
+const PREFIX = 'bench-v2';
+const IDENTITY = 'kaos://agent/bench/memory-agent';
+const WARMUP_MS = 1000;
+const CELL_MS = 3000;
+const CONNECTIONS = [1, 16];
+const EVENTS = 500;
+const SESSION = 'session_500';
+const TEXT =
+  'Please summarise the three open incidents from this morning and draft a reply to the on-call channel.';
+
+const scope = (level: string) => ({
+  level,
+  principal: 'alice',
+  agent_client_id: IDENTITY,
+  session_id: SESSION,
+  user_scoping_required: false,
+});
+
+const post = (path: string, body: unknown): HttpTarget => ({
+  method: 'POST',
+  path: () => path,
+  body: JSON.stringify(body),
+  status: 200,
+});
+
+const writeBody = (session: string, infer: boolean) => ({
+  attribution: { principal: 'alice', agent_client_id: IDENTITY, session_id: session },
+  turns: [{ role: 'user', content: TEXT }],
+  infer,
+});
+
+const recallBody = (budget: number) => ({
+  scope: scope('session'),
+  query: 'which incidents are open',
+  top_k: 10,
+  include_short_term: true,
+  short_term_token_budget: budget,
+});
+
+/** Pairs of [v2 operation, its v1 counterpart]; each ratio is v2 over v1 in this run. */
+const CELLS: { name: string; v2: HttpTarget; v1: { name: string; target: HttpTarget } }[] = [
+  {
+    name: 'POST /v1/write, one turn',
+    v2: post('/v1/write', writeBody('v2-writes', true)),
+    v1: {
+      name: 'POST /v1/sessions/{id}/events, one event',
+      target: {
+        method: 'POST',
+        path: () => '/v1/sessions/v1-writes/events',
+        body: JSON.stringify({ event_type: 'user_message', content: TEXT }),
+      },
+    },
+  },
+  {
+    name: 'POST /v1/write, one turn kept as a fact (infer: false)',
+    v2: post('/v1/write', writeBody('v2-facts', false)),
+    v1: {
+      name: 'POST /v1/sessions/{id}/events, one event',
+      target: {
+        method: 'POST',
+        path: () => '/v1/sessions/v1-writes/events',
+        body: JSON.stringify({ event_type: 'user_message', content: TEXT }),
+      },
+    },
+  },
+  {
+    name: `POST /v1/recall, ${EVENTS}-event session, budget 4096 tokens`,
+    v2: post('/v1/recall', recallBody(4096)),
+    v1: {
+      name: `GET /v1/sessions/{id}/events (all ${EVENTS})`,
+      target: { method: 'GET', path: () => `/v1/sessions/${SESSION}/events` },
+    },
+  },
+  {
+    name: `POST /v1/recall, ${EVENTS}-event session, budget 512 tokens`,
+    v2: post('/v1/recall', recallBody(512)),
+    v1: {
+      name: 'GET /v1/sessions/{id}/context (last 20)',
+      target: { method: 'GET', path: () => `/v1/sessions/${SESSION}/context` },
+    },
+  },
+];
+
+async function measure(port: number, n: number, target: HttpTarget): Promise<Summary> {
+  await httpClosedLoop(port, n, WARMUP_MS, target);
+  return httpClosedLoop(port, n, CELL_MS, target);
+}
+
+export async function benchMemoryV2(): Promise<void> {
+  const redis = await RedisServer.start();
+  const raw = redis.client();
+  const rows: (string | number)[][] = [];
+  let peak: number | undefined;
+  try {
+    // The session as an agent leaves it: alternating user and agent turns.
+    const entries = Array.from({ length: EVENTS }, (_, i) =>
+      encodeEvent(
+        { event_type: i % 2 ? 'agent_response' : 'user_message', content: `${i}: ${TEXT}` },
+        `event_${String(i).padStart(8, '0')}`,
+        '2026-12-01T10:00:00.000000+00:00',
+      ),
+    );
+    await raw.rpush(`${PREFIX}:events:${SESSION}`, ...entries);
+    const sc = await SidecarProcess.start(
+      {
+        MEMORY_REDIS_URL: redis.url,
+        MEMORY_KEY_PREFIX: PREFIX,
+        AGENT_IDENTITY: IDENTITY,
+        LOG_LEVEL: 'error',
+        NODE_OPTIONS: SIDECAR_NODE_OPTIONS,
+      },
+      { ready: '/readyz' },
+    );
+    try {
+      for (const cell of CELLS) {
+        for (const n of CONNECTIONS) {
+          const v1 = await measure(sc.port, n, cell.v1.target);
+          const v2 = await measure(sc.port, n, cell.v2);
+          rows.push([
+            cell.name,
+            cell.v1.name,
+            n,
+            fmt.rate(v2.perSecond),
+            fmt.ms(v2.p50),
+            fmt.ms(v2.p99),
+            fmt.rate(v1.perSecond),
+            fmt.ms(v1.p50),
+            fmt.ratio(v2.perSecond / v1.perSecond),
+            v2.errors + v1.errors,
+          ]);
+        }
+      }
+      peak = sc.proc.memory().peak;
+    } finally {
+      await sc.stop();
+    }
+  } finally {
+    raw.disconnect();
+    await redis.stop();
+  }
+  console.log(
+    [
+      '',
+      `### Memory v2 beside v1 (the same sidecar process, ${CELL_MS / 1000} s a cell)`,
+      '',
+      table(
+        [
+          'v2',
+          'v1 baseline',
+          'conns',
+          'v2 req/s',
+          'v2 p50 ms',
+          'v2 p99 ms',
+          'v1 req/s',
+          'v1 p50 ms',
+          'v2 / v1',
+          'errors',
+        ],
+        rows,
+      ),
+      '',
+      `Sidecar RSS peak (VmHWM) over the run: ${fmt.mib(peak ?? NaN)} MiB.`,
+      '',
+    ].join('\n'),
+  );
+}

@@ -1,0 +1,293 @@
+// Live tails of sessions as server-sent events. One poller per sidecar watches
+// every session some stream follows: each tick asks Redis for all their tags in
+// one go (a tag changes with any append, a Python RPUSH included), and each
+// stream whose session changed reads on from the last event it sent. The
+// sidecar's own appends wake their session at once. Each event goes out once, in
+// order, with its event_id as the SSE `id:`, so a client that reconnects with
+// `Last-Event-ID` resumes where it stopped.
+import type { ServerResponse } from 'node:http';
+import type { Logger } from '../lib/logger.js';
+import type { MemoryEvent } from '../memory/events.js';
+
+/** What the hub needs of the store. */
+export interface TailSource {
+  /** Each session's tag, or undefined when it does not exist; one round trip for all. */
+  sessionTags(ids: readonly string[]): Promise<(string | undefined)[]>;
+  /**
+   * The events after `lastEventId` (after none: from the oldest), oldest first, within
+   * about `maxBytes`; `found` is false when that event is no longer in the session.
+   */
+  readSince(
+    id: string,
+    lastEventId: string | undefined,
+    opts: { maxBytes: number },
+  ): Promise<{ events: MemoryEvent[]; found: boolean; etag: string | undefined }>;
+}
+
+export interface StreamHubOptions {
+  maxStreams: number;
+  pollMs: number;
+  heartbeatMs: number;
+  /** Bytes of events one read takes at most; a stream far behind reads on in steps. */
+  readBytes: number;
+}
+
+/** One client's stream. */
+interface Stream {
+  sessionId: string;
+  res: ServerResponse;
+  /** The last event sent (or, at the start, the newest at connect time). */
+  lastEventId: string | undefined;
+  /** A read for this stream is under way; `again` asks for one more when it ends. */
+  reading: boolean;
+  again: boolean;
+  closed: boolean;
+}
+
+interface Watched {
+  streams: Set<Stream>;
+  tag: string | undefined;
+}
+
+export class TooManyStreams extends Error {}
+
+export class StreamHub {
+  private readonly sessions = new Map<string, Watched>();
+  private count = 0;
+  private poller: NodeJS.Timeout | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private polling = false;
+  private closed = false;
+
+  constructor(
+    private readonly source: TailSource,
+    private readonly options: StreamHubOptions,
+    private readonly log: Logger,
+  ) {}
+
+  get open(): number {
+    return this.count;
+  }
+
+  get max(): number {
+    return this.options.maxStreams;
+  }
+
+  /**
+   * Starts streaming `sessionId` into `res` (its head already written). Without
+   * `lastEventId` the stream begins with the session's oldest event. Throws
+   * TooManyStreams past the cap.
+   */
+  add(sessionId: string, res: ServerResponse, lastEventId: string | undefined): void {
+    if (this.closed || this.count >= this.options.maxStreams) throw new TooManyStreams();
+    this.count++;
+    const stream: Stream = {
+      sessionId,
+      res,
+      lastEventId,
+      reading: false,
+      again: false,
+      closed: false,
+    };
+    let watched = this.sessions.get(sessionId);
+    if (!watched) {
+      watched = { streams: new Set(), tag: undefined };
+      this.sessions.set(sessionId, watched);
+    }
+    watched.streams.add(stream);
+    res.on('close', () => this.remove(stream));
+    this.startTimers();
+    void this.pump(stream);
+  }
+
+  /** The sidecar wrote to `sessionId`: its streams read on now, not at the next tick. */
+  notify(sessionId: string): void {
+    const watched = this.sessions.get(sessionId);
+    if (!watched) return;
+    for (const stream of watched.streams) void this.pump(stream);
+  }
+
+  /** Ends every stream (clients reconnect elsewhere with Last-Event-ID) and stops polling. */
+  close(): void {
+    this.closed = true;
+    clearInterval(this.poller);
+    clearInterval(this.heartbeat);
+    for (const watched of this.sessions.values()) {
+      for (const stream of watched.streams) stream.res.end();
+    }
+  }
+
+  private remove(stream: Stream): void {
+    if (stream.closed) return;
+    stream.closed = true;
+    this.count--;
+    const watched = this.sessions.get(stream.sessionId);
+    watched?.streams.delete(stream);
+    if (watched && watched.streams.size === 0) this.sessions.delete(stream.sessionId);
+    if (this.count === 0) {
+      clearInterval(this.poller);
+      clearInterval(this.heartbeat);
+      this.poller = this.heartbeat = undefined;
+    }
+  }
+
+  private startTimers(): void {
+    this.poller ??= setInterval(() => void this.tick(), this.options.pollMs);
+    this.heartbeat ??= setInterval(() => {
+      for (const watched of this.sessions.values()) {
+        for (const stream of watched.streams) stream.res.write(': heartbeat\n\n');
+      }
+    }, this.options.heartbeatMs);
+  }
+
+  /** One round trip for every watched session's tag; the changed ones read on. */
+  private async tick(): Promise<void> {
+    if (this.polling || this.sessions.size === 0) return;
+    this.polling = true;
+    try {
+      const ids = [...this.sessions.keys()];
+      const tags = await this.source.sessionTags(ids);
+      ids.forEach((id, i) => {
+        const watched = this.sessions.get(id);
+        if (!watched || watched.tag === tags[i]) return;
+        watched.tag = tags[i];
+        for (const stream of watched.streams) void this.pump(stream);
+      });
+    } catch (err) {
+      // Redis is away (a failover): the next tick tries again; nothing is lost,
+      // each stream reads on from its last event.
+      this.log.debug({ err: (err as Error).message }, 'stream poll failed');
+    } finally {
+      this.polling = false;
+    }
+  }
+
+  /** Sends what the session holds past the stream's last event; one read at a time per stream. */
+  private async pump(stream: Stream): Promise<void> {
+    if (stream.reading) {
+      stream.again = true;
+      return;
+    }
+    stream.reading = true;
+    try {
+      do {
+        stream.again = false;
+        await this.readOn(stream);
+      } while (stream.again && !stream.closed);
+    } catch (err) {
+      this.log.debug(
+        { err: (err as Error).message, session: stream.sessionId },
+        'stream read failed',
+      );
+    } finally {
+      stream.reading = false;
+    }
+  }
+
+  private async readOn(stream: Stream): Promise<void> {
+    for (;;) {
+      if (stream.closed) return;
+      const { events, found } = await this.source.readSince(stream.sessionId, stream.lastEventId, {
+        maxBytes: this.options.readBytes,
+      });
+      if (stream.lastEventId !== undefined && !found) {
+        // The session no longer holds the last event sent (trimmed past it, or deleted):
+        // say so, then go on from what it holds.
+        stream.res.write(
+          `event: reset\ndata: {"reason":"the session no longer holds event ${stream.lastEventId}"}\n\n`,
+        );
+        stream.lastEventId = undefined;
+        continue;
+      }
+      if (events.length === 0) return;
+      let text = '';
+      for (const e of events)
+        text += `id: ${e.event_id}\nevent: event\ndata: ${JSON.stringify(e)}\n\n`;
+      stream.lastEventId = (events.at(-1) as MemoryEvent).event_id;
+      if (!stream.res.write(text)) {
+        // A slow client: wait for its socket before reading more (nothing buffers here).
+        await new Promise<void>((resolve) => {
+          stream.res.once('drain', resolve);
+          stream.res.once('close', resolve);
+        });
+      }
+    }
+  }
+}
+
+// --- until the store has sessionTags and readSince (engine) ---------------------
+
+/** Where a session's keys are, and the client to read them with. */
+export interface RedisTailDeps {
+  redis: {
+    exists(key: string): Promise<number>;
+    llen(key: string): Promise<number>;
+    lindex(key: string, index: number): Promise<string | null>;
+    lrange(key: string, start: number, stop: number): Promise<string[]>;
+  };
+  keys: { forSession(id: string): { session: string; events: string } };
+  timeoutMs: number;
+  decode(raw: string): MemoryEvent | undefined;
+}
+
+const ID_PREFIX = /^\{"event_id": ?"((?:[^"\\]|\\.)*)"/;
+
+/**
+ * A TailSource on plain commands: the tag is the list's length and its last event's
+ * id (any append changes one of them, a trimmed one included), and a read scans back
+ * from the end for the last event sent.
+ */
+export function redisTail(deps: RedisTailDeps): TailSource {
+  const idOf = (raw: string) => ID_PREFIX.exec(raw)?.[1] ?? deps.decode(raw)?.event_id;
+  const deadline = <T>(p: Promise<T>): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`redis did not answer within ${deps.timeoutMs} ms`)),
+        deps.timeoutMs,
+      );
+      p.then(resolve, reject).finally(() => clearTimeout(timer));
+    });
+  return {
+    sessionTags: (ids) =>
+      deadline(
+        Promise.all(
+          ids.map(async (id) => {
+            const k = deps.keys.forSession(id);
+            const [exists, length, last] = await Promise.all([
+              deps.redis.exists(k.session),
+              deps.redis.llen(k.events),
+              deps.redis.lindex(k.events, -1),
+            ]);
+            return exists ? `${length}:${last === null ? '' : idOf(last)}` : undefined;
+          }),
+        ),
+      ),
+    async readSince(id, lastEventId, { maxBytes }) {
+      const key = deps.keys.forSession(id).events;
+      let raw: string[] = [];
+      let from = 0;
+      let found = lastEventId === undefined;
+      if (found) raw = await deadline(deps.redis.lrange(key, 0, -1));
+      for (let n = 8; !found; n *= 4) {
+        raw = await deadline(deps.redis.lrange(key, -n, -1));
+        for (let i = raw.length - 1; i >= 0; i--) {
+          if (idOf(raw[i] as string) === lastEventId) {
+            from = i + 1;
+            found = true;
+            break;
+          }
+        }
+        if (!found && raw.length < n) return { events: [], found: false, etag: undefined };
+      }
+      const events: MemoryEvent[] = [];
+      let bytes = 0;
+      for (let i = from; i < raw.length && (bytes < maxBytes || events.length === 0); i++) {
+        const item = raw[i] as string;
+        bytes += item.length;
+        const event = deps.decode(item);
+        if (event) events.push(event);
+      }
+      return { events, found: true, etag: undefined };
+    },
+  };
+}

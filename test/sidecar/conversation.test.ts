@@ -1,0 +1,525 @@
+// The conversation features through HTTP on real Redis, on every topology: a
+// token-budgeted, pair-safe context, automatic folds into digests by a real
+// OpenAI-compatible server the test starts, and live tails as server-sent events.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call } from '../../harness/http.js';
+import { RedisServer } from '../../harness/redis.js';
+import { RedisCluster, SentinelGroup } from '../../harness/redis-topology.js';
+import { startSidecar, type RunningSidecar } from '../../harness/sidecar.js';
+import type { Sidecar } from '../../sidecar/server.js';
+import type { FoldOutcome } from '../../sidecar/summarizer.js';
+import { countTokens } from '../../sidecar/tokens.js';
+import { pollUntil } from '../../harness/poll.js';
+import { ModelServer } from './model-server.js';
+import { SseClient } from './sse.js';
+
+interface Topology {
+  url: string;
+  stop(): Promise<void>;
+  /** Sentinel: kills the primary and waits until a replica took over. */
+  failover?: () => Promise<void>;
+}
+
+const TOPOLOGIES: Record<string, () => Promise<Topology>> = {
+  single: async () => {
+    const redis = await RedisServer.start();
+    return { url: redis.url, stop: () => redis.stop() };
+  },
+  sentinel: async () => {
+    const group = await SentinelGroup.start({ replicas: 1 });
+    return {
+      url: group.url(),
+      stop: () => group.stop(),
+      failover: async () => {
+        const old = await group.primary();
+        await old.kill();
+        await group.waitFailover(old);
+      },
+    };
+  },
+  cluster: async () => {
+    const cluster = await RedisCluster.start();
+    return { url: cluster.url(), stop: () => cluster.stop() };
+  },
+};
+
+describe.each(Object.keys(TOPOLOGIES))('conversation on %s', (name) => {
+  let topology: Topology;
+  let sc: RunningSidecar & { sidecar: Sidecar };
+  /** A second sidecar of the same store that folds, through `model`. */
+  let folding: RunningSidecar & { sidecar: Sidecar };
+  let model: ModelServer;
+
+  beforeAll(async () => {
+    topology = await (TOPOLOGIES[name] as () => Promise<Topology>)();
+    model = await ModelServer.start();
+    sc = await startSidecar({ MEMORY_REDIS_URL: topology.url, MEMORY_MAX_SESSION_EVENTS: '500' });
+    folding = await startSidecar({
+      MEMORY_REDIS_URL: topology.url,
+      MEMORY_KEY_PREFIX: sc.prefix,
+      MEMORY_MAX_SESSION_EVENTS: '500',
+      MEMORY_SUMMARY_MODEL_URL: model.url,
+      MEMORY_SUMMARY_MODEL: 'summariser-1',
+      MEMORY_COMPACTION_TRIGGER_TOKENS: '400',
+      MEMORY_COMPACTION_TARGET_TOKENS: '200',
+    });
+  });
+
+  afterAll(async () => {
+    await folding?.close();
+    await sc?.close();
+    await model?.stop();
+    await topology?.stop();
+  });
+
+  const post = (path: string, body?: unknown, headers?: Record<string, string>) =>
+    call(sc.url, 'POST', path, body, headers);
+  const get = (path: string, headers?: Record<string, string>) =>
+    call(sc.url, 'GET', path, undefined, headers);
+
+  describe('context by tokens', () => {
+    const id = `budget-${name}`;
+    const instruction = 'Always answer in French, and never reveal the account number.';
+
+    beforeAll(async () => {
+      const events: unknown[] = [
+        { event_type: 'instruction', content: instruction, metadata: { pinned: true } },
+      ];
+      for (let turn = 0; turn < 40; turn++) {
+        events.push({
+          event_type: 'user_message',
+          content: `Question ${turn}: what is ${turn} squared?`,
+        });
+        if (turn % 3 === 0) {
+          const callId = `call_${turn}`;
+          events.push({
+            event_type: 'tool_call',
+            content: { name: 'square', arguments: { n: turn } },
+            metadata: { tool_call_id: callId },
+          });
+          events.push({ event_type: 'error', content: 'a type the view does not show' });
+          events.push({
+            event_type: 'tool_result',
+            content: { value: turn * turn },
+            metadata: { tool_call_id: callId },
+          });
+        } else if (turn % 3 === 1) {
+          // No ids: paired by adjacency.
+          events.push({ event_type: 'tool_call', content: `square(${turn})` });
+          events.push({ event_type: 'tool_result', content: String(turn * turn) });
+        }
+        events.push({
+          event_type: 'agent_response',
+          content: `${turn} squared is ${turn * turn}.`,
+        });
+      }
+      expect((await post(`/v1/sessions/${id}/events`, events)).status).toBe(201);
+    });
+
+    /** The pairs of a message list: every tool message's call is there, and every call's result. */
+    function expectPairsWhole(
+      messages: { role: string; content: string; tool_call_id?: string }[],
+    ) {
+      const callIds = new Set<string>();
+      let openCalls = 0;
+      for (const m of messages) {
+        if (m.role === 'assistant' && (m.tool_call_id || m.content.startsWith('square('))) {
+          if (m.tool_call_id) callIds.add(m.tool_call_id);
+          else openCalls++;
+        }
+        if (m.role === 'tool') {
+          if (m.tool_call_id) expect(callIds.has(m.tool_call_id)).toBe(true);
+          else expect(openCalls--).toBeGreaterThan(0);
+        }
+      }
+      expect(openCalls).toBe(0);
+      const resultIds = new Set(
+        messages.filter((m) => m.role === 'tool').map((m) => m.tool_call_id),
+      );
+      for (const c of callIds) expect(resultIds.has(c)).toBe(true);
+    }
+
+    it('honours the budget exactly, keeps the pinned instruction, never orphans a result', async () => {
+      for (const budget of [60, 97, 150, 233, 400]) {
+        const res = await get(`/v1/sessions/${id}/context?max_tokens=${budget}&format=messages`);
+        expect(res.status).toBe(200);
+        const { messages, window } = res.body;
+        const counted = messages.reduce(
+          (sum: number, m: { content: string }) => sum + countTokens(m.content) + 4,
+          0,
+        );
+        expect(window.tokens).toBe(counted);
+        expect(counted).toBeLessThanOrEqual(budget);
+        expect(messages[0]).toEqual({ role: 'system', content: instruction });
+        expect(window.pinned).toBe(1);
+        expect(window.dropped.budget).toBeGreaterThan(0);
+        expectPairsWhole(messages);
+        // The newest turn is always there; the budget was full: the exact count comes back the same.
+        expect(messages.at(-1).content).toBe('39 squared is 1521.');
+        const tight = await get(
+          `/v1/sessions/${id}/context?max_tokens=${window.tokens}&format=messages`,
+        );
+        expect(tight.body.messages).toEqual(messages);
+        const less = await get(
+          `/v1/sessions/${id}/context?max_tokens=${window.tokens - 1}&format=messages`,
+        );
+        expect(less.body.window.events).toBeLessThan(window.events);
+      }
+    });
+
+    it('counts lines in the text form the same way', async () => {
+      const res = await get(`/v1/sessions/${id}/context?max_tokens=120`);
+      const lines: string[] = res.body.context.split('\n');
+      expect(lines[0]).toBe(`System: ${instruction}`);
+      expect(lines.at(-1)).toBe('Assistant: 39 squared is 1521.');
+      const counted = lines.reduce((sum, line) => sum + countTokens(line) + 1, 0);
+      expect(res.body.window.tokens).toBe(counted);
+      expect(counted).toBeLessThanOrEqual(120);
+      expect(res.body.window.counter).toBe('o200k-estimate-1');
+    });
+
+    it('returns the whole conversation when it fits, and max_events still caps it', async () => {
+      const all = await get(`/v1/sessions/${id}/context?max_tokens=100000&format=messages`);
+      // 1 instruction, 40 questions and answers, 27 calls with their results (not the errors).
+      expect(all.body.messages).toHaveLength(1 + 80 + 54);
+      expect(all.body.window).toMatchObject({ events: 135, dropped: { budget: 0, unpaired: 0 } });
+      expectPairsWhole(all.body.messages);
+      const capped = await get(`/v1/sessions/${id}/context?max_tokens=100000&max_events=5`);
+      expect(capped.body.context.split('\n')).toHaveLength(5);
+      // Without max_tokens, the v1 view as before: the newest 20 user and agent turns.
+      const v1 = await get(`/v1/sessions/${id}/context`);
+      expect(v1.body).not.toHaveProperty('window');
+      expect(v1.body.context.split('\n')).toHaveLength(20);
+    });
+
+    it('refuses a budget smaller than the pinned events, naming what they take', async () => {
+      const res = await get(`/v1/sessions/${id}/context?max_tokens=5`);
+      expect(res.status).toBe(400);
+      expect(res.body.error.message).toMatch(/^max_tokens: 5 is less than the \d+ tokens/);
+    });
+
+    it('starts from the newest digest and leaves out what it summarises', async () => {
+      const sid = `digested-${name}`;
+      const first = await post(`/v1/sessions/${sid}/events`, [
+        { event_type: 'user_message', content: 'My name is Ada.' },
+        { event_type: 'agent_response', content: 'Hello Ada.' },
+      ]);
+      const to = first.body.events[1].event_id;
+      await post(`/v1/sessions/${sid}/events`, [
+        {
+          event_type: 'summary',
+          content: 'The user is called Ada.',
+          metadata: { version: 1, from_event_id: first.body.events[0].event_id, to_event_id: to },
+        },
+        { event_type: 'user_message', content: 'What is my name?' },
+      ]);
+      const res = await get(`/v1/sessions/${sid}/context?max_tokens=1000`);
+      expect(res.body.context).toBe('Summary: The user is called Ada.\nUser: What is my name?');
+      expect(res.body.window).toMatchObject({ events: 2, dropped: { summarised: 2 } });
+    });
+  });
+
+  describe('live tail', () => {
+    const stream = (id: string, headers?: Record<string, string>) =>
+      SseClient.open(`${sc.url}/v1/sessions/${id}/events/stream`, headers);
+    const append = async (id: string, content: string) => {
+      const res = await post(`/v1/sessions/${id}/events`, { event_type: 'user_message', content });
+      expect(res.status).toBe(201);
+      return res.body.events[0].event_id as string;
+    };
+    /** An event as KAOS's Python RedisMemory writes it: json.dumps, RPUSH, no sidecar. */
+    const rpush = async (id: string, eventId: string) => {
+      const key = sc.sidecar.store.keys.forSession(id).events;
+      await sc.sidecar.redis.rpush(
+        key,
+        `{"event_id": "${eventId}", "timestamp": "2026-03-01T10:00:00.000000+00:00", "event_type": "agent_response", "content": "from python", "metadata": {}}`,
+      );
+    };
+
+    it('sees an API write and a raw RPUSH, each once, in order', async () => {
+      const id = `tail-${name}`;
+      await append(id, 'before the stream');
+      const s = await stream(id);
+      expect(s.status).toBe(200);
+      const first = await append(id, 'through the API');
+      await s.waitFor(1);
+      await rpush(id, 'event_python1');
+      await s.waitFor(2);
+      const third = await append(id, 'and again');
+      await s.waitFor(3);
+      expect(s.ids).toEqual([first, 'event_python1', third]);
+      expect(JSON.parse(s.events[1]!.data)).toMatchObject({ content: 'from python' });
+      s.close();
+    });
+
+    it('resumes with Last-Event-ID without gaps or repeats, under concurrent writers', async () => {
+      const id = `resume-${name}`;
+      await append(id, 'start');
+      const a = await stream(id);
+      const writers = Array.from({ length: 10 }, (_, w) =>
+        (async () => {
+          for (let i = 0; i < 10; i++) await append(id, `writer ${w} event ${i}`);
+        })(),
+      );
+      await a.waitFor(30, 10_000);
+      a.close();
+      const seen = a.ids;
+      await Promise.all(writers);
+      const b = await stream(id, { 'last-event-id': seen.at(-1)! });
+      await b.waitFor(100 - seen.length, 10_000);
+      const stored = (await get(`/v1/sessions/${id}/events`)).body.events.map(
+        (e: { event_id: string }) => e.event_id,
+      );
+      // Both streams together are the session after 'start', in its order, each event once.
+      expect([...seen, ...b.ids]).toEqual(stored.slice(1));
+      b.close();
+    });
+
+    it('streams sessions independently (on Cluster, on different shards)', async () => {
+      const ids = Array.from({ length: 6 }, (_, i) => `shard-${name}-${i}`);
+      for (const id of ids) await append(id, 'exists');
+      const streams = await Promise.all(ids.map((id) => stream(id)));
+      const written = await Promise.all(ids.map((id) => append(id, `only for ${id}`)));
+      for (const [i, s] of streams.entries()) {
+        await s.waitFor(1);
+        expect(s.ids).toEqual([written[i]]);
+        s.close();
+      }
+    });
+
+    it('refuses an unknown session and a malformed Last-Event-ID', async () => {
+      expect((await stream('no-such-session')).status).toBe(404);
+      expect((await stream(`tail-${name}`, { 'last-event-id': 'a b' })).status).toBe(400);
+    });
+
+    if (name === 'sentinel') {
+      it('goes on across a primary failover, missing nothing', async () => {
+        const id = 'failover-tail';
+        await append(id, 'before');
+        const s = await stream(id);
+        const first = await append(id, 'one');
+        await s.waitFor(1);
+        await topology.failover!();
+        let second: string | undefined;
+        await pollUntil(
+          'a write after the failover',
+          async () => {
+            const res = await post(`/v1/sessions/${id}/events`, {
+              event_type: 'user_message',
+              content: 'two',
+              event_id: 'event_after_failover',
+            });
+            second = res.body?.events?.[0]?.event_id;
+            return res.status === 201 || res.status === 200;
+          },
+          { timeoutMs: 30_000, intervalMs: 200 },
+        );
+        await s.waitFor(2, 10_000);
+        expect(s.ids).toEqual([first, second]);
+        s.close();
+      });
+    }
+  });
+
+  describe('automatic folds', () => {
+    it('folds past the trigger under 20 concurrent appenders, losing nothing', async () => {
+      const id = `fold-${name}`;
+      const outcomes: FoldOutcome[] = [];
+      folding.sidecar.summarizer!.onOutcome = (session, outcome) => {
+        if (session === id) outcomes.push(outcome);
+      };
+      const stored = await Promise.all(
+        Array.from({ length: 20 }, async (_, writer) => {
+          const ids: string[] = [];
+          for (let i = 0; i < 10; i++) {
+            const res = await call(folding.url, 'POST', `/v1/sessions/${id}/events`, {
+              event_type: i % 2 ? 'agent_response' : 'user_message',
+              content: `writer ${writer} says ${i}: ${'words to fold '.repeat(3)}`,
+            });
+            expect(res.status).toBe(201);
+            ids.push(res.body.events[0].event_id);
+          }
+          return ids;
+        }),
+      );
+      await pollUntil('two folds', () => outcomes.filter((o) => o.kind === 'folded').length >= 2, {
+        timeoutMs: 30_000,
+      });
+      // Every raw event is still in Redis, each writer's in its order; the digests are extra.
+      const key = sc.sidecar.store.keys.forSession(id).events;
+      const raw = (await sc.sidecar.redis.lrange(key, 0, -1)).map((e) => JSON.parse(e));
+      const rawIds = raw.filter((e) => e.event_type !== 'summary').map((e) => e.event_id);
+      expect(rawIds).toHaveLength(200);
+      for (const ids of stored) {
+        expect(rawIds.filter((x: string) => ids.includes(x))).toEqual(ids);
+      }
+      const digests = raw.filter((e) => e.event_type === 'summary');
+      expect(digests.map((d) => d.metadata.version)).toEqual(digests.map((_, i) => i + 1));
+      for (const d of digests) {
+        expect(rawIds).toContain(d.metadata.from_event_id);
+        expect(rawIds).toContain(d.metadata.to_event_id);
+        expect(d.content).toMatch(/^Folded \d+ turns after: /);
+      }
+      // Each fold carries the one before it, and the model saw only what was new.
+      expect(digests[1].content).toContain(digests[0].content);
+      expect(model.requests.at(-1)?.body.model).toBe('summariser-1');
+      // The context starts from the newest digest, through either sidecar.
+      const ctx = await get(`/v1/sessions/${id}/context?max_tokens=100000`);
+      expect(ctx.body.window.digest_event_id).toBe(digests.at(-1).event_id);
+      expect(ctx.body.context.split('\n')[0]).toBe(`Summary: ${digests.at(-1).content}`);
+    });
+
+    it('with no model configured, nothing folds and nothing claims to', async () => {
+      const id = `nofold-${name}`;
+      const events = Array.from({ length: 100 }, (_, i) => ({
+        event_type: 'user_message',
+        content: `a long conversation, turn ${i}, ${'and more words '.repeat(4)}`,
+      }));
+      expect((await post(`/v1/sessions/${id}/events`, events)).status).toBe(201);
+      expect(sc.sidecar.summarizer).toBeUndefined();
+      const res = await get(`/v1/sessions/${id}/events?types=summary`);
+      expect(res.body.events).toEqual([]);
+    });
+  });
+});
+
+describe('a summary model that fails', () => {
+  let redis: RedisServer;
+  let model: ModelServer;
+  let sc: RunningSidecar & { sidecar: Sidecar };
+  const outcomes: FoldOutcome[] = [];
+  const id = 'flaky-model';
+
+  beforeAll(async () => {
+    redis = await RedisServer.start();
+    model = await ModelServer.start();
+    sc = await startSidecar({
+      MEMORY_REDIS_URL: redis.url,
+      MEMORY_SUMMARY_MODEL_URL: model.url,
+      MEMORY_SUMMARY_MODEL: 'summariser-1',
+      MEMORY_COMPACTION_TRIGGER_TOKENS: '200',
+      MEMORY_COMPACTION_TARGET_TOKENS: '100',
+      MEMORY_SUMMARY_TIMEOUT_MS: '1500',
+      MEMORY_SUMMARY_RETRY_MS: '300',
+    });
+    sc.sidecar.summarizer!.onOutcome = (session, outcome) => {
+      if (session === id) outcomes.push(outcome);
+    };
+  });
+
+  afterAll(async () => {
+    await sc?.close();
+    await model?.stop();
+    await redis?.stop();
+  });
+
+  let turn = 0;
+  /** Appends concurrently; every one must be acknowledged. */
+  async function appendMany(count: number): Promise<void> {
+    const results = await Promise.all(
+      Array.from({ length: count }, () =>
+        call(sc.url, 'POST', `/v1/sessions/${id}/events`, {
+          event_type: 'user_message',
+          content: `turn ${turn++}: ${'something worth remembering '.repeat(3)}`,
+        }),
+      ),
+    );
+    expect(results.map((r) => r.status)).toEqual(results.map(() => 201));
+  }
+  const failedWith = (pattern: RegExp) => () =>
+    outcomes.some((o) => o.kind === 'failed' && pattern.test(o.reason));
+  const summaries = async () =>
+    (await call(sc.url, 'GET', `/v1/sessions/${id}/events?types=summary`)).body.events;
+
+  it('never fails or holds up an append, whether the model is slow, talks garbage or is down', async () => {
+    // Slow: the fold's call is held open; appends go on being acknowledged meanwhile.
+    model.mode = 'hold';
+    await appendMany(10);
+    await pollUntil('the model is asked', () => model.pending > 0);
+    await appendMany(20);
+    expect(model.pending).toBeGreaterThan(0);
+    await pollUntil('the fold times out', failedWith(/timed out/));
+
+    // Garbage.
+    model.mode = 'garbage';
+    await appendMany(5);
+    await pollUntil('the fold refuses garbage', failedWith(/not JSON/));
+
+    // Down.
+    await model.stop();
+    await appendMany(5);
+    await pollUntil('the fold finds no model', failedWith(/unreachable/));
+    expect(await summaries()).toEqual([]);
+
+    // Back: the next append's fold succeeds; every event is still there.
+    model.mode = 'ok';
+    await model.start();
+    await appendMany(5);
+    await pollUntil('a fold', () => outcomes.some((o) => o.kind === 'folded'), {
+      timeoutMs: 30_000,
+    });
+    const digests = await summaries();
+    expect(digests).toHaveLength(1);
+    const all = await call(sc.url, 'GET', `/v1/sessions/${id}/events?types=user_message`);
+    expect(all.body.events).toHaveLength(45);
+  });
+});
+
+describe('streams: the cap, heartbeats and shutdown', () => {
+  let redis: RedisServer;
+  let sc: RunningSidecar & { sidecar: Sidecar };
+
+  beforeAll(async () => {
+    redis = await RedisServer.start();
+    sc = await startSidecar({
+      MEMORY_REDIS_URL: redis.url,
+      MEMORY_MAX_STREAMS: '2',
+      MEMORY_STREAM_HEARTBEAT_MS: '100',
+      // Far longer than the test waits: only ending the streams lets it stop in time.
+      MEMORY_SHUTDOWN_TIMEOUT_MS: '120000',
+    });
+    await call(sc.url, 'POST', '/v1/sessions/capped/events', {
+      event_type: 'user_message',
+      content: 'hi',
+    });
+  });
+
+  afterAll(async () => {
+    await sc?.close();
+    await redis?.stop();
+  });
+
+  const open = () => SseClient.open(`${sc.url}/v1/sessions/capped/events/stream`);
+
+  it('refuses a stream past MEMORY_MAX_STREAMS, and takes one again once one closed', async () => {
+    const a = await open();
+    const b = await open();
+    const c = await open();
+    expect([a.status, b.status, c.status]).toEqual([200, 200, 429]);
+    expect(JSON.parse(c.body).error.code).toBe('too_many_streams');
+    a.close();
+    await pollUntil('a place again', async () => {
+      const d = await open();
+      d.close();
+      return d.status === 200;
+    });
+    b.close();
+  });
+
+  it('sends heartbeats while nothing happens', async () => {
+    const s = await open();
+    await pollUntil('three heartbeats', () => s.comments >= 3, { timeoutMs: 2000 });
+    s.close();
+  });
+
+  it('ends its streams when the sidecar stops, so stopping does not wait for them', async () => {
+    const s = await open();
+    await pollUntil('the stream is open', () => sc.sidecar.streams.open === 1);
+    let stopped = false;
+    const closing = sc.close().then(() => (stopped = true));
+    await pollUntil('the stream ended and the sidecar stopped', () => s.ended && stopped, {
+      timeoutMs: 5000,
+    });
+    await closing;
+  });
+});
