@@ -1,5 +1,6 @@
 // `npm run bench`: the sidecar on one Redis, on large sessions, on Sentinel and
 // Cluster, then the webhook. Each prints its own markdown tables.
+import { benchConversation } from './conversation.js';
 import { benchLargeSessions } from './large.js';
 import { benchMemoryV2 } from './memory-v2.js';
 import { benchSidecar } from './sidecar.js';
@@ -12,6 +13,7 @@ async function main(): Promise<void> {
   console.log('');
   await benchLargeSessions();
   await benchMemoryV2();
+  await benchConversation();
   console.log('');
   await benchTopologies();
   console.log('');

@@ -116,14 +116,11 @@ export interface ContextWindow {
   report: WindowReport;
 }
 
-/** The first read's bytes per token asked for: a stored event is JSON around its text. */
-const BYTES_PER_TOKEN = 8;
-const FIRST_READ_BYTES = 64 * 1024;
-
 /**
- * Reads a session from its newest event back, a page at a time, until the window
- * is decided (the budget or cap reached, or the digest's range met) or the session
- * or the read budget (the store's bytes per response) ends.
+ * Reads a session from its newest event back, a page at a time, until the session or
+ * the read budget (the store's bytes per response) ends: a pinned event may be its
+ * oldest. (Once the store keeps pinned events apart, reading can stop as soon as the
+ * window is decided: `window.complete`.)
  */
 export async function readWindow(
   store: MemoryStore,
@@ -133,7 +130,6 @@ export async function readWindow(
   let events: MemoryEvent[] = [];
   let before: EventCursor | undefined;
   let remaining = store.maxReadBytes;
-  let pageBytes = Math.max(FIRST_READ_BYTES, opts.maxTokens * BYTES_PER_TOKEN);
   const costs = new Map<MemoryEvent, number>();
   const cost = (e: MemoryEvent) => {
     let c = costs.get(e);
@@ -143,7 +139,7 @@ export async function readWindow(
   for (;;) {
     const page = await store.readEvents(sessionId, {
       before,
-      maxBytes: Math.min(pageBytes, remaining),
+      maxBytes: remaining,
     });
     events = page.events.concat(events);
     remaining -= page.bytes;
@@ -155,11 +151,10 @@ export async function readWindow(
       cost,
       shows: (e) => WINDOW_TYPES.has(e.event_type),
     });
-    if (window.complete || !page.next || remaining <= 0) {
+    if (!page.next || remaining <= 0) {
       return { window, report: report(window, opts.maxTokens, events.length) };
     }
     before = page.next;
-    pageBytes *= 4;
   }
 }
 

@@ -13,6 +13,7 @@ import { KAOS_ROUTES } from './kaos.js';
 import { PROBE_ROUTES } from './probes.js';
 import { SESSION_ROUTES } from './sessions.js';
 import { STREAM_ROUTES } from './stream.js';
+import { SUMMARY_ROUTES } from './summaries.js';
 import { V2_ROUTES, V2_SCHEMAS } from './v2.js';
 import { fields, route, SCHEMAS as SHARED_SCHEMAS, STRING, type RouteDeps } from './shapes.js';
 
@@ -53,6 +54,7 @@ export const ROUTES: readonly Route<RouteDeps>[] = [
   ...SESSION_ROUTES,
   ...EVENT_ROUTES,
   ...STREAM_ROUTES,
+  ...SUMMARY_ROUTES,
   ...KAOS_ROUTES,
   ...V2_ROUTES,
 ];

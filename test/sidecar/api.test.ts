@@ -229,6 +229,8 @@ describe('service routes', () => {
       '/v1/sessions/{id}',
       '/v1/sessions/{id}/events',
       '/v1/sessions/{id}/context',
+      '/v1/sessions/{id}/events/stream',
+      '/v1/sessions/{id}/summaries',
       '/memory/events',
       '/memory/sessions',
       '/v1/recall',

@@ -198,6 +198,24 @@ describe.each(Object.keys(TOPOLOGIES))('conversation on %s', (name) => {
       expect(res.body.error.message).toMatch(/^max_tokens: 5 is less than the \d+ tokens/);
     });
 
+    it('keeps a pinned event written long before the events that fit', async () => {
+      const sid = `pinned-early-${name}`;
+      await post(`/v1/sessions/${sid}/events`, {
+        event_type: 'instruction',
+        content: 'Be brief.',
+        metadata: { pinned: true },
+      });
+      const long = 'x'.repeat(2000);
+      const batch = Array.from({ length: 400 }, (_, i) => ({
+        event_type: i % 2 ? 'agent_response' : 'user_message',
+        content: `${i} ${long}`,
+      }));
+      expect((await post(`/v1/sessions/${sid}/events`, batch)).status).toBe(201);
+      const res = await get(`/v1/sessions/${sid}/context?max_tokens=300&format=messages`);
+      expect(res.body.messages[0]).toEqual({ role: 'system', content: 'Be brief.' });
+      expect(res.body.window.pinned).toBe(1);
+    });
+
     it('starts from the newest digest and leaves out what it summarises', async () => {
       const sid = `digested-${name}`;
       const first = await post(`/v1/sessions/${sid}/events`, [
@@ -363,6 +381,12 @@ describe.each(Object.keys(TOPOLOGIES))('conversation on %s', (name) => {
       // Each fold carries the one before it, and the model saw only what was new.
       expect(digests[1].content).toContain(digests[0].content);
       expect(model.requests.at(-1)?.body.model).toBe('summariser-1');
+      // The digests are listed, oldest first.
+      const listed = await get(`/v1/sessions/${id}/summaries`);
+      expect(listed.body.summaries.map((d: { event_id: string }) => d.event_id)).toEqual(
+        digests.map((d) => d.event_id),
+      );
+      expect((await get('/v1/sessions/no-such/summaries')).status).toBe(404);
       // The context starts from the newest digest, through either sidecar.
       const ctx = await get(`/v1/sessions/${id}/context?max_tokens=100000`);
       expect(ctx.body.window.digest_event_id).toBe(digests.at(-1).event_id);
