@@ -1,6 +1,7 @@
 // The names both deployables share with each other and with users' pods: the webhook
-// writes them, the sidecar (or the agent) reads them. They are the product contract
-// (its "Names" and environment tables): changing one here is a breaking change.
+// writes them, the sidecar (or the agent) reads them. They are part of the contract
+// (README, "Development": names, environment, routes, Redis layout): changing one here
+// is a breaking change.
 // Only the tiny env reader is imported, so the sidecar pays next to nothing for it.
 import { matches } from './env.js';
 

@@ -1,4 +1,4 @@
-// The three forms of a Redis address (CONTRACT.md, "Redis topologies"), parsed
+// The three forms of a Redis address (README.md, "Redis topologies"), parsed
 // once for the sidecar, the webhook's validation and the operator CLI:
 //   redis://[user:pass@]host:port[/db]                       one Redis (rediss:// for TLS)
 //   redis+sentinel://[user:pass@]h1:26379[,h2…]/MASTER[/db]  Sentinel (rediss+sentinel://)

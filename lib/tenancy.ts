@@ -1,6 +1,5 @@
 // Namespaces as tenants: the names the webhook, its credentials controller, the sidecar
-// and the operator CLI share for an isolated namespace (the contract's "Namespaces as
-// tenants"). A namespace opts in with ISOLATION_LABEL; its sidecars then keep their keys
+// and the operator CLI share for an isolated namespace. A namespace opts in with ISOLATION_LABEL; its sidecars then keep their keys
 // under tenantPrefix(namespace) and authenticate as tenantUser(namespace), whose Redis
 // ACL covers only that prefix. Non-isolated namespaces keep SHARED_PREFIX, the prefix
 // KAOS's Python RedisMemory hard-codes.

@@ -15,7 +15,8 @@ bash scripts/node-deps.sh || echo "==> node runtime not installed: the real-node
 step "control plane and node (Kubernetes components, CoreDNS, helm; cached after the first build)"
 # Without it the unit and Redis suites still run; each Kubernetes suite then fails with one line.
 bash scripts/controlplane.sh || echo "==> control plane not built: the Kubernetes suites will fail (see above)"
-# promtool checks the chart's alerts (test/chart/monitoring.test.ts); a cold build takes ~12 minutes.
+# promtool checks the chart's alerts (test/chart/monitoring.test.ts); its cold build time is in
+# docs/decisions.md ("Checking the alerts").
 bash scripts/promtool.sh || echo "==> promtool not built: the chart's rule test will fail (see above)"
 
 

@@ -203,7 +203,7 @@ describe('monitoring objects', () => {
     });
     afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-    // scripts/promtool.sh builds it (npm test runs it; a cold build takes ~12 minutes).
+    // scripts/promtool.sh builds it; npm test runs that script first, so it is never skipped.
     it('check rules accepts the rendered groups, and the alerts fire on the series they expect', async () => {
       if (!existsSync(promtool)) throw new Error('promtool not built: run scripts/promtool.sh');
       const groups = groupsOf(await render(['monitoring.yaml']));
