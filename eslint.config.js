@@ -38,7 +38,7 @@ export default tseslint.config(
   {
     // Over the limits when they were set: to come down, never to go up.
     files: ['webhook/inject.ts'],
-    rules: { complexity: ['error', 41] },
+    rules: { complexity: ['error', 40] },
   },
   {
     files: [

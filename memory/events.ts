@@ -77,18 +77,24 @@ class StoredEvent extends JsonText implements MemoryEvent {
   readonly #content: unknown;
   readonly #metadata: Record<string, unknown>;
 
-  constructor(
-    public event_id: string,
-    public timestamp: string,
-    public event_type: string,
-    public content: unknown,
-    public metadata: Record<string, unknown>,
-    raw: string,
-  ) {
+  event_id: string;
+  timestamp: string;
+  event_type: string;
+  content: unknown;
+  metadata: Record<string, unknown>;
+
+  constructor(event: MemoryEvent, raw: string) {
     super();
+    ({
+      event_id: this.event_id,
+      timestamp: this.timestamp,
+      event_type: this.event_type,
+      content: this.content,
+      metadata: this.metadata,
+    } = event);
     this.#raw = raw;
-    this.#content = content;
-    this.#metadata = metadata;
+    this.#content = event.content;
+    this.#metadata = event.metadata;
   }
 
   jsonText(): string | undefined {
@@ -123,7 +129,7 @@ export function decodeEvent(raw: string): MemoryEvent | undefined {
   if (typeof event_type !== 'string' || !('content' in data) || !isObject(metadata))
     return undefined;
   if (parsed.strict && Object.keys(data).length === FIELDS) {
-    return new StoredEvent(event_id, timestamp, event_type, content, metadata, raw);
+    return new StoredEvent({ event_id, timestamp, event_type, content, metadata }, raw);
   }
   return { event_id, timestamp, event_type, content, metadata };
 }

@@ -110,44 +110,13 @@ export function isRedisScore(score: string): boolean {
   return n !== 0 || !/[1-9]/.test(score.replace(/[eE].*$/, ''));
 }
 
+type RawRecord = Partial<Record<keyof SessionRecord, unknown>>;
+
 /** A line of the export back as the session to restore; throws RecordError saying what is wrong. */
 export function decodeRecord(line: string): StoredSession {
-  let data: unknown;
-  try {
-    data = JSON.parse(line);
-  } catch (err) {
-    throw new RecordError(`not JSON: ${(err as Error).message}`);
-  }
-  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
-    throw new RecordError('not a session record (a JSON object)');
-  }
-  const r = data as Partial<Record<keyof SessionRecord, unknown>>;
-  if (r.v !== FORMAT_VERSION) throw new RecordError(`v: must be ${FORMAT_VERSION}`);
-  if (typeof r.session_id !== 'string' || r.session_id === '') {
-    throw new RecordError('session_id: must be a non-empty string');
-  }
-  try {
-    sessionId.parse(r.session_id, '');
-  } catch (err) {
-    throw new RecordError(
-      `session_id: ${JSON.stringify(r.session_id.slice(0, 300))} ${(err as Error).message} (the API's rule for session ids)`,
-    );
-  }
-  if (
-    r.index_score !== null &&
-    (typeof r.index_score !== 'string' || !isRedisScore(r.index_score))
-  ) {
-    throw new RecordError(
-      'index_score: must be null or a number Redis takes as a score (a decimal within range, or inf/-inf), as a string',
-    );
-  }
-  // EXPIRE takes every safe integer (the largest overflows only past 2^63 milliseconds).
-  const ttl = (value: unknown, name: string): number => {
-    if (!Number.isSafeInteger(value) || (value as number) < -2) {
-      throw new RecordError(`${name}: must be a whole number of seconds, -1 (none) or -2 (no key)`);
-    }
-    return value as number;
-  };
+  const r = parseRecord(line);
+  const sessionIdValue = checkSessionId(r.session_id);
+  checkScore(r.index_score);
   if (typeof r.session !== 'object' || r.session === null || Array.isArray(r.session)) {
     throw new RecordError('session: must be an object');
   }
@@ -161,21 +130,70 @@ export function decodeRecord(line: string): StoredSession {
   const events = r.events.map((e, i) => fromBytes(e, `events[${i}]`));
   const hashTtl = ttl(r.session_ttl, 'session_ttl');
   const eventsTtl = ttl(r.events_ttl, 'events_ttl');
-  if (hash.length === 0 && events.length === 0) {
-    throw new RecordError('session and events: both empty, there is nothing to restore');
-  }
-  if (hash.length > 0 && hashTtl === -2) {
-    throw new RecordError('session_ttl: -2 (no key) for a session hash that has fields');
-  }
-  if (events.length > 0 && eventsTtl === -2) {
-    throw new RecordError('events_ttl: -2 (no key) for events that are there');
-  }
+  checkPresence(hash.length, hashTtl, events.length, eventsTtl);
   return {
-    sessionId: r.session_id,
-    score: r.index_score ?? undefined,
+    sessionId: sessionIdValue,
+    score: (r.index_score as string | null) ?? undefined,
     hash,
     hashTtl,
     events,
     eventsTtl,
   };
+}
+
+function parseRecord(line: string): RawRecord {
+  let data: unknown;
+  try {
+    data = JSON.parse(line);
+  } catch (err) {
+    throw new RecordError(`not JSON: ${(err as Error).message}`);
+  }
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+    throw new RecordError('not a session record (a JSON object)');
+  }
+  const r = data as RawRecord;
+  if (r.v !== FORMAT_VERSION) throw new RecordError(`v: must be ${FORMAT_VERSION}`);
+  return r;
+}
+
+function checkSessionId(value: unknown): string {
+  if (typeof value !== 'string' || value === '') {
+    throw new RecordError('session_id: must be a non-empty string');
+  }
+  try {
+    sessionId.parse(value, '');
+  } catch (err) {
+    throw new RecordError(
+      `session_id: ${JSON.stringify(value.slice(0, 300))} ${(err as Error).message} (the API's rule for session ids)`,
+    );
+  }
+  return value;
+}
+
+function checkScore(score: unknown): void {
+  if (score !== null && (typeof score !== 'string' || !isRedisScore(score))) {
+    throw new RecordError(
+      'index_score: must be null or a number Redis takes as a score (a decimal within range, or inf/-inf), as a string',
+    );
+  }
+}
+
+// EXPIRE takes every safe integer (the largest overflows only past 2^63 milliseconds).
+function ttl(value: unknown, name: string): number {
+  if (!Number.isSafeInteger(value) || (value as number) < -2) {
+    throw new RecordError(`${name}: must be a whole number of seconds, -1 (none) or -2 (no key)`);
+  }
+  return value as number;
+}
+
+function checkPresence(fields: number, hashTtl: number, events: number, eventsTtl: number): void {
+  if (fields === 0 && events === 0) {
+    throw new RecordError('session and events: both empty, there is nothing to restore');
+  }
+  if (fields > 0 && hashTtl === -2) {
+    throw new RecordError('session_ttl: -2 (no key) for a session hash that has fields');
+  }
+  if (events > 0 && eventsTtl === -2) {
+    throw new RecordError('events_ttl: -2 (no key) for events that are there');
+  }
 }

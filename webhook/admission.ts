@@ -170,13 +170,24 @@ export function review(body: unknown, config: InjectConfig, lookup?: NamespaceLo
     (metadata?.generateName ? `${metadata.generateName}*` : undefined);
   // The agent label's value names the agent (it may be empty; absent: not an agent pod).
   context.agent = metadata?.labels?.[AGENT_LABEL];
+  // The request's namespace: a pod being created may not carry it in its metadata.
+  const namespace = request.namespace ?? metadata?.namespace ?? '';
+  return injectInto(object.data, { config, namespace, lookup, answer });
+}
 
+interface Injection {
+  config: InjectConfig;
+  namespace: string;
+  lookup?: NamespaceLookup;
+  answer: (outcome: Outcome, response?: Omit<AdmissionResponse, 'uid' | 'allowed'>) => Reviewed;
+}
+
+function injectInto(object: Parameters<typeof inject>[0], how: Injection): Reviewed {
+  const { config, namespace: name, lookup, answer } = how;
   try {
-    // The request's namespace: a pod being created may not carry it in its metadata.
-    const name = request.namespace ?? metadata?.namespace ?? '';
     const facts = lookup?.(name);
     const namespace = { name, facts, unseen: lookup !== undefined && facts === undefined };
-    const result = inject(object.data, config, namespace);
+    const result = inject(object, config, namespace);
     const warnings = result.warnings.length > 0 ? { warnings: result.warnings } : {};
     if (result.skipReason)
       return answer({ result: 'skipped', reason: result.skipReason }, warnings);

@@ -122,50 +122,17 @@ export function inject(pod: V1Pod, config: InjectConfig, namespace?: PodNamespac
   settings.resources = fitted.resources;
 
   // Containers share the pod's network namespace: a declared port is taken for the sidecar too.
-  const taken = declaredPorts(allContainers);
-  if (taken.has(settings.port)) {
-    if (settings.portFromAnnotation) {
-      return skip('invalid-annotation', [
-        `${ANNOTATIONS.port}: port ${settings.port} is already used by a container in this pod; ` +
-          'the pod was admitted without the kaos-memory sidecar',
-      ]);
-    }
-    const free = nextFreePort(settings.port, taken);
-    if (free === undefined) {
-      return skip('invalid-annotation', [
-        `kaos-memory: no free port for the sidecar at or above ${settings.port}`,
-      ]);
-    }
-    warnings.push(
-      `kaos-memory: port ${settings.port} is used by a container in this pod; ` +
-        `the sidecar listens on ${SIDECAR_HOST}:${free} and ${ENV.apiUrl} says so`,
-    );
-    settings.port = free;
-  }
+  const port = placeApiPort(settings, declaredPorts(allContainers), warnings);
+  if (typeof port !== 'number') return port;
+  settings.port = port;
 
   // The metrics port (on the pod IP) moves the same way, past the API port too.
-  let metricsPort = config.sidecarMetricsPort;
-  if (metricsPort !== 0) {
-    const busy = new Set([...taken, settings.port]);
-    if (busy.has(metricsPort)) {
-      const free = nextFreePort(metricsPort, busy);
-      warnings.push(
-        free === undefined
-          ? `kaos-memory: port ${metricsPort} is used in this pod and none above it is free; ` +
-              'the sidecar serves no metrics'
-          : `kaos-memory: port ${metricsPort} is used in this pod; the sidecar serves ` +
-              `/metrics on port ${free} (${METRICS_PORT_NAME})`,
-      );
-      metricsPort = free ?? 0;
-    }
-    if (metricsPort !== 0 && declaredPortNames(allContainers).has(METRICS_PORT_NAME)) {
-      warnings.push(
-        `kaos-memory: a container already declares a port named ${METRICS_PORT_NAME}; ` +
-          'the sidecar serves no metrics',
-      );
-      metricsPort = 0;
-    }
-  }
+  const metricsPort = placeMetricsPort(
+    config.sidecarMetricsPort,
+    allContainers,
+    settings.port,
+    warnings,
+  );
 
   // What is added is also recorded in the status annotation, the first operation.
   const status: InjectionStatus = {
@@ -264,6 +231,63 @@ export function urlWithPasswordRef(url: string): string {
 /** RFC 6901: `~` → `~0`, `/` → `~1`. */
 export function escapePointer(segment: string): string {
   return segment.replaceAll('~', '~0').replaceAll('/', '~1');
+}
+
+/** The port the sidecar's API listens on, or the skip when the annotation's port is taken. */
+function placeApiPort(
+  settings: { port: number; portFromAnnotation?: boolean },
+  taken: Set<number>,
+  warnings: string[],
+): number | InjectResult {
+  if (!taken.has(settings.port)) return settings.port;
+  if (settings.portFromAnnotation) {
+    return skip('invalid-annotation', [
+      `${ANNOTATIONS.port}: port ${settings.port} is already used by a container in this pod; ` +
+        'the pod was admitted without the kaos-memory sidecar',
+    ]);
+  }
+  const free = nextFreePort(settings.port, taken);
+  if (free === undefined) {
+    return skip('invalid-annotation', [
+      `kaos-memory: no free port for the sidecar at or above ${settings.port}`,
+    ]);
+  }
+  warnings.push(
+    `kaos-memory: port ${settings.port} is used by a container in this pod; ` +
+      `the sidecar listens on ${SIDECAR_HOST}:${free} and ${ENV.apiUrl} says so`,
+  );
+  return free;
+}
+
+/** The port the sidecar serves /metrics on (0: none), moved past ports the pod already uses. */
+function placeMetricsPort(
+  wanted: number,
+  containers: V1Container[],
+  apiPort: number,
+  warnings: string[],
+): number {
+  if (wanted === 0) return 0;
+  let port = wanted;
+  const busy = new Set([...declaredPorts(containers), apiPort]);
+  if (busy.has(port)) {
+    const free = nextFreePort(port, busy);
+    warnings.push(
+      free === undefined
+        ? `kaos-memory: port ${port} is used in this pod and none above it is free; ` +
+            'the sidecar serves no metrics'
+        : `kaos-memory: port ${port} is used in this pod; the sidecar serves ` +
+            `/metrics on port ${free} (${METRICS_PORT_NAME})`,
+    );
+    port = free ?? 0;
+  }
+  if (port !== 0 && declaredPortNames(containers).has(METRICS_PORT_NAME)) {
+    warnings.push(
+      `kaos-memory: a container already declares a port named ${METRICS_PORT_NAME}; ` +
+        'the sidecar serves no metrics',
+    );
+    return 0;
+  }
+  return port;
 }
 
 function declaredPorts(containers: V1Container[]): Set<number> {

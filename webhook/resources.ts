@@ -57,63 +57,99 @@ export function fitResources(input: FitInput): FitResult {
   const items = ranges.flatMap((range) =>
     (range.spec?.limits ?? []).filter((item) => item.type === 'Container'),
   );
-  const req: Partial<Record<Name, number>> = {};
-  const lim: Partial<Record<Name, number>> = {};
-  for (const name of NAMES) {
-    const r = input.desired.requests?.[name];
-    const l = input.desired.limits?.[name];
-    if (r !== undefined) req[name] = milli(r);
-    if (l !== undefined) lim[name] = milli(l);
-  }
-  // LimitRanger's defaults, which it applied to every other container before the webhook
-  // ran (first LimitRange by name wins, as each fills only what is still missing), then the
-  // API server's own default of a missing request to its limit.
-  for (const name of NAMES) {
-    const l = firstOf(items, (item) => item._default?.[name]);
-    const r = firstOf(items, (item) => item.defaultRequest?.[name]);
-    if (lim[name] === undefined && l !== undefined) lim[name] = milli(l);
-    if (req[name] === undefined && r !== undefined) req[name] = milli(r);
-    if (req[name] === undefined && lim[name] !== undefined) req[name] = lim[name];
-  }
-
-  const provisional = injected(input.pod, toResources(req, lim, input.desired), input.native);
+  const amounts = withDefaults(input.desired, items);
+  const provisional = injected(
+    input.pod,
+    toResources(amounts.req, amounts.lim, input.desired),
+    input.native,
+  );
   const quotaNeeds = quotaRequirements(input.namespace.resourceQuotas, provisional);
   const podLimits = podLevel(input.pod)?.limits ?? {};
   for (const name of NAMES) {
-    const lo = maxOf(items.map((item) => item.min?.[name]));
-    const hi = minOf(items.map((item) => item.max?.[name]));
-    const ratio = minOf(items.map((item) => item.maxLimitRequestRatio?.[name]));
-    const needRequest =
-      lo !== undefined || ratio !== undefined || quotaNeeds.has(`requests.${name}`);
-    const needLimit = hi !== undefined || ratio !== undefined || quotaNeeds.has(`limits.${name}`);
-    if (needRequest && !(req[name] ?? 0))
-      req[name] = lo ?? milli(FALLBACK_RESOURCES.requests[name]);
-    if (needLimit && lim[name] === undefined)
-      lim[name] = hi ?? milli(FALLBACK_RESOURCES.limits[name]);
-    if (lo !== undefined) {
-      if (req[name] !== undefined) req[name] = Math.max(req[name], lo);
-      if (lim[name] !== undefined) lim[name] = Math.max(lim[name], lo);
-    }
-    if (hi !== undefined) {
-      if (req[name] !== undefined) req[name] = Math.min(req[name], hi);
-      if (lim[name] !== undefined) lim[name] = Math.min(lim[name], hi);
-    }
-    const podLimit = podLimits[name];
-    if (podLimit !== undefined && lim[name] !== undefined)
-      lim[name] = Math.min(lim[name], podLimit);
-    const r = req[name];
-    const l = lim[name];
-    if (r !== undefined && l !== undefined && r > l) req[name] = l;
-    // Over the ratio: keep the limit (the sidecar's headroom) and raise the request.
-    if (ratio !== undefined && l !== undefined && req[name] && l / req[name] > ratio / 1000) {
-      req[name] = Math.ceil((l * 1000) / ratio);
-    }
+    const rule: Rule = {
+      lo: maxOf(items.map((item) => item.min?.[name])),
+      hi: minOf(items.map((item) => item.max?.[name])),
+      ratio: minOf(items.map((item) => item.maxLimitRequestRatio?.[name])),
+      podLimit: podLimits[name],
+      quotaRequest: quotaNeeds.has(`requests.${name}`),
+      quotaLimit: quotaNeeds.has(`limits.${name}`),
+    };
+    fitOne(name, amounts, rule);
   }
 
-  const resources = toResources(req, lim, input.desired);
+  const resources = toResources(amounts.req, amounts.lim, input.desired);
   const problem = verify(input.pod, injected(input.pod, resources, input.native), input.namespace);
   if (problem !== undefined) return { ok: false, problem };
   return { ok: true, resources, changes: changes(input.desired, resources) };
+}
+
+interface Amounts {
+  req: Partial<Record<Name, number>>;
+  lim: Partial<Record<Name, number>>;
+}
+
+/** What the namespace asks of one resource, in milli-units. */
+interface Rule {
+  lo?: number;
+  hi?: number;
+  ratio?: number;
+  podLimit?: number;
+  quotaRequest: boolean;
+  quotaLimit: boolean;
+}
+
+/**
+ * LimitRanger's defaults, which it applied to every other container before the webhook
+ * ran (first LimitRange by name wins, as each fills only what is still missing), then the
+ * API server's own default of a missing request to its limit.
+ */
+function withDefaults(desired: Resources, items: V1LimitRangeItem[]): Amounts {
+  const req: Amounts['req'] = {};
+  const lim: Amounts['lim'] = {};
+  for (const name of NAMES) {
+    const r = desired.requests?.[name] ?? firstOf(items, (item) => item.defaultRequest?.[name]);
+    const l = desired.limits?.[name] ?? firstOf(items, (item) => item._default?.[name]);
+    if (l !== undefined) lim[name] = milli(l);
+    if (r !== undefined) req[name] = milli(r);
+    else if (lim[name] !== undefined) req[name] = lim[name];
+  }
+  return { req, lim };
+}
+
+function fitOne(name: Name, { req, lim }: Amounts, rule: Rule): void {
+  const { lo, hi, ratio } = rule;
+  fillRequired(name, { req, lim }, rule);
+  const top =
+    hi === undefined || rule.podLimit === undefined
+      ? (hi ?? rule.podLimit)
+      : Math.min(hi, rule.podLimit);
+  if (req[name] !== undefined) req[name] = clamp(req[name], lo, hi);
+  if (lim[name] !== undefined) lim[name] = clamp(lim[name], lo, top);
+  const r = req[name];
+  const l = lim[name];
+  if (r !== undefined && l !== undefined && r > l) req[name] = l;
+  // Over the ratio: keep the limit (the sidecar's headroom) and raise the request.
+  const request = req[name];
+  if (ratio !== undefined && l !== undefined && request && l / request > ratio / 1000) {
+    req[name] = Math.ceil((l * 1000) / ratio);
+  }
+}
+
+/** A request or limit the namespace's rules or quotas require, where the sidecar has none. */
+function fillRequired(name: Name, { req, lim }: Amounts, rule: Rule): void {
+  const { lo, hi, ratio } = rule;
+  const needRequest = lo !== undefined || ratio !== undefined || rule.quotaRequest;
+  const needLimit = hi !== undefined || ratio !== undefined || rule.quotaLimit;
+  if (needRequest && !(req[name] ?? 0)) req[name] = lo ?? milli(FALLBACK_RESOURCES.requests[name]);
+  if (needLimit && lim[name] === undefined)
+    lim[name] = hi ?? milli(FALLBACK_RESOURCES.limits[name]);
+}
+
+function clamp(value: number, lo?: number, hi?: number): number {
+  let v = value;
+  if (lo !== undefined) v = Math.max(v, lo);
+  if (hi !== undefined) v = Math.min(v, hi);
+  return v;
 }
 
 /** A copy of the pod with a sidecar of these resources, where the webhook puts it. */
@@ -145,19 +181,7 @@ export function verify(
   );
   for (const range of byName(namespace.limitRanges)) {
     for (const item of range.spec?.limits ?? []) {
-      const problem =
-        item.type === 'Container' && sidecar
-          ? itemProblem(
-              item,
-              'Container',
-              toList(sidecar.resources?.requests),
-              toList(sidecar.resources?.limits),
-            )
-          : item.type === 'Pod'
-            ? newProblem(before, after, (pod) =>
-                itemProblem(item, 'Pod', podRequests(pod, false), podLimitsOf(pod, false)),
-              )
-            : undefined;
+      const problem = rangeItemProblem(item, sidecar, before, after);
       if (problem) return `LimitRange ${range.metadata?.name ?? ''}: ${problem}`;
     }
   }
@@ -168,6 +192,22 @@ export function verify(
     if (problem) return `ResourceQuota ${quota.metadata?.name ?? ''}: ${problem}`;
   }
   return undefined;
+}
+
+function rangeItemProblem(
+  item: V1LimitRangeItem,
+  sidecar: V1Container | undefined,
+  before: V1Pod,
+  after: V1Pod,
+): string | undefined {
+  if (item.type === 'Container' && sidecar) {
+    const { requests, limits } = sidecar.resources ?? {};
+    return itemProblem(item, 'Container', toList(requests), toList(limits));
+  }
+  if (item.type !== 'Pod') return undefined;
+  return newProblem(before, after, (pod) =>
+    itemProblem(item, 'Pod', podRequests(pod, false), podLimitsOf(pod, false)),
+  );
 }
 
 /** A problem `check` finds with `after` but not with `before`. */
@@ -331,33 +371,36 @@ function scopeMatches(selector: V1ScopedResourceSelectorRequirement, pod: V1Pod)
       return isBestEffort(pod);
     case 'NotBestEffort':
       return !isBestEffort(pod);
-    case 'PriorityClass': {
-      const value = spec?.priorityClassName ?? '';
-      const values = selector.values ?? [];
-      if (selector.operator === 'Exists') return value !== '';
-      if (selector.operator === 'In') return values.includes(value);
-      if (selector.operator === 'NotIn') return !values.includes(value);
-      return false;
-    }
-    case 'CrossNamespacePodAffinity': {
-      const affinity = spec?.affinity;
-      const terms = [
-        ...(affinity?.podAffinity?.requiredDuringSchedulingIgnoredDuringExecution ?? []),
-        ...(affinity?.podAffinity?.preferredDuringSchedulingIgnoredDuringExecution ?? []).map(
-          (w) => w.podAffinityTerm,
-        ),
-        ...(affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution ?? []),
-        ...(affinity?.podAntiAffinity?.preferredDuringSchedulingIgnoredDuringExecution ?? []).map(
-          (w) => w.podAffinityTerm,
-        ),
-      ];
-      return terms.some(
-        (t) => (t.namespaces ?? []).length > 0 || t.namespaceSelector !== undefined,
-      );
-    }
+    case 'PriorityClass':
+      return priorityMatches(selector, spec?.priorityClassName ?? '');
+    case 'CrossNamespacePodAffinity':
+      return crossNamespaceAffinity(pod);
     default:
       return false;
   }
+}
+
+function priorityMatches(selector: V1ScopedResourceSelectorRequirement, value: string): boolean {
+  const values = selector.values ?? [];
+  if (selector.operator === 'Exists') return value !== '';
+  if (selector.operator === 'In') return values.includes(value);
+  if (selector.operator === 'NotIn') return !values.includes(value);
+  return false;
+}
+
+function crossNamespaceAffinity(pod: V1Pod): boolean {
+  const affinity = pod.spec?.affinity;
+  const terms = [
+    ...(affinity?.podAffinity?.requiredDuringSchedulingIgnoredDuringExecution ?? []),
+    ...(affinity?.podAffinity?.preferredDuringSchedulingIgnoredDuringExecution ?? []).map(
+      (w) => w.podAffinityTerm,
+    ),
+    ...(affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution ?? []),
+    ...(affinity?.podAntiAffinity?.preferredDuringSchedulingIgnoredDuringExecution ?? []).map(
+      (w) => w.podAffinityTerm,
+    ),
+  ];
+  return terms.some((t) => (t.namespaces ?? []).length > 0 || t.namespaceSelector !== undefined);
 }
 
 /** QoS BestEffort: no positive CPU or memory request or limit anywhere. */
