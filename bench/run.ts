@@ -1,5 +1,6 @@
 // `npm run bench`: the sidecar on one Redis, on large sessions, on Sentinel and
 // Cluster, then the webhook. Each prints its own markdown tables.
+import { benchController } from './controller.js';
 import { benchConversation } from './conversation.js';
 import { benchLargeSessions } from './large.js';
 import { benchMemoryV2 } from './memory-v2.js';
@@ -18,6 +19,8 @@ async function main(): Promise<void> {
   await benchTopologies();
   console.log('');
   await benchWebhook();
+  console.log('');
+  await benchController();
   console.log(`\nBenchmark took ${((Date.now() - started) / 1000).toFixed(0)} s.`);
 }
 

@@ -25,10 +25,11 @@ import {
   type V1Pod,
   type V1Secret,
 } from '@kubernetes/client-node';
-import { AGENT_LABEL, ANNOTATIONS, CREDENTIAL_COPY } from '../lib/contract.js';
+import { ANNOTATIONS, CREDENTIAL_COPY } from '../lib/contract.js';
 import type { Logger } from '../lib/logger.js';
 import { describeKubeError as describe, kubeStatus as statusOf } from '../lib/kube-errors.js';
 import { Periodic } from '../lib/periodic.js';
+import { namespacesWith } from './agent-namespaces.js';
 import type { Reviewed } from './admission.js';
 import type { InjectConfig } from './config.js';
 
@@ -288,12 +289,7 @@ export class CredentialCopies {
     const secrets = await this.core.listSecretForAllNamespaces({
       fieldSelector: `metadata.name=${name}`,
     });
-    const pods = await this.core.listPodForAllNamespaces({ labelSelector: AGENT_LABEL });
-    const using = new Set(
-      pods.items
-        .filter((pod) => podUsesSecret(pod, name))
-        .map((pod) => pod.metadata?.namespace ?? ''),
-    );
+    const using = await namespacesWith(this.core, (pod) => podUsesSecret(pod, name));
     const present = new Set(secrets.items.map((s) => s.metadata?.namespace ?? ''));
 
     for (const copy of secrets.items) {

@@ -1,0 +1,157 @@
+// The credentials controller at cluster scale (issue 23: one round listed every agent pod
+// in full, 611 MiB at 20,000 pods against the chart's 256Mi limit). Creates injected agent
+// pods in a real kube-apiserver (pods with the sidecar, its env and its password volume,
+// as admission leaves them) and measures, per cluster size, one round of the controller
+// (pages of agent pods) beside the one unpaginated list it used to make, each in a
+// process of its own: time and peak RSS. Goal: under 128 MiB at 20,000 pods.
+// Needs the control plane (scripts/controlplane.sh). Usage: node --import tsx bench/controller.ts [max=20000]
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
+import { ControlPlane } from '../harness/kube.js';
+import { AGENT_LABEL, ANNOTATIONS } from '../lib/contract.js';
+import { fmt, table } from './lib/table.js';
+
+const SIZES = [2_000, 5_000, 20_000];
+const NAMESPACES = 50;
+const SECRET = 'kaos-memory-redis';
+
+function agentPod(name: string): V1Pod {
+  const env = [
+    { name: 'MEMORY_TYPE', value: 'redis' },
+    {
+      name: 'MEMORY_REDIS_URL',
+      value: 'redis://:$(MEMORY_REDIS_PASSWORD)@redis.kaos-system.svc:6379',
+    },
+    { name: 'MEMORY_API_URL', value: 'http://127.0.0.1:8790' },
+    {
+      name: 'MEMORY_REDIS_PASSWORD',
+      valueFrom: { secretKeyRef: { name: SECRET, key: 'redis-password' } },
+    },
+  ];
+  return {
+    metadata: {
+      name,
+      labels: { [AGENT_LABEL]: 'bench', 'app.kubernetes.io/name': 'agent' },
+      annotations: {
+        [ANNOTATIONS.status]: 'injected',
+        'kubectl.kubernetes.io/note': 'x'.repeat(200),
+      },
+    },
+    spec: {
+      initContainers: [
+        {
+          name: 'kaos-memory',
+          image: 'ghcr.io/kaos-tools/kaos-memory:0.1.0',
+          restartPolicy: 'Always',
+          env: [
+            ...env,
+            { name: 'MEMORY_REDIS_PASSWORD_FILE', value: '/var/run/kaos-memory/redis/password' },
+          ],
+          resources: {
+            requests: { cpu: '10m', memory: '32Mi' },
+            limits: { cpu: '500m', memory: '128Mi' },
+          },
+          securityContext: {
+            runAsNonRoot: true,
+            readOnlyRootFilesystem: true,
+            allowPrivilegeEscalation: false,
+            capabilities: { drop: ['ALL'] },
+          },
+          volumeMounts: [{ name: 'kaos-memory-redis', mountPath: '/var/run/kaos-memory/redis' }],
+        },
+      ],
+      containers: [{ name: 'agent', image: 'agent:1', env }],
+      volumes: [{ name: 'kaos-memory-redis', secret: { secretName: SECRET } }],
+    },
+  };
+}
+
+function runRound(mode: 'round' | 'whole-list', kubeconfig: string, home: string) {
+  const script = fileURLToPath(new URL('./lib/controller-round.ts', import.meta.url));
+  return new Promise<{ ms: number; hwmMiB: number; anonMiB: number }>((resolve, reject) => {
+    const proc = spawn(process.execPath, ['--import', 'tsx', script, mode, kubeconfig, home], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    proc.once('exit', (code) => {
+      const line = out.trim().split('\n').pop() ?? '';
+      if (code === 0) resolve(JSON.parse(line));
+      else reject(new Error(`${mode} exited with ${code}: ${out.slice(-500)}`));
+    });
+  });
+}
+
+async function createPods(core: CoreV1Api, namespaces: string[], from: number, to: number) {
+  let next = from;
+  const worker = async () => {
+    while (next < to) {
+      const i = next++;
+      await core.createNamespacedPod({
+        namespace: namespaces[i % namespaces.length] ?? '',
+        body: agentPod(`agent-${i}`),
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: 32 }, worker));
+}
+
+export async function benchController(max = SIZES[SIZES.length - 1] ?? 20_000): Promise<void> {
+  const cluster = await ControlPlane.start();
+  try {
+    const core = cluster.kubeConfig().makeApiClient(CoreV1Api);
+    const home = await cluster.namespace('kaos-system');
+    await core.createNamespacedSecret({
+      namespace: home,
+      body: { metadata: { name: SECRET }, stringData: { 'redis-password': 'bench' } },
+    });
+    const namespaces: string[] = [];
+    for (let n = 0; n < NAMESPACES; n++) namespaces.push(await cluster.namespace(`agents-${n}`));
+    const rows: (string | number)[][] = [];
+    let made = 0;
+    for (const size of SIZES.filter((s) => s <= max)) {
+      const began = Date.now();
+      await createPods(core, namespaces, made, size);
+      made = size;
+      console.error(`controller bench: ${size} agent pods created (${Date.now() - began} ms)`);
+      await runRound('round', cluster.kubeconfigPath, home); // copies made: the steady state next
+      const whole = await runRound('whole-list', cluster.kubeconfigPath, home);
+      const round = await runRound('round', cluster.kubeconfigPath, home);
+      rows.push([
+        size.toLocaleString('en-US'),
+        fmt.ms(whole.ms),
+        whole.hwmMiB.toFixed(1),
+        fmt.ms(round.ms),
+        round.hwmMiB.toFixed(1),
+        fmt.verdict(round.hwmMiB < 128),
+      ]);
+    }
+    console.log('### Credentials controller: one round at cluster scale\n');
+    console.log(
+      table(
+        [
+          'agent pods',
+          'whole list (before): ms',
+          'peak RSS MiB',
+          'round, pages of 500: ms',
+          'peak RSS MiB',
+          'goal < 128 MiB',
+        ],
+        rows,
+      ),
+    );
+  } finally {
+    await cluster.stop();
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  benchController(Number(process.argv[2] ?? 20_000)).then(
+    () => process.exit(0),
+    (err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}

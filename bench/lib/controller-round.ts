@@ -1,0 +1,53 @@
+// One round of the credentials controller in a process of its own, so its peak RSS
+// (VmHWM) is the round's: argv[2] is `round` (CredentialCopies.sync, pages of agent
+// pods) or `whole-list` (the one unpaginated list the loop made before, the baseline).
+// Prints one JSON line: { ms, hwmMiB, anonMiB }.
+import { readFileSync } from 'node:fs';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { AGENT_LABEL } from '../../lib/contract.js';
+import { createLogger } from '../../lib/logger.js';
+import { CredentialCopies } from '../../webhook/credentials.js';
+
+function statusMiB(field: string): number {
+  const line = readFileSync('/proc/self/status', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`${field}:`));
+  return Number(/(\d+)/.exec(line ?? '')?.[1] ?? NaN) / 1024;
+}
+
+async function main(): Promise<void> {
+  const [mode = 'round', kubeconfig = '', namespace = ''] = process.argv.slice(2);
+  const kc = new KubeConfig();
+  kc.loadFromFile(kubeconfig);
+  const started = performance.now();
+  if (mode === 'whole-list') {
+    const pods = await kc
+      .makeApiClient(CoreV1Api)
+      .listPodForAllNamespaces({ labelSelector: AGENT_LABEL });
+    if (pods.items.length === 0) throw new Error('no pods listed');
+  } else {
+    const copies = new CredentialCopies(
+      kc,
+      {
+        namespace,
+        secretName: 'kaos-memory-redis',
+        key: 'redis-password',
+        webhookConfigName: 'kaos-memory',
+        syncIntervalMs: 60_000,
+        unusedGraceMs: 60_000,
+      },
+      createLogger('bench', 'error'),
+    );
+    await copies.sync();
+  }
+  const ms = performance.now() - started;
+  console.log(JSON.stringify({ ms, hwmMiB: statusMiB('VmHWM'), anonMiB: statusMiB('RssAnon') }));
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
