@@ -28,19 +28,34 @@ npm run --silent lint
 results="$(mktemp -d)"
 trap 'rm -rf "$results"' EXIT
 status=0
+timings=()
+timed() {
+  local name="$1" start=$SECONDS
+  shift
+  "$@" || status=$?
+  timings+=("$name: $((SECONDS - start)) s")
+}
 step "unit tests"
-npx vitest run --reporter=default --reporter=json --outputFile.json="$results/unit.json" || status=$?
+timed "unit tests" npx vitest run --reporter=default --reporter=json --outputFile.json="$results/unit.json"
 step "integration and end-to-end tests"
-npx vitest run --config test/vitest.integration.config.ts \
-  --reporter=default --reporter=json --outputFile.json="$results/integration.json" || status=$?
+timed "integration and end-to-end tests" npx vitest run --config test/vitest.integration.config.ts \
+  --reporter=default --reporter=json --outputFile.json="$results/integration.json"
+
+step "times"
+printf '%s\n' "${timings[@]}"
 
 node -e '
+  // Failed tests, plus each file that failed with no failed test (a hook or import error),
+  // so the line counts every failure once.
   const fs = require("node:fs");
   let passed = 0, failed = 0;
   for (const f of process.argv.slice(1)) {
     if (!fs.existsSync(f)) { failed++; continue; }
     const r = JSON.parse(fs.readFileSync(f, "utf8"));
-    passed += r.numPassedTests; failed += r.numFailedTests + (r.numFailedTestSuites || 0);
+    passed += r.numPassedTests;
+    failed += r.numFailedTests;
+    for (const file of r.testResults)
+      if (file.status === "failed" && !file.assertionResults.some((t) => t.status === "failed")) failed++;
   }
   console.log(`${passed} passed, ${failed} failed`);
 ' "$results/unit.json" "$results/integration.json"

@@ -30,6 +30,7 @@ import type { Logger } from '../lib/logger.js';
 import { describeKubeError as describe, kubeStatus as statusOf } from '../lib/kube-errors.js';
 import { Periodic } from '../lib/periodic.js';
 import { namespacesWith } from './agent-namespaces.js';
+import type { Lease } from './lease.js';
 import type { Reviewed } from './admission.js';
 import type { InjectConfig } from './config.js';
 
@@ -184,13 +185,15 @@ export class CredentialCopies {
     kubeConfig: KubeConfig,
     private readonly options: CredentialCopyOptions,
     private readonly logger: Logger,
+    /** Held by the one replica that runs the loop; every replica runs it without one. */
+    private readonly lease?: Pick<Lease, 'acquire'>,
   ) {
     this.core = kubeConfig.makeApiClient(CoreV1Api);
     this.admission = kubeConfig.makeApiClient(AdmissionregistrationV1Api);
     // Well inside the grace period, so a copy this replica vouched for cannot be deleted
     // before the pod it admitted is stored and seen using it.
     this.confirmMs = Math.min(10_000, Math.floor(options.unusedGraceMs / 3));
-    this.loop = new Periodic(() => this.sync().then(() => undefined), {
+    this.loop = new Periodic(() => this.round(), {
       everyMs: options.syncIntervalMs,
       onError: (err) =>
         this.logger.warn({ err: describe(err) }, 'could not bring the password copies in line'),
@@ -271,6 +274,12 @@ export class CredentialCopies {
   /** Idempotent. */
   stop(): void {
     this.loop.stop();
+  }
+
+  /** A round of the loop, on the replica that holds the lease. */
+  private async round(): Promise<void> {
+    if (this.lease && !(await this.lease.acquire())) return;
+    await this.sync();
   }
 
   /**

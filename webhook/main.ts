@@ -8,6 +8,7 @@ import { review, reviewNamespace } from './admission.js';
 import { ClusterView } from './cluster-view.js';
 import { loadConfig, type InjectConfig } from './config.js';
 import { CredentialCopies, withCredentialCopies } from './credentials.js';
+import { Lease } from './lease.js';
 import { WebhookServer } from './server.js';
 import {
   FileCertificateSource,
@@ -77,6 +78,12 @@ export async function run(_argv: string[]): Promise<void> {
             ...config.credentials,
           },
           logger,
+          new Lease(kube(), {
+            namespace: config.namespace,
+            name: `${config.webhookConfigName}-credentials`,
+            // A replica that stops renewing hands the loop over within three rounds.
+            durationSeconds: Math.ceil((3 * config.credentials.syncIntervalMs) / 1000),
+          }),
         )
       : undefined;
   // Namespaces, LimitRanges and ResourceQuotas in memory: a review makes no API call for them.
