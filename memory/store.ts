@@ -341,9 +341,14 @@ export class MemoryStore {
     return { session: toSession(sessionId, reply.session, reply.count), etag: reply.tag };
   }
 
+  /** False when there is no such session; a held one is refused (StoreError `held`). */
   async deleteSession(sessionId: string): Promise<boolean> {
     const k = this.keys.forSession(sessionId);
-    return (await this.runner.run(DELETE, { keys: k, args: { sid: sessionId } })).deleted;
+    const reply = await this.runner.run(DELETE, { keys: k, args: { sid: sessionId } });
+    if (reply.held) {
+      throw new StoreError('held', `session ${sessionId} is under a legal hold; release it first`);
+    }
+    return reply.deleted;
   }
 
   /**

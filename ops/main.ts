@@ -20,6 +20,7 @@ import {
   exportSessions,
   importSessions,
   list,
+  listHolds,
   show,
   type Io,
 } from './sessions.js';
@@ -35,6 +36,8 @@ commands:
                                          sessions are left alone unless --replace
   delete S...                            deletes sessions
   erase --user U                         deletes every session of one user and says how many
+                                         (sessions under a legal hold are kept and counted)
+  holds [--json]                         sessions under a legal hold, with reason and start
 
 options:
   --redis-url URL   default MEMORY_REDIS_URL (redis://, redis+sentinel://, redis+cluster://)
@@ -44,7 +47,7 @@ MEMORY_REDIS_PASSWORD_FILE, MEMORY_REDIS_PASSWORD and MEMORY_REDIS_SENTINEL_PASS
 as the sidecar reads them (the file, a mounted Secret, wins: it follows a rotation).
 `;
 
-const COMMANDS = ['list', 'show', 'export', 'import', 'delete', 'erase'] as const;
+const COMMANDS = ['list', 'show', 'export', 'import', 'delete', 'erase', 'holds'] as const;
 type Command = (typeof COMMANDS)[number];
 
 /** Thrown for a command line that cannot run; the CLI prints it with the usage. */
@@ -240,6 +243,8 @@ export function runCommand(inv: Invocation, store: MemoryStore, io: Io): Promise
       return deleteSessions(store, io, inv.ids);
     case 'erase':
       return erase(store, io, inv.user ?? '');
+    case 'holds':
+      return listHolds(store, io, inv.json);
   }
 }
 

@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { MemoryAdmin } from '../memory/admin.js';
+import { StoreError } from '../memory/errors.js';
+import { SessionHolds } from '../memory/holds.js';
 import { stringifyJson } from '../memory/json.js';
 import type {
   EventCursor,
@@ -284,14 +286,32 @@ function isBlank(line: Buffer): boolean {
 export async function deleteSessions(store: MemoryStore, io: Io, ids: string[]): Promise<number> {
   let missing = 0;
   for (const id of ids) {
-    if (await store.deleteSession(id)) {
+    const deleted = await store.deleteSession(id).catch((err: unknown) => {
+      if (!(err instanceof StoreError) || err.kind !== 'held') throw err;
+      io.stderr.write(`session ${id} is under a legal hold: not deleted (see \`holds\`)\n`);
+      return undefined;
+    });
+    if (deleted) {
       await writeLine(io.stdout, `deleted ${id}`);
     } else {
-      io.stderr.write(`session ${id} does not exist\n`);
+      if (deleted === false) io.stderr.write(`session ${id} does not exist\n`);
       missing++;
     }
   }
   return missing > 0 ? 1 : 0;
+}
+
+/** `holds`: every session under a legal hold, with its reason and start. */
+export async function listHolds(store: MemoryStore, io: Io, json: boolean): Promise<number> {
+  for await (const page of new SessionHolds(store).holds()) {
+    for (const hold of page) {
+      const line = json
+        ? JSON.stringify(hold)
+        : `${hold.session_id}\theld since ${hold.since}\t${hold.reason}`;
+      await writeLine(io.stdout, line);
+    }
+  }
+  return 0;
 }
 
 /** `erase --user U`: every session of one user, across every index. */

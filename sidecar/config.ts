@@ -28,6 +28,8 @@ export interface SidecarConfig {
   maxSessionEvents: number;
   maxSessions: number;
   sessionTtlSeconds: number;
+  /** A session with no write for this long gets one session_closed event; 0: never. */
+  idleCloseSeconds: number;
   port: number;
   host: string;
   /** GET /metrics on every interface at this port; 0 for none. */
@@ -101,6 +103,11 @@ export function loadSidecarConfig(env: NodeJS.ProcessEnv = process.env): Sidecar
     maxSessionEvents: intEnv(env, ENV.maxSessionEvents, SESSION_SETTINGS.maxSessionEvents),
     maxSessions: intEnv(env, ENV.maxSessions, SESSION_SETTINGS.maxSessions),
     sessionTtlSeconds: intEnv(env, ENV.sessionTtlSeconds, SESSION_SETTINGS.sessionTtlSeconds),
+    idleCloseSeconds: intEnv(env, 'MEMORY_IDLE_CLOSE_SECONDS', {
+      min: 0,
+      max: 10 * 365 * 24 * 3600,
+      fallback: 0,
+    }),
     port: intEnv(env, ENV.sidecarPort, { ...PORT, fallback: SIDECAR_PORT }),
     host: stringEnv(env, 'MEMORY_SIDECAR_HOST', { fallback: SIDECAR_HOST }),
     metricsPort: intEnv(env, ENV.metricsPort, {

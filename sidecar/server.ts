@@ -15,6 +15,8 @@ import { createMetrics, type SidecarMetrics } from './metrics.js';
 import { ROUTES, type RouteDeps } from './routes/index.js';
 import { redisTail, StreamHub } from './streams.js';
 import { Summarizer } from './summarizer.js';
+import { SessionHolds } from '../memory/holds.js';
+import { Periodic } from '../lib/periodic.js';
 import { decodeEvent } from '../memory/events.js';
 import { countTokens } from './tokens.js';
 import { MemoryV2 } from './v2/service.js';
@@ -38,6 +40,8 @@ export class Sidecar {
   /** GET /metrics on every interface (MEMORY_METRICS_PORT), or none. */
   private readonly metricsServer: Server | undefined;
   private closing: Promise<void> | undefined;
+  /** Closes idle sessions (MEMORY_IDLE_CLOSE_SECONDS), or none. */
+  private readonly idleClose: Periodic | undefined;
 
   constructor(
     readonly config: SidecarConfig,
@@ -48,6 +52,7 @@ export class Sidecar {
     this.redis = this.backend.redis;
     this.store = this.backend.store;
     this.summarizer = config.summary && new Summarizer(this.store, config.summary, log);
+    this.idleClose = idleCloser(this.store, config.idleCloseSeconds, log);
     this.streams = new StreamHub(
       redisTail({
         redis: this.redis,
@@ -168,6 +173,7 @@ export class Sidecar {
     // Every interface (no host: `::` where the pod has IPv6, else 0.0.0.0): Prometheus
     // scrapes the pod IP. The API itself stays on loopback.
     if (this.metricsServer) await listen(this.metricsServer, this.config.metricsPort);
+    this.idleClose?.start();
     return this.server.address() as AddressInfo;
   }
 
@@ -181,6 +187,7 @@ export class Sidecar {
     this.router.draining = true;
     // Streams never end by themselves: end them, so their connections can close.
     this.streams.close();
+    this.idleClose?.stop();
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeIdleConnections();
     // A scrape in flight is not worth waiting for.
@@ -195,6 +202,27 @@ export class Sidecar {
     await this.summarizer?.close();
     await this.backend.close();
   }
+}
+
+/**
+ * Every sidecar of a store closes idle sessions (the event's id comes from the last
+ * update, so two sidecars store it once), a quarter of the idle time apart, at most a
+ * minute.
+ */
+function idleCloser(store: MemoryStore, idleSeconds: number, log: Logger): Periodic | undefined {
+  if (idleSeconds <= 0) return undefined;
+  const holds = new SessionHolds(store);
+  return new Periodic(
+    async () => {
+      const closed = await holds.closeIdle(idleSeconds);
+      if (closed > 0) log.info({ closed, idleSeconds }, 'idle sessions closed');
+    },
+    {
+      everyMs: Math.min(60_000, Math.max(1_000, (idleSeconds * 1000) / 4)),
+      backoff: { firstMs: 1_000, maxMs: 60_000 },
+      onError: (err) => log.warn({ err: (err as Error).message }, 'could not close idle sessions'),
+    },
+  );
 }
 
 function listen(server: Server, port: number, host?: string): Promise<void> {

@@ -27,6 +27,8 @@ const EVENT_ID_MAX = 128;
 const EVENT_TYPE_MAX = 128;
 /** user_id and app_name. */
 const NAME_MAX = 256;
+/** A hold's reason: a case or ticket reference and a line about it. */
+const HOLD_REASON_MAX = 1024;
 /** Events in one append. */
 const MAX_BATCH = 1000;
 /** Cursors are short base64url JSON; anything longer was not issued here. */
@@ -93,6 +95,11 @@ export const listSessionsQuery = object(
     limit: withDefault(wholeNumber(1, 1000), 50),
     cursor: optional(cursorParam),
   },
+  false,
+);
+
+export const holdBody = object(
+  { reason: nonEmptyText(HOLD_REASON_MAX, 'must not be empty: say why the session is held') },
   false,
 );
 

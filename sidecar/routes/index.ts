@@ -9,6 +9,7 @@ import type { Route } from '../http.js';
 import { openapiDocument } from '../openapi.js';
 import type { JsonSchema } from '../schema.js';
 import { EVENT_ROUTES, EVENT_SCHEMAS } from './events.js';
+import { HOLD_ROUTES } from './holds.js';
 import { KAOS_ROUTES } from './kaos.js';
 import { PROBE_ROUTES } from './probes.js';
 import { SESSION_ROUTES } from './sessions.js';
@@ -55,6 +56,7 @@ export const ROUTES: readonly Route<RouteDeps>[] = [
   ...EVENT_ROUTES,
   ...STREAM_ROUTES,
   ...SUMMARY_ROUTES,
+  ...HOLD_ROUTES,
   ...KAOS_ROUTES,
   ...V2_ROUTES,
 ];

@@ -263,6 +263,23 @@ function suite(start: () => Promise<Topology>) {
     const again = await sessions(topo.url, ['erase', '--user', 'alice', '--prefix', source]);
     expect(again.stdout).toBe('erased 0 sessions of user alice\n');
   });
+
+  it('lists sessions under a legal hold and keeps them from delete and erase', async () => {
+    const held = await call(sc.url, 'PUT', '/v1/sessions/s-9/hold', { reason: 'case 1' });
+    expect(held.status).toBe(200);
+    const holds = await sessions(topo.url, ['holds', '--prefix', source]);
+    expect(holds.status).toBe(0);
+    expect(holds.stdout).toMatch(/^s-9\theld since \S+\tcase 1\n$/);
+    const del = await sessions(topo.url, ['delete', 's-9', '--prefix', source]);
+    expect(del.status).toBe(1);
+    expect(del.stderr).toMatch(/session s-9 is under a legal hold/);
+    const erased = await sessions(topo.url, ['erase', '--user', 'bob', '--prefix', source]);
+    expect(erased.stdout).toMatch(
+      /^erased \d+ sessions of user bob; 1 held \(legal hold\) and kept\n$/,
+    );
+    const left = await sessions(topo.url, ['list', '--json', '--prefix', source]);
+    expect(records(left.stdout).map((r) => r.session_id)).toEqual(['s-9']);
+  });
 }
 
 describe('single Redis', () => {

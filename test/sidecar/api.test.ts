@@ -231,6 +231,7 @@ describe('service routes', () => {
       '/v1/sessions/{id}/context',
       '/v1/sessions/{id}/events/stream',
       '/v1/sessions/{id}/summaries',
+      '/v1/sessions/{id}/hold',
       '/memory/events',
       '/memory/sessions',
       '/v1/recall',
