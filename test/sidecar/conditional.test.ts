@@ -118,9 +118,7 @@ describe.each(Object.keys(TOPOLOGIES))('conditional appends on %s', (name) => {
         post(
           `/v1/sessions/${id}/events`,
           // Some batches of two, and a seq the caller sets, which the store replaces.
-          i % 10 === 0
-            ? [say(`${i}a`), { ...say(`${i}b`), metadata: { seq: 999 } }]
-            : say(`${i}`),
+          i % 10 === 0 ? [say(`${i}a`), { ...say(`${i}b`), metadata: { seq: 999 } }] : say(`${i}`),
         ),
       ),
     );
