@@ -10,6 +10,9 @@ import { RedisCluster, SentinelGroup } from '../../harness/redis-topology.js';
 import { startSidecar, type RunningSidecar } from '../../harness/sidecar.js';
 import { StoreError } from '../../memory/errors.js';
 import type { Sidecar } from '../../sidecar/server.js';
+import type { FoldOutcome } from '../../sidecar/summarizer.js';
+import { pollUntil } from '../../harness/poll.js';
+import { ModelServer } from './model-server.js';
 
 interface Topology {
   url: string;
@@ -312,5 +315,93 @@ describe.each(Object.keys(TOPOLOGIES))('conditional appends on %s', (name) => {
       const folded = await store.appendDigest(id, range, { expectVersion: 2 });
       expect(folded).toMatchObject({ stored: true, version: 3 });
     });
+  });
+});
+
+// Folds racing another digest, made to race for certain: the model holds every
+// request until the test releases it, so both writers have read the session first.
+describe('a fold racing another digest (single Redis)', () => {
+  let redis: RedisServer;
+  let model: ModelServer;
+  let a: RunningSidecar & { sidecar: Sidecar };
+  let b: RunningSidecar & { sidecar: Sidecar };
+  const outcomes: { by: string; session: string; outcome: FoldOutcome }[] = [];
+
+  beforeAll(async () => {
+    redis = await RedisServer.start();
+    model = await ModelServer.start();
+    const env = {
+      MEMORY_REDIS_URL: redis.url,
+      MEMORY_SUMMARY_MODEL_URL: model.url,
+      MEMORY_SUMMARY_MODEL: 'summariser-1',
+      MEMORY_COMPACTION_TRIGGER_TOKENS: '400',
+      MEMORY_COMPACTION_TARGET_TOKENS: '200',
+    };
+    a = await startSidecar(env);
+    b = await startSidecar({ ...env, MEMORY_KEY_PREFIX: a.prefix });
+    for (const [by, sc] of [
+      ['a', a],
+      ['b', b],
+    ] as const) {
+      sc.sidecar.summarizer!.onOutcome = (session, outcome) =>
+        outcomes.push({ by, session, outcome });
+    }
+  });
+
+  afterAll(async () => {
+    await b?.close();
+    await a?.close();
+    await model?.stop();
+    await redis?.stop();
+  });
+
+  const turns = (n: number) =>
+    Array.from({ length: n }, (_, i) => ({
+      event_type: i % 2 ? 'agent_response' : 'user_message',
+      content: `turn ${i}: ${'words to fold '.repeat(4)}`,
+    }));
+  const outcomesOf = (session: string) =>
+    outcomes.filter((o) => o.session === session).map((o) => o.outcome.kind);
+  const digestsOf = async (session: string) =>
+    (await call(a.url, 'GET', `/v1/sessions/${session}/summaries`)).body.summaries;
+
+  it('lets one of two sidecars folding the same session write, the other raced', async () => {
+    const id = 'two-folds';
+    model.mode = 'hold';
+    expect((await call(a.url, 'POST', `/v1/sessions/${id}/events`, turns(40))).status).toBe(201);
+    await pollUntil('a at the model', () => model.pending === 1);
+    expect((await call(b.url, 'POST', `/v1/sessions/${id}/events`, turns(1))).status).toBe(201);
+    await pollUntil('b at the model too', () => model.pending === 2);
+    // An ordinary append meanwhile does not stop a fold.
+    expect((await call(a.url, 'POST', `/v1/sessions/${id}/events`, turns(1))).status).toBe(201);
+    model.mode = 'ok';
+    model.release();
+    await pollUntil('both outcomes', () => outcomesOf(id).length >= 2);
+    expect(outcomesOf(id).sort()).toEqual(['folded', 'raced']);
+    const digests = await digestsOf(id);
+    expect(digests).toHaveLength(1);
+    expect(digests[0].metadata).toMatchObject({ version: 1, source: 'sidecar' });
+  });
+
+  it("refuses a fold that an agent's own digest overtook", async () => {
+    const id = 'agent-first';
+    model.mode = 'hold';
+    const res = await call(a.url, 'POST', `/v1/sessions/${id}/events`, turns(40));
+    await pollUntil('the fold at the model', () => model.pending === 1);
+    const ids = res.body.events.map((e: { event_id: string }) => e.event_id);
+    const own = await call(
+      b.url,
+      'POST',
+      `/v1/sessions/${id}/summaries`,
+      { summary: 'My own summary.', from_event_id: ids[0], to_event_id: ids[30] },
+      { 'if-match': res.headers.get('etag') as string },
+    );
+    expect(own.status).toBe(201);
+    model.mode = 'ok';
+    model.release();
+    await pollUntil('the fold outcome', () => outcomesOf(id).includes('raced'));
+    const digests = await digestsOf(id);
+    expect(digests.map((d: { content: string }) => d.content)).toEqual(['My own summary.']);
+    expect(digests[0].metadata).toMatchObject({ version: 1, source: 'agent' });
   });
 });
