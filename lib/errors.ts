@@ -66,7 +66,13 @@ export const ERRORS = {
     status: 412,
     message: 'the session changed',
     meaning:
-      'the session changed since the `If-Match` tag was read (a Python write included); the answer carries the current `ETag`',
+      'the session changed since the `If-Match` tag was read (a Python write included), or does not exist; with `If-None-Match: *`, it exists. The answer carries the current `ETag` (none when the session does not exist)',
+  },
+  precondition_required: {
+    status: 428,
+    message: 'this request needs an If-Match header',
+    meaning:
+      'a write that must be conditional (`POST …/summaries`) came without an `If-Match` naming the session tag it was read at',
   },
   payload_too_large: {
     status: 413,
@@ -152,6 +158,10 @@ export const STATUSES: Record<ErrorStatus, { name: string; summary: string }> = 
   412: { name: 'PreconditionFailed', summary: 'A condition of the request no longer holds.' },
   413: { name: 'PayloadTooLarge', summary: 'The body is too large.' },
   415: { name: 'UnsupportedMediaType', summary: 'The body is not JSON.' },
+  428: {
+    name: 'PreconditionRequired',
+    summary: 'The request must be conditional (RFC 6585): send If-Match.',
+  },
   429: { name: 'TooManyRequests', summary: 'A limit on concurrent use is reached.' },
   500: { name: 'Internal', summary: 'An unexpected error.' },
   503: {

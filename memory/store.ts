@@ -70,6 +70,28 @@ export interface AppendResult {
   events: { event_id: string; stored: boolean; seq: number | null }[];
 }
 
+/**
+ * An append's precondition (HTTP If-Match): the session must exist and be at one
+ * of the tags; `*`, only exist.
+ */
+export type IfMatch = '*' | readonly string[];
+
+/** Why a digest's range was refused: an event it names is not stored, or from is after to. */
+export type RangeRefusal = 'from' | 'to' | 'order';
+
+/** A digest (an event of type `summary`) of the events from one to another, both included. */
+export interface NewDigest {
+  summary: string;
+  fromEventId: string;
+  toEventId: string;
+  /** More metadata (e.g. `source`, `model`); version, range and seq are the store's. */
+  metadata?: Record<string, unknown>;
+}
+
+export type DigestResult =
+  | { stored: true; event: MemoryEvent; version: number; etag: string }
+  | { stored: false; range: RangeRefusal };
+
 /** Stored entries a read passed over, by why. */
 export interface Skipped {
   /** Not JSON, not a whole event, or nested too deeply. */
@@ -80,6 +102,11 @@ export interface Skipped {
 
 export interface EventPage {
   events: MemoryEvent[];
+  /**
+   * The session's tag as the page's first (newest) read saw it; undefined when the
+   * session does not exist. The page holds nothing newer than it.
+   */
+  etag: string | undefined;
   next: EventCursor | undefined;
   skipped: Skipped;
   /** The stored bytes this page read. */
@@ -138,6 +165,8 @@ const APPEND = new LuaScript('append.lua', {
     'heads',
     'ifMatch',
     'expectVersion',
+    'rangeFrom',
+    'rangeTo',
   ],
   rest: true,
   reply: (r) => ({
@@ -145,6 +174,7 @@ const APPEND = new LuaScript('append.lua', {
     tag: optionalStr(r, 'tag'),
     version: r.int('version'),
     conflict: optionalStr(r, 'conflict'),
+    range: optionalStr(r, 'range') as RangeRefusal | undefined,
     created: r.flag('created'),
     evicted: r.int('evicted'),
     stored: r.ints('stored').map((flag) => flag === 1),
@@ -160,6 +190,7 @@ const GET = new LuaScript('get.lua', {
     count: r.int('count'),
     tag: optionalStr(r, 'tag'),
     stale: r.flag('stale'),
+    version: r.int('version'),
   }),
 });
 
@@ -223,6 +254,7 @@ const READ = new LuaScript('read.lua', {
       gone: r.flag('gone'),
       stale: r.flag('stale'),
       drift: r.flag('drift'),
+      tag: optionalStr(r, 'tag'),
     };
   },
 });
@@ -330,15 +362,22 @@ export class MemoryStore {
     return (await this.getSessionTagged(sessionId))?.session;
   }
 
-  /** A session with its event count and its tag, or undefined. */
+  /**
+   * A session with its event count, its tag and its digest version (what
+   * appendDigest's expectVersion is checked against), or undefined.
+   */
   async getSessionTagged(
     sessionId: string,
-  ): Promise<{ session: SessionWithCount; etag: string } | undefined> {
+  ): Promise<{ session: SessionWithCount; etag: string; digestVersion: number } | undefined> {
     const k = this.keys.forSession(sessionId);
     const reply = await this.runner.run(GET, { keys: k, args: {} });
     if (reply.stale) this.refreshIndex(sessionId, false);
     if (reply.tag === undefined) return undefined;
-    return { session: toSession(sessionId, reply.session, reply.count), etag: reply.tag };
+    return {
+      session: toSession(sessionId, reply.session, reply.count),
+      etag: reply.tag,
+      digestVersion: reply.version,
+    };
   }
 
   /** False when there is no such session; a held one is refused (StoreError `held`). */
@@ -426,20 +465,22 @@ export class MemoryStore {
    * Appends events, creating the session when absent; each stored event gets the
    * session's next `metadata.seq` (one the caller set is replaced). An event_id
    * already stored is not stored again; reused with other content, the append is
-   * refused whole (StoreError `conflict`). Work is bounded by the batch, whatever
-   * the session holds.
+   * refused whole (StoreError `conflict`). With `ifMatch`, nothing is stored unless
+   * the session exists at one of those tags (StoreError `precondition` with the
+   * current tag). Work is bounded by the batch, whatever the session holds.
    */
   async appendEvents(
     sessionId: string,
     events: NewEvent[],
     owner: SessionOwner,
+    opts: { ifMatch?: IfMatch | undefined } = {},
   ): Promise<AppendResult> {
     const t = now();
     const ids = events.map((e) => e.event_id ?? newEventId());
     const rest = events.flatMap((e, i) =>
       appendArgs(e, ids[i] ?? '', t.iso, { check: e.event_id !== undefined }),
     );
-    const reply = await this.append(sessionId, owner, t, rest, {});
+    const reply = await this.append(sessionId, owner, t, rest, { ifMatch: opts.ifMatch });
     return {
       created: reply.created,
       etag: reply.tag ?? '',
@@ -448,6 +489,54 @@ export class MemoryStore {
         stored: reply.stored[i] === true,
         seq: reply.seqs[i] ?? null,
       })),
+    };
+  }
+
+  /**
+   * Appends a digest of an existing session's events `fromEventId`..`toEventId`: an
+   * event of type `summary` whose metadata gets the session's next digest
+   * `version` (and `seq`), with a copy in the digests list. Nothing is stored
+   * (StoreError `precondition`) unless the session exists and, with `ifMatch`, is
+   * at one of those tags, and, with `expectVersion`, at that digest version (so a
+   * fold racing another never writes a stale digest); nor (`stored: false`) unless
+   * both events are stored, from not after to.
+   */
+  async appendDigest(
+    sessionId: string,
+    digest: NewDigest,
+    opts: { ifMatch?: IfMatch | undefined; expectVersion?: number | undefined },
+  ): Promise<DigestResult> {
+    const t = now();
+    const eventId = newEventId();
+    const { version: _v, seq: _s, ...extra } = digest.metadata ?? {};
+    const event: NewEvent = {
+      event_type: 'summary',
+      content: digest.summary,
+      metadata: {
+        from_event_id: digest.fromEventId,
+        to_event_id: digest.toEventId,
+        ...withoutRange(extra),
+      },
+    };
+    const rest = appendArgs(event, eventId, t.iso, { check: false, digest: true });
+    const reply = await this.append(sessionId, DIGEST_OWNER, t, rest, {
+      ifMatch: opts.ifMatch ?? '*',
+      expectVersion: opts.expectVersion,
+      range: [digest.fromEventId, digest.toEventId],
+    });
+    if (reply.range !== undefined) return { stored: false, range: reply.range };
+    const seq = reply.seqs[0] ?? 0;
+    return {
+      stored: true,
+      version: reply.version,
+      etag: reply.tag ?? '',
+      event: {
+        event_id: eventId,
+        timestamp: t.iso,
+        event_type: 'summary',
+        content: digest.summary,
+        metadata: { ...event.metadata, version: reply.version, seq },
+      },
     };
   }
 
@@ -477,6 +566,7 @@ export class MemoryStore {
     let oversized = 0;
     let before = opts.before;
     let next: EventCursor | undefined;
+    let etag: string | undefined;
     for (let calls = 0; calls < READ_CALLS; calls++) {
       const r = await this.runner.run(READ, {
         keys: k,
@@ -491,6 +581,7 @@ export class MemoryStore {
         },
       });
       if (r.stale || r.drift) this.refreshIndex(sessionId, r.drift);
+      if (calls === 0) etag = r.tag;
       for (const e of r.entries) {
         entries.push(e);
         bytes += Buffer.byteLength(e.raw);
@@ -507,7 +598,7 @@ export class MemoryStore {
       : decoded.events;
     const skipped = { undecodable: decoded.undecodable, oversized };
     if (skipped.undecodable + skipped.oversized > 0) this.hooks.skipped?.(skipped, sessionId);
-    return { events: kept, next, skipped, bytes };
+    return { events: kept, etag, next, skipped, bytes };
   }
 
   // --- plumbing -------------------------------------------------------------
@@ -518,7 +609,12 @@ export class MemoryStore {
     owner: SessionOwner,
     t: Instant,
     rest: (string | number)[],
-    opts: { ifMatch?: string | undefined; expectVersion?: number | undefined },
+    opts: {
+      ifMatch?: IfMatch | undefined;
+      expectVersion?: number | undefined;
+      /** The event ids a digest covers: both must be stored, in this order. */
+      range?: [string, string];
+    },
   ) {
     const k = this.keys.forSession(sessionId);
     const reply = await this.runner.transact(this.slotOf(k), APPEND, {
@@ -533,8 +629,10 @@ export class MemoryStore {
         maxEvents: this.limits.maxSessionEvents,
         maxSessions: this.localCap(),
         heads: this.keys.headsFor(sessionId).json,
-        ifMatch: opts.ifMatch ?? '',
+        ifMatch: ifMatchArg(opts.ifMatch),
         expectVersion: opts.expectVersion ?? '',
+        rangeFrom: opts.range?.[0] ?? '',
+        rangeTo: opts.range?.[1] ?? '',
       },
       rest,
     });
@@ -657,6 +755,27 @@ export function appendArgs(
   if (metaJson !== '{}') flags += 'm';
   return [flags, at, json.slice(0, -2)];
 }
+
+/** A session tag as append.lua compares it: no space, nothing Redis would not return. */
+const TAG = /^[0-9]+-[0-9a-f]{16}$/;
+/** Never a tag: an If-Match naming none a session could have matches none. */
+const NO_TAG = '-';
+
+/** append.lua's ifMatch: "" for none, "*", or the tags space-separated. */
+function ifMatchArg(ifMatch: IfMatch | undefined): string {
+  if (ifMatch === undefined) return '';
+  if (ifMatch === '*') return '*';
+  const tags = ifMatch.filter((tag) => TAG.test(tag));
+  return tags.length > 0 ? tags.join(' ') : NO_TAG;
+}
+
+function withoutRange(metadata: Record<string, unknown>): Record<string, unknown> {
+  const { from_event_id: _f, to_event_id: _t, ...rest } = metadata;
+  return rest;
+}
+
+/** The owner a digest's append would create a session with: never, it must exist (ifMatch). */
+const DIGEST_OWNER: SessionOwner = { userId: 'user', appName: 'agent' };
 
 /** A score as Redis prints it (`inf` included) as a number. */
 export function scoreValue(score: string): number {

@@ -114,6 +114,8 @@ export interface WindowReport {
 export interface ContextWindow {
   window: Window<MemoryEvent>;
   report: WindowReport;
+  /** The session's tag as the first (newest) page saw it; undefined when it does not exist. */
+  etag: string | undefined;
 }
 
 /**
@@ -130,6 +132,7 @@ export async function readWindow(
   let events: MemoryEvent[] = [];
   let before: EventCursor | undefined;
   let remaining = store.maxReadBytes;
+  let etag: string | undefined;
   const costs = new Map<MemoryEvent, number>();
   const cost = (e: MemoryEvent) => {
     let c = costs.get(e);
@@ -141,6 +144,7 @@ export async function readWindow(
       before,
       maxBytes: remaining,
     });
+    if (before === undefined) etag = page.etag;
     events = page.events.concat(events);
     remaining -= page.bytes;
     const window = selectWindow({
@@ -152,7 +156,7 @@ export async function readWindow(
       shows: (e) => WINDOW_TYPES.has(e.event_type),
     });
     if (!page.next || remaining <= 0) {
-      return { window, report: report(window, opts.maxTokens, events.length) };
+      return { window, report: report(window, opts.maxTokens, events.length), etag };
     }
     before = page.next;
   }

@@ -25,10 +25,11 @@ export interface Reply<S extends number = number> {
 // Error codes and statuses live in the catalogue (lib/errors.ts); re-exported for route modules.
 export { ERROR_CODES, RETRY_AFTER_SECONDS, type ErrorStatus } from '../lib/errors.js';
 
-/** A header a response always carries. */
+/** A header a response carries (always, unless `required` is false). */
 export interface HeaderSpec {
   description: string;
   schema: JsonSchema;
+  required?: boolean;
 }
 
 /** One answer a route gives: without a schema it has no body. */

@@ -24,6 +24,13 @@ function errorDescription(status: ErrorStatus): string {
 }
 
 const ERROR_HEADERS: Partial<Record<ErrorStatus, ResponseSpec['headers']>> = {
+  412: {
+    ETag: {
+      description: "The session's current tag (none when the session does not exist).",
+      schema: { type: 'string' },
+      required: false,
+    },
+  },
   405: { Allow: { description: 'The methods this path takes.', schema: { type: 'string' } } },
   503: {
     'Retry-After': {
@@ -60,7 +67,10 @@ function response(spec: ResponseSpec): Json {
   const out: Json = { description: spec.description };
   if (spec.headers) {
     out.headers = Object.fromEntries(
-      Object.entries(spec.headers).map(([name, h]) => [name, { ...h, required: true }]),
+      Object.entries(spec.headers).map(([name, h]) => [
+        name,
+        { ...h, required: h.required ?? true },
+      ]),
     );
   }
   if (spec.schema) {

@@ -7,6 +7,7 @@
 // are never deleted; pinned events are never folded.
 import { readFile } from 'node:fs/promises';
 import type { Logger } from '../lib/logger.js';
+import { StoreError } from '../memory/errors.js';
 import type { MemoryEvent } from '../memory/events.js';
 import type { MemoryStore } from '../memory/store.js';
 import type { SummaryConfig } from './config.js';
@@ -154,6 +155,9 @@ export class Summarizer {
 
   /** One look: reads the session, folds its oldest events when the window is past the trigger. */
   private async fold(sessionId: string): Promise<FoldOutcome> {
+    // The digest version first: a fold written after this read makes the append refuse.
+    const tagged = await this.store.getSessionTagged(sessionId);
+    if (!tagged) return { kind: 'under_trigger', tokens: 0 };
     const { events } = await this.store.readEvents(sessionId, {});
     const digest = newestDigest(events);
     const cost = (e: MemoryEvent) => eventTokens(e, 'text');
@@ -186,31 +190,29 @@ export class Summarizer {
 
     const prior = digest ? text(digest.content) : '';
     const summary = await this.complete(prior, folded);
-    const version =
-      (typeof digest?.metadata.version === 'number' ? digest.metadata.version : 0) + 1;
-    // Raced: another writer folded since this read (a second sidecar of the same session).
-    const latest = newestDigest((await this.store.readEvents(sessionId, { limit: 50 })).events);
-    if (latest && latest.event_id !== digest?.event_id) return { kind: 'raced' };
-    await this.store.appendEvents(
-      sessionId,
-      [
+    // Written only if no other digest was meanwhile (another sidecar's fold, an agent's
+    // own), whatever else was appended: the script checks the version and the range.
+    let result;
+    try {
+      result = await this.store.appendDigest(
+        sessionId,
         {
-          event_type: SUMMARY,
-          content: summary,
-          metadata: {
-            version,
-            from_event_id: first.event_id,
-            to_event_id: last.event_id,
-            source: 'sidecar',
-            model: this.config.model,
-          },
+          summary,
+          fromEventId: first.event_id,
+          toEventId: last.event_id,
+          metadata: { source: 'sidecar', model: this.config.model },
         },
-      ],
-      { userId: 'user', appName: 'agent' },
-    );
+        { expectVersion: tagged.digestVersion },
+      );
+    } catch (err) {
+      if (err instanceof StoreError && err.kind === 'precondition') return { kind: 'raced' };
+      throw err;
+    }
+    // The range is gone (trimmed, or the session deleted and created again): look again later.
+    if (!result.stored) return { kind: 'raced' };
     return {
       kind: 'folded',
-      version,
+      version: result.version,
       from: first.event_id,
       to: last.event_id,
       events: folded.length,

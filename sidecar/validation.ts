@@ -87,6 +87,16 @@ export const appendBody = oneOrArray(
   'an event or an array of events is required',
 );
 
+/** An agent's own digest of a range of its session's events (POST …/summaries). */
+export const summaryBody = object(
+  {
+    summary: string({ min: [1, 'must not be empty'] }),
+    from_event_id: eventId,
+    to_event_id: eventId,
+  },
+  true,
+);
+
 const cursorParam = string({ max: CURSOR_MAX, pattern: [/^[A-Za-z0-9_-]+$/, 'is not a cursor'] });
 
 export const listSessionsQuery = object(

@@ -2,8 +2,10 @@
 -- session's next sequence number (metadata.seq, last). An event_id already stored,
 -- or repeated within the batch, is not stored again; with other content the whole
 -- append is refused (conflict). With ifMatch, nothing is written unless the
--- session's tag is that one; a digest (flag d) gets the next digest version and a
--- copy in the digests list, and with expectVersion only if the current one is that.
+-- session's tag is one of those (or, with `*`, unless it exists); a digest (flag d)
+-- gets the next digest version and a copy in the digests list, and with
+-- expectVersion only if the current one is that. With rangeFrom and rangeTo, nothing
+-- is written unless both events are stored, in that order (a digest's range).
 -- Work is bounded by the batch and the budget, whatever the session holds.
 --
 -- @key session        hash: the session's five fields
@@ -25,13 +27,17 @@
 -- @arg maxEvents      events a session keeps
 -- @arg maxSessions    sessions the index keeps (0: the caller keeps the cap)
 -- @arg heads          JSON: the key heads of the index (keys.ts), for eviction
--- @arg ifMatch        the tag the session must have ("" for any)
+-- @arg ifMatch        the tags the session may have, space-separated ("" for any, "*" for
+--                     any once it exists)
 -- @arg expectVersion  the digest version the session must be at ("" for any)
+-- @arg rangeFrom      an event_id that must be stored ("" for none)
+-- @arg rangeTo        an event_id that must be stored, not before rangeFrom ("" for none)
 -- @rest               triples: flags (c: check the event_id, p: pinned, d: a digest, m: metadata
 --                     not empty), where its `, "metadata": ` starts (1-based), the event's JSON
 --                     without its last two characters ("}}")
 -- @return precondition 0|1, tag (the session's, after), version (the digest version, after),
---   conflict (an event_id stored with other content, or false), created 0|1, evicted,
+--   conflict (an event_id stored with other content, or false), range (false, or why the
+--   range is refused: "from" or "to" not stored, "order"), created 0|1, evicted,
 --   stored (1|0 per event), seqs (per event; -1 for a duplicate with none)
 --!include expect-types.lua
 --!include budget.lua
@@ -47,13 +53,24 @@ local budget = newBudget()
 local existed = redis.call('EXISTS', K.session) == 1
 local created = existed and (redis.call('HGET', K.session, 'created_at') or '') or A.nowIso
 local v = view(K, budget, created)
-local function refuse(tag)
-  return {'precondition', 1, 'tag', tag or false, 'version', v.meta.digests, 'conflict', false,
-    'created', 0, 'evicted', 0, 'stored', {}, 'seqs', {}}
-end
 local currentTag = existed and tagOf(v.created, v.llen, v.tail) or nil
-if A.ifMatch ~= '' and currentTag ~= A.ifMatch then return refuse(currentTag) end
-if A.expectVersion ~= '' and tonumber(A.expectVersion) ~= v.meta.digests then return refuse(currentTag) end
+-- Nothing written: the precondition failed (1), or the batch or range was refused (0).
+local function refuse(precondition, conflict, range)
+  return {'precondition', precondition, 'tag', currentTag or false, 'version', v.meta.digests,
+    'conflict', conflict or false, 'range', range or false, 'created', 0, 'evicted', 0,
+    'stored', {}, 'seqs', {}}
+end
+local function tagMatches()
+  if A.ifMatch == '' then return true end
+  if not currentTag then return false end
+  if A.ifMatch == '*' then return true end
+  for tag in string.gmatch(A.ifMatch, '%S+') do
+    if tag == currentTag then return true end
+  end
+  return false
+end
+if not tagMatches() then return refuse(1) end
+if A.expectVersion ~= '' and tonumber(A.expectVersion) ~= v.meta.digests then return refuse(1) end
 
 -- Whether a stored entry has the type and content of a new one (what a retry repeats
 -- exactly): JSON values are prefix-free, so equal bytes followed by the metadata key
@@ -81,10 +98,7 @@ for i = REST, #ARGV, 3 do
     check = string.find(flags, 'c', 1, true) ~= nil}
   if e.check and byId[head.id] then
     local first = byId[head.id]
-    if not sameEvent(body, head, metaAt, first.body .. '}}') then
-      return {'precondition', 0, 'tag', currentTag or false, 'version', v.meta.digests,
-        'conflict', head.id, 'created', 0, 'evicted', 0, 'stored', {}, 'seqs', {}}
-    end
+    if not sameEvent(body, head, metaAt, first.body .. '}}') then return refuse(0, head.id) end
     e.repeatOf = first
   elseif e.check then
     byId[head.id] = e
@@ -115,9 +129,26 @@ if v.drift then
   for _, e in ipairs(events) do e.storedSeq = nil end
   conflict = findStored()
 end
-if conflict then
-  return {'precondition', 0, 'tag', currentTag or false, 'version', v.meta.digests,
-    'conflict', conflict, 'created', 0, 'evicted', 0, 'stored', {}, 'seqs', {}}
+if conflict then return refuse(0, conflict) end
+
+-- The position of a stored event: by the index, else by a walk through the entries
+-- below it, as far as the budget goes.
+local function findPosition(id)
+  local pos = positionOf(K, v, id, budget)
+  local p = v.lowest - 1
+  while not pos and p >= v.base and not spent(budget) do
+    local info = entryInfo(entryAt(K, v, p, budget))
+    if info and info.id == id then pos = p end
+    p = p - 1
+  end
+  return pos
+end
+if A.rangeFrom ~= '' or A.rangeTo ~= '' then
+  local from = findPosition(A.rangeFrom)
+  if not from then return refuse(0, nil, 'from') end
+  local to = findPosition(A.rangeTo)
+  if not to then return refuse(0, nil, 'to') end
+  if from > to then return refuse(0, nil, 'order') end
 end
 
 local createdFlag = 0
@@ -169,4 +200,4 @@ if createdFlag == 1 then
   evicted = evictOldest(K.index, K.holds, cjson.decode(A.heads), A.sid, tonumber(A.maxSessions))
 end
 return {'precondition', 0, 'tag', tagOf(created, v.llen, v.tail), 'version', version,
-  'conflict', false, 'created', createdFlag, 'evicted', evicted, 'stored', stored, 'seqs', seqs}
+  'conflict', false, 'range', false, 'created', createdFlag, 'evicted', evicted, 'stored', stored, 'seqs', seqs}

@@ -19,15 +19,18 @@
 -- @return entries ({position, entry} each, newest first), oversized (entries passed over),
 --   next ({position, event_id or ""} to read before, or {} at the oldest), full 0|1 (the page's
 --   bytes are reached), gone 0|1 (the cursor's event is no longer stored), stale 0|1 (the index
---   is behind the list), drift 0|1 (the index pointed at another entry)
+--   is behind the list), drift 0|1 (the index pointed at another entry), tag (the session's,
+--   or false when it does not exist)
 --!include budget.lua
 --!include entry.lua
 --!include session.lua
 local budget = newBudget()
-local v = view(K, budget, redis.call('HGET', K.session, 'created_at') or '')
+local created = redis.call('HGET', K.session, 'created_at')
+local v = view(K, budget, created or '')
+local tag = created and tagOf(created, v.llen, v.tail) or false
 local function reply(entries, oversized, nextCursor, full, gone, drift)
   return {'entries', entries, 'oversized', oversized, 'next', nextCursor, 'full', full,
-    'gone', gone, 'stale', v.stale and 1 or 0, 'drift', drift and 1 or 0}
+    'gone', gone, 'stale', v.stale and 1 or 0, 'drift', drift and 1 or 0, 'tag', tag}
 end
 
 -- Where the cursor's event is now: positions stay put; a rebuilt index renumbers them.

@@ -5,8 +5,10 @@ export const LUA_SOURCES: Readonly<Record<string, string>> = {
 -- session's next sequence number (metadata.seq, last). An event_id already stored,
 -- or repeated within the batch, is not stored again; with other content the whole
 -- append is refused (conflict). With ifMatch, nothing is written unless the
--- session's tag is that one; a digest (flag d) gets the next digest version and a
--- copy in the digests list, and with expectVersion only if the current one is that.
+-- session's tag is one of those (or, with \`*\`, unless it exists); a digest (flag d)
+-- gets the next digest version and a copy in the digests list, and with
+-- expectVersion only if the current one is that. With rangeFrom and rangeTo, nothing
+-- is written unless both events are stored, in that order (a digest's range).
 -- Work is bounded by the batch and the budget, whatever the session holds.
 --
 -- @key session        hash: the session's five fields
@@ -28,13 +30,17 @@ export const LUA_SOURCES: Readonly<Record<string, string>> = {
 -- @arg maxEvents      events a session keeps
 -- @arg maxSessions    sessions the index keeps (0: the caller keeps the cap)
 -- @arg heads          JSON: the key heads of the index (keys.ts), for eviction
--- @arg ifMatch        the tag the session must have ("" for any)
+-- @arg ifMatch        the tags the session may have, space-separated ("" for any, "*" for
+--                     any once it exists)
 -- @arg expectVersion  the digest version the session must be at ("" for any)
+-- @arg rangeFrom      an event_id that must be stored ("" for none)
+-- @arg rangeTo        an event_id that must be stored, not before rangeFrom ("" for none)
 -- @rest               triples: flags (c: check the event_id, p: pinned, d: a digest, m: metadata
 --                     not empty), where its \`, "metadata": \` starts (1-based), the event's JSON
 --                     without its last two characters ("}}")
 -- @return precondition 0|1, tag (the session's, after), version (the digest version, after),
---   conflict (an event_id stored with other content, or false), created 0|1, evicted,
+--   conflict (an event_id stored with other content, or false), range (false, or why the
+--   range is refused: "from" or "to" not stored, "order"), created 0|1, evicted,
 --   stored (1|0 per event), seqs (per event; -1 for a duplicate with none)
 --!include expect-types.lua
 --!include budget.lua
@@ -50,13 +56,24 @@ local budget = newBudget()
 local existed = redis.call('EXISTS', K.session) == 1
 local created = existed and (redis.call('HGET', K.session, 'created_at') or '') or A.nowIso
 local v = view(K, budget, created)
-local function refuse(tag)
-  return {'precondition', 1, 'tag', tag or false, 'version', v.meta.digests, 'conflict', false,
-    'created', 0, 'evicted', 0, 'stored', {}, 'seqs', {}}
-end
 local currentTag = existed and tagOf(v.created, v.llen, v.tail) or nil
-if A.ifMatch ~= '' and currentTag ~= A.ifMatch then return refuse(currentTag) end
-if A.expectVersion ~= '' and tonumber(A.expectVersion) ~= v.meta.digests then return refuse(currentTag) end
+-- Nothing written: the precondition failed (1), or the batch or range was refused (0).
+local function refuse(precondition, conflict, range)
+  return {'precondition', precondition, 'tag', currentTag or false, 'version', v.meta.digests,
+    'conflict', conflict or false, 'range', range or false, 'created', 0, 'evicted', 0,
+    'stored', {}, 'seqs', {}}
+end
+local function tagMatches()
+  if A.ifMatch == '' then return true end
+  if not currentTag then return false end
+  if A.ifMatch == '*' then return true end
+  for tag in string.gmatch(A.ifMatch, '%S+') do
+    if tag == currentTag then return true end
+  end
+  return false
+end
+if not tagMatches() then return refuse(1) end
+if A.expectVersion ~= '' and tonumber(A.expectVersion) ~= v.meta.digests then return refuse(1) end
 
 -- Whether a stored entry has the type and content of a new one (what a retry repeats
 -- exactly): JSON values are prefix-free, so equal bytes followed by the metadata key
@@ -84,10 +101,7 @@ for i = REST, #ARGV, 3 do
     check = string.find(flags, 'c', 1, true) ~= nil}
   if e.check and byId[head.id] then
     local first = byId[head.id]
-    if not sameEvent(body, head, metaAt, first.body .. '}}') then
-      return {'precondition', 0, 'tag', currentTag or false, 'version', v.meta.digests,
-        'conflict', head.id, 'created', 0, 'evicted', 0, 'stored', {}, 'seqs', {}}
-    end
+    if not sameEvent(body, head, metaAt, first.body .. '}}') then return refuse(0, head.id) end
     e.repeatOf = first
   elseif e.check then
     byId[head.id] = e
@@ -118,9 +132,26 @@ if v.drift then
   for _, e in ipairs(events) do e.storedSeq = nil end
   conflict = findStored()
 end
-if conflict then
-  return {'precondition', 0, 'tag', currentTag or false, 'version', v.meta.digests,
-    'conflict', conflict, 'created', 0, 'evicted', 0, 'stored', {}, 'seqs', {}}
+if conflict then return refuse(0, conflict) end
+
+-- The position of a stored event: by the index, else by a walk through the entries
+-- below it, as far as the budget goes.
+local function findPosition(id)
+  local pos = positionOf(K, v, id, budget)
+  local p = v.lowest - 1
+  while not pos and p >= v.base and not spent(budget) do
+    local info = entryInfo(entryAt(K, v, p, budget))
+    if info and info.id == id then pos = p end
+    p = p - 1
+  end
+  return pos
+end
+if A.rangeFrom ~= '' or A.rangeTo ~= '' then
+  local from = findPosition(A.rangeFrom)
+  if not from then return refuse(0, nil, 'from') end
+  local to = findPosition(A.rangeTo)
+  if not to then return refuse(0, nil, 'to') end
+  if from > to then return refuse(0, nil, 'order') end
 end
 
 local createdFlag = 0
@@ -172,7 +203,7 @@ if createdFlag == 1 then
   evicted = evictOldest(K.index, K.holds, cjson.decode(A.heads), A.sid, tonumber(A.maxSessions))
 end
 return {'precondition', 0, 'tag', tagOf(created, v.llen, v.tail), 'version', version,
-  'conflict', false, 'created', createdFlag, 'evicted', evicted, 'stored', stored, 'seqs', seqs}
+  'conflict', false, 'range', false, 'created', createdFlag, 'evicted', evicted, 'stored', stored, 'seqs', seqs}
 `,
   'close-idle.lua': `-- Closes the sessions of one index idle since the cutoff: appends one
 -- session_closed event to each, with an id made from its last update (so several
@@ -397,16 +428,19 @@ return {
 -- @key meta     hash: what the index covers
 -- @key ids      zset: event id -> position
 -- @return session (HGETALL; empty when absent), count (events a reader returns), tag,
---   stale 0|1 (the index is behind the list)
+--   stale 0|1 (the index is behind the list), version (the digest version an append
+--   would check expectVersion against)
 --!include budget.lua
 --!include entry.lua
 --!include session.lua
 local fields = redis.call('HGETALL', K.session)
-if #fields == 0 then return {'session', fields, 'count', 0, 'tag', false, 'stale', 0} end
+if #fields == 0 then return {'session', fields, 'count', 0, 'tag', false, 'stale', 0, 'version', 0} end
 local createdAt = redis.call('HGET', K.session, 'created_at') or ''
 local v = view(K, newBudget(), createdAt)
+-- Another session under the same id starts again from version 0 (sync, at its next append).
+local version = v.meta.created == createdAt and v.meta.digests or 0
 return {'session', fields, 'count', countOf(K, v), 'tag', tagOf(createdAt, v.llen, v.tail),
-  'stale', v.stale and 1 or 0}
+  'stale', v.stale and 1 or 0, 'version', version}
 `,
   'hold.lua': `-- Puts a legal hold on a session: no TTL on any of its keys, and neither eviction
 -- nor erasure by user deletes it, until it is released. A session that does not
@@ -920,15 +954,18 @@ return {'rows', rows, 'stop', last or {}}
 -- @return entries ({position, entry} each, newest first), oversized (entries passed over),
 --   next ({position, event_id or ""} to read before, or {} at the oldest), full 0|1 (the page's
 --   bytes are reached), gone 0|1 (the cursor's event is no longer stored), stale 0|1 (the index
---   is behind the list), drift 0|1 (the index pointed at another entry)
+--   is behind the list), drift 0|1 (the index pointed at another entry), tag (the session's,
+--   or false when it does not exist)
 --!include budget.lua
 --!include entry.lua
 --!include session.lua
 local budget = newBudget()
-local v = view(K, budget, redis.call('HGET', K.session, 'created_at') or '')
+local created = redis.call('HGET', K.session, 'created_at')
+local v = view(K, budget, created or '')
+local tag = created and tagOf(created, v.llen, v.tail) or false
 local function reply(entries, oversized, nextCursor, full, gone, drift)
   return {'entries', entries, 'oversized', oversized, 'next', nextCursor, 'full', full,
-    'gone', gone, 'stale', v.stale and 1 or 0, 'drift', drift and 1 or 0}
+    'gone', gone, 'stale', v.stale and 1 or 0, 'drift', drift and 1 or 0, 'tag', tag}
 end
 
 -- Where the cursor's event is now: positions stay put; a rebuilt index renumbers them.

@@ -1,5 +1,6 @@
 // A session's events: append, read, and the conversation view.
 import { BadRequestError } from '../errors.js';
+import { ETAG, ETAG_IF_EXISTS, etagHeader, IF_MATCH, parseEtags } from '../etag.js';
 import {
   contextMessages,
   contextText,
@@ -34,10 +35,14 @@ export const EVENT_ROUTES = [
     summary: 'Append one event or an array; creates the session when absent',
     description:
       'An event_id already stored is not stored again, so a retry is safe. ' +
+      'Each event stored gets `metadata.seq`, the next of the session (1, 2, 3… with no gap, assigned in Redis). ' +
+      'With `If-Match`, nothing is stored unless the session exists and is at one of the tags given ' +
+      '(any append changes it, one written straight to Redis included): otherwise 412 with the current `ETag`. ' +
       "A W3C `traceparent` header is recorded in each new event's metadata as `trace_id` and `span_id`, unless the event's own metadata names either.",
     params: SESSION_PARAMS,
     body: { schema: appendBody },
     headers: {
+      'if-match': IF_MATCH,
       traceparent: {
         description:
           'W3C Trace Context: `00-<trace id>-<span id>-<flags>`. Recorded as metadata.trace_id and metadata.span_id of each new event; an invalid value is ignored.',
@@ -45,10 +50,18 @@ export const EVENT_ROUTES = [
       },
     },
     responses: {
-      201: { description: 'stored, or the session was created', schema: ref('AppendResult') },
-      200: { description: 'every event was already stored', schema: ref('AppendResult') },
+      201: {
+        description: 'stored, or the session was created',
+        schema: ref('AppendResult'),
+        headers: { ETag: ETAG },
+      },
+      200: {
+        description: 'every event was already stored',
+        schema: ref('AppendResult'),
+        headers: { ETag: ETAG },
+      },
     },
-    errors: [409, 503, 507],
+    errors: [409, 412, 503, 507],
     handle: async (
       { params: { id }, body, headers },
       { store, agentName, summarizer, streams },
@@ -62,7 +75,9 @@ export const EVENT_ROUTES = [
       }
       const trace = parseTraceparent(headers.traceparent);
       const events = trace ? body.map((event) => withTrace(event, trace)) : body;
-      const result = await store.appendEvents(id, events, DEFAULT_OWNER);
+      const result = await store.appendEvents(id, events, DEFAULT_OWNER, {
+        ifMatch: parseEtags(headers['if-match']),
+      });
       const stored = result.events.filter((e) => e.stored).length;
       if (stored > 0) {
         summarizer?.notice(id);
@@ -78,6 +93,7 @@ export const EVENT_ROUTES = [
           duplicates: result.events.length - stored,
           events: result.events,
         },
+        headers: etagHeader(result.etag),
       };
     },
   }),
@@ -87,10 +103,13 @@ export const EVENT_ROUTES = [
     method: 'GET',
     path: '/v1/sessions/{id}/events',
     summary: 'Events, oldest first; `limit` keeps the most recent N',
-    description: '`next_cursor` pages back to older events.',
+    description:
+      "`next_cursor` pages back to older events. `ETag` is the session's tag as the newest events were read (none when the session does not exist).",
     params: SESSION_PARAMS,
     query: listEventsQuery,
-    responses: { 200: { description: 'events', schema: ref('EventPage') } },
+    responses: {
+      200: { description: 'events', schema: ref('EventPage'), headers: { ETag: ETAG_IF_EXISTS } },
+    },
     errors: [409, 503],
     handle: async ({ params: { id }, query }, { store, agentName }) => {
       const page = await store.readEvents(id, {
@@ -106,6 +125,7 @@ export const EVENT_ROUTES = [
           events: page.events,
           next_cursor: page.next ? encodeEventCursor(page.next) : null,
         },
+        headers: etagHeader(page.etag),
       };
     },
   }),
@@ -124,13 +144,15 @@ export const EVENT_ROUTES = [
       'together, and a call without a result or a result without a call is left out. ' +
       '`window` says what was counted and dropped. A line costs its tokens and 1 for its line ' +
       `break; a message its content's tokens and ${MESSAGE_FRAMING_TOKENS} for its role and framing. ` +
-      'When the pinned events alone take more than `max_tokens`, the answer is a 400 naming how many they take.',
+      'When the pinned events alone take more than `max_tokens`, the answer is a 400 naming how many they take. ' +
+      "`ETag` is the session's tag as its newest events were read (none when it does not exist).",
     params: SESSION_PARAMS,
     query: contextQuery,
     responses: {
       200: {
         description:
           '`context` (format=text) or `messages` (format=messages); with max_tokens, `window` too',
+        headers: { ETag: ETAG_IF_EXISTS },
         schema: {
           oneOf: [
             fields({ agent: AGENT, session_id: STRING, context: STRING }),
@@ -153,7 +175,7 @@ export const EVENT_ROUTES = [
     errors: [409, 503],
     handle: async ({ params: { id }, query }, { store, agentName }) => {
       if (query.max_tokens !== undefined) {
-        const { window, report } = await readWindow(store, id, {
+        const { window, report, etag } = await readWindow(store, id, {
           maxTokens: query.max_tokens,
           maxEvents: query.max_events,
           format: query.format,
@@ -167,9 +189,9 @@ export const EVENT_ROUTES = [
           query.format === 'messages'
             ? { agent: agentName, session_id: id, messages: window.events.map(messageOf) }
             : { agent: agentName, session_id: id, context: window.events.map(lineOf).join('\n') };
-        return { status: 200, body: { ...body, window: report } };
+        return { status: 200, body: { ...body, window: report }, headers: etagHeader(etag) };
       }
-      const { events } = await store.readEvents(id, {
+      const { events, etag } = await store.readEvents(id, {
         limit: query.max_events ?? CONTEXT_MAX_EVENTS,
         types: CONVERSATION_TYPES,
       });
@@ -177,7 +199,7 @@ export const EVENT_ROUTES = [
         query.format === 'messages'
           ? { agent: agentName, session_id: id, messages: contextMessages(events) }
           : { agent: agentName, session_id: id, context: contextText(events) };
-      return { status: 200, body };
+      return { status: 200, body, headers: etagHeader(etag) };
     },
   }),
 

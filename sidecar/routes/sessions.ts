@@ -1,7 +1,8 @@
 // Sessions: create, list, get, delete, and erase one user's.
 import { randomBytes } from 'node:crypto';
 import { MemoryAdmin } from '../../memory/admin.js';
-import { NotFoundError } from '../errors.js';
+import { apiError, NotFoundError } from '../errors.js';
+import { ETAG, etagHeader, parseEtags } from '../etag.js';
 import { decodeSessionCursor, encodeSessionCursor } from '../cursor.js';
 import { createSessionBody, eraseUserQuery, listSessionsQuery } from '../validation.js';
 import { BOOLEAN, COUNT, DEFAULT_OWNER, fields, ref, route, SESSION_PARAMS } from './shapes.js';
@@ -15,19 +16,44 @@ export const SESSION_ROUTES = [
     method: 'POST',
     path: '/v1/sessions',
     summary: 'Create a session (200 when it already exists)',
+    description:
+      'With `If-None-Match: *` it is create-only: a session that exists is left as it is and ' +
+      'answered 412 `precondition_failed` with its `ETag`.',
     body: { schema: createSessionBody, default: {} },
-    responses: {
-      201: { description: 'created', schema: ref('CreatedSession') },
-      200: { description: 'it already existed; it is unchanged', schema: ref('CreatedSession') },
+    headers: {
+      'if-none-match': {
+        description:
+          '`*`: create only, 412 when the session exists. A list of tags: 412 when it exists at one of them.',
+        schema: { type: 'string' },
+      },
     },
-    errors: [409, 503, 507],
-    handle: async ({ body }, { store, agentName }) => {
+    responses: {
+      201: { description: 'created', schema: ref('CreatedSession'), headers: { ETag: ETAG } },
+      200: {
+        description: 'it already existed; it is unchanged',
+        schema: ref('CreatedSession'),
+        headers: { ETag: ETAG },
+      },
+    },
+    errors: [409, 412, 503, 507],
+    handle: async ({ body, headers }, { store, agentName }) => {
       const id = body.session_id ?? `session_${randomBytes(SESSION_ID_BYTES).toString('hex')}`;
-      const { created, session } = await store.createSession(id, {
+      const { created, etag, session } = await store.createSession(id, {
         userId: body.user_id ?? DEFAULT_OWNER.userId,
         appName: body.app_name ?? DEFAULT_OWNER.appName,
       });
-      return { status: created ? 201 : 200, body: { agent: agentName, created, ...session } };
+      // A create of an existing session writes nothing, so refusing it afterwards is exact.
+      const none = parseEtags(headers['if-none-match']);
+      if (!created && (none === '*' || none?.includes(etag))) {
+        throw apiError('precondition_failed', `session ${id} already exists`, {
+          headers: etagHeader(etag),
+        });
+      }
+      return {
+        status: created ? 201 : 200,
+        body: { agent: agentName, created, ...session },
+        headers: etagHeader(etag),
+      };
     },
   }),
 
@@ -95,13 +121,24 @@ export const SESSION_ROUTES = [
     method: 'GET',
     path: '/v1/sessions/{id}',
     summary: 'A session with its event count',
+    description: '`ETag` is its tag, for `If-Match` on a later append.',
     params: SESSION_PARAMS,
-    responses: { 200: { description: 'the session', schema: ref('SessionWithCount') } },
+    responses: {
+      200: {
+        description: 'the session',
+        schema: ref('SessionWithCount'),
+        headers: { ETag: ETAG },
+      },
+    },
     errors: [404, 409, 503],
     handle: async ({ params: { id } }, { store, agentName }) => {
-      const session = await store.getSession(id);
-      if (!session) throw new NotFoundError(`session ${id} does not exist`);
-      return { status: 200, body: { agent: agentName, ...session } };
+      const found = await store.getSessionTagged(id);
+      if (!found) throw new NotFoundError(`session ${id} does not exist`);
+      return {
+        status: 200,
+        body: { agent: agentName, ...found.session },
+        headers: etagHeader(found.etag),
+      };
     },
   }),
 

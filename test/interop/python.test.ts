@@ -172,6 +172,12 @@ describe('Python writes, the sidecar reads', () => {
   });
 });
 
+/** JSON object text with `"seq": n` as its last key, as append.lua writes it. */
+function withSeq(metadata: string | undefined, n: number): string {
+  const text = (metadata ?? '{}').trim();
+  return text === '{}' ? `{"seq": ${n}}` : `${text.slice(0, -1)}, "seq": ${n}}`;
+}
+
 describe('the sidecar writes, Python reads', () => {
   const seen: { stored: string; own: string; redumped: string; read: string[]; sent: string }[] =
     [];
@@ -188,7 +194,14 @@ describe('the sidecar writes, Python reads', () => {
     }
     const results = await py(
       ...CASES.flatMap((c, i) => [
-        { command: 'expect', entry: stored[i], content: c.content, metadata: c.metadata },
+        // What Python stores for the event with the metadata the sidecar gives it: the
+        // sent metadata, then the session's sequence number (the first event: 1).
+        {
+          command: 'expect',
+          entry: stored[i],
+          content: c.content,
+          metadata: withSeq(c.metadata, 1),
+        },
         { command: 'read', session_id: sessionOf('sc', i) },
         { command: 'loads', text: `[{"c": ${c.content}}]`, path: [], field: 'c' },
       ]),

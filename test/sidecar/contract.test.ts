@@ -29,6 +29,7 @@ const session = {
   updated_at: '2026-02-17T10:00:00.123456+00:00',
 };
 const counted = { agent: 'agent', ...session, event_count: 2 };
+const TAGGED = { etag: '"2-0123456789abcdef"' };
 
 /** The problems the check finds, or [] when it lets the reply through. */
 function problems(method: string, path: string, r: ApiReply): string[] {
@@ -43,7 +44,14 @@ function problems(method: string, path: string, r: ApiReply): string[] {
 
 describe('the response check', () => {
   it('lets through what the document describes', () => {
-    expect(problems('GET', '/v1/sessions/s', reply(200, counted))).toEqual([]);
+    expect(problems('GET', '/v1/sessions/s', reply(200, counted, TAGGED))).toEqual([]);
+    // A 412 names the current tag, unless the session does not exist.
+    expect(
+      problems('POST', '/v1/sessions/s/events', reply(412, error('precondition_failed'), TAGGED)),
+    ).toEqual([]);
+    expect(
+      problems('POST', '/v1/sessions/s/events', reply(412, error('precondition_failed'))),
+    ).toEqual([]);
     expect(problems('GET', '/v1/sessions/s?x=1', reply(404, error('not_found')))).toEqual([]);
     expect(problems('DELETE', '/v1/sessions/s', reply(204, undefined))).toEqual([]);
     expect(
@@ -59,13 +67,27 @@ describe('the response check', () => {
   });
 
   it.each([
-    ['a field the document does not list', reply(200, { ...counted, colour: 'red' }), /colour/],
-    ['a missing field', reply(200, { ...counted, event_count: undefined }), /event_count/],
-    ['a field of the wrong type', reply(200, { ...counted, event_count: '2' }), /integer/],
-    ['an undocumented status', reply(201, counted), /status 201 is not documented/],
+    [
+      'a field the document does not list',
+      reply(200, { ...counted, colour: 'red' }, TAGGED),
+      /colour/,
+    ],
+    ['a missing field', reply(200, { ...counted, event_count: undefined }, TAGGED), /event_count/],
+    ['a field of the wrong type', reply(200, { ...counted, event_count: '2' }, TAGGED), /integer/],
+    ['an undocumented status', reply(201, counted, TAGGED), /status 201 is not documented/],
     ['an error code not of its status', reply(404, error('bad_request')), /allowed values/],
-    ['a content type not documented', reply(200, counted, { 'content-type': 'text/html' }), /html/],
-    ['a body that is not JSON', reply(200, '{', { 'content-type': JSON_TYPE }), /not JSON/],
+    [
+      'a content type not documented',
+      reply(200, counted, { ...TAGGED, 'content-type': 'text/html' }),
+      /html/,
+    ],
+    [
+      'a body that is not JSON',
+      reply(200, '{', { ...TAGGED, 'content-type': JSON_TYPE }),
+      /not JSON/,
+    ],
+    ['a session without its ETag', reply(200, counted), /header ETag is missing/],
+    ['an ETag that is not a session tag', reply(200, counted, { etag: 'W/"x"' }), /ETag/],
   ])('refuses %s', (_, r, message) => {
     const found = problems('GET', '/v1/sessions/s', r);
     expect(found.length).toBeGreaterThan(0);
@@ -98,6 +120,7 @@ describe('the response check', () => {
       '400',
       '403',
       '409',
+      '412',
       '413',
       '415',
       '500',
