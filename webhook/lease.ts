@@ -3,7 +3,12 @@
 // 30 s). Admission-time copies do not wait for it: each replica still makes the copy a pod
 // it admits needs. A holder that stops renewing loses the Lease after its duration.
 import { hostname } from 'node:os';
-import { CoordinationV1Api, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
+import {
+  CoordinationV1Api,
+  V1MicroTime,
+  type KubeConfig,
+  type V1Lease,
+} from '@kubernetes/client-node';
 import { kubeStatus } from '../lib/kube-errors.js';
 
 export interface LeaseOptions {
@@ -61,7 +66,8 @@ export class Lease {
   }
 
   private next(current: V1Lease | undefined): V1Lease {
-    const now = this.now();
+    // MicroTime: the API server takes six fractional digits, not Date's three.
+    const now = new V1MicroTime(this.now().getTime());
     const same = current?.spec?.holderIdentity === this.identity;
     return {
       apiVersion: 'coordination.k8s.io/v1',
