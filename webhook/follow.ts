@@ -97,7 +97,7 @@ function lastIndex(env: V1EnvVar[], name: string): number {
 }
 
 type Candidate =
-  | { kind: 'url'; container: string; index: number; env: V1EnvVar[] }
+  | { kind: 'url'; container: string; index: number; env: V1EnvVar[]; envFrom: boolean }
   | { kind: 'type-from-reference'; container: string };
 
 /**
@@ -115,7 +115,8 @@ function candidate(container: V1Container): Candidate | undefined {
       return { kind: 'type-from-reference', container: container.name };
     if ((type.value ?? '') !== REDIS_TYPE) return undefined;
   }
-  return { kind: 'url', container: container.name, index, env };
+  const envFrom = (container.envFrom ?? []).length > 0;
+  return { kind: 'url', container: container.name, index, env, envFrom };
 }
 
 /**
@@ -158,12 +159,14 @@ export function followAgentUrl(
   }
   if (chosen === undefined) return { others: [], warnings };
 
+  // A reference nothing earlier defines stays as written in both containers, unless the
+  // container's envFrom supplies it: the sidecar does not get that.
   const copied = closure(chosen.env, chosen.index);
-  if (copied.unresolved.length > 0) {
+  if (copied.unresolved.length > 0 && chosen.envFrom) {
     warnings.push(
       `kaos-memory: ${ENV.redisUrl} of container ${chosen.container} references ` +
         `${copied.unresolved.map((n) => `$(${n})`).join(', ')}, which its env does not define ` +
-        "before it (envFrom is not copied); the sidecar uses the chart's Redis",
+        "before it, and its envFrom is not copied; the sidecar uses the chart's Redis",
     );
     return { others: urls.map((u) => u.container), warnings };
   }
