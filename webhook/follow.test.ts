@@ -387,3 +387,26 @@ describe('both KAOS generations', () => {
     ]);
   });
 });
+
+describe('the status record of the followed Redis', () => {
+  const record = (redis: unknown) => ({
+    'memory.kaos.tools/injected': JSON.stringify({
+      version: '1',
+      initContainers: [],
+      containers: [],
+      env: {},
+      redis,
+    }),
+  });
+
+  it('reads back what it wrote, and refuses a malformed one', () => {
+    expect(readStatus(record({ from: 'agent', others: ['worker'] }))?.redis).toEqual({
+      from: 'agent',
+      others: ['worker'],
+    });
+    expect(readStatus(record({ from: 'agent' }))?.redis).toEqual({ from: 'agent' });
+    expect(readStatus(record({ others: ['worker'] }))).toBeUndefined();
+    expect(readStatus(record({ from: 'agent', others: 'worker' }))).toBeUndefined();
+    expect(readStatus(record('agent'))).toBeUndefined();
+  });
+});
