@@ -410,3 +410,19 @@ describe('the status record of the followed Redis', () => {
     expect(readStatus(record('agent'))).toBeUndefined();
   });
 });
+
+describe('a URL the sidecar could not use', () => {
+  it('is not followed: the chart’s Redis, and a warning that does not repeat the URL', () => {
+    for (const url of ['unix:///var/run/redis.sock', 'redis://host:notaport', 'not a url']) {
+      const { sidecar, warnings, status } = injected(
+        pod([{ name: 'agent', env: [{ name: 'MEMORY_REDIS_URL', value: url }] }]),
+      );
+      expect(sidecar.env?.[0]?.value).toBe(config.redisUrl);
+      expect(status?.redis).toBeUndefined();
+      expect(warnings).toEqual([
+        'kaos-memory: MEMORY_REDIS_URL of container agent is not a Redis URL the sidecar can ' +
+          "use (redis://, rediss://, redis+sentinel://, redis+cluster://); the sidecar uses the chart's Redis",
+      ]);
+    }
+  });
+});

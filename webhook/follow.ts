@@ -12,6 +12,7 @@
 // secretKeyRef): no secret value is read or written.
 import type { V1Container, V1EnvVar } from '@kubernetes/client-node';
 import { ANNOTATIONS, ENV } from '../lib/contract.js';
+import { parseRedisUrl } from '../lib/redis-url.js';
 
 /** The memory backend a Redis-era KAOS runtime uses when MEMORY_TYPE says so. */
 const REDIS_TYPE = 'redis';
@@ -171,6 +172,18 @@ export function followAgentUrl(
     return { others: urls.map((u) => u.container), warnings };
   }
 
+  // A literal the sidecar could not parse would stop it at start, and a native sidecar that
+  // never starts holds back the agent: the chart's Redis then (references are not checked).
+  const url = chosen.env[chosen.index]?.value;
+  if (url !== undefined && references(url).length === 0 && !parses(url)) {
+    warnings.push(
+      `kaos-memory: ${ENV.redisUrl} of container ${chosen.container} is not a Redis URL the ` +
+        'sidecar can use (redis://, rediss://, redis+sentinel://, redis+cluster://); the sidecar ' +
+        "uses the chart's Redis",
+    );
+    return { others: urls.map((u) => u.container), warnings };
+  }
+
   const others = urls.filter((u) => u !== chosen).map((u) => u.container);
   if (others.length > 0) {
     warnings.push(
@@ -181,4 +194,13 @@ export function followAgentUrl(
     );
   }
   return { followed: { container: chosen.container, env: copied.env }, others, warnings };
+}
+
+function parses(url: string): boolean {
+  try {
+    parseRedisUrl(url);
+    return true;
+  } catch {
+    return false;
+  }
 }
