@@ -253,8 +253,9 @@ export function envDefaults(
 }
 
 /**
- * MEMORY_REDIS_URL for a container that has none: the Redis the sidecar follows (with the
- * entries it references that the container lacks), else the chart's.
+ * MEMORY_REDIS_URL for a container that has none: the Redis the sidecar follows (after the
+ * entries it references; none when the container defines one of those itself), else the
+ * chart's (after its password reference, when there is a password Secret).
  */
 function redisDefaults(defined: Set<string>, config: InjectConfig, pod: PodDefaults): V1EnvVar[] {
   const out: V1EnvVar[] = [];
