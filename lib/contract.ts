@@ -25,6 +25,11 @@ export const ANNOTATIONS = {
   cpuLimit: 'memory.kaos.tools/sidecar-cpu-limit',
   memoryRequest: 'memory.kaos.tools/sidecar-memory-request',
   memoryLimit: 'memory.kaos.tools/sidecar-memory-limit',
+  /**
+   * The app container whose own MEMORY_REDIS_URL the sidecar uses, when several define
+   * one; by default the first in spec order (docs/adr/0033-two-kaos-generations.md).
+   */
+  redisUrlFrom: 'memory.kaos.tools/redis-url-from',
 } as const;
 
 /** The value of the status annotation. */

@@ -52,6 +52,17 @@ function probe(port: number, path: '/healthz' | '/readyz', timing: Partial<V1Pro
   };
 }
 
+/** What the sidecar takes from the pod it is injected into. */
+export interface SidecarPod {
+  /**
+   * The app container's own MEMORY_REDIS_URL and the entries it references, in order
+   * (webhook/follow.ts); absent: the chart's Redis and password.
+   */
+  redis?: V1EnvVar[];
+  /** AGENT_IDENTITY, `kaos://agent/<namespace>/<agent>`; absent when the label is empty. */
+  identity?: string;
+}
+
 /**
  * The memory sidecar container, as an ordinary container or a native sidecar.
  * `metricsPort` is where it serves /metrics on the pod IP (0: nowhere).
@@ -60,9 +71,15 @@ export function sidecarContainer(
   config: InjectConfig,
   settings: SidecarSettings,
   metricsPort = 0,
+  pod: SidecarPod = {},
 ): V1Container {
-  const env: V1EnvVar[] = [{ name: ENV.redisUrl, value: config.redisUrl }];
-  if (config.passwordSecret) {
+  // Followed: the agent's own URL, after the entries it expands (webhook/follow.ts), and
+  // none of the chart's credentials: the sidecar authenticates as the agent does.
+  const chartRedis = pod.redis === undefined;
+  const env: V1EnvVar[] = pod.redis
+    ? pod.redis.map((entry) => structuredClone(entry))
+    : [{ name: ENV.redisUrl, value: config.redisUrl }];
+  if (config.passwordSecret && chartRedis) {
     // The file is the live value (a rotation reaches the running sidecar); the variable
     // is the value at start, for a sidecar image that predates the file.
     env.push({
@@ -85,6 +102,8 @@ export function sidecarContainer(
     name: ENV.agentName,
     valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: `metadata.labels['${AGENT_LABEL}']` } },
   });
+  // The only agent a memory v2 request may name (absent: none may).
+  if (pod.identity !== undefined) env.push({ name: ENV.agentIdentity, value: pod.identity });
 
   const container: V1Container = {
     name: SIDECAR_CONTAINER,
@@ -112,7 +131,7 @@ export function sidecarContainer(
     },
     terminationMessagePolicy: 'FallbackToLogsOnError',
   };
-  if (config.passwordSecret) {
+  if (config.passwordSecret && chartRedis) {
     container.volumeMounts = [
       { name: SIDECAR_PASSWORD_VOLUME, mountPath: SIDECAR_PASSWORD_DIR, readOnly: true },
     ];

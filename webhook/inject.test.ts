@@ -25,6 +25,9 @@ const withSecret: InjectConfig = {
   passwordSecret: { name: 'redis-auth', key: 'password' },
 };
 
+/** The memory v2 defaults every app container of an `agent: a` pod in namespace `n` gets. */
+const V2 = ['MEMORY_STORE_ENDPOINT', 'AGENT_IDENTITY'];
+
 function agentPod(
   extra: Partial<V1Pod['metadata']> = {},
   spec: Partial<V1Pod['spec']> = {},
@@ -98,9 +101,11 @@ describe('inject', () => {
       initContainers: ['kaos-memory'],
       containers: [],
       env: {
-        app: ['MEMORY_TYPE', 'MEMORY_REDIS_URL', 'MEMORY_API_URL'],
-        'has-url': ['MEMORY_TYPE', 'MEMORY_API_URL'],
+        app: ['MEMORY_TYPE', 'MEMORY_REDIS_URL', 'MEMORY_API_URL', ...V2],
+        'has-url': ['MEMORY_TYPE', 'MEMORY_API_URL', ...V2],
+        'has-all': V2,
       },
+      redis: { from: 'has-url' },
     });
     const ordinary = apply(agentPod(), { ...withSecret, nativeSidecar: false });
     expect(readStatus(ordinary.metadata?.annotations)).toEqual({
@@ -108,7 +113,9 @@ describe('inject', () => {
       initContainers: [],
       containers: ['kaos-memory'],
       volumes: ['kaos-memory-redis-password'],
-      env: { app: ['MEMORY_TYPE', 'MEMORY_REDIS_PASSWORD', 'MEMORY_REDIS_URL', 'MEMORY_API_URL'] },
+      env: {
+        app: ['MEMORY_TYPE', 'MEMORY_REDIS_PASSWORD', 'MEMORY_REDIS_URL', 'MEMORY_API_URL', ...V2],
+      },
     });
   });
 
@@ -268,7 +275,8 @@ describe('inject', () => {
         path: '/metadata/annotations/memory.kaos.tools~1injected',
         value:
           '{"version":"0.0.0-test","initContainers":["kaos-memory"],"containers":[],' +
-          '"env":{"app":["MEMORY_TYPE","MEMORY_REDIS_URL","MEMORY_API_URL"]}}',
+          '"env":{"app":["MEMORY_TYPE","MEMORY_REDIS_URL","MEMORY_API_URL",' +
+          '"MEMORY_STORE_ENDPOINT","AGENT_IDENTITY"]}}',
       },
     ]);
     const bare = inject(agentPod(), config);
@@ -285,7 +293,24 @@ describe('envDefaults', () => {
     expect(envDefaults([{ name: 'MEMORY_TYPE', value: 'local' }], config, 8790)).toEqual([
       { name: 'MEMORY_REDIS_URL', value: 'redis://redis.kaos:6379/0' },
       { name: 'MEMORY_API_URL', value: 'http://127.0.0.1:8790' },
+      { name: 'MEMORY_STORE_ENDPOINT', value: 'http://127.0.0.1:8790' },
     ]);
+    const identity = 'kaos://agent/n/a';
+    expect(
+      envDefaults([{ name: 'MEMORY_STORE_ENDPOINT', value: 'http://store:8080' }], config, 8790, {
+        identity,
+      }).map((e) => [e.name, e.value]),
+    ).toEqual([
+      ['MEMORY_TYPE', 'redis'],
+      ['MEMORY_REDIS_URL', 'redis://redis.kaos:6379/0'],
+      ['MEMORY_API_URL', 'http://127.0.0.1:8790'],
+      ['AGENT_IDENTITY', identity],
+    ]);
+    expect(
+      envDefaults([{ name: 'AGENT_IDENTITY', value: 'kaos://agent/x/y' }], config, 8790, {
+        identity,
+      }).map((e) => e.name),
+    ).toEqual(['MEMORY_TYPE', 'MEMORY_REDIS_URL', 'MEMORY_API_URL', 'MEMORY_STORE_ENDPOINT']);
   });
 
   it('puts the password reference before the URL that expands it', () => {
@@ -297,6 +322,7 @@ describe('envDefaults', () => {
       },
       { name: 'MEMORY_REDIS_URL', value: 'redis://:$(MEMORY_REDIS_PASSWORD)@redis.kaos:6379/0' },
       { name: 'MEMORY_API_URL', value: 'http://127.0.0.1:8790' },
+      { name: 'MEMORY_STORE_ENDPOINT', value: 'http://127.0.0.1:8790' },
     ]);
   });
 
@@ -306,7 +332,11 @@ describe('envDefaults', () => {
       withSecret,
       8790,
     );
-    expect(ownUrl.map((e) => e.name)).toEqual(['MEMORY_TYPE', 'MEMORY_API_URL']);
+    expect(ownUrl.map((e) => e.name)).toEqual([
+      'MEMORY_TYPE',
+      'MEMORY_API_URL',
+      'MEMORY_STORE_ENDPOINT',
+    ]);
     const ownPassword = envDefaults(
       [{ name: 'MEMORY_REDIS_PASSWORD', value: 'x' }],
       withSecret,
@@ -316,6 +346,7 @@ describe('envDefaults', () => {
       'MEMORY_TYPE',
       'MEMORY_REDIS_URL',
       'MEMORY_API_URL',
+      'MEMORY_STORE_ENDPOINT',
     ]);
   });
 

@@ -1,5 +1,6 @@
 import type { V1Container, V1EnvVar, V1Pod } from '@kubernetes/client-node';
 import {
+  AGENT_IDENTITY_PATTERN,
   AGENT_LABEL,
   ANNOTATIONS,
   ENV,
@@ -8,11 +9,13 @@ import {
   SIDECAR_HOST,
   SIDECAR_PASSWORD_VOLUME,
   STATUS_INJECTED,
+  agentIdentity,
   memoryApiUrl,
 } from '../lib/contract.js';
 import { PORT } from '../lib/env.js';
 import type { InjectConfig } from './config.js';
 import { passwordVolume, sidecarContainer } from './container.js';
+import { followAgentUrl, type FollowChoice, type FollowedUrl } from './follow.js';
 import type { PodNamespace } from './namespace.js';
 import { applyOverrides } from './overrides.js';
 import { notLinux } from './platform.js';
@@ -134,17 +137,28 @@ export function inject(pod: V1Pod, config: InjectConfig, namespace?: PodNamespac
     warnings,
   );
 
+  // One history: the sidecar uses the Redis the agent names itself, if it does.
+  const follow = followAgentUrl(containers, annotations);
+  warnings.push(...follow.warnings);
+  const identity = podIdentity(pod, namespace, warnings);
+
   // What is added is also recorded in the status annotation, the first operation.
   const status: InjectionStatus = {
     version: config.version,
     initContainers: [],
     containers: [],
     env: {},
+    ...followedStatus(follow),
   };
   const patch: AddOperation[] = [];
 
   containers.forEach((container, index) => {
-    const additions = envDefaults(container.env ?? [], config, settings.port);
+    const additions = envDefaults(container.env ?? [], config, settings.port, {
+      followed: follow.followed,
+      identity,
+      container: container.name,
+      warnings,
+    });
     if (additions.length === 0) return;
     status.env[container.name] = additions.map((env) => env.name);
     const base = `/spec/containers/${index}/env`;
@@ -152,7 +166,10 @@ export function inject(pod: V1Pod, config: InjectConfig, namespace?: PodNamespac
     else for (const env of additions) patch.push({ op: 'add', path: `${base}/-`, value: env });
   });
 
-  const sidecar = sidecarContainer(config, settings, metricsPort);
+  const sidecar = sidecarContainer(config, settings, metricsPort, {
+    ...followedEnv(follow),
+    identity,
+  });
   if (config.nativeSidecar) {
     status.initContainers.push(SIDECAR_CONTAINER);
     // Last among init containers: mesh proxies and setup steps placed earlier keep their order.
@@ -171,9 +188,11 @@ export function inject(pod: V1Pod, config: InjectConfig, namespace?: PodNamespac
     }
   }
 
-  if (config.passwordSecret) {
+  // A sidecar that follows the agent's Redis reads none of the chart's password.
+  const secret = chartPassword(config, follow);
+  if (secret) {
     status.volumes = [SIDECAR_PASSWORD_VOLUME];
-    const volume = passwordVolume(config.passwordSecret);
+    const volume = passwordVolume(secret);
     if (pod.spec?.volumes === undefined)
       patch.push({ op: 'add', path: '/spec/volumes', value: [volume] });
     else patch.push({ op: 'add', path: '/spec/volumes/-', value: volume });
@@ -197,27 +216,105 @@ export function inject(pod: V1Pod, config: InjectConfig, namespace?: PodNamespac
   return { patch, warnings };
 }
 
+/** What an app container's defaults depend on beyond the configuration. */
+export interface PodDefaults {
+  /** The app container's Redis the sidecar follows (webhook/follow.ts), if any. */
+  followed?: FollowedUrl;
+  /** The pod's AGENT_IDENTITY; absent when it has none (an empty agent label). */
+  identity?: string;
+  /** This container's name, and where to say what could not be added. */
+  container?: string;
+  warnings?: string[];
+}
+
 /**
  * The memory variables a container lacks, in an order where every `$(VAR)` reference
  * follows the variable it names. Defaults only: a name the container defines is left alone.
+ * Both KAOS generations read their own: MEMORY_TYPE and MEMORY_REDIS_URL (Redis-era
+ * `RedisMemory`), MEMORY_STORE_ENDPOINT and AGENT_IDENTITY (memory v2); each ignores the
+ * other's (docs/adr/0033-two-kaos-generations.md).
  */
-export function envDefaults(env: V1EnvVar[], config: InjectConfig, port: number): V1EnvVar[] {
+export function envDefaults(
+  env: V1EnvVar[],
+  config: InjectConfig,
+  port: number,
+  pod: PodDefaults = {},
+): V1EnvVar[] {
   const defined = new Set(env.map((e) => e.name));
   const out: V1EnvVar[] = [];
   if (!defined.has(ENV.memoryType)) out.push({ name: ENV.memoryType, value: config.memoryType });
-  if (!defined.has(ENV.redisUrl)) {
-    if (config.passwordSecret) {
-      if (!defined.has(ENV.redisPassword)) {
-        const { name, key } = config.passwordSecret;
-        out.push({ name: ENV.redisPassword, valueFrom: { secretKeyRef: { name, key } } });
-      }
-      out.push({ name: ENV.redisUrl, value: urlWithPasswordRef(config.redisUrl) });
-    } else {
-      out.push({ name: ENV.redisUrl, value: config.redisUrl });
-    }
-  }
+  if (!defined.has(ENV.redisUrl)) out.push(...redisDefaults(defined, config, pod));
   if (!defined.has(ENV.apiUrl)) out.push({ name: ENV.apiUrl, value: memoryApiUrl(port) });
+  if (!defined.has(ENV.memoryStoreEndpoint))
+    out.push({ name: ENV.memoryStoreEndpoint, value: memoryApiUrl(port) });
+  if (pod.identity !== undefined && !defined.has(ENV.agentIdentity))
+    out.push({ name: ENV.agentIdentity, value: pod.identity });
   return out;
+}
+
+/**
+ * MEMORY_REDIS_URL for a container that has none: the Redis the sidecar follows (after the
+ * entries it references; none when the container defines one of those itself), else the
+ * chart's (after its password reference, when there is a password Secret).
+ */
+function redisDefaults(defined: Set<string>, config: InjectConfig, pod: PodDefaults): V1EnvVar[] {
+  const out: V1EnvVar[] = [];
+  if (pod.followed) {
+    const needed = pod.followed.env.slice(0, -1);
+    const own = needed.filter((e) => defined.has(e.name)).map((e) => e.name);
+    if (own.length > 0) {
+      // Its own definitions would expand the URL differently: better none than another Redis.
+      pod.warnings?.push(
+        `kaos-memory: container ${pod.container} defines ${own.join(', ')} itself, which the ` +
+          `${ENV.redisUrl} of ${pod.followed.container} references; it gets no ${ENV.redisUrl}`,
+      );
+      return [];
+    }
+    return pod.followed.env.map((e) => structuredClone(e));
+  }
+  if (!config.passwordSecret) return [{ name: ENV.redisUrl, value: config.redisUrl }];
+  if (!defined.has(ENV.redisPassword)) {
+    const { name, key } = config.passwordSecret;
+    out.push({ name: ENV.redisPassword, valueFrom: { secretKeyRef: { name, key } } });
+  }
+  out.push({ name: ENV.redisUrl, value: urlWithPasswordRef(config.redisUrl) });
+  return out;
+}
+
+/** The env the sidecar copies from the app container it follows, if it follows one. */
+function followedEnv(follow: FollowChoice): { redis?: V1EnvVar[] } {
+  return follow.followed ? { redis: follow.followed.env } : {};
+}
+
+/** The chart's password Secret, when the sidecar reads it: not when it follows the agent's Redis. */
+function chartPassword(config: InjectConfig, follow: FollowChoice): InjectConfig['passwordSecret'] {
+  return follow.followed ? undefined : config.passwordSecret;
+}
+
+/** The status annotation's record of the Redis the sidecar follows, if it follows one. */
+function followedStatus(follow: FollowChoice): Pick<InjectionStatus, 'redis'> {
+  if (!follow.followed) return {};
+  const others = follow.others.length > 0 ? { others: follow.others } : {};
+  return { redis: { from: follow.followed.container, ...others } };
+}
+
+/**
+ * The pod's AGENT_IDENTITY, `kaos://agent/<namespace>/<agent label value>`, or undefined
+ * with a warning when the label is empty (the identity would name no agent).
+ */
+function podIdentity(pod: V1Pod, namespace: PodNamespace | undefined, warnings: string[]) {
+  const agent = pod.metadata?.labels?.[AGENT_LABEL] ?? '';
+  const ns = namespace?.name || pod.metadata?.namespace || '';
+  const identity = agentIdentity(ns, agent);
+  if (agent !== '' && AGENT_IDENTITY_PATTERN.test(identity)) return identity;
+  warnings.push(
+    agent === ''
+      ? `kaos-memory: the ${AGENT_LABEL} label is empty, so the pod gets no ${ENV.agentIdentity}; ` +
+          'memory v2 requests naming an agent are refused'
+      : `kaos-memory: ${JSON.stringify(identity)} is not a KAOS agent identity, so the pod gets ` +
+          `no ${ENV.agentIdentity}`,
+  );
+  return undefined;
 }
 
 /** `redis://[user@]host…` → `redis://[user]:$(MEMORY_REDIS_PASSWORD)@host…`, expanded by the kubelet. */

@@ -19,17 +19,30 @@ export interface InjectionStatus {
   volumes?: string[];
   /** Each app container that got memory defaults: the variables added, in order. */
   env: Record<string, string[]>;
+  /**
+   * When the sidecar follows an app container's own MEMORY_REDIS_URL: that container, and
+   * the other app containers naming a Redis of their own, not followed (else absent).
+   */
+  redis?: { from: string; others?: string[] };
 }
 
 /** The record's value: compact JSON, keys in a fixed order. */
 export function formatStatus(status: InjectionStatus): string {
-  const { version, initContainers, containers, volumes, env } = status;
+  const { version, initContainers, containers, volumes, env, redis } = status;
   return JSON.stringify({
     version,
     initContainers,
     containers,
     ...(volumes && volumes.length > 0 ? { volumes } : {}),
     env,
+    ...(redis
+      ? {
+          redis: {
+            from: redis.from,
+            ...(redis.others && redis.others.length > 0 ? { others: redis.others } : {}),
+          },
+        }
+      : {}),
   });
 }
 
@@ -49,7 +62,10 @@ export function readStatus(
     return undefined;
   }
   if (typeof parsed !== 'object' || parsed === null) return undefined;
-  const { version, initContainers, containers, volumes, env } = parsed as Record<string, unknown>;
+  const { version, initContainers, containers, volumes, env, redis } = parsed as Record<
+    string,
+    unknown
+  >;
   if (
     typeof version !== 'string' ||
     !isNames(initContainers) ||
@@ -58,7 +74,8 @@ export function readStatus(
     typeof env !== 'object' ||
     env === null ||
     Array.isArray(env) ||
-    !Object.values(env).every(isNames)
+    !Object.values(env).every(isNames) ||
+    (redis !== undefined && !isFollowed(redis))
   ) {
     return undefined;
   }
@@ -68,7 +85,14 @@ export function readStatus(
     containers,
     ...(volumes !== undefined ? { volumes } : {}),
     env: env as Record<string, string[]>,
+    ...(redis !== undefined ? { redis } : {}),
   };
+}
+
+function isFollowed(value: unknown): value is NonNullable<InjectionStatus['redis']> {
+  if (typeof value !== 'object' || value === null) return false;
+  const { from, others } = value as Record<string, unknown>;
+  return typeof from === 'string' && (others === undefined || isNames(others));
 }
 
 function isNames(value: unknown): value is string[] {

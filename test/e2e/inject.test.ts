@@ -12,7 +12,7 @@ import {
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ControlPlane } from '../../harness/kube.js';
-import { findContainer, specEnv } from '../../harness/podenv.js';
+import { apiEnvSources, findContainer, renderContainerEnv, specEnv } from '../../harness/podenv.js';
 import { pollUntil } from '../../harness/poll.js';
 import {
   removeDir,
@@ -116,7 +116,13 @@ describe('webhook injection through a real kube-apiserver', () => {
     await core.createNamespacedPod({ namespace: ns, body });
     const pod = await core.readNamespacedPod({ namespace: ns, name: 'agent-a' });
 
-    const memoryEnv = ['MEMORY_TYPE', 'MEMORY_REDIS_URL', 'MEMORY_API_URL'];
+    const memoryEnv = [
+      'MEMORY_TYPE',
+      'MEMORY_REDIS_URL',
+      'MEMORY_API_URL',
+      'MEMORY_STORE_ENDPOINT',
+      'AGENT_IDENTITY',
+    ];
     expect(readStatus(pod.metadata?.annotations)).toEqual({
       version: webhookVersion(),
       initContainers: ['kaos-memory'],
@@ -130,6 +136,7 @@ describe('webhook injection through a real kube-apiserver', () => {
       MEMORY_REDIS_URL: REDIS_URL,
       MEMORY_SIDECAR_PORT: '8790',
       MEMORY_METRICS_PORT: '9790',
+      AGENT_IDENTITY: `kaos://agent/${ns}/memory-agent`,
     });
     // The API server stores the metrics port the PodMonitor selects, on a native sidecar too.
     expect(sidecar?.ports).toEqual([
@@ -141,6 +148,8 @@ describe('webhook injection through a real kube-apiserver', () => {
         MEMORY_TYPE: 'redis',
         MEMORY_REDIS_URL: REDIS_URL,
         MEMORY_API_URL: 'http://127.0.0.1:8790',
+        MEMORY_STORE_ENDPOINT: 'http://127.0.0.1:8790',
+        AGENT_IDENTITY: `kaos://agent/${ns}/memory-agent`,
       });
     }
   });
@@ -204,7 +213,66 @@ describe('webhook injection through a real kube-apiserver', () => {
       MEMORY_TYPE: 'local',
       MEMORY_REDIS_URL: REDIS_URL,
       MEMORY_API_URL: 'http://127.0.0.1:8790',
+      MEMORY_STORE_ENDPOINT: 'http://127.0.0.1:8790',
+      AGENT_IDENTITY: `kaos://agent/${ns}/memory-agent`,
     });
+  });
+
+  it("gives the sidecar the agent's own Redis: the URL expands to the same, secret and all", async () => {
+    const password = 'agent-only-p4ss';
+    await core.createNamespacedSecret({
+      namespace: ns,
+      body: { metadata: { name: 'walkthrough-redis' }, stringData: { password } },
+    });
+    const env = [
+      { name: 'LOG_LEVEL', value: 'info' },
+      {
+        name: 'REDIS_PASSWORD',
+        valueFrom: { secretKeyRef: { name: 'walkthrough-redis', key: 'password' } },
+      },
+      { name: 'REDIS_HOST', value: `redis.${ns}.svc.cluster.local` },
+      { name: 'MEMORY_TYPE', value: 'redis' },
+      { name: 'MEMORY_REDIS_URL', value: 'redis://:$(REDIS_PASSWORD)@$(REDIS_HOST):6379' },
+    ];
+    const body = agentPod('own-redis', {}, [
+      { name: 'agent', image: 'python:3.12-slim', env },
+      {
+        name: 'worker',
+        image: 'python:3.12-slim',
+        env: [{ name: 'MEMORY_REDIS_URL', value: 'redis://w:6379' }],
+      },
+      { name: 'tools', image: 'node:20-slim' },
+    ]);
+    const created = await core.createNamespacedPod({ namespace: ns, body });
+    expect(JSON.stringify(created.spec)).not.toContain(password);
+    const pod = await core.readNamespacedPod({ namespace: ns, name: 'own-redis' });
+    expect(readStatus(pod.metadata?.annotations)?.redis).toEqual({
+      from: 'agent',
+      others: ['worker'],
+    });
+    const sources = apiEnvSources(cluster.kubeConfig(), ns);
+    const rendered = async (name: string) =>
+      renderContainerEnv(pod, findContainer(pod, name)!, sources);
+    const expected = `redis://:${password}@redis.${ns}.svc.cluster.local:6379`;
+    expect((await rendered('agent')).MEMORY_REDIS_URL).toBe(expected);
+    expect((await rendered('kaos-memory')).MEMORY_REDIS_URL).toBe(expected);
+    expect((await rendered('tools')).MEMORY_REDIS_URL).toBe(expected);
+    const sidecar = findContainer(pod, 'kaos-memory');
+    expect(Object.keys(specEnv(sidecar))).not.toContain('MEMORY_REDIS_PASSWORD_FILE');
+    expect(Object.keys(specEnv(sidecar))).not.toContain('LOG_LEVEL');
+  });
+
+  it('gives no AGENT_IDENTITY when the agent label is empty', async () => {
+    const body = agentPod('no-identity');
+    body.metadata!.labels = { agent: '' };
+    const created = await core.createNamespacedPod({ namespace: ns, body });
+    const all = [...(created.spec?.initContainers ?? []), ...(created.spec?.containers ?? [])];
+    expect(all.map((c) => c.name).sort()).toEqual(['agent', 'kaos-memory']);
+    for (const container of all)
+      expect(Object.keys(specEnv(container))).not.toContain('AGENT_IDENTITY');
+    expect(specEnv(findContainer(created, 'agent')).MEMORY_STORE_ENDPOINT).toBe(
+      'http://127.0.0.1:8790',
+    );
   });
 
   it('answers a server-side dry-run create with the injected pod and stores nothing', async () => {

@@ -30,6 +30,13 @@ const VARIANTS: Record<string, Record<string, string>> = {
     INJECT_REDIS_URL: 'rediss://default@redis.example.com:6380/0',
     INJECT_REDIS_PASSWORD_SECRET: 'kaos-memory-redis/password',
   },
+  '34-own-redis-url-seed-walkthrough': {
+    INJECT_REDIS_URL: 'redis://kaos-memory-redis.kaos-system.svc:6379/0',
+    INJECT_REDIS_PASSWORD_SECRET: 'kaos-memory-redis/password',
+  },
+  '36-several-redis-urls-annotation': {
+    INJECT_REDIS_PASSWORD_SECRET: 'kaos-memory-redis/password',
+  },
   '31-quota-limits-cpu': {
     INJECT_SIDECAR_RESOURCES:
       '{"requests":{"cpu":"10m","memory":"64Mi"},"limits":{"memory":"256Mi"}}',
@@ -152,7 +159,16 @@ describe('golden AdmissionReviews', () => {
         if (before && vars.length > 0) env[container.name] = vars;
       }
       const volumes = added(original.spec.volumes, pod.spec.volumes);
-      expect(readStatus(pod.metadata.annotations)).toEqual({
+      const { redis, ...status } = readStatus(pod.metadata.annotations) ?? {};
+      // The Redis the sidecar follows: an app container's own URL, the sidecar's first one.
+      if (redis) {
+        const own = (c: any) => (c.env ?? []).some((e: any) => e.name === 'MEMORY_REDIS_URL');
+        const from = original.spec.containers.find((c: any) => c.name === redis.from);
+        expect(from && own(from)).toBe(true);
+        for (const other of redis.others ?? [])
+          expect(own(original.spec.containers.find((c: any) => c.name === other))).toBe(true);
+      }
+      expect(status).toEqual({
         version: '0.0.0',
         initContainers: added(original.spec.initContainers, pod.spec.initContainers),
         containers: added(original.spec.containers, pod.spec.containers),
