@@ -44,11 +44,8 @@ export function literalEnv(container: RedisContainer): Record<string, string> {
 
 /** The `redis` container's script, on `port` with its data and config in `dir`. */
 export function localScript(container: RedisContainer, port: number, dir: string): string {
-  let script = swap(
-    container.args[0]!,
-    'echo "port 6379"',
-    `echo "port ${port}"; echo "bind 127.0.0.1"`,
-  );
+  let script = swap(container.args[0]!, 'port=6379', `port=${port}`);
+  script = swap(script, 'echo "port $port"', 'echo "port $port"; echo "bind 127.0.0.1"');
   script = swap(script, 'data=/data', `data=${dir}`);
   script = swap(script, '> /tmp/redis.conf', `> ${join(dir, 'redis.conf')}`);
   return swap(script, 'redis-server /tmp/redis.conf', `redis-server ${join(dir, 'redis.conf')}`);

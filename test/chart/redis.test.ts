@@ -63,6 +63,7 @@ describe('bundled Redis command', () => {
       RedisContainer,
     ];
     expect(container.env.map((e) => e.name)).toEqual([
+      'REDIS_MEMORY_LIMIT',
       'REDIS_AUTH_DIR',
       'REDIS_AUTH_KEY',
       'REDIS_ADMIN_DIR',
