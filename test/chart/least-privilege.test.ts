@@ -44,13 +44,13 @@ describe('least privilege in the default render', () => {
   it('admits `agent` pods to Redis only from namespaces the webhook injects', async () => {
     const manifests = await render();
     const policy = find(manifests, 'NetworkPolicy') as unknown as {
-      spec: { ingress: { from: unknown[] }[] };
+      spec: { ingress: { _from: unknown[] }[] }; // client-node's loadYaml: from → _from
     };
     const webhooks = find(manifests, 'MutatingWebhookConfiguration') as unknown as {
       webhooks: { namespaceSelector: unknown }[];
     };
     expect(policy.spec.ingress).toHaveLength(1);
-    expect(policy.spec.ingress[0]!.from).toEqual([
+    expect(policy.spec.ingress[0]!._from).toEqual([
       {
         // The same namespaces as the injection's own selector.
         namespaceSelector: webhooks.webhooks[0]!.namespaceSelector,

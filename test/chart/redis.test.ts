@@ -111,13 +111,16 @@ describe('bundled Redis command', () => {
     const client = new Redis({ port, username: 'kaos-admin', password: admin });
     expect(await client.config('GET', 'appendonly')).toEqual(['appendonly', 'yes']);
     expect(await client.config('GET', 'appendfsync')).toEqual(['appendfsync', 'always']);
-    await client.set('kaos:memory:probe', 'kept');
+    // As the memory user, with a command of the session layout.
+    const writer = new Redis({ port, password });
+    expect(await writer.rpush('kaos:memory:events:probe', 'kept')).toBe(1);
+    writer.disconnect();
     client.disconnect();
     expect(existsSync(join(dir, 'appendonlydir'))).toBe(true);
     await kill();
     await start();
     const again = new Redis({ port, password });
-    expect(await again.get('kaos:memory:probe')).toBe('kept');
+    expect(await again.lrange('kaos:memory:events:probe', 0, -1)).toEqual(['kept']);
     again.disconnect();
   });
 
@@ -165,7 +168,7 @@ describe('bundled Redis command', () => {
       async () => !(await acceptsPassword(port, password)),
     );
     expect(await acceptsPassword(port, next)).toBe(true);
-    expect(await running.set('kaos:memory:during-rotation', 'kept')).toBe('OK');
+    expect(await running.rpush('kaos:memory:events:during-rotation', 'kept')).toBe(1);
     running.disconnect();
     expect(output).not.toContain(password);
     expect(output).not.toContain(next);
