@@ -50,6 +50,7 @@ describe('bundled Redis memory', () => {
 
   /** The script with `limit`, expected not to start Redis: its output once it waits. */
   async function waits(limit: number): Promise<{ child: ChildProcess; output: string }> {
+    rmSync(waitingFile(), { force: true }); // the previous run's note is not this one's
     const child = spawn(container.command[0]!, [...container.command.slice(1), script], {
       env: withLimit(limit),
       stdio: ['ignore', 'pipe', 'pipe'],

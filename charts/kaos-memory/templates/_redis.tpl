@@ -11,13 +11,14 @@ The bundled Redis's two ACL users (docs/adr/0034-least-privilege.md):
 
 {{- define "kaos-memory.redisAdminUser" -}}kaos-admin{{- end }}
 
+{{/* dig: an upgrade with --reuse-values from a chart without redis.auth.admin still renders. */}}
 {{- define "kaos-memory.redisAdminSecretName" -}}
-{{- default (printf "%s-admin" (include "kaos-memory.redisName" .)) .Values.redis.auth.admin.existingSecret }}
+{{- default (printf "%s-admin" (include "kaos-memory.redisName" .)) (dig "admin" "existingSecret" "" .Values.redis.auth) }}
 {{- end }}
 
 {{- define "kaos-memory.redisAdminSecretKey" -}}
-{{- if .Values.redis.auth.admin.existingSecret }}
-{{- .Values.redis.auth.admin.existingSecretKey }}
+{{- if dig "admin" "existingSecret" "" .Values.redis.auth }}
+{{- dig "admin" "existingSecretKey" "admin-password" .Values.redis.auth }}
 {{- else }}
 {{- "admin-password" }}
 {{- end }}
