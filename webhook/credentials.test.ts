@@ -62,7 +62,10 @@ describe('copyBody', () => {
           'app.kubernetes.io/managed-by': 'kaos-memory-webhook',
           'memory.kaos.tools/webhook': 'kaos-memory',
         },
-        annotations: { 'memory.kaos.tools/copied-from': 'kaos-system/kaos-memory-redis' },
+        annotations: {
+          'memory.kaos.tools/copied-from': 'kaos-system/kaos-memory-redis',
+          'memory.kaos.tools/created-by-webhook': 'kaos-memory',
+        },
         ownerReferences: [OWNER],
       },
       type: 'Opaque',
@@ -74,6 +77,23 @@ describe('copyBody', () => {
     expect(isOwnCopy(copy(), 'kaos-memory')).toBe(true);
     expect(isOwnCopy(copy(), 'other-release')).toBe(false);
     expect(isOwnCopy({ metadata: { name: 'kaos-memory-redis' } }, 'kaos-memory')).toBe(false);
+  });
+
+  it('is not told by its labels alone: a Secret labelled like a copy, without the proof, is not its own', () => {
+    const { metadata } = copy();
+    const forged = {
+      ...copy(),
+      metadata: { ...metadata, annotations: { 'memory.kaos.tools/copied-from': 'x/y' } },
+    };
+    expect(isOwnCopy(forged, 'kaos-memory')).toBe(false);
+    const otherProof = {
+      ...copy(),
+      metadata: {
+        ...metadata,
+        annotations: { 'memory.kaos.tools/created-by-webhook': 'other-release' },
+      },
+    };
+    expect(isOwnCopy(otherProof, 'kaos-memory')).toBe(false);
   });
 });
 

@@ -8,10 +8,14 @@
 //
 // What the webhook may touch is small and checked by the API server, not by this code:
 // RBAC gives it Secrets of one name only (plus `create`, which RBAC cannot limit by
-// name), and the chart's ValidatingAdmissionPolicy refuses any Secret write of its
-// service account that is not an Opaque copy carrying its labels, outside excluded
-// namespaces. Each copy is owned by the MutatingWebhookConfiguration, so the garbage
-// collector deletes every copy when `helm uninstall` deletes that configuration.
+// name), and the chart's ValidatingAdmissionPolicies refuse any Secret write of its
+// service account that is not an Opaque copy carrying its labels and its proof of
+// ownership, or that would put the password into an excluded namespace. The code checks
+// the same on its side (webhook/ownership.ts): it writes only Secrets that carry the
+// proof, an annotation nobody else may set, never one a user merely labelled like a
+// copy, and never the password into a namespace its configuration does not select.
+// Each copy is owned by the MutatingWebhookConfiguration, so the garbage collector
+// deletes every copy when `helm uninstall` deletes that configuration.
 //
 // Races: copies are written with resourceVersion guards and deleted with preconditions,
 // so replicas can all run the loop. A copy is deleted only after being seen unused on two
@@ -21,6 +25,7 @@ import {
   AdmissionregistrationV1Api,
   CoreV1Api,
   type KubeConfig,
+  type V1MutatingWebhookConfiguration,
   type V1OwnerReference,
   type V1Pod,
   type V1Secret,
@@ -33,6 +38,9 @@ import { namespacesWith } from './agent-namespaces.js';
 import type { Lease } from './lease.js';
 import type { Reviewed } from './admission.js';
 import type { InjectConfig } from './config.js';
+import { injectedNamespace, isOwnCopy, looksOwn, PROOF_ANNOTATION } from './ownership.js';
+
+export { isOwnCopy, PROOF_ANNOTATION } from './ownership.js';
 
 export interface CredentialCopyOptions {
   /** Where the source Secret lives: the webhook's own namespace. */
@@ -60,15 +68,6 @@ export interface SyncReport {
   deleted: string[];
 }
 
-/** Whether `secret` is a copy this webhook (by its configuration's name) made. */
-export function isOwnCopy(secret: V1Secret, webhookConfigName: string): boolean {
-  const labels = secret.metadata?.labels ?? {};
-  return (
-    labels[CREDENTIAL_COPY.managedByLabel] === CREDENTIAL_COPY.managedBy &&
-    labels[CREDENTIAL_COPY.webhookLabel] === webhookConfigName
-  );
-}
-
 /** Whether an injected pod reads `secretName` (by volume or by environment). */
 export function podUsesSecret(pod: V1Pod, secretName: string): boolean {
   if (pod.metadata?.annotations?.[ANNOTATIONS.status] === undefined) return false;
@@ -80,7 +79,7 @@ export function podUsesSecret(pod: V1Pod, secretName: string): boolean {
   );
 }
 
-/** The copy to create in `namespace`: the one key, Opaque, labelled, owned. */
+/** The copy to create in `namespace`: the one key, Opaque, labelled, proven, owned. */
 export function copyBody(
   options: Pick<CredentialCopyOptions, 'namespace' | 'secretName' | 'key' | 'webhookConfigName'>,
   namespace: string,
@@ -99,6 +98,7 @@ export function copyBody(
       },
       annotations: {
         [CREDENTIAL_COPY.sourceAnnotation]: `${options.namespace}/${options.secretName}`,
+        [PROOF_ANNOTATION]: options.webhookConfigName,
       },
       ownerReferences: [owner],
     },
@@ -289,10 +289,11 @@ export class CredentialCopies {
    */
   async sync(): Promise<SyncReport> {
     const report: SyncReport = { created: [], updated: [], marked: [], deleted: [] };
-    const { secretName: name, key, namespace: home } = this.options;
-    const now = this.now();
-    const owner = await this.owner().catch((err: unknown) => this.warnOnce('owner', err));
+    const { secretName: name, namespace: home } = this.options;
+    const config = await this.configuration().catch((err: unknown) => this.warnOnce('owner', err));
+    const owner = config && ownerOf(config);
     const value = await this.sourceValue().catch((err: unknown) => this.warnOnce('source', err));
+    const allowed = await this.injectedNamespaces(config);
     // RBAC lets the webhook list Secrets of this one name only, so the field selector
     // is what makes this list allowed at all.
     const secrets = await this.core.listSecretForAllNamespaces({
@@ -303,59 +304,27 @@ export class CredentialCopies {
 
     for (const copy of secrets.items) {
       const ns = copy.metadata?.namespace ?? '';
-      if (ns === home || !isOwnCopy(copy, this.options.webhookConfigName)) continue;
-      const plan = planCopy(copy, {
-        key,
-        value,
+      if (ns === home) continue;
+      if (!isOwnCopy(copy, this.options.webhookConfigName)) {
+        if (looksOwn(copy, this.options.webhookConfigName)) this.warnUnproven(ns);
+        continue;
+      }
+      // Never the password into a namespace the configuration does not select (excluded
+      // since the copy was made): there the copy is only marked unused, then deleted.
+      const inject = allowed(ns);
+      await this.syncCopy(copy, report, {
+        value: inject ? value : undefined,
         owner,
         inUse: using.has(ns),
-        now,
-        unusedGraceMs: this.options.unusedGraceMs,
       });
-      if (plan.action === 'keep') continue;
-      try {
-        if (plan.action === 'delete') {
-          this.confirmed.delete(ns);
-          await this.core.deleteNamespacedSecret({
-            name,
-            namespace: ns,
-            body: {
-              preconditions: {
-                resourceVersion: copy.metadata?.resourceVersion,
-                uid: copy.metadata?.uid,
-              },
-            },
-          });
-          report.deleted.push(ns);
-          this.logger.info({ namespace: ns, secret: name }, 'deleted an unused password copy');
-        } else {
-          await this.core.replaceNamespacedSecret({ name, namespace: ns, body: plan.body });
-          const marking =
-            plan.body.metadata?.annotations?.[CREDENTIAL_COPY.unusedSinceAnnotation] !==
-              undefined &&
-            copy.metadata?.annotations?.[CREDENTIAL_COPY.unusedSinceAnnotation] === undefined;
-          if (plan.body.data !== copy.data) {
-            report.updated.push(ns);
-            this.logger.info({ namespace: ns, secret: name }, 'updated a password copy');
-          }
-          if (marking) report.marked.push(ns);
-        }
-      } catch (err) {
-        // 409/404: changed or gone meanwhile (another replica, an admission): next round.
-        if (statusOf(err) !== 409 && statusOf(err) !== 404) {
-          this.logger.warn(
-            { namespace: ns, secret: name, err: describe(err) },
-            'could not update a password copy',
-          );
-        }
-      }
     }
 
     // Pods that need a copy and have none (deleted by hand, or by an upgrade from a chart
-    // that made the copies itself): made again, never where no injected pod runs.
+    // that made the copies itself): made again, never where no injected pod runs, nor in
+    // a namespace the configuration does not select.
     if (owner && value !== undefined) {
       for (const ns of using) {
-        if (ns === home || present.has(ns)) continue;
+        if (ns === home || present.has(ns) || !allowed(ns)) continue;
         try {
           await this.core.createNamespacedSecret({
             namespace: ns,
@@ -374,6 +343,91 @@ export class CredentialCopies {
       }
     }
     return report;
+  }
+
+  /** One round for one of its own copies: keep, update or delete it. */
+  private async syncCopy(
+    copy: V1Secret,
+    report: SyncReport,
+    want: { value: string | undefined; owner: V1OwnerReference | undefined; inUse: boolean },
+  ): Promise<void> {
+    const { secretName: name, key } = this.options;
+    const ns = copy.metadata?.namespace ?? '';
+    const plan = planCopy(copy, {
+      key,
+      ...want,
+      now: this.now(),
+      unusedGraceMs: this.options.unusedGraceMs,
+    });
+    if (plan.action === 'keep') return;
+    try {
+      if (plan.action === 'delete') {
+        this.confirmed.delete(ns);
+        await this.core.deleteNamespacedSecret({
+          name,
+          namespace: ns,
+          body: {
+            preconditions: {
+              resourceVersion: copy.metadata?.resourceVersion,
+              uid: copy.metadata?.uid,
+            },
+          },
+        });
+        report.deleted.push(ns);
+        this.logger.info({ namespace: ns, secret: name }, 'deleted an unused password copy');
+        return;
+      }
+      await this.core.replaceNamespacedSecret({ name, namespace: ns, body: plan.body });
+      const marking =
+        plan.body.metadata?.annotations?.[CREDENTIAL_COPY.unusedSinceAnnotation] !== undefined &&
+        copy.metadata?.annotations?.[CREDENTIAL_COPY.unusedSinceAnnotation] === undefined;
+      if (plan.body.data !== copy.data) {
+        report.updated.push(ns);
+        this.logger.info({ namespace: ns, secret: name }, 'updated a password copy');
+      }
+      if (marking) report.marked.push(ns);
+    } catch (err) {
+      // 409/404: changed or gone meanwhile (another replica, an admission): next round.
+      if (statusOf(err) !== 409 && statusOf(err) !== 404) {
+        this.logger.warn(
+          { namespace: ns, secret: name, err: describe(err) },
+          'could not update a password copy',
+        );
+      }
+    }
+  }
+
+  /**
+   * Which namespaces the configuration sends pods from, by their labels this round; none
+   * when the configuration or the namespaces cannot be read (then nothing is written).
+   */
+  private async injectedNamespaces(
+    config: V1MutatingWebhookConfiguration | undefined,
+  ): Promise<(namespace: string) => boolean> {
+    if (!config) return () => false;
+    const namespaces = await this.core
+      .listNamespace()
+      .catch((err: unknown) => this.warnOnce('namespaces', err));
+    if (!namespaces) return () => false;
+    const selects = injectedNamespace(config);
+    const labels = new Map(
+      namespaces.items.map((n) => [n.metadata?.name ?? '', n.metadata?.labels ?? {}]),
+    );
+    return (namespace) => {
+      const found = labels.get(namespace);
+      return found !== undefined && selects(found);
+    };
+  }
+
+  private warnUnproven(namespace: string): void {
+    const id = `unproven:${namespace}`;
+    if (this.warned.has(id)) return;
+    this.warned.add(id);
+    this.logger.warn(
+      { namespace, secret: this.options.secretName },
+      'a Secret labelled as a password copy without the proof of ownership: used as it is, never written; ' +
+        'delete it if it is a copy from before the proof existed, and the webhook makes a new one',
+    );
   }
 
   /** The source's value of the key, base64 as stored. */
@@ -396,16 +450,14 @@ export class CredentialCopies {
 
   /** The MutatingWebhookConfiguration, as the owner of every copy. */
   private async owner(): Promise<V1OwnerReference> {
+    return ownerOf(await this.configuration());
+  }
+
+  private async configuration(): Promise<V1MutatingWebhookConfiguration> {
     const name = this.options.webhookConfigName;
-    const config = await this.call(`read MutatingWebhookConfiguration ${name}`, () =>
+    return this.call(`read MutatingWebhookConfiguration ${name}`, () =>
       this.admission.readMutatingWebhookConfiguration({ name }),
     );
-    return {
-      apiVersion: 'admissionregistration.k8s.io/v1',
-      kind: 'MutatingWebhookConfiguration',
-      name,
-      uid: config.metadata?.uid ?? '',
-    };
   }
 
   private async readOptional(namespace: string): Promise<V1Secret | undefined> {
@@ -436,6 +488,15 @@ export class CredentialCopies {
     }
     return undefined;
   }
+}
+
+function ownerOf(config: V1MutatingWebhookConfiguration): V1OwnerReference {
+  return {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'MutatingWebhookConfiguration',
+    name: config.metadata?.name ?? '',
+    uid: config.metadata?.uid ?? '',
+  };
 }
 
 /**

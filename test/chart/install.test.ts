@@ -232,6 +232,8 @@ describe('helm install into a real API server', () => {
   it('keeps the caBundle and the generated password across helm upgrade', async () => {
     const before = await admission.readMutatingWebhookConfiguration({ name: RELEASE });
     const password = await secretValue(releaseNs, `${RELEASE}-redis`, 'redis-password');
+    const admin = await secretValue(releaseNs, `${RELEASE}-redis-admin`, 'admin-password');
+    expect(admin).not.toBe(password);
     await helmOk([
       'upgrade',
       RELEASE,
@@ -247,6 +249,7 @@ describe('helm install into a real API server', () => {
       before.webhooks![0]!.clientConfig.caBundle,
     );
     expect(await secretValue(releaseNs, `${RELEASE}-redis`, 'redis-password')).toBe(password);
+    expect(await secretValue(releaseNs, `${RELEASE}-redis-admin`, 'admin-password')).toBe(admin);
     // The webhook's copy from before the upgrade: not the chart's to touch.
     expect(await secretValue(agentNs, `${RELEASE}-redis`, 'redis-password')).toBe(password);
     const pod = await core.createNamespacedPod({

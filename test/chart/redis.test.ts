@@ -13,30 +13,15 @@ import { freePort } from '../../harness/ports.js';
 import { pollUntil } from '../../harness/poll.js';
 import { acceptsPassword } from '../../harness/redis.js';
 import { writeSecretVolume } from '../../harness/secret-volume.js';
-import { find, parseManifests, template } from './helm.js';
-
-interface RedisContainer {
-  name: string;
-  command: string[];
-  args: string[];
-  env: { name: string; value?: string }[];
-  readinessProbe?: { exec: { command: string[] } };
-}
-
-async function renderedRedis(files: string[]): Promise<RedisContainer[]> {
-  const result = await template(files);
-  expect(result.code, result.stderr).toBe(0);
-  const statefulSet = find(parseManifests(result.stdout), 'StatefulSet') as unknown as {
-    spec: { template: { spec: { containers: RedisContainer[] } } };
-  };
-  return statefulSet.spec.template.spec.containers;
-}
-
-/** Swap one literal for another, failing when the script no longer holds it exactly once. */
-function swap(text: string, from: string, to: string): string {
-  expect(text.split(from), `"${from}" in the Redis script`).toHaveLength(2);
-  return text.replace(from, to);
-}
+import {
+  killed,
+  literalEnv,
+  localScript,
+  renderedRedis,
+  startScript,
+  swap,
+  type RedisContainer,
+} from './bundled-redis.js';
 
 describe('bundled Redis command', () => {
   const password = 'Zx8' + 'q'.repeat(29);
@@ -48,48 +33,29 @@ describe('bundled Redis command', () => {
   let script = '';
   let proc: ChildProcess | undefined;
   let followerProc: ChildProcess | undefined;
+  const admin = 'Ad9' + 'z'.repeat(37);
+  let adminDir = '';
   const authEnv = () => ({
     PATH: process.env.PATH,
+    ...literalEnv(container),
     REDIS_AUTH_DIR: authDir,
-    REDIS_AUTH_KEY: 'redis-password',
+    REDIS_ADMIN_DIR: adminDir,
   });
 
   async function start(current = password): Promise<void> {
-    const child = spawn(container.command[0]!, [...container.command.slice(1), script], {
-      env: authEnv(),
-      stdio: 'ignore',
-    });
-    proc = child;
-    await pollUntil(`redis on ${port}`, async () => {
-      if (child.exitCode !== null) throw new Error(`redis exited with ${child.exitCode}`);
-      const client = new Redis({
-        port,
-        password: current,
-        lazyConnect: true,
-        retryStrategy: () => null,
-      });
-      client.on('error', () => undefined);
-      try {
-        await client.connect();
-        return (await client.ping()) === 'PONG';
-      } finally {
-        client.disconnect();
-      }
-    });
+    proc = await startScript(container, script, authEnv(), port, { password: current });
   }
 
   async function kill(): Promise<void> {
-    const child = proc;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGKILL');
-    await exited;
+    await killed(proc);
   }
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'kaos-chart-redis-'));
     authDir = join(dir, 'auth');
+    adminDir = join(dir, 'admin');
     writeSecretVolume(authDir, { 'redis-password': password });
+    writeSecretVolume(adminDir, { 'admin-password': admin });
     port = await freePort();
     // appendfsync always in this fixture: a write acknowledged before a kill -9 survives it.
     [container, follower] = (await renderedRedis(['bundled-redis.yaml'])) as [
@@ -97,23 +63,18 @@ describe('bundled Redis command', () => {
       RedisContainer,
     ];
     expect(container.env.map((e) => e.name)).toEqual([
+      'REDIS_MEMORY_LIMIT',
       'REDIS_AUTH_DIR',
       'REDIS_AUTH_KEY',
+      'REDIS_ADMIN_DIR',
+      'REDIS_ADMIN_KEY',
+      'REDIS_ADMIN_USER',
+      'REDIS_MEMORY_ACL',
+      'REDIS_ADMIN_ACL',
       'REDISCLI_AUTH',
     ]);
     expect(follower.name).toBe('auth');
-    script = swap(
-      container.args[0]!,
-      'echo "port 6379"',
-      `echo "port ${port}"; echo "bind 127.0.0.1"`,
-    );
-    script = swap(script, 'dir /data', `dir ${dir}`);
-    script = swap(script, '> /tmp/redis.conf', `> ${join(dir, 'redis.conf')}`);
-    script = swap(
-      script,
-      'redis-server /tmp/redis.conf',
-      `redis-server ${join(dir, 'redis.conf')}`,
-    );
+    script = localScript(container, port, dir);
     await start();
   });
 
@@ -135,20 +96,31 @@ describe('bundled Redis command', () => {
     expect(statSync(join(dir, 'redis.conf')).mode & 0o077).toBe(0);
     const config = readFileSync(join(dir, 'redis.conf'), 'utf8');
     expect(config).not.toContain(password);
-    expect(config).toMatch(/^user default on #[0-9a-f]{64} ~\* &\* \+@all$/m);
+    expect(config).toMatch(/^aclfile .*users\.acl$/m);
+    expect(statSync(join(dir, 'users.acl')).mode & 0o077).toBe(0);
+    const users = readFileSync(join(dir, 'users.acl'), 'utf8');
+    expect(users).not.toContain(password);
+    expect(users).not.toContain(admin);
+    expect(users).toMatch(
+      /^user default on #[0-9a-f]{64} resetkeys ~kaos:memory:\* resetchannels -@all /m,
+    );
+    expect(users).toMatch(/^user kaos-admin on #[0-9a-f]{64} ~\* &\* \+@all$/m);
   });
 
   it('runs with an append-only file that survives kill -9', async () => {
-    const client = new Redis({ port, password });
+    const client = new Redis({ port, username: 'kaos-admin', password: admin });
     expect(await client.config('GET', 'appendonly')).toEqual(['appendonly', 'yes']);
     expect(await client.config('GET', 'appendfsync')).toEqual(['appendfsync', 'always']);
-    await client.set('kaos:memory:probe', 'kept');
+    // As the memory user, with a command of the session layout.
+    const writer = new Redis({ port, password });
+    expect(await writer.rpush('kaos:memory:events:probe', 'kept')).toBe(1);
+    writer.disconnect();
     client.disconnect();
     expect(existsSync(join(dir, 'appendonlydir'))).toBe(true);
     await kill();
     await start();
     const again = new Redis({ port, password });
-    expect(await again.get('kaos:memory:probe')).toBe('kept');
+    expect(await again.lrange('kaos:memory:events:probe', 0, -1)).toEqual(['kept']);
     again.disconnect();
   });
 
@@ -176,7 +148,9 @@ describe('bundled Redis command', () => {
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
     // A client connected with the old password, as a running sidecar is.
     const running = new Redis({ port, password });
-    await pollUntil('the follower to apply the Secret', () => output.includes('1 password(s)'));
+    await pollUntil('the follower to apply the Secret', () =>
+      output.includes('1 memory and 1 admin password(s)'),
+    );
 
     // 1. A second password beside the first.
     writeSecretVolume(authDir, { 'redis-password': password, 'redis-password-next': next });
@@ -194,7 +168,7 @@ describe('bundled Redis command', () => {
       async () => !(await acceptsPassword(port, password)),
     );
     expect(await acceptsPassword(port, next)).toBe(true);
-    expect(await running.set('kaos:memory:during-rotation', 'kept')).toBe('OK');
+    expect(await running.rpush('kaos:memory:events:during-rotation', 'kept')).toBe(1);
     running.disconnect();
     expect(output).not.toContain(password);
     expect(output).not.toContain(next);

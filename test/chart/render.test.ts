@@ -32,7 +32,8 @@ const CASES: Record<string, string[]> = {
   monitoring: ['monitoring.yaml'],
 };
 
-const PASSWORD_LINE = /^(\s+redis-password: )(\S+)$/gm;
+// The memory user's and the admin user's (docs/adr/0034-least-privilege.md).
+const PASSWORD_LINE = /^(\s+(?:redis|admin)-password: )(\S+)$/gm;
 
 /** The generated password differs on every render; the golden holds a mask instead. */
 function maskPasswords(text: string): { masked: string; passwords: string[] } {
@@ -141,10 +142,13 @@ describe('golden renders (REFRESH_GOLDEN=true rewrites them)', () => {
   it('masks only the generated password, in the one Secret of the release namespace', async () => {
     const result = await template(['bundled-redis.yaml']);
     const { passwords } = maskPasswords(result.stdout);
-    expect(passwords).toHaveLength(1); // agent namespaces get the webhook's copies instead
+    // The memory user's and the admin's; agent namespaces get the webhook's copies instead.
+    expect(passwords).toHaveLength(2);
     expect(passwords[0]).toMatch(/^[A-Za-z0-9]{32}$/);
+    expect(passwords[1]).toMatch(/^[A-Za-z0-9]{40}$/);
     const again = maskPasswords((await template(['bundled-redis.yaml'])).stdout).passwords;
     expect(again[0]).not.toBe(passwords[0]); // random without a cluster; kept by lookup in one
+    expect(again[1]).not.toBe(passwords[1]);
   });
 });
 
@@ -222,6 +226,7 @@ describe('default install', () => {
     const script = podSpec(redis as unknown as Manifest).containers[0]!.args!.join('\n');
     expect(script).toContain('appendonly yes');
     expect(script).toContain('user default on');
+    expect(script).toContain('aclfile');
     expect(script).not.toContain('requirepass');
     expect(redis.spec.volumeClaimTemplates.map((t) => t.metadata.name)).toEqual(['data']);
   });
@@ -284,6 +289,7 @@ describe('default install', () => {
         verbs: ['get', 'list', 'update', 'delete'],
       },
       { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
+      { apiGroups: [''], resources: ['namespaces'], verbs: ['list'] },
       {
         apiGroups: ['admissionregistration.k8s.io'],
         resources: ['mutatingwebhookconfigurations'],
@@ -363,8 +369,14 @@ describe('values reach the webhook', () => {
 
   it('bundled Redis: one password Secret, whatever the deprecated secretNamespaces say', async () => {
     const manifests = await render(['bundled-redis.yaml']);
-    const secrets = manifests.filter((m) => m.kind === 'Secret').map((m) => m.metadata.namespace);
-    expect(secrets).toEqual([NAMESPACE]);
+    const secrets = manifests
+      .filter((m) => m.kind === 'Secret')
+      .map((m) => `${m.metadata.namespace}/${m.metadata.name}`);
+    // The memory user's, which pods get, and the admin's, which only Redis mounts.
+    expect(secrets).toEqual([
+      `${NAMESPACE}/kaos-memory-redis`,
+      `${NAMESPACE}/kaos-memory-redis-admin`,
+    ]);
     expect(manifests.some((m) => m.kind === 'NetworkPolicy')).toBe(false);
   });
 

@@ -446,11 +446,19 @@ describe('the Redis password in every agent namespace, with the default install'
     // chart's own `auth` container following the release namespace's Secret.
     const redis = await RedisServer.start({ password: OLD });
     started.push(redis);
+    // Its admin user, whose Secret only Redis mounts: the `auth` container applies the
+    // memory user's passwords as it (docs/adr/0034-least-privilege.md).
+    const ADMIN = 'Ad9' + 'z'.repeat(37);
+    const adminDir = join(work, 'redis-admin');
+    writeSecretVolume(adminDir, { 'admin-password': ADMIN });
+    const setup = redis.client();
+    await setup.call('ACL', 'SETUSER', 'kaos-admin', 'on', `>${ADMIN}`, '~*', '&*', '+@all');
+    setup.disconnect();
     const redisAuth = new VolumeSync(core, releaseNs, SECRET, join(work, 'redis-auth'));
     syncs.push(redisAuth);
     await redisAuth.sync();
     redisAuth.start();
-    const follower = await startFollower(redis.port, redisAuth.dir);
+    const follower = await startFollower(redis.port, redisAuth.dir, adminDir);
     started.push(follower);
 
     // The sidecar as the pod spec says, its Secret volume fed by a kubelet-like sync of the
@@ -515,7 +523,7 @@ describe('the Redis password in every agent namespace, with the default install'
     expect(writer.acknowledged).toBeGreaterThan(20);
 
     // The sidecar's next connection uses the new password: cut it (no writes in flight).
-    const admin = new Redis({ port: redis.port, password: NEW });
+    const admin = new Redis({ port: redis.port, username: 'kaos-admin', password: ADMIN });
     const clients = String(await admin.call('CLIENT', 'LIST'))
       .split('\n')
       .filter((line) => line.includes('name=kaos-memory-sidecar'));
@@ -584,7 +592,7 @@ describe('the Redis password in every agent namespace, with the default install'
 });
 
 /** The chart's `auth` container script, as helm renders it, run against `port`. */
-async function startFollower(port: number, dir: string): Promise<ManagedProcess> {
+async function startFollower(port: number, dir: string, adminDir: string): Promise<ManagedProcess> {
   const rendered = await helmOk(['template', RELEASE, CHART_DIR]);
   const statefulSet = find(parseManifests(rendered), 'StatefulSet') as unknown as V1StatefulSet;
   const auth = statefulSet.spec?.template.spec?.containers.find((c) => c.name === 'auth');
@@ -596,8 +604,10 @@ async function startFollower(port: number, dir: string): Promise<ManagedProcess>
     args: ['-c', script.replace('-p 6379', `-p ${port}`)],
     env: {
       PATH: process.env.PATH ?? '',
+      ...Object.fromEntries((auth.env ?? []).map((e) => [e.name, e.value ?? ''])),
       REDIS_AUTH_DIR: dir,
       REDIS_AUTH_KEY: KEY,
+      REDIS_ADMIN_DIR: adminDir,
       REDIS_AUTH_PERIOD_SECONDS: '0.2',
     },
   });
