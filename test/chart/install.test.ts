@@ -192,7 +192,7 @@ describe('helm install into a real API server', () => {
     });
     expect(sidecar?.resources).toEqual({
       requests: { cpu: '10m', memory: '64Mi' },
-      limits: { memory: '256Mi' },
+      limits: { cpu: '500m', memory: '256Mi' },
     });
     // auto on a 1.29+ API server: a native sidecar.
     expect(pod.spec?.initContainers?.map((c) => [c.name, c.restartPolicy])).toEqual([

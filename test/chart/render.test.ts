@@ -210,7 +210,7 @@ describe('default install', () => {
     expect(env.INJECT_SIDECAR_NODE_OPTIONS).toBeUndefined();
     expect(JSON.parse(env.INJECT_SIDECAR_RESOURCES!)).toEqual({
       requests: { cpu: '10m', memory: '64Mi' },
-      limits: { memory: '256Mi' },
+      limits: { cpu: '500m', memory: '256Mi' },
     });
     const secret = find(manifests, 'Secret', 'kaos-memory-redis') as unknown as {
       data: Record<string, string>;
@@ -259,9 +259,27 @@ describe('default install', () => {
     const env = webhookEnv(manifests);
     const rules = (kind: string, name?: string) =>
       (find(manifests, kind, name) as unknown as { rules: unknown[] }).rules;
-    expect(manifests.filter((m) => m.kind === 'ClusterRole')).toHaveLength(2);
-    expect(manifests.filter((m) => m.kind === 'Role')).toHaveLength(1);
-    expect(rules('Role')).toEqual([
+    expect(manifests.filter((m) => m.kind === 'ClusterRole')).toHaveLength(3);
+    expect(manifests.filter((m) => m.kind === 'Role')).toHaveLength(2);
+    // The cluster view: read-only namespaces, LimitRanges and quotas.
+    expect(rules('ClusterRole', `kaos-memory-webhook-view-${NAMESPACE}`)).toEqual([
+      {
+        apiGroups: [''],
+        resources: ['namespaces', 'limitranges', 'resourcequotas'],
+        verbs: ['get', 'list', 'watch'],
+      },
+    ]);
+    // The credentials loop's Lease: create, and get/update on that one name.
+    expect(rules('Role', 'kaos-memory-webhook-lease')).toEqual([
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
+      {
+        apiGroups: ['coordination.k8s.io'],
+        resources: ['leases'],
+        resourceNames: ['kaos-memory-credentials'],
+        verbs: ['get', 'update'],
+      },
+    ]);
+    expect(rules('Role', 'kaos-memory-webhook')).toEqual([
       { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
       {
         apiGroups: [''],
@@ -390,7 +408,10 @@ describe('values reach the webhook', () => {
       'kaos-memory-redis/redis-password',
     );
     expect(mutatingWebhook(manifests).sideEffects).toBe('None');
-    expect(manifests.filter((m) => /Role|AdmissionPolicy/.test(m.kind))).toEqual([]);
+    // Only the cluster view's read-only rights are left.
+    expect(
+      manifests.filter((m) => /Role|AdmissionPolicy/.test(m.kind)).map((m) => m.metadata.name),
+    ).toEqual([`kaos-memory-webhook-view-${NAMESPACE}`, `kaos-memory-webhook-view-${NAMESPACE}`]);
   });
 
   it('cert-manager: a Certificate whose Secret is mounted, CA injection, RBAC for the copies only', async () => {
@@ -413,6 +434,8 @@ describe('values reach the webhook', () => {
     });
     expect(manifests.filter((m) => /Role$/.test(m.kind)).map((m) => m.metadata.name)).toEqual([
       `kaos-memory-webhook-credentials-${NAMESPACE}`,
+      `kaos-memory-webhook-view-${NAMESPACE}`,
+      'kaos-memory-webhook-lease',
     ]);
     const issuer = await render(['cert-manager-issuer.yaml']);
     expect(issuer.filter((m) => m.kind === 'Issuer')).toEqual([]);
