@@ -110,6 +110,14 @@ export const ENV = {
 export const SIDECAR_NODE_OPTIONS = '--max-semi-space-size=2 --v8-pool-size=1';
 
 /**
+ * The webhook's NODE_OPTIONS (the chart's default): an old space well inside its 256Mi limit,
+ * so V8 collects before the container is OOM-killed rather than growing to its default
+ * (a quarter of the node's memory); bench/controller.ts measures a credentials round under it.
+ */
+export const WEBHOOK_NODE_OPTIONS =
+  '--max-old-space-size=64 --max-semi-space-size=2 --v8-pool-size=1';
+
+/**
  * The sidecar's session settings: their defaults (the contract's) and bounds. The webhook
  * checks the INJECT_* values it passes on as these MEMORY_* with the same rules, so a value
  * it accepts never stops a sidecar at start.

@@ -1,6 +1,6 @@
 // One round of the credentials controller in a process of its own, so its peak RSS
 // (VmHWM) is the round's: argv[2] is `round` (CredentialCopies.sync, pages of agent
-// pods) or `whole-list` (the one unpaginated list the loop made before, the baseline).
+// pods), `idle` (the modules loaded, nothing listed) or `whole-list` (the one unpaginated list the loop made before, the baseline).
 // Prints one JSON line: { ms, hwmMiB, anonMiB }.
 import { readFileSync } from 'node:fs';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
@@ -20,7 +20,10 @@ async function main(): Promise<void> {
   const kc = new KubeConfig();
   kc.loadFromFile(kubeconfig);
   const started = performance.now();
-  if (mode === 'whole-list') {
+  if (mode === 'idle') {
+    // The modules loaded and a client made: the floor under both.
+    kc.makeApiClient(CoreV1Api);
+  } else if (mode === 'whole-list') {
     const pods = await kc
       .makeApiClient(CoreV1Api)
       .listPodForAllNamespaces({ labelSelector: AGENT_LABEL });
