@@ -4,7 +4,8 @@
 // as admission leaves them) and measures, per cluster size, one round of the controller
 // (pages of agent pods) beside the one unpaginated list it used to make, each in a
 // process of its own: time and peak RSS. Goal: under 128 MiB at 20,000 pods.
-// Needs the control plane (scripts/controlplane.sh). Usage: node --import tsx bench/controller.ts [max=20000]
+// Needs the control plane (scripts/controlplane.sh) and a build (npm run build).
+// Usage: node --import tsx bench/controller.ts [max=20000]
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
@@ -71,10 +72,10 @@ type Round = { ms: number; hwmMiB: number; anonMiB: number } | 'out of memory';
 
 /** One round in a process of its own, with the webhook's V8 flags (the chart's default). */
 function runRound(mode: 'round' | 'whole-list' | 'idle', kubeconfig: string, home: string) {
-  const script = fileURLToPath(new URL('./lib/controller-round.ts', import.meta.url));
+  const script = fileURLToPath(new URL('./lib/controller-round.mjs', import.meta.url));
   return new Promise<Round>((resolve, reject) => {
     const flags = WEBHOOK_NODE_OPTIONS.split(' ');
-    const args = [...flags, '--import', 'tsx', script, mode, kubeconfig, home];
+    const args = [...flags, script, mode, kubeconfig, home];
     const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
     proc.stderr.on('data', (d: Buffer) => (err += d.toString()));

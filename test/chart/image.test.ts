@@ -178,6 +178,8 @@ describe('the image command from a production install', () => {
         WEBHOOK_PORT: String(port),
         WEBHOOK_HOST: '127.0.0.1',
         WEBHOOK_TLS_DIR: tls,
+        // No API server here: the cluster view would keep /readyz at 503 until it synced.
+        WEBHOOK_CLUSTER_VIEW: 'false',
         INJECT_REDIS_URL: 'redis://redis.memory.svc:6379',
         INJECT_SIDECAR_IMAGE: 'ghcr.io/kaos-tools/kaos-memory:0.1.0',
         INJECT_NATIVE_SIDECAR: 'true',

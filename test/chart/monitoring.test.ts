@@ -339,6 +339,8 @@ describe('the metrics the rules and the dashboard name', () => {
     webhook = await WebhookProcess.start({
       env: {
         WEBHOOK_TLS_DIR: certs.dir,
+        // No API server here: the cluster view would keep /readyz at 503 until it synced.
+        WEBHOOK_CLUSTER_VIEW: 'false',
         INJECT_REDIS_URL: 'redis://redis:6379',
         INJECT_SIDECAR_IMAGE: 'kaos-memory:test',
         INJECT_NATIVE_SIDECAR: 'true',
