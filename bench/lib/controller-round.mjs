@@ -4,6 +4,8 @@
 // made, nothing listed) or `whole-list` (the one unpaginated list the loop made before).
 // Prints one JSON line: { ms, hwmMiB, anonMiB }.
 import { readFileSync } from 'node:fs';
+import process from 'node:process';
+import { performance } from 'node:perf_hooks';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { AGENT_LABEL } from '../../dist/lib/contract.js';
 import { createLogger } from '../../dist/lib/logger.js';
@@ -43,5 +45,7 @@ if (mode === 'idle') {
   await copies.sync();
 }
 const ms = performance.now() - started;
-console.log(JSON.stringify({ ms, hwmMiB: statusMiB('VmHWM'), anonMiB: statusMiB('RssAnon') }));
+process.stdout.write(
+  `${JSON.stringify({ ms, hwmMiB: statusMiB('VmHWM'), anonMiB: statusMiB('RssAnon') })}\n`,
+);
 process.exit(0);
