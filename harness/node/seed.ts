@@ -25,6 +25,8 @@ export const SEED = {
 export const STATUS_ANNOTATION = 'memory.kaos.tools/status';
 export const REDIS_POD = `${RELEASE}-redis-0`;
 export const REDIS_SECRET = `${RELEASE}-redis`;
+export const REDIS_ADMIN_SECRET = `${RELEASE}-redis-admin`;
+export const REDIS_ADMIN_USER = 'kaos-admin';
 
 /**
  * An agent as the KAOS operator deploys it: the label value, the env its Agent resource
@@ -187,27 +189,48 @@ export async function readBack(
   return { ...body, events: body.events ?? [] };
 }
 
+/**
+ * Who `redis-cli` authenticates as: a password alone is the `default` user, the memory
+ * user agents get (docs/adr/0034-least-privilege.md), which may not run KEYS or CONFIG;
+ * looking inside Redis as an operator does takes the admin user.
+ */
+export type RedisCredential = string | { user: string; password: string };
+
 /** The bundled Redis's password, from the Secret the chart made. */
 export async function redisPassword(cluster: NodeCluster): Promise<string> {
+  return secretValue(cluster, REDIS_SECRET, 'redis-password');
+}
+
+/** The bundled Redis's admin user (`kaos-admin`), its password from the chart's Secret. */
+export async function redisAdmin(cluster: NodeCluster): Promise<RedisCredential> {
+  return {
+    user: REDIS_ADMIN_USER,
+    password: await secretValue(cluster, REDIS_ADMIN_SECRET, 'admin-password'),
+  };
+}
+
+async function secretValue(cluster: NodeCluster, name: string, key: string): Promise<string> {
   const secret = await getJson<{ data: Record<string, string> }>(
     cluster,
     '-n',
     RELEASE_NS,
     'get',
     'secret',
-    REDIS_SECRET,
+    name,
   );
-  const value = secret.data['redis-password'];
-  if (!value) throw new Error(`Secret ${RELEASE_NS}/${REDIS_SECRET} has no redis-password`);
+  const value = secret.data[key];
+  if (!value) throw new Error(`Secret ${RELEASE_NS}/${name} has no ${key}`);
   return Buffer.from(value, 'base64').toString('utf8');
 }
 
 /** `redis-cli` in the bundled Redis pod, authenticated; resolves with its lines. */
 export async function redisCli(
   cluster: NodeCluster,
-  password: string,
+  credential: RedisCredential,
   ...args: string[]
 ): Promise<string[]> {
+  const { user, password } =
+    typeof credential === 'string' ? { user: undefined, password: credential } : credential;
   const out = await cluster.kubectl([
     '-n',
     RELEASE_NS,
@@ -220,6 +243,7 @@ export async function redisCli(
     `REDISCLI_AUTH=${password}`,
     'redis-cli',
     '--no-auth-warning',
+    ...(user !== undefined ? ['--user', user] : []),
     ...args,
   ]);
   return out.split('\n').filter(Boolean);
@@ -236,12 +260,12 @@ export interface RedisView {
 /** What `kubectl exec` into the Redis pod shows: the keys and the session's stored events. */
 export async function inspectRedis(
   cluster: NodeCluster,
-  password: string,
+  credential: RedisCredential,
   session: string = SEED.session,
 ): Promise<RedisView> {
   const eventsKey = `${SEED.prefix}:events:${session}`;
-  const keys = (await redisCli(cluster, password, 'KEYS', `${SEED.prefix}:*`)).sort();
-  const events = await redisCli(cluster, password, 'LRANGE', eventsKey, '0', '-1');
+  const keys = (await redisCli(cluster, credential, 'KEYS', `${SEED.prefix}:*`)).sort();
+  const events = await redisCli(cluster, credential, 'LRANGE', eventsKey, '0', '-1');
   return { keys, eventsKey, events };
 }
 
