@@ -17,7 +17,10 @@ import {
   inspectRedis,
   readBack,
   recycle,
+  REDIS_ADMIN_SECRET,
+  REDIS_ADMIN_USER,
   REDIS_POD,
+  redisAdmin,
   redisCli,
   redisPassword,
   SEED,
@@ -218,10 +221,11 @@ async function remember(
 }
 
 async function lookInside(cluster: NodeCluster, proofs: Proofs): Promise<void> {
-  const password = await redisPassword(cluster);
-  const view = await inspectRedis(cluster, password);
-  const cli = `kubectl -n ${RELEASE_NS} exec ${REDIS_POD} -c redis -- redis-cli`;
-  ui.say(`$ ${cli} KEYS '${SEED.prefix}:*'   (REDISCLI_AUTH from Secret ${RELEASE}-redis)`);
+  // The admin user: the memory user agents hold may not run KEYS or CONFIG (ADR 0034).
+  const admin = await redisAdmin(cluster);
+  const view = await inspectRedis(cluster, admin);
+  const cli = `kubectl -n ${RELEASE_NS} exec ${REDIS_POD} -c redis -- redis-cli --user ${REDIS_ADMIN_USER}`;
+  ui.say(`$ ${cli} KEYS '${SEED.prefix}:*'   (REDISCLI_AUTH from Secret ${REDIS_ADMIN_SECRET})`);
   ui.block(view.keys.join('\n'));
   proofs.check(
     'stored',
@@ -243,7 +247,7 @@ async function lookInside(cluster: NodeCluster, proofs: Proofs): Promise<void> {
     view.events.join('\n'),
   );
 
-  const [, appendonly] = await redisCli(cluster, password, 'CONFIG', 'GET', 'appendonly');
+  const [, appendonly] = await redisCli(cluster, admin, 'CONFIG', 'GET', 'appendonly');
   ui.say(`$ ${cli} CONFIG GET appendonly → ${appendonly}`);
   proofs.check('durable', 'Redis writes an append-only file', appendonly === 'yes', appendonly);
   const pvcs = await getJson<{

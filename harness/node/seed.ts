@@ -25,18 +25,47 @@ export const SEED = {
 export const STATUS_ANNOTATION = 'memory.kaos.tools/status';
 export const REDIS_POD = `${RELEASE}-redis-0`;
 export const REDIS_SECRET = `${RELEASE}-redis`;
+export const REDIS_ADMIN_SECRET = `${RELEASE}-redis-admin`;
+export const REDIS_ADMIN_USER = 'kaos-admin';
 
-/** The agent Deployment as the KAOS operator creates it: a label, nothing about memory. */
-export function agentDeployment(namespace: string): object {
+/**
+ * An agent as the KAOS operator deploys it: the label value, the env its Agent resource
+ * gives the container (`kaos agent deploy --env`), and the conversation the test has with it.
+ */
+export interface AgentSpec {
+  agent: string;
+  env?: { name: string; value: string }[];
+  session: string;
+  message: string;
+}
+
+/** The seed notebook's agent: the operator's Deployment, nothing about memory. */
+export const SEED_AGENT: AgentSpec = {
+  agent: SEED.agent,
+  session: SEED.session,
+  message: SEED.message,
+};
+
+/** The operator's names for an agent: Deployment `agent-<name>`, label `agent=<name>`. */
+export function agentNames(agent: AgentSpec): { deployment: string; selector: string } {
+  return { deployment: `agent-${agent.agent}`, selector: `agent=${agent.agent}` };
+}
+
+/** The agent Deployment as the KAOS operator creates it: a label, and the agent's own env. */
+export function agentDeployment(namespace: string, agent: AgentSpec = SEED_AGENT): object {
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
-    metadata: { name: SEED.deployment, namespace, labels: { agent: SEED.agent } },
+    metadata: {
+      name: agentNames(agent).deployment,
+      namespace,
+      labels: { agent: agent.agent },
+    },
     spec: {
       replicas: 1,
-      selector: { matchLabels: { agent: SEED.agent } },
+      selector: { matchLabels: { agent: agent.agent } },
       template: {
-        metadata: { labels: { agent: SEED.agent } },
+        metadata: { labels: { agent: agent.agent } },
         spec: {
           terminationGracePeriodSeconds: 1,
           containers: [
@@ -45,6 +74,7 @@ export function agentDeployment(namespace: string): object {
               image: IMAGE_NAMES.busybox(),
               imagePullPolicy: 'IfNotPresent',
               command: ['sleep', '3600'],
+              ...(agent.env && agent.env.length > 0 ? { env: agent.env } : {}),
             },
           ],
         },
@@ -54,21 +84,22 @@ export function agentDeployment(namespace: string): object {
 }
 
 /**
- * Waits for the one live agent pod (other than `notUid`) to run with the agent and its
- * sidecar Ready; resolves with it. Rejects at the deadline with what it last saw.
+ * Waits for the one live pod of the agent (other than `notUid`) to run with the agent and
+ * its sidecar Ready; resolves with it. Rejects at the deadline with what it last saw.
  */
 export async function readyAgentPod(
   cluster: NodeCluster,
   namespace: string,
-  notUid?: string,
-  timeoutMs = 180_000,
+  options: { agent?: AgentSpec; notUid?: string; timeoutMs?: number } = {},
 ): Promise<PodJson> {
+  const { agent = SEED_AGENT, notUid, timeoutMs = 180_000 } = options;
+  const { selector } = agentNames(agent);
   let found: PodJson | undefined;
   let seen = 'no pod yet';
   await pollUntil(
-    `the ${SEED.selector} pod${notUid ? ' that replaces the deleted one' : ''} to be Ready`,
+    `the ${selector} pod${notUid ? ' that replaces the deleted one' : ''} to be Ready`,
     async () => {
-      const pods = (await livePods(cluster, namespace, SEED.selector)).filter(
+      const pods = (await livePods(cluster, namespace, selector)).filter(
         (pod) => pod.metadata.uid !== notUid,
       );
       seen = JSON.stringify(pods.map((pod) => ({ name: pod.metadata.name, ...pod.status })));
@@ -89,11 +120,15 @@ export async function readyAgentPod(
 }
 
 /** `kubectl apply` of the Deployment; resolves with its pod once Ready. */
-export async function deployAgent(cluster: NodeCluster, namespace: string): Promise<PodJson> {
+export async function deployAgent(
+  cluster: NodeCluster,
+  namespace: string,
+  agent: AgentSpec = SEED_AGENT,
+): Promise<PodJson> {
   await cluster.kubectl(['apply', '-f', '-'], {
-    input: JSON.stringify(agentDeployment(namespace)),
+    input: JSON.stringify(agentDeployment(namespace, agent)),
   });
-  return readyAgentPod(cluster, namespace);
+  return readyAgentPod(cluster, namespace, { agent });
 }
 
 /** A shell command in the agent's container: what the agent does, with busybox. */
@@ -106,11 +141,20 @@ export function inAgent(
   return execIn(cluster, namespace, pod.metadata.name, SEED.container, command);
 }
 
-export const WRITE_COMMAND = `wget -q -O- --header 'Content-Type: application/json' --post-data '${JSON.stringify(
-  { event_type: 'user_message', content: SEED.message },
-)}' "$MEMORY_API_URL/v1/sessions/${SEED.session}/events"`;
+/** The agent's POST of its message to the session, through $MEMORY_API_URL (busybox wget). */
+export function writeCommand(agent: AgentSpec = SEED_AGENT): string {
+  const body = JSON.stringify({ event_type: 'user_message', content: agent.message });
+  return `wget -q -O- --header 'Content-Type: application/json' --post-data '${body}' "$MEMORY_API_URL/v1/sessions/${agent.session}/events"`;
+}
 
-export const READ_COMMAND = `wget -q -O- "$MEMORY_API_URL/v1/sessions/${SEED.session}/events"`;
+/** The agent's GET of the session's events, through $MEMORY_API_URL. */
+export function readCommand(agent: AgentSpec = SEED_AGENT): string {
+  return `wget -q -O- "$MEMORY_API_URL/v1/sessions/${agent.session}/events"`;
+}
+
+export const WRITE_COMMAND = writeCommand();
+
+export const READ_COMMAND = readCommand();
 
 export interface StoredEvent {
   event_id?: string;
@@ -123,8 +167,9 @@ export async function writeMessage(
   cluster: NodeCluster,
   namespace: string,
   pod: PodJson,
+  agent: AgentSpec = SEED_AGENT,
 ): Promise<{ stored?: number; events?: StoredEvent[] }> {
-  return JSON.parse(await inAgent(cluster, namespace, pod, WRITE_COMMAND)) as {
+  return JSON.parse(await inAgent(cluster, namespace, pod, writeCommand(agent))) as {
     stored?: number;
     events?: StoredEvent[];
   };
@@ -135,35 +180,57 @@ export async function readBack(
   cluster: NodeCluster,
   namespace: string,
   pod: PodJson,
+  agent: AgentSpec = SEED_AGENT,
 ): Promise<{ agent?: string; events: StoredEvent[] }> {
-  const body = JSON.parse(await inAgent(cluster, namespace, pod, READ_COMMAND)) as {
+  const body = JSON.parse(await inAgent(cluster, namespace, pod, readCommand(agent))) as {
     agent?: string;
     events?: StoredEvent[];
   };
   return { ...body, events: body.events ?? [] };
 }
 
+/**
+ * Who `redis-cli` authenticates as: a password alone is the `default` user, the memory
+ * user agents get (docs/adr/0034-least-privilege.md), which may not run KEYS or CONFIG;
+ * looking inside Redis as an operator does takes the admin user.
+ */
+export type RedisCredential = string | { user: string; password: string };
+
 /** The bundled Redis's password, from the Secret the chart made. */
 export async function redisPassword(cluster: NodeCluster): Promise<string> {
+  return secretValue(cluster, REDIS_SECRET, 'redis-password');
+}
+
+/** The bundled Redis's admin user (`kaos-admin`), its password from the chart's Secret. */
+export async function redisAdmin(cluster: NodeCluster): Promise<RedisCredential> {
+  return {
+    user: REDIS_ADMIN_USER,
+    password: await secretValue(cluster, REDIS_ADMIN_SECRET, 'admin-password'),
+  };
+}
+
+async function secretValue(cluster: NodeCluster, name: string, key: string): Promise<string> {
   const secret = await getJson<{ data: Record<string, string> }>(
     cluster,
     '-n',
     RELEASE_NS,
     'get',
     'secret',
-    REDIS_SECRET,
+    name,
   );
-  const value = secret.data['redis-password'];
-  if (!value) throw new Error(`Secret ${RELEASE_NS}/${REDIS_SECRET} has no redis-password`);
+  const value = secret.data[key];
+  if (!value) throw new Error(`Secret ${RELEASE_NS}/${name} has no ${key}`);
   return Buffer.from(value, 'base64').toString('utf8');
 }
 
 /** `redis-cli` in the bundled Redis pod, authenticated; resolves with its lines. */
 export async function redisCli(
   cluster: NodeCluster,
-  password: string,
+  credential: RedisCredential,
   ...args: string[]
 ): Promise<string[]> {
+  const { user, password } =
+    typeof credential === 'string' ? { user: undefined, password: credential } : credential;
   const out = await cluster.kubectl([
     '-n',
     RELEASE_NS,
@@ -176,6 +243,7 @@ export async function redisCli(
     `REDISCLI_AUTH=${password}`,
     'redis-cli',
     '--no-auth-warning',
+    ...(user !== undefined ? ['--user', user] : []),
     ...args,
   ]);
   return out.split('\n').filter(Boolean);
@@ -190,10 +258,14 @@ export interface RedisView {
 }
 
 /** What `kubectl exec` into the Redis pod shows: the keys and the session's stored events. */
-export async function inspectRedis(cluster: NodeCluster, password: string): Promise<RedisView> {
-  const eventsKey = `${SEED.prefix}:events:${SEED.session}`;
-  const keys = (await redisCli(cluster, password, 'KEYS', `${SEED.prefix}:*`)).sort();
-  const events = await redisCli(cluster, password, 'LRANGE', eventsKey, '0', '-1');
+export async function inspectRedis(
+  cluster: NodeCluster,
+  credential: RedisCredential,
+  session: string = SEED.session,
+): Promise<RedisView> {
+  const eventsKey = `${SEED.prefix}:events:${session}`;
+  const keys = (await redisCli(cluster, credential, 'KEYS', `${SEED.prefix}:*`)).sort();
+  const events = await redisCli(cluster, credential, 'LRANGE', eventsKey, '0', '-1');
   return { keys, eventsKey, events };
 }
 
@@ -202,7 +274,99 @@ export async function recycle(
   cluster: NodeCluster,
   namespace: string,
   old: PodJson,
+  agent: AgentSpec = SEED_AGENT,
 ): Promise<PodJson> {
-  await cluster.kubectl(['-n', namespace, 'delete', 'pods', '-l', SEED.selector, '--wait=false']);
-  return readyAgentPod(cluster, namespace, old.metadata.uid);
+  const { selector } = agentNames(agent);
+  await cluster.kubectl(['-n', namespace, 'delete', 'pods', '-l', selector, '--wait=false']);
+  return readyAgentPod(cluster, namespace, { agent, notUid: old.metadata.uid });
+}
+
+// The walkthrough's explicit setup (KAOS's redis-memory walkthrough, steps 1 and 3): a
+// Redis of the agent's own in its namespace, and an agent told about it by its env.
+
+/** The walkthrough's Redis: Deployment and Service `redis`, port 6379, no password. */
+export const WALKTHROUGH_REDIS = 'redis';
+
+/** The URL the walkthrough's step 3 gives its agent: the Redis in its own namespace. */
+export function walkthroughRedisUrl(namespace: string): string {
+  return `redis://${WALKTHROUGH_REDIS}.${namespace}.svc.cluster.local:6379`;
+}
+
+/**
+ * The walkthrough's step 1, as written but for the image: `redis:7-alpine` cannot be
+ * pulled here, so the harness's own redis-server image; the official image turns off
+ * protected mode (no password, reached over the pod network), hence the flag.
+ */
+export function walkthroughRedis(namespace: string): object[] {
+  const labels = { app: WALKTHROUGH_REDIS };
+  return [
+    {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: WALKTHROUGH_REDIS, namespace },
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: labels },
+        template: {
+          metadata: { labels },
+          spec: {
+            containers: [
+              {
+                name: 'redis',
+                image: IMAGE_NAMES.redis(),
+                imagePullPolicy: 'IfNotPresent',
+                command: ['redis-server', '--protected-mode', 'no'],
+                ports: [{ containerPort: 6379 }],
+              },
+            ],
+          },
+        },
+      },
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: WALKTHROUGH_REDIS, namespace },
+      spec: { selector: labels, ports: [{ port: 6379, targetPort: 6379 }] },
+    },
+  ];
+}
+
+/** Step 1: `kubectl apply` of the Redis, then `kubectl wait --for=condition=available`. */
+export async function deployWalkthroughRedis(
+  cluster: NodeCluster,
+  namespace: string,
+): Promise<void> {
+  await cluster.kubectl(['apply', '-f', '-'], {
+    input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: walkthroughRedis(namespace) }),
+  });
+  await cluster.kubectl(
+    [
+      '-n',
+      namespace,
+      'wait',
+      '--for=condition=available',
+      `deployment/${WALKTHROUGH_REDIS}`,
+      '--timeout=120s',
+    ],
+    { timeoutMs: 130_000 },
+  );
+}
+
+/** Step 5's `kubectl exec deploy/redis -- redis-cli …`; resolves with its lines. */
+export async function walkthroughRedisCli(
+  cluster: NodeCluster,
+  namespace: string,
+  ...args: string[]
+): Promise<string[]> {
+  const out = await cluster.kubectl([
+    '-n',
+    namespace,
+    'exec',
+    `deploy/${WALKTHROUGH_REDIS}`,
+    '--',
+    'redis-cli',
+    ...args,
+  ]);
+  return out.split('\n').filter(Boolean);
 }
