@@ -149,7 +149,7 @@ export async function benchController(max = SIZES[SIZES.length - 1] ?? 20_000): 
           'idle: peak RSS MiB',
           'whole list (before): ms',
           'peak RSS MiB',
-          'round, pages of 500: ms',
+          'round, pages of 250: ms',
           'peak RSS MiB',
           'goal < 128 MiB',
         ],

@@ -5,8 +5,8 @@ import type { CoreV1Api, V1Pod } from '@kubernetes/client-node';
 import { AGENT_LABEL } from '../lib/contract.js';
 import { kubeStatus } from '../lib/kube-errors.js';
 
-/** Pods per list call: the API server's own default chunk size for kubectl. */
-export const PAGE_SIZE = 500;
+/** Pods per list call: half kubectl's chunk, so a page stays a few MiB under the webhook's 64 MiB old space. */
+export const PAGE_SIZE = 250;
 /** Restarts after an expired continue token (410) before the round gives up. */
 const RESTARTS = 3;
 
