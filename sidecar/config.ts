@@ -103,11 +103,7 @@ export function loadSidecarConfig(env: NodeJS.ProcessEnv = process.env): Sidecar
     maxSessionEvents: intEnv(env, ENV.maxSessionEvents, SESSION_SETTINGS.maxSessionEvents),
     maxSessions: intEnv(env, ENV.maxSessions, SESSION_SETTINGS.maxSessions),
     sessionTtlSeconds: intEnv(env, ENV.sessionTtlSeconds, SESSION_SETTINGS.sessionTtlSeconds),
-    idleCloseSeconds: intEnv(env, 'MEMORY_IDLE_CLOSE_SECONDS', {
-      min: 0,
-      max: 10 * 365 * 24 * 3600,
-      fallback: 0,
-    }),
+    idleCloseSeconds: intEnv(env, ENV.idleCloseSeconds, SESSION_SETTINGS.idleCloseSeconds),
     port: intEnv(env, ENV.sidecarPort, { ...PORT, fallback: SIDECAR_PORT }),
     host: stringEnv(env, 'MEMORY_SIDECAR_HOST', { fallback: SIDECAR_HOST }),
     metricsPort: intEnv(env, ENV.metricsPort, {

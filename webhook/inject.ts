@@ -17,9 +17,10 @@ import type { InjectConfig } from './config.js';
 import { passwordVolume, sidecarContainer } from './container.js';
 import { followAgentUrl, type FollowChoice, type FollowedUrl } from './follow.js';
 import type { PodNamespace } from './namespace.js';
-import { applyOverrides } from './overrides.js';
+import { applyOverrides, type SidecarSettings } from './overrides.js';
 import { notLinux } from './platform.js';
 import { fitResources } from './resources.js';
+import { retentionEnv } from './retention.js';
 import { formatStatus, type InjectionStatus } from './status.js';
 
 export type SkipReason =
@@ -95,14 +96,10 @@ export function inject(pod: V1Pod, config: InjectConfig, namespace?: PodNamespac
     ]);
   }
 
-  const overrides = applyOverrides(annotations, {
-    image: config.sidecarImage,
-    port: config.sidecarPort,
-    resources: config.resources,
-  });
-  if (!overrides.ok) return skip('invalid-annotation', [overrides.warning]);
-  const settings = overrides.settings;
-  const warnings: string[] = [];
+  const chosen = podSettings(annotations, config, namespace);
+  if ('patch' in chosen) return chosen;
+  const { settings, retention } = chosen;
+  const warnings: string[] = [...retention.warnings];
 
   const fitted = fitResources({
     desired: settings.resources,
@@ -166,7 +163,8 @@ export function inject(pod: V1Pod, config: InjectConfig, namespace?: PodNamespac
     else for (const env of additions) patch.push({ op: 'add', path: `${base}/-`, value: env });
   });
 
-  const sidecar = sidecarContainer(config, settings, metricsPort, {
+  const sidecarConfig = { ...config, sidecarEnv: { ...config.sidecarEnv, ...retention.env } };
+  const sidecar = sidecarContainer(sidecarConfig, settings, metricsPort, {
     ...followedEnv(follow),
     identity,
   });
@@ -214,6 +212,28 @@ export function inject(pod: V1Pod, config: InjectConfig, namespace?: PodNamespac
         }))),
   );
   return { patch, warnings };
+}
+
+/**
+ * The sidecar's settings from the pod's override annotations, and its retention from the
+ * namespace's (and the pod's, where allowed); the skip when an annotation is invalid.
+ */
+function podSettings(
+  annotations: Record<string, string>,
+  config: InjectConfig,
+  namespace: PodNamespace | undefined,
+):
+  | InjectResult
+  | { settings: SidecarSettings; retention: { env: Record<string, string>; warnings: string[] } } {
+  const overrides = applyOverrides(annotations, {
+    image: config.sidecarImage,
+    port: config.sidecarPort,
+    resources: config.resources,
+  });
+  if (!overrides.ok) return skip('invalid-annotation', [overrides.warning]);
+  const retention = retentionEnv(annotations, namespace);
+  if (!retention.ok) return skip('invalid-annotation', [retention.warning]);
+  return { settings: overrides.settings, retention };
 }
 
 /** What an app container's defaults depend on beyond the configuration. */
