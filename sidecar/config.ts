@@ -89,7 +89,7 @@ const MAX_NAME_LENGTH = 253;
 export function loadSidecarConfig(env: NodeJS.ProcessEnv = process.env): SidecarConfig {
   const { password, file } = redisPassword(env);
   const config: SidecarConfig = {
-    redis: redisUrlEnv(env, ENV.redisUrl).topology,
+    redis: redisTopology(env),
     redisPassword: password,
     redisPasswordFile: file,
     redisSentinelPassword: optionalEnv(env, 'MEMORY_REDIS_SENTINEL_PASSWORD'),
@@ -156,6 +156,20 @@ export function loadSidecarConfig(env: NodeJS.ProcessEnv = process.env): Sidecar
     );
   }
   return config;
+}
+
+/**
+ * MEMORY_REDIS_URL's topology, with MEMORY_REDIS_USERNAME (an isolated namespace's tenant
+ * user, from its Secret) as the ACL user when set: it wins over a user in the URL.
+ */
+function redisTopology(env: NodeJS.ProcessEnv): RedisTopology {
+  const topology = redisUrlEnv(env, ENV.redisUrl).topology;
+  const username = optionalEnv(
+    env,
+    ENV.redisUsername,
+    matches(/^[^\s@:/]{1,128}$/, 'must be a Redis user name (no spaces, @, : or /)'),
+  );
+  return username === undefined ? topology : { ...topology, username };
 }
 
 /**
