@@ -99,6 +99,11 @@ export interface InjectConfig {
   sidecarEnv: Record<string, string>;
   /** This kaos-memory's version, recorded in the status annotation. */
   version: string;
+  /**
+   * INJECT_ISOLATION_DEFAULT=namespace: every namespace is isolated, not only those
+   * labelled memory.kaos.tools/isolation=namespace (docs/adr/0036-namespaces-as-tenants.md).
+   */
+  isolateAll?: boolean;
 }
 
 /**
@@ -184,6 +189,7 @@ export function loadConfig(
     fallback: SIDECAR_NODE_OPTIONS,
     checks: [NODE_FLAGS],
   });
+  const isolation = oneOfEnv(env, 'INJECT_ISOLATION_DEFAULT', ['shared', 'namespace'], 'shared');
   const imagePullPolicy = oneOfEnv(
     env,
     'INJECT_IMAGE_PULL_POLICY',
@@ -251,6 +257,7 @@ export function loadConfig(
       nodeOptions,
       sidecarEnv,
       version: webhookVersion(),
+      ...(isolation === 'namespace' ? { isolateAll: true } : {}),
     },
   };
 }

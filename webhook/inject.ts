@@ -13,8 +13,14 @@ import {
   memoryApiUrl,
 } from '../lib/contract.js';
 import { PORT } from '../lib/env.js';
+import { isIsolated, tenantPrefix } from '../lib/tenancy.js';
 import type { InjectConfig } from './config.js';
-import { passwordVolume, sidecarContainer } from './container.js';
+import {
+  passwordVolume,
+  sidecarContainer,
+  sidecarPasswordSecret,
+  type SidecarPod,
+} from './container.js';
 import { followAgentUrl, type FollowChoice, type FollowedUrl } from './follow.js';
 import type { PodNamespace } from './namespace.js';
 import { applyOverrides, type SidecarSettings } from './overrides.js';
@@ -49,6 +55,8 @@ export interface InjectResult {
   /** Shown to the user by kubectl (AdmissionResponse.warnings). */
   warnings: string[];
   skipReason?: SkipReason;
+  /** The sidecar authenticates as its isolated namespace's tenant user. */
+  tenant?: boolean;
 }
 
 /**
@@ -138,6 +146,9 @@ export function inject(pod: V1Pod, config: InjectConfig, namespace?: PodNamespac
   const follow = followAgentUrl(containers, annotations);
   warnings.push(...follow.warnings);
   const identity = podIdentity(pod, namespace, warnings);
+  // An isolated namespace: the sidecar is its tenant, app containers get no Redis credentials.
+  const tenant = isolatedTenant(config, pod, namespace, follow, warnings);
+  const sidecarPod: SidecarPod = { ...followedEnv(follow), identity, tenant: tenant !== undefined };
 
   // What is added is also recorded in the status annotation, the first operation.
   const status: InjectionStatus = {
@@ -155,6 +166,7 @@ export function inject(pod: V1Pod, config: InjectConfig, namespace?: PodNamespac
       identity,
       container: container.name,
       warnings,
+      isolated: sidecarPod.tenant,
     });
     if (additions.length === 0) return;
     status.env[container.name] = additions.map((env) => env.name);
@@ -163,11 +175,8 @@ export function inject(pod: V1Pod, config: InjectConfig, namespace?: PodNamespac
     else for (const env of additions) patch.push({ op: 'add', path: `${base}/-`, value: env });
   });
 
-  const sidecarConfig = { ...config, sidecarEnv: { ...config.sidecarEnv, ...retention.env } };
-  const sidecar = sidecarContainer(sidecarConfig, settings, metricsPort, {
-    ...followedEnv(follow),
-    identity,
-  });
+  const sidecarConfig = { ...config, sidecarEnv: sidecarEnv(config, retention.env, tenant) };
+  const sidecar = sidecarContainer(sidecarConfig, settings, metricsPort, sidecarPod);
   if (config.nativeSidecar) {
     status.initContainers.push(SIDECAR_CONTAINER);
     // Last among init containers: mesh proxies and setup steps placed earlier keep their order.
@@ -186,8 +195,9 @@ export function inject(pod: V1Pod, config: InjectConfig, namespace?: PodNamespac
     }
   }
 
-  // A sidecar that follows the agent's Redis reads none of the chart's password.
-  const secret = chartPassword(config, follow);
+  // A sidecar that follows the agent's Redis reads none of the chart's password; an
+  // isolated namespace's reads its tenant Secret's.
+  const secret = sidecarPasswordSecret(config, sidecarPod);
   if (secret) {
     status.volumes = [SIDECAR_PASSWORD_VOLUME];
     const volume = passwordVolume(secret);
@@ -211,7 +221,46 @@ export function inject(pod: V1Pod, config: InjectConfig, namespace?: PodNamespac
           value,
         }))),
   );
-  return { patch, warnings };
+  return { patch, warnings, ...tenantMark(sidecarPod) };
+}
+
+/** The result's mark that the sidecar is its namespace's tenant (absent otherwise). */
+function tenantMark(sidecarPod: SidecarPod): Pick<InjectResult, 'tenant'> {
+  return sidecarPod.tenant ? { tenant: true } : {};
+}
+
+/**
+ * The pod's namespace when it is isolated (labelled memory.kaos.tools/isolation=namespace,
+ * or every namespace with INJECT_ISOLATION_DEFAULT=namespace) and the sidecar uses the
+ * chart's Redis; undefined otherwise. A sidecar that follows the agent's own Redis uses the
+ * agent's credentials and no tenant prefix: that Redis is the agent's, not the shared store.
+ */
+function isolatedTenant(
+  config: InjectConfig,
+  pod: V1Pod,
+  namespace: PodNamespace | undefined,
+  follow: FollowChoice,
+  warnings: string[],
+): string | undefined {
+  if (config.isolateAll !== true && !isIsolated(namespace?.facts?.labels)) return undefined;
+  const name = namespace?.name || pod.metadata?.namespace || '';
+  if (!follow.followed) return name;
+  warnings.push(
+    `kaos-memory: namespace ${name} is isolated, but the sidecar follows the ${ENV.redisUrl} of ` +
+      `${follow.followed.container} (the agent's own Redis, with its credentials, no tenant prefix)`,
+  );
+  return undefined;
+}
+
+/** The sidecar's MEMORY_* settings: the chart's, the retention annotations', the tenant's prefix. */
+function sidecarEnv(
+  config: InjectConfig,
+  retention: Record<string, string>,
+  tenant: string | undefined,
+): Record<string, string> {
+  const env = { ...config.sidecarEnv, ...retention };
+  if (tenant !== undefined) env[ENV.keyPrefix] = tenantPrefix(tenant);
+  return env;
 }
 
 /**
@@ -245,6 +294,11 @@ export interface PodDefaults {
   /** This container's name, and where to say what could not be added. */
   container?: string;
   warnings?: string[];
+  /**
+   * An isolated namespace's pod whose sidecar is the tenant: no Redis credentials, no
+   * MEMORY_TYPE naming a Redis it cannot reach; MEMORY_API_URL and memory v2's endpoint only.
+   */
+  isolated?: boolean;
 }
 
 /**
@@ -262,8 +316,10 @@ export function envDefaults(
 ): V1EnvVar[] {
   const defined = new Set(env.map((e) => e.name));
   const out: V1EnvVar[] = [];
-  if (!defined.has(ENV.memoryType)) out.push({ name: ENV.memoryType, value: config.memoryType });
-  if (!defined.has(ENV.redisUrl)) out.push(...redisDefaults(defined, config, pod));
+  if (!pod.isolated) {
+    if (!defined.has(ENV.memoryType)) out.push({ name: ENV.memoryType, value: config.memoryType });
+    if (!defined.has(ENV.redisUrl)) out.push(...redisDefaults(defined, config, pod));
+  }
   if (!defined.has(ENV.apiUrl)) out.push({ name: ENV.apiUrl, value: memoryApiUrl(port) });
   if (!defined.has(ENV.memoryStoreEndpoint))
     out.push({ name: ENV.memoryStoreEndpoint, value: memoryApiUrl(port) });
@@ -304,11 +360,6 @@ function redisDefaults(defined: Set<string>, config: InjectConfig, pod: PodDefau
 /** The env the sidecar copies from the app container it follows, if it follows one. */
 function followedEnv(follow: FollowChoice): { redis?: V1EnvVar[] } {
   return follow.followed ? { redis: follow.followed.env } : {};
-}
-
-/** The chart's password Secret, when the sidecar reads it: not when it follows the agent's Redis. */
-function chartPassword(config: InjectConfig, follow: FollowChoice): InjectConfig['passwordSecret'] {
-  return follow.followed ? undefined : config.passwordSecret;
 }
 
 /** The status annotation's record of the Redis the sidecar follows, if it follows one. */

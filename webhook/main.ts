@@ -76,6 +76,7 @@ export async function run(_argv: string[]): Promise<void> {
             key: secret.key,
             webhookConfigName: config.webhookConfigName,
             ...config.credentials,
+            isolateAll: inject.isolateAll,
           },
           logger,
           new Lease(kube(), {
