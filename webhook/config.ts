@@ -19,7 +19,7 @@ import {
   stringEnv,
   type IntRule,
 } from '../lib/env.js';
-import { redisUrlEnv } from '../lib/redis-url.js';
+import { redisUrlEnv, type RedisTopology } from '../lib/redis-url.js';
 import { FALLBACK_RESOURCES } from './resources.js';
 import { webhookVersion } from './status.js';
 
@@ -117,6 +117,14 @@ export interface CredentialCopyConfig {
   unusedGraceMs: number;
 }
 
+/** The tenant controller (webhook/tenants.ts), when WEBHOOK_TENANTS is managed or provided. */
+export interface TenantControllerConfig {
+  mode: 'managed' | 'provided';
+  syncIntervalMs: number;
+  /** managed: the Redis (INJECT_REDIS_URL's) as its admin user, whose password is in a file. */
+  redis?: { topology: RedisTopology; passwordFile: string };
+}
+
 export interface WebhookConfig {
   port: number;
   host: string;
@@ -133,6 +141,7 @@ export interface WebhookConfig {
   clusterView: boolean;
   /** Set when INJECT_REDIS_PASSWORD_COPY is true (it needs INJECT_REDIS_PASSWORD_SECRET). */
   credentials?: CredentialCopyConfig;
+  tenants?: TenantControllerConfig;
   inject: Omit<InjectConfig, 'nativeSidecar'>;
 }
 
@@ -210,6 +219,8 @@ export function loadConfig(
   pass(ENV.sessionTtlSeconds, intEnv(env, 'INJECT_SESSION_TTL_SECONDS', bounds(sessionTtlSeconds)));
   pass(ENV.minReplicas, intEnv(env, 'INJECT_MIN_REPLICAS', bounds(minReplicas)));
 
+  const tenants = tenantConfig(env, redis);
+
   let passwordSecret: InjectConfig['passwordSecret'];
   if (passwordRef !== undefined) {
     const [name = '', key = ''] = passwordRef.split('/');
@@ -237,6 +248,7 @@ export function loadConfig(
     drainSeconds,
     clusterView: clusterView === 'true',
     nativeSidecar,
+    ...(tenants ? { tenants } : {}),
     ...(copyPassword === 'true'
       ? {
           credentials: {
@@ -265,4 +277,32 @@ export function loadConfig(
 /** A rule's bounds without its fallback: an unset INJECT_* value is not passed on at all. */
 function bounds(rule: IntRule): IntRule {
   return { min: rule.min, max: rule.max };
+}
+
+/**
+ * WEBHOOK_TENANTS: off (default), managed (users on the bundled Redis, as the admin user
+ * WEBHOOK_TENANT_REDIS_USER whose password is the file WEBHOOK_TENANT_REDIS_PASSWORD_FILE),
+ * or provided (only checks the Secrets you make).
+ */
+function tenantConfig(
+  env: NodeJS.ProcessEnv,
+  topology: RedisTopology,
+): TenantControllerConfig | undefined {
+  const mode = oneOfEnv(env, 'WEBHOOK_TENANTS', ['off', 'managed', 'provided'], 'off');
+  if (mode === 'off') return undefined;
+  const syncSeconds = intEnv(env, 'WEBHOOK_TENANT_SYNC_SECONDS', {
+    min: 1,
+    max: 3600,
+    fallback: 30,
+  });
+  if (mode === 'provided') return { mode, syncIntervalMs: syncSeconds * 1000 };
+  const username = stringEnv(env, 'WEBHOOK_TENANT_REDIS_USER', { fallback: 'kaos-admin' });
+  const passwordFile = stringEnv(env, 'WEBHOOK_TENANT_REDIS_PASSWORD_FILE', {
+    required: 'is required when WEBHOOK_TENANTS is managed',
+  });
+  return {
+    mode,
+    syncIntervalMs: syncSeconds * 1000,
+    redis: { topology: { ...topology, username }, passwordFile },
+  };
 }
