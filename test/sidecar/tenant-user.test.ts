@@ -126,3 +126,31 @@ describe('a sidecar as its namespace tenant user', () => {
     expect((await call(stray.url, 'GET', '/readyz')).status).toBe(503);
   });
 });
+
+describe('caps per tenant: each prefix is its own index', () => {
+  it("one tenant creating many sessions evicts only its own, never another tenant's", async () => {
+    const cap = { MEMORY_MAX_SESSIONS: '3' };
+    const busy = await tenantSidecar('busy', await tenant('busy'), cap);
+    const quiet = await tenantSidecar('quiet', await tenant('quiet'), cap);
+    for (const id of ['q1', 'q2'])
+      await call(quiet.url, 'POST', `/v1/sessions/${id}/events`, { event_type: 'x', content: id });
+    for (let i = 0; i < 20; i++) {
+      const res = await call(busy.url, 'POST', `/v1/sessions/b${i}/events`, {
+        event_type: 'x',
+        content: i,
+      });
+      expect(res.status).toBe(201);
+    }
+    const ids = async (sc: RunningSidecar) =>
+      ((await call(sc.url, 'GET', '/v1/sessions')).body.sessions as { session_id: string }[])
+        .map((x) => x.session_id)
+        .sort();
+    // The busy tenant kept its newest three; the quiet one lost nothing.
+    expect(await ids(busy)).toEqual(['b17', 'b18', 'b19']);
+    expect(await ids(quiet)).toEqual(['q1', 'q2']);
+    for (const id of ['q1', 'q2']) {
+      const events = (await call(quiet.url, 'GET', `/v1/sessions/${id}/events`)).body.events;
+      expect(events.map((e: { content: unknown }) => e.content)).toEqual([id]);
+    }
+  });
+});
