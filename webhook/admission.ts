@@ -8,7 +8,7 @@ export type ReviewSkipReason = SkipReason | 'not-pod' | 'not-create' | 'invalid-
 
 /** What happened to one review, for logs and metrics. */
 export type Outcome =
-  /** `tenant`: the pod's sidecar uses its isolated namespace's tenant user, not the shared password. */
+  /** `tenant`: the pod's namespace is isolated; nothing in it reads the shared password. */
   | { result: 'injected'; tenant?: boolean }
   | { result: 'skipped'; reason: ReviewSkipReason }
   | { result: 'failed'; error: unknown };

@@ -518,7 +518,8 @@ export function withCredentialCopies(
   return async (body, config) => {
     const reviewed = review(body, config);
     if (reviewed.status !== 200 || reviewed.outcome.result !== 'injected') return reviewed;
-    // An isolated namespace's sidecar reads its tenant Secret: never the shared password.
+    // An isolated namespace's pods read their tenant's Secret (or the agent's own Redis):
+    // the shared password is never copied there.
     if (reviewed.outcome.tenant) return reviewed;
     const { namespace, dryRun } = reviewed.context;
     if (dryRun || !config.passwordSecret || !namespace) return reviewed;

@@ -55,7 +55,10 @@ export interface InjectResult {
   /** Shown to the user by kubectl (AdmissionResponse.warnings). */
   warnings: string[];
   skipReason?: SkipReason;
-  /** The sidecar authenticates as its isolated namespace's tenant user. */
+  /**
+   * The pod's namespace is isolated: it reads no shared password (its sidecar is the
+   * tenant's, or follows the agent's own Redis), so none is copied there for it.
+   */
   tenant?: boolean;
 }
 
@@ -147,8 +150,12 @@ export function inject(pod: V1Pod, config: InjectConfig, namespace?: PodNamespac
   warnings.push(...follow.warnings);
   const identity = podIdentity(pod, namespace, warnings);
   // An isolated namespace: the sidecar is its tenant, app containers get no Redis credentials.
-  const tenant = isolatedTenant(config, pod, namespace, follow, warnings);
-  const sidecarPod: SidecarPod = { ...followedEnv(follow), identity, tenant: tenant !== undefined };
+  const tenancy = isolatedTenant(config, pod, namespace, follow, warnings);
+  const sidecarPod: SidecarPod = {
+    ...followedEnv(follow),
+    identity,
+    tenant: tenancy.tenant !== undefined,
+  };
 
   // What is added is also recorded in the status annotation, the first operation.
   const status: InjectionStatus = {
@@ -175,7 +182,10 @@ export function inject(pod: V1Pod, config: InjectConfig, namespace?: PodNamespac
     else for (const env of additions) patch.push({ op: 'add', path: `${base}/-`, value: env });
   });
 
-  const sidecarConfig = { ...config, sidecarEnv: sidecarEnv(config, retention.env, tenant) };
+  const sidecarConfig = {
+    ...config,
+    sidecarEnv: sidecarEnv(config, retention.env, tenancy.tenant),
+  };
   const sidecar = sidecarContainer(sidecarConfig, settings, metricsPort, sidecarPod);
   if (config.nativeSidecar) {
     status.initContainers.push(SIDECAR_CONTAINER);
@@ -221,19 +231,20 @@ export function inject(pod: V1Pod, config: InjectConfig, namespace?: PodNamespac
           value,
         }))),
   );
-  return { patch, warnings, ...tenantMark(sidecarPod) };
+  return { patch, warnings, ...tenantMark(tenancy) };
 }
 
-/** The result's mark that the sidecar is its namespace's tenant (absent otherwise). */
-function tenantMark(sidecarPod: SidecarPod): Pick<InjectResult, 'tenant'> {
-  return sidecarPod.tenant ? { tenant: true } : {};
+/** The result's mark that the pod's namespace is isolated (absent otherwise). */
+function tenantMark(tenancy: { isolated: boolean }): Pick<InjectResult, 'tenant'> {
+  return tenancy.isolated ? { tenant: true } : {};
 }
 
 /**
- * The pod's namespace when it is isolated (labelled memory.kaos.tools/isolation=namespace,
- * or every namespace with INJECT_ISOLATION_DEFAULT=namespace) and the sidecar uses the
- * chart's Redis; undefined otherwise. A sidecar that follows the agent's own Redis uses the
- * agent's credentials and no tenant prefix: that Redis is the agent's, not the shared store.
+ * Whether the pod's namespace is isolated (labelled memory.kaos.tools/isolation=namespace,
+ * or every namespace with INJECT_ISOLATION_DEFAULT=namespace), and its name as the tenant
+ * when the sidecar uses the chart's Redis. A sidecar that follows the agent's own Redis uses
+ * the agent's credentials and no tenant prefix: that Redis is the agent's, not the shared
+ * store. Either way an isolated pod reads no shared password.
  */
 function isolatedTenant(
   config: InjectConfig,
@@ -241,15 +252,16 @@ function isolatedTenant(
   namespace: PodNamespace | undefined,
   follow: FollowChoice,
   warnings: string[],
-): string | undefined {
-  if (config.isolateAll !== true && !isIsolated(namespace?.facts?.labels)) return undefined;
+): { isolated: boolean; tenant?: string } {
+  if (config.isolateAll !== true && !isIsolated(namespace?.facts?.labels))
+    return { isolated: false };
   const name = namespace?.name || pod.metadata?.namespace || '';
-  if (!follow.followed) return name;
+  if (!follow.followed) return { isolated: true, tenant: name };
   warnings.push(
     `kaos-memory: namespace ${name} is isolated, but the sidecar follows the ${ENV.redisUrl} of ` +
       `${follow.followed.container} (the agent's own Redis, with its credentials, no tenant prefix)`,
   );
-  return undefined;
+  return { isolated: true };
 }
 
 /** The sidecar's MEMORY_* settings: the chart's, the retention annotations', the tenant's prefix. */
