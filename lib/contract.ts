@@ -30,6 +30,17 @@ export const ANNOTATIONS = {
    * one; by default the first in spec order (docs/adr/0033-two-kaos-generations.md).
    */
   redisUrlFrom: 'memory.kaos.tools/redis-url-from',
+  /**
+   * Retention, on the namespace (and on the pod where the namespace allows it:
+   * {@link ANNOTATIONS.retentionOverridable}); each becomes the sidecar's MEMORY_* of the
+   * same name (webhook/retention.ts, docs/adr/0036-namespaces-as-tenants.md).
+   */
+  sessionTtlSeconds: 'memory.kaos.tools/session-ttl-seconds',
+  maxSessionEvents: 'memory.kaos.tools/max-session-events',
+  maxSessions: 'memory.kaos.tools/max-sessions',
+  idleCloseSeconds: 'memory.kaos.tools/idle-close-seconds',
+  /** On the namespace: `"true"` lets its pods' retention annotations override its own. */
+  retentionOverridable: 'memory.kaos.tools/retention-overridable',
 } as const;
 
 /** The value of the status annotation. */
@@ -87,6 +98,10 @@ export const ENV = {
   maxSessionEvents: 'MEMORY_MAX_SESSION_EVENTS',
   maxSessions: 'MEMORY_MAX_SESSIONS',
   sessionTtlSeconds: 'MEMORY_SESSION_TTL_SECONDS',
+  /** The sidecar: a session with no write for this long gets one session_closed event; 0: never. */
+  idleCloseSeconds: 'MEMORY_IDLE_CLOSE_SECONDS',
+  /** The sidecar: the Redis ACL user it authenticates as (an isolated namespace's tenant user). */
+  redisUsername: 'MEMORY_REDIS_USERNAME',
   /** The sidecar: replicas that must confirm each write (WAIT) before it is acknowledged. */
   minReplicas: 'MEMORY_REDIS_MIN_REPLICAS',
   /** The sidecar: the agent's name, from the pod's `agent` label. */
@@ -135,6 +150,7 @@ export const SESSION_SETTINGS = {
   maxSessionEvents: { min: 1, max: 100_000, fallback: 500 },
   maxSessions: { min: 1, max: 10_000_000, fallback: 1000 },
   sessionTtlSeconds: { min: 1, max: 10 * 365 * 24 * 3600, fallback: 86_400 },
+  idleCloseSeconds: { min: 0, max: 10 * 365 * 24 * 3600, fallback: 0 },
   minReplicas: { min: 0, max: 100, fallback: 0 },
 } as const;
 

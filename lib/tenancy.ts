@@ -42,3 +42,33 @@ export function tenantUser(namespace: string): string {
 export function isIsolated(labels: Record<string, string> | undefined): boolean {
   return labels?.[ISOLATION_LABEL] === ISOLATION_NAMESPACE;
 }
+
+/**
+ * The commands a tenant user may run: exactly the memory user's allow-list and refusals
+ * (charts/kaos-memory/templates/_redis.tpl, kaos-memory.redisMemoryAcl; a chart test
+ * checks the two stay equal), which the session layout, the sidecar's scripts and the
+ * operator CLI need.
+ */
+export const MEMORY_COMMANDS =
+  '-@all +ping +echo +select +hello +quit +client|setname +client|getname +client|id ' +
+  '+multi +exec +discard +watch +unwatch +eval +evalsha +eval_ro +evalsha_ro +script|load +script|exists +wait ' +
+  '+exists +type +ttl +pttl +expire +pexpire +persist +del +unlink ' +
+  '+hset +hmset +hget +hmget +hgetall +hexists +hdel +hlen ' +
+  '+rpush +lpushx +lrange +lindex +llen +ltrim ' +
+  '+zadd +zrem +zscore +zcard +zcount +zrange +zrangebyscore +zrevrange +zrevrangebyscore +zremrangebyscore +zscan ' +
+  '-@dangerous -@admin -monitor -replicaof -slaveof -config -acl -flushall -flushdb -keys -debug -shutdown -client|kill ' +
+  '+info';
+
+/**
+ * The ACL rules of a namespace's tenant user after its passwords: its own prefix's keys
+ * only (one pattern covers both layouts: on Redis Cluster the hash tag follows the prefix,
+ * `P:{T_b}:…`, memory/keys.ts), no channels, the memory user's commands.
+ */
+export function tenantAclRules(namespace: string): string[] {
+  return [
+    'resetkeys',
+    `~${tenantPrefix(namespace)}:*`,
+    'resetchannels',
+    ...MEMORY_COMMANDS.split(' '),
+  ];
+}

@@ -24,6 +24,7 @@ import {
   show,
   type Io,
 } from './sessions.js';
+import { tenantPrefix } from '../lib/tenancy.js';
 
 export const USAGE = `usage: kaos-memory sessions <command> [options]
 
@@ -42,9 +43,12 @@ commands:
 options:
   --redis-url URL   default MEMORY_REDIS_URL (redis://, redis+sentinel://, redis+cluster://)
   --prefix P        default MEMORY_KEY_PREFIX, else kaos:memory
+  --namespace NS    an isolated namespace's sessions: the prefix kaos:tenant:NS (not with --prefix)
   --quiet           no progress lines on stderr
-MEMORY_REDIS_PASSWORD_FILE, MEMORY_REDIS_PASSWORD and MEMORY_REDIS_SENTINEL_PASSWORD are read
-as the sidecar reads them (the file, a mounted Secret, wins: it follows a rotation).
+MEMORY_REDIS_USERNAME, MEMORY_REDIS_PASSWORD_FILE, MEMORY_REDIS_PASSWORD and
+MEMORY_REDIS_SENTINEL_PASSWORD are read as the sidecar reads them (the file, a mounted Secret,
+wins: it follows a rotation); with a namespace's Secret kaos-memory-tenant, the command can
+reach that namespace's sessions and no other.
 `;
 
 const COMMANDS = ['list', 'show', 'export', 'import', 'delete', 'erase', 'holds'] as const;
@@ -85,6 +89,7 @@ export function parseInvocation(argv: string[]): Invocation | 'help' {
         quiet: { type: 'boolean', short: 'q', default: false },
         'redis-url': { type: 'string' },
         prefix: { type: 'string' },
+        namespace: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -132,8 +137,19 @@ export function parseInvocation(argv: string[]): Invocation | 'help' {
     replace: values.replace,
     quiet: values.quiet,
     redisUrl: values['redis-url'],
-    prefix: values.prefix,
+    prefix: namespacePrefix(values.namespace, values.prefix),
   };
+}
+
+/** --namespace NS as its tenant prefix (lib/tenancy.ts), else --prefix. */
+function namespacePrefix(namespace: string | undefined, prefix: string | undefined) {
+  if (namespace === undefined) return prefix;
+  if (prefix !== undefined) throw new UsageError('--namespace and --prefix: give one');
+  try {
+    return tenantPrefix(namespace);
+  } catch (err) {
+    throw new UsageError(`--namespace: ${(err as Error).message}`);
+  }
 }
 
 /** A command's deadline per Redis call: longer than the sidecar's, an operator waits. */
@@ -147,7 +163,9 @@ export async function openStore(
   const merged = { ...env };
   if (inv.redisUrl !== undefined) merged[ENV.redisUrl] = inv.redisUrl;
   if (inv.prefix !== undefined) merged[ENV.keyPrefix] = inv.prefix;
-  const topology = redisUrlEnv(merged, ENV.redisUrl).topology;
+  const username = optionalEnv(merged, ENV.redisUsername);
+  const url = redisUrlEnv(merged, ENV.redisUrl).topology;
+  const topology = username === undefined ? url : { ...url, username };
   const keyPrefix = stringEnv(merged, ENV.keyPrefix, SESSION_SETTINGS.keyPrefix);
   const timeoutMs = intEnv(merged, 'MEMORY_REDIS_TIMEOUT_MS', {
     min: 50,

@@ -70,6 +70,17 @@ describe('sidecar config', () => {
     }
   });
 
+  it("takes the ACL user from MEMORY_REDIS_USERNAME, over the URL's", () => {
+    expect(loadSidecarConfig(base).redis.username).toBeUndefined();
+    const env = { ...base, MEMORY_REDIS_USERNAME: 'kaos-tenant-team-a' };
+    expect(loadSidecarConfig(env).redis.username).toBe('kaos-tenant-team-a');
+    const withUser = { ...env, MEMORY_REDIS_URL: 'redis://other@redis:6379' };
+    expect(loadSidecarConfig(withUser).redis.username).toBe('kaos-tenant-team-a');
+    expect(() => loadSidecarConfig({ ...base, MEMORY_REDIS_USERNAME: 'a b' })).toThrow(
+      /^MEMORY_REDIS_USERNAME: must be a Redis user name/,
+    );
+  });
+
   it('turns the metrics listener off with 0', () => {
     expect(loadSidecarConfig({ ...base, MEMORY_METRICS_PORT: '0' }).metricsPort).toBe(0);
   });

@@ -89,7 +89,7 @@ const MAX_NAME_LENGTH = 253;
 export function loadSidecarConfig(env: NodeJS.ProcessEnv = process.env): SidecarConfig {
   const { password, file } = redisPassword(env);
   const config: SidecarConfig = {
-    redis: redisUrlEnv(env, ENV.redisUrl).topology,
+    redis: redisTopology(env),
     redisPassword: password,
     redisPasswordFile: file,
     redisSentinelPassword: optionalEnv(env, 'MEMORY_REDIS_SENTINEL_PASSWORD'),
@@ -103,11 +103,7 @@ export function loadSidecarConfig(env: NodeJS.ProcessEnv = process.env): Sidecar
     maxSessionEvents: intEnv(env, ENV.maxSessionEvents, SESSION_SETTINGS.maxSessionEvents),
     maxSessions: intEnv(env, ENV.maxSessions, SESSION_SETTINGS.maxSessions),
     sessionTtlSeconds: intEnv(env, ENV.sessionTtlSeconds, SESSION_SETTINGS.sessionTtlSeconds),
-    idleCloseSeconds: intEnv(env, 'MEMORY_IDLE_CLOSE_SECONDS', {
-      min: 0,
-      max: 10 * 365 * 24 * 3600,
-      fallback: 0,
-    }),
+    idleCloseSeconds: intEnv(env, ENV.idleCloseSeconds, SESSION_SETTINGS.idleCloseSeconds),
     port: intEnv(env, ENV.sidecarPort, { ...PORT, fallback: SIDECAR_PORT }),
     host: stringEnv(env, 'MEMORY_SIDECAR_HOST', { fallback: SIDECAR_HOST }),
     metricsPort: intEnv(env, ENV.metricsPort, {
@@ -160,6 +156,20 @@ export function loadSidecarConfig(env: NodeJS.ProcessEnv = process.env): Sidecar
     );
   }
   return config;
+}
+
+/**
+ * MEMORY_REDIS_URL's topology, with MEMORY_REDIS_USERNAME (an isolated namespace's tenant
+ * user, from its Secret) as the ACL user when set: it wins over a user in the URL.
+ */
+function redisTopology(env: NodeJS.ProcessEnv): RedisTopology {
+  const topology = redisUrlEnv(env, ENV.redisUrl).topology;
+  const username = optionalEnv(
+    env,
+    ENV.redisUsername,
+    matches(/^[^\s@:/]{1,128}$/, 'must be a Redis user name (no spaces, @, : or /)'),
+  );
+  return username === undefined ? topology : { ...topology, username };
 }
 
 /**

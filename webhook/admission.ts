@@ -8,7 +8,8 @@ export type ReviewSkipReason = SkipReason | 'not-pod' | 'not-create' | 'invalid-
 
 /** What happened to one review, for logs and metrics. */
 export type Outcome =
-  | { result: 'injected' }
+  /** `tenant`: the pod's namespace is isolated; nothing in it reads the shared password. */
+  | { result: 'injected'; tenant?: boolean }
   | { result: 'skipped'; reason: ReviewSkipReason }
   | { result: 'failed'; error: unknown };
 
@@ -192,7 +193,10 @@ function injectInto(object: Parameters<typeof inject>[0], how: Injection): Revie
     if (result.skipReason)
       return answer({ result: 'skipped', reason: result.skipReason }, warnings);
     const patch = Buffer.from(JSON.stringify(result.patch)).toString('base64');
-    return answer({ result: 'injected' }, { patchType: 'JSONPatch', patch, ...warnings });
+    const outcome = result.tenant
+      ? { result: 'injected' as const, tenant: true }
+      : { result: 'injected' as const };
+    return answer(outcome, { patchType: 'JSONPatch', patch, ...warnings });
   } catch (error) {
     return answer(
       { result: 'failed', error },

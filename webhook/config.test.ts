@@ -61,6 +61,39 @@ describe('loadConfig', () => {
     ).toEqual({ syncIntervalMs: 2_000, unusedGraceMs: 5_000 });
   });
 
+  it('isolates every namespace and runs the tenant controller only when told', () => {
+    const plain = loadConfig(base);
+    expect(plain.inject.isolateAll).toBeUndefined();
+    expect(plain.tenants).toBeUndefined();
+    expect(loadConfig({ ...base, INJECT_ISOLATION_DEFAULT: 'namespace' }).inject.isolateAll).toBe(
+      true,
+    );
+    expect(() => loadConfig({ ...base, INJECT_ISOLATION_DEFAULT: 'tenant' })).toThrow(
+      /^INJECT_ISOLATION_DEFAULT: must be shared or namespace/,
+    );
+    expect(loadConfig({ ...base, WEBHOOK_TENANTS: 'provided' }).tenants).toEqual({
+      mode: 'provided',
+      syncIntervalMs: 30_000,
+    });
+    expect(() => loadConfig({ ...base, WEBHOOK_TENANTS: 'managed' })).toThrow(
+      /^WEBHOOK_TENANT_REDIS_PASSWORD_FILE: is required when WEBHOOK_TENANTS is managed/,
+    );
+    const managed = loadConfig({
+      ...base,
+      WEBHOOK_TENANTS: 'managed',
+      WEBHOOK_TENANT_REDIS_PASSWORD_FILE: '/etc/kaos-memory/redis-admin/admin-password',
+      WEBHOOK_TENANT_SYNC_SECONDS: '10',
+    }).tenants;
+    expect(managed).toMatchObject({
+      mode: 'managed',
+      syncIntervalMs: 10_000,
+      redis: {
+        topology: { kind: 'single', host: 'redis.kaos', port: 6379, username: 'kaos-admin' },
+        passwordFile: '/etc/kaos-memory/redis-admin/admin-password',
+      },
+    });
+  });
+
   it('reads every variable', () => {
     const config = loadConfig(
       {

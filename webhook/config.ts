@@ -19,7 +19,7 @@ import {
   stringEnv,
   type IntRule,
 } from '../lib/env.js';
-import { redisUrlEnv } from '../lib/redis-url.js';
+import { redisUrlEnv, type RedisTopology } from '../lib/redis-url.js';
 import { FALLBACK_RESOURCES } from './resources.js';
 import { webhookVersion } from './status.js';
 
@@ -99,6 +99,11 @@ export interface InjectConfig {
   sidecarEnv: Record<string, string>;
   /** This kaos-memory's version, recorded in the status annotation. */
   version: string;
+  /**
+   * INJECT_ISOLATION_DEFAULT=namespace: every namespace is isolated, not only those
+   * labelled memory.kaos.tools/isolation=namespace (docs/adr/0036-namespaces-as-tenants.md).
+   */
+  isolateAll?: boolean;
 }
 
 /**
@@ -110,6 +115,14 @@ export interface CredentialCopyConfig {
   syncIntervalMs: number;
   /** How long a copy no pod uses is kept before it is deleted. */
   unusedGraceMs: number;
+}
+
+/** The tenant controller (webhook/tenants.ts), when WEBHOOK_TENANTS is managed or provided. */
+export interface TenantControllerConfig {
+  mode: 'managed' | 'provided';
+  syncIntervalMs: number;
+  /** managed: the Redis (INJECT_REDIS_URL's) as its admin user, whose password is in a file. */
+  redis?: { topology: RedisTopology; passwordFile: string };
 }
 
 export interface WebhookConfig {
@@ -128,6 +141,7 @@ export interface WebhookConfig {
   clusterView: boolean;
   /** Set when INJECT_REDIS_PASSWORD_COPY is true (it needs INJECT_REDIS_PASSWORD_SECRET). */
   credentials?: CredentialCopyConfig;
+  tenants?: TenantControllerConfig;
   inject: Omit<InjectConfig, 'nativeSidecar'>;
 }
 
@@ -184,6 +198,7 @@ export function loadConfig(
     fallback: SIDECAR_NODE_OPTIONS,
     checks: [NODE_FLAGS],
   });
+  const isolation = oneOfEnv(env, 'INJECT_ISOLATION_DEFAULT', ['shared', 'namespace'], 'shared');
   const imagePullPolicy = oneOfEnv(
     env,
     'INJECT_IMAGE_PULL_POLICY',
@@ -203,6 +218,8 @@ export function loadConfig(
   pass(ENV.maxSessions, intEnv(env, 'INJECT_MAX_SESSIONS', bounds(maxSessions)));
   pass(ENV.sessionTtlSeconds, intEnv(env, 'INJECT_SESSION_TTL_SECONDS', bounds(sessionTtlSeconds)));
   pass(ENV.minReplicas, intEnv(env, 'INJECT_MIN_REPLICAS', bounds(minReplicas)));
+
+  const tenants = tenantConfig(env, redis);
 
   let passwordSecret: InjectConfig['passwordSecret'];
   if (passwordRef !== undefined) {
@@ -231,6 +248,7 @@ export function loadConfig(
     drainSeconds,
     clusterView: clusterView === 'true',
     nativeSidecar,
+    ...(tenants ? { tenants } : {}),
     ...(copyPassword === 'true'
       ? {
           credentials: {
@@ -251,6 +269,7 @@ export function loadConfig(
       nodeOptions,
       sidecarEnv,
       version: webhookVersion(),
+      ...(isolation === 'namespace' ? { isolateAll: true } : {}),
     },
   };
 }
@@ -258,4 +277,32 @@ export function loadConfig(
 /** A rule's bounds without its fallback: an unset INJECT_* value is not passed on at all. */
 function bounds(rule: IntRule): IntRule {
   return { min: rule.min, max: rule.max };
+}
+
+/**
+ * WEBHOOK_TENANTS: off (default), managed (users on the bundled Redis, as the admin user
+ * WEBHOOK_TENANT_REDIS_USER whose password is the file WEBHOOK_TENANT_REDIS_PASSWORD_FILE),
+ * or provided (only checks the Secrets you make).
+ */
+function tenantConfig(
+  env: NodeJS.ProcessEnv,
+  topology: RedisTopology,
+): TenantControllerConfig | undefined {
+  const mode = oneOfEnv(env, 'WEBHOOK_TENANTS', ['off', 'managed', 'provided'], 'off');
+  if (mode === 'off') return undefined;
+  const syncSeconds = intEnv(env, 'WEBHOOK_TENANT_SYNC_SECONDS', {
+    min: 1,
+    max: 3600,
+    fallback: 30,
+  });
+  if (mode === 'provided') return { mode, syncIntervalMs: syncSeconds * 1000 };
+  const username = stringEnv(env, 'WEBHOOK_TENANT_REDIS_USER', { fallback: 'kaos-admin' });
+  const passwordFile = stringEnv(env, 'WEBHOOK_TENANT_REDIS_PASSWORD_FILE', {
+    required: 'is required when WEBHOOK_TENANTS is managed',
+  });
+  return {
+    mode,
+    syncIntervalMs: syncSeconds * 1000,
+    redis: { topology: { ...topology, username }, passwordFile },
+  };
 }

@@ -9,6 +9,7 @@ import {
   SIDECAR_PASSWORD_FILE,
   SIDECAR_PASSWORD_VOLUME,
 } from '../lib/contract.js';
+import { TENANT_SECRET } from '../lib/tenancy.js';
 import type { InjectConfig } from './config.js';
 import type { SidecarSettings } from './overrides.js';
 
@@ -61,6 +62,21 @@ export interface SidecarPod {
   redis?: V1EnvVar[];
   /** AGENT_IDENTITY, `kaos://agent/<namespace>/<agent>`; absent when the label is empty. */
   identity?: string;
+  /**
+   * In an isolated namespace (and not following the agent's Redis): the sidecar
+   * authenticates as the namespace's tenant user, from the Secret TENANT_SECRET there.
+   */
+  tenant?: boolean;
+}
+
+/** The Secret and key the sidecar's password comes from: the tenant's, the chart's, or none. */
+export function sidecarPasswordSecret(
+  config: InjectConfig,
+  pod: SidecarPod,
+): { name: string; key: string } | undefined {
+  if (pod.redis !== undefined) return undefined;
+  if (pod.tenant) return { name: TENANT_SECRET.name, key: TENANT_SECRET.passwordKey };
+  return config.passwordSecret;
 }
 
 /**
@@ -75,18 +91,22 @@ export function sidecarContainer(
 ): V1Container {
   // Followed: the agent's own URL, after the entries it expands (webhook/follow.ts), and
   // none of the chart's credentials: the sidecar authenticates as the agent does.
-  const chartRedis = pod.redis === undefined;
+  const secret = sidecarPasswordSecret(config, pod);
   const env: V1EnvVar[] = pod.redis
     ? pod.redis.map((entry) => structuredClone(entry))
     : [{ name: ENV.redisUrl, value: config.redisUrl }];
-  if (config.passwordSecret && chartRedis) {
+  if (pod.tenant && secret) {
+    env.push({
+      name: ENV.redisUsername,
+      valueFrom: { secretKeyRef: { name: secret.name, key: TENANT_SECRET.usernameKey } },
+    });
+  }
+  if (secret) {
     // The file is the live value (a rotation reaches the running sidecar); the variable
     // is the value at start, for a sidecar image that predates the file.
     env.push({
       name: ENV.redisPassword,
-      valueFrom: {
-        secretKeyRef: { name: config.passwordSecret.name, key: config.passwordSecret.key },
-      },
+      valueFrom: { secretKeyRef: { name: secret.name, key: secret.key } },
     });
     env.push({ name: ENV.redisPasswordFile, value: SIDECAR_PASSWORD_FILE });
   }
@@ -131,7 +151,7 @@ export function sidecarContainer(
     },
     terminationMessagePolicy: 'FallbackToLogsOnError',
   };
-  if (config.passwordSecret && chartRedis) {
+  if (secret) {
     container.volumeMounts = [
       { name: SIDECAR_PASSWORD_VOLUME, mountPath: SIDECAR_PASSWORD_DIR, readOnly: true },
     ];

@@ -231,6 +231,24 @@ describe('withCredentialCopies', () => {
     expect(reviewed.status === 200 && reviewed.body.response.patch).toBeTruthy();
   });
 
+  it('never copies the shared password for a pod of an isolated namespace, following or not', async () => {
+    const reviewer = withCredentialCopies(review, {
+      ensure: () => Promise.reject(new Error('must not be called')),
+    });
+    const isolated = { ...config, isolateAll: true };
+    const plain = await reviewer(request(), isolated);
+    expect(plain.status === 200 && plain.outcome).toEqual({ result: 'injected', tenant: true });
+    const own = request();
+    (own.request.object.spec.containers[0] as { env?: unknown }).env = [
+      { name: 'MEMORY_REDIS_URL', value: 'redis://own:6379' },
+    ];
+    const following = await reviewer(own, isolated);
+    expect(following.status === 200 && following.outcome).toEqual({
+      result: 'injected',
+      tenant: true,
+    });
+  });
+
   it('makes nothing on a dry run', async () => {
     const reviewer = withCredentialCopies(review, {
       ensure: () => Promise.reject(new Error('must not be called')),

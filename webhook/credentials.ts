@@ -34,6 +34,7 @@ import { ANNOTATIONS, CREDENTIAL_COPY } from '../lib/contract.js';
 import type { Logger } from '../lib/logger.js';
 import { describeKubeError as describe, kubeStatus as statusOf } from '../lib/kube-errors.js';
 import { Periodic } from '../lib/periodic.js';
+import { isIsolated } from '../lib/tenancy.js';
 import { namespacesWith } from './agent-namespaces.js';
 import type { Lease } from './lease.js';
 import type { Reviewed } from './admission.js';
@@ -53,6 +54,8 @@ export interface CredentialCopyOptions {
   webhookConfigName: string;
   syncIntervalMs: number;
   unusedGraceMs: number;
+  /** INJECT_ISOLATION_DEFAULT=namespace: every namespace is isolated, none gets the password. */
+  isolateAll?: boolean;
   now?: () => Date;
 }
 
@@ -413,9 +416,13 @@ export class CredentialCopies {
     const labels = new Map(
       namespaces.items.map((n) => [n.metadata?.name ?? '', n.metadata?.labels ?? {}]),
     );
+    // An isolated namespace's sidecars read their tenant's Secret: the shared password is
+    // never copied there, and a copy made before it was isolated is left to go unused.
+    const isolated = (found: Record<string, string>) =>
+      this.options.isolateAll === true || isIsolated(found);
     return (namespace) => {
       const found = labels.get(namespace);
-      return found !== undefined && selects(found);
+      return found !== undefined && selects(found) && !isolated(found);
     };
   }
 
@@ -511,6 +518,9 @@ export function withCredentialCopies(
   return async (body, config) => {
     const reviewed = review(body, config);
     if (reviewed.status !== 200 || reviewed.outcome.result !== 'injected') return reviewed;
+    // An isolated namespace's pods read their tenant's Secret (or the agent's own Redis):
+    // the shared password is never copied there.
+    if (reviewed.outcome.tenant) return reviewed;
     const { namespace, dryRun } = reviewed.context;
     if (dryRun || !config.passwordSecret || !namespace) return reviewed;
     try {

@@ -13,13 +13,20 @@ import {
   memoryApiUrl,
 } from '../lib/contract.js';
 import { PORT } from '../lib/env.js';
+import { isIsolated, tenantPrefix } from '../lib/tenancy.js';
 import type { InjectConfig } from './config.js';
-import { passwordVolume, sidecarContainer } from './container.js';
+import {
+  passwordVolume,
+  sidecarContainer,
+  sidecarPasswordSecret,
+  type SidecarPod,
+} from './container.js';
 import { followAgentUrl, type FollowChoice, type FollowedUrl } from './follow.js';
 import type { PodNamespace } from './namespace.js';
-import { applyOverrides } from './overrides.js';
+import { applyOverrides, type SidecarSettings } from './overrides.js';
 import { notLinux } from './platform.js';
 import { fitResources } from './resources.js';
+import { retentionEnv } from './retention.js';
 import { formatStatus, type InjectionStatus } from './status.js';
 
 export type SkipReason =
@@ -48,6 +55,11 @@ export interface InjectResult {
   /** Shown to the user by kubectl (AdmissionResponse.warnings). */
   warnings: string[];
   skipReason?: SkipReason;
+  /**
+   * The pod's namespace is isolated: it reads no shared password (its sidecar is the
+   * tenant's, or follows the agent's own Redis), so none is copied there for it.
+   */
+  tenant?: boolean;
 }
 
 /**
@@ -95,14 +107,10 @@ export function inject(pod: V1Pod, config: InjectConfig, namespace?: PodNamespac
     ]);
   }
 
-  const overrides = applyOverrides(annotations, {
-    image: config.sidecarImage,
-    port: config.sidecarPort,
-    resources: config.resources,
-  });
-  if (!overrides.ok) return skip('invalid-annotation', [overrides.warning]);
-  const settings = overrides.settings;
-  const warnings: string[] = [];
+  const chosen = podSettings(annotations, config, namespace);
+  if ('patch' in chosen) return chosen;
+  const { settings, retention } = chosen;
+  const warnings: string[] = [...retention.warnings];
 
   const fitted = fitResources({
     desired: settings.resources,
@@ -141,6 +149,13 @@ export function inject(pod: V1Pod, config: InjectConfig, namespace?: PodNamespac
   const follow = followAgentUrl(containers, annotations);
   warnings.push(...follow.warnings);
   const identity = podIdentity(pod, namespace, warnings);
+  // An isolated namespace: the sidecar is its tenant, app containers get no Redis credentials.
+  const tenancy = isolatedTenant(config, pod, namespace, follow, warnings);
+  const sidecarPod: SidecarPod = {
+    ...followedEnv(follow),
+    identity,
+    tenant: tenancy.tenant !== undefined,
+  };
 
   // What is added is also recorded in the status annotation, the first operation.
   const status: InjectionStatus = {
@@ -158,6 +173,7 @@ export function inject(pod: V1Pod, config: InjectConfig, namespace?: PodNamespac
       identity,
       container: container.name,
       warnings,
+      isolated: sidecarPod.tenant,
     });
     if (additions.length === 0) return;
     status.env[container.name] = additions.map((env) => env.name);
@@ -166,10 +182,11 @@ export function inject(pod: V1Pod, config: InjectConfig, namespace?: PodNamespac
     else for (const env of additions) patch.push({ op: 'add', path: `${base}/-`, value: env });
   });
 
-  const sidecar = sidecarContainer(config, settings, metricsPort, {
-    ...followedEnv(follow),
-    identity,
-  });
+  const sidecarConfig = {
+    ...config,
+    sidecarEnv: sidecarEnv(config, retention.env, tenancy.tenant),
+  };
+  const sidecar = sidecarContainer(sidecarConfig, settings, metricsPort, sidecarPod);
   if (config.nativeSidecar) {
     status.initContainers.push(SIDECAR_CONTAINER);
     // Last among init containers: mesh proxies and setup steps placed earlier keep their order.
@@ -188,8 +205,9 @@ export function inject(pod: V1Pod, config: InjectConfig, namespace?: PodNamespac
     }
   }
 
-  // A sidecar that follows the agent's Redis reads none of the chart's password.
-  const secret = chartPassword(config, follow);
+  // A sidecar that follows the agent's Redis reads none of the chart's password; an
+  // isolated namespace's reads its tenant Secret's.
+  const secret = sidecarPasswordSecret(config, sidecarPod);
   if (secret) {
     status.volumes = [SIDECAR_PASSWORD_VOLUME];
     const volume = passwordVolume(secret);
@@ -213,7 +231,70 @@ export function inject(pod: V1Pod, config: InjectConfig, namespace?: PodNamespac
           value,
         }))),
   );
-  return { patch, warnings };
+  return { patch, warnings, ...tenantMark(tenancy) };
+}
+
+/** The result's mark that the pod's namespace is isolated (absent otherwise). */
+function tenantMark(tenancy: { isolated: boolean }): Pick<InjectResult, 'tenant'> {
+  return tenancy.isolated ? { tenant: true } : {};
+}
+
+/**
+ * Whether the pod's namespace is isolated (labelled memory.kaos.tools/isolation=namespace,
+ * or every namespace with INJECT_ISOLATION_DEFAULT=namespace), and its name as the tenant
+ * when the sidecar uses the chart's Redis. A sidecar that follows the agent's own Redis uses
+ * the agent's credentials and no tenant prefix: that Redis is the agent's, not the shared
+ * store. Either way an isolated pod reads no shared password.
+ */
+function isolatedTenant(
+  config: InjectConfig,
+  pod: V1Pod,
+  namespace: PodNamespace | undefined,
+  follow: FollowChoice,
+  warnings: string[],
+): { isolated: boolean; tenant?: string } {
+  if (config.isolateAll !== true && !isIsolated(namespace?.facts?.labels))
+    return { isolated: false };
+  const name = namespace?.name || pod.metadata?.namespace || '';
+  if (!follow.followed) return { isolated: true, tenant: name };
+  warnings.push(
+    `kaos-memory: namespace ${name} is isolated, but the sidecar follows the ${ENV.redisUrl} of ` +
+      `${follow.followed.container} (the agent's own Redis, with its credentials, no tenant prefix)`,
+  );
+  return { isolated: true };
+}
+
+/** The sidecar's MEMORY_* settings: the chart's, the retention annotations', the tenant's prefix. */
+function sidecarEnv(
+  config: InjectConfig,
+  retention: Record<string, string>,
+  tenant: string | undefined,
+): Record<string, string> {
+  const env = { ...config.sidecarEnv, ...retention };
+  if (tenant !== undefined) env[ENV.keyPrefix] = tenantPrefix(tenant);
+  return env;
+}
+
+/**
+ * The sidecar's settings from the pod's override annotations, and its retention from the
+ * namespace's (and the pod's, where allowed); the skip when an annotation is invalid.
+ */
+function podSettings(
+  annotations: Record<string, string>,
+  config: InjectConfig,
+  namespace: PodNamespace | undefined,
+):
+  | InjectResult
+  | { settings: SidecarSettings; retention: { env: Record<string, string>; warnings: string[] } } {
+  const overrides = applyOverrides(annotations, {
+    image: config.sidecarImage,
+    port: config.sidecarPort,
+    resources: config.resources,
+  });
+  if (!overrides.ok) return skip('invalid-annotation', [overrides.warning]);
+  const retention = retentionEnv(annotations, namespace);
+  if (!retention.ok) return skip('invalid-annotation', [retention.warning]);
+  return { settings: overrides.settings, retention };
 }
 
 /** What an app container's defaults depend on beyond the configuration. */
@@ -225,6 +306,11 @@ export interface PodDefaults {
   /** This container's name, and where to say what could not be added. */
   container?: string;
   warnings?: string[];
+  /**
+   * An isolated namespace's pod whose sidecar is the tenant: no Redis credentials, no
+   * MEMORY_TYPE naming a Redis it cannot reach; MEMORY_API_URL and memory v2's endpoint only.
+   */
+  isolated?: boolean;
 }
 
 /**
@@ -242,8 +328,10 @@ export function envDefaults(
 ): V1EnvVar[] {
   const defined = new Set(env.map((e) => e.name));
   const out: V1EnvVar[] = [];
-  if (!defined.has(ENV.memoryType)) out.push({ name: ENV.memoryType, value: config.memoryType });
-  if (!defined.has(ENV.redisUrl)) out.push(...redisDefaults(defined, config, pod));
+  if (!pod.isolated) {
+    if (!defined.has(ENV.memoryType)) out.push({ name: ENV.memoryType, value: config.memoryType });
+    if (!defined.has(ENV.redisUrl)) out.push(...redisDefaults(defined, config, pod));
+  }
   if (!defined.has(ENV.apiUrl)) out.push({ name: ENV.apiUrl, value: memoryApiUrl(port) });
   if (!defined.has(ENV.memoryStoreEndpoint))
     out.push({ name: ENV.memoryStoreEndpoint, value: memoryApiUrl(port) });
@@ -284,11 +372,6 @@ function redisDefaults(defined: Set<string>, config: InjectConfig, pod: PodDefau
 /** The env the sidecar copies from the app container it follows, if it follows one. */
 function followedEnv(follow: FollowChoice): { redis?: V1EnvVar[] } {
   return follow.followed ? { redis: follow.followed.env } : {};
-}
-
-/** The chart's password Secret, when the sidecar reads it: not when it follows the agent's Redis. */
-function chartPassword(config: InjectConfig, follow: FollowChoice): InjectConfig['passwordSecret'] {
-  return follow.followed ? undefined : config.passwordSecret;
 }
 
 /** The status annotation's record of the Redis the sidecar follows, if it follows one. */

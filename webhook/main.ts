@@ -9,6 +9,8 @@ import { ClusterView } from './cluster-view.js';
 import { loadConfig, type InjectConfig } from './config.js';
 import { CredentialCopies, withCredentialCopies } from './credentials.js';
 import { Lease } from './lease.js';
+import { readPasswordFile } from '../sidecar/password-file.js';
+import { TenantUsers } from './tenants.js';
 import { WebhookServer } from './server.js';
 import {
   FileCertificateSource,
@@ -76,6 +78,7 @@ export async function run(_argv: string[]): Promise<void> {
             key: secret.key,
             webhookConfigName: config.webhookConfigName,
             ...config.credentials,
+            isolateAll: inject.isolateAll,
           },
           logger,
           new Lease(kube(), {
@@ -86,6 +89,8 @@ export async function run(_argv: string[]): Promise<void> {
           }),
         )
       : undefined;
+  // The isolated namespaces' Redis users and Secrets (webhook/tenants.ts).
+  const tenants = tenantUsers(config, logger, kube);
   // Namespaces, LimitRanges and ResourceQuotas in memory: a review makes no API call for them.
   const view = config.clusterView ? new ClusterView(kube(), logger) : undefined;
   const viewed = (body: unknown, cfg: InjectConfig) =>
@@ -109,6 +114,7 @@ export async function run(_argv: string[]): Promise<void> {
   const port = await server.listen(config.port, config.host);
   certificates.start((tls) => server.setCertificate(tls));
   copies?.start();
+  tenants?.start();
   void view?.start();
   logger.info(
     {
@@ -126,9 +132,44 @@ export async function run(_argv: string[]): Promise<void> {
   signals.onStop(async () => {
     certificates.stop();
     copies?.stop();
+    await tenants?.stop();
     view?.stop();
     await server.drain(config.drainSeconds * 1000);
   });
+}
+
+function tenantUsers(
+  config: ReturnType<typeof loadConfig>,
+  logger: ReturnType<typeof createLogger>,
+  kube: () => KubeConfig,
+): TenantUsers | undefined {
+  const tenants = config.tenants;
+  if (!tenants) return undefined;
+  const redis = tenants.redis;
+  return new TenantUsers(
+    kube(),
+    {
+      mode: tenants.mode,
+      webhookConfigName: config.webhookConfigName,
+      isolateAll: config.inject.isolateAll === true,
+      syncIntervalMs: tenants.syncIntervalMs,
+      ...(redis
+        ? {
+            redis: {
+              topology: redis.topology,
+              password: () => readPasswordFile(redis.passwordFile)?.trim(),
+              timeoutMs: 2_000,
+            },
+          }
+        : {}),
+    },
+    logger,
+    new Lease(kube(), {
+      namespace: config.namespace,
+      name: `${config.webhookConfigName}-tenants`,
+      durationSeconds: Math.ceil((3 * tenants.syncIntervalMs) / 1000),
+    }),
+  );
 }
 
 function readOptional(path: string): string | undefined {

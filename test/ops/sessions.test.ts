@@ -14,9 +14,16 @@ import { RedisServer } from '../../harness/redis.js';
 import { RedisCluster, SentinelGroup } from '../../harness/redis-topology.js';
 import { writeSecretVolume } from '../../harness/secret-volume.js';
 import { randomPrefix, startSidecar, type RunningSidecar } from '../../harness/sidecar.js';
+import { tenantAclRules, tenantPrefix, tenantUser } from '../../lib/tenancy.js';
 import { closeRedis } from '../../memory/connection.js';
 import { Keys } from '../../memory/keys.js';
-import { openStore, parseInvocation, runCommand, type Invocation } from '../../ops/main.js';
+import {
+  openStore,
+  parseInvocation,
+  runCommand,
+  UsageError,
+  type Invocation,
+} from '../../ops/main.js';
 import type { SessionRecord } from '../../ops/records.js';
 
 interface Topology {
@@ -384,6 +391,116 @@ describe('the password, read as the sidecar reads it', () => {
     await expect(
       sessions(url, ['list'], '', { MEMORY_REDIS_PASSWORD_FILE: join(dir, 'missing') }),
     ).rejects.toThrow(/MEMORY_REDIS_PASSWORD_FILE: .*missing, unreadable or empty/);
+  });
+});
+
+describe('--namespace: one tenant, with its own credentials', () => {
+  const ADMIN = 'admin-' + 'a'.repeat(26);
+  let redis: RedisServer;
+  let dir: string;
+  const running: RunningSidecar[] = [];
+  const password = (ns: string) => `pw-${ns}-` + 'p'.repeat(24);
+  /** The namespace's Secret kaos-memory-tenant as a pod mounts it, as the CLI's env. */
+  const asTenant = (ns: string) => {
+    writeSecretVolume(join(dir, ns), { password: password(ns) });
+    return {
+      MEMORY_REDIS_USERNAME: tenantUser(ns),
+      MEMORY_REDIS_PASSWORD_FILE: join(dir, ns, 'password'),
+    };
+  };
+
+  beforeAll(async () => {
+    redis = await RedisServer.start({ password: ADMIN });
+    dir = mkdtempSync(join(tmpdir(), 'kaos-cli-tenant-'));
+    const admin = redis.client();
+    for (const ns of ['team-a', 'team-b']) {
+      await admin.call(
+        'ACL',
+        'SETUSER',
+        tenantUser(ns),
+        'reset',
+        'on',
+        `>${password(ns)}`,
+        ...tenantAclRules(ns),
+      );
+    }
+    admin.disconnect();
+    // Each namespace's sidecar writes a session for the same user.
+    for (const ns of ['team-a', 'team-b']) {
+      const sc = await startSidecar({
+        MEMORY_REDIS_URL: `redis://127.0.0.1:${redis.port}`,
+        MEMORY_KEY_PREFIX: tenantPrefix(ns),
+        ...asTenant(ns),
+      });
+      running.push(sc);
+      await call(sc.url, 'POST', '/v1/sessions', {
+        session_id: `${ns}-chat`,
+        user_id: 'alice',
+        app_name: 'ops',
+      });
+      await call(sc.url, 'POST', `/v1/sessions/${ns}-chat/events`, {
+        event_type: 'user_message',
+        content: ns,
+      });
+    }
+  });
+  afterAll(async () => {
+    for (const sc of running) await sc.close();
+    await redis?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("lists, exports and erases that namespace's sessions only", async () => {
+    const url = `redis://127.0.0.1:${redis.port}`;
+    const listed = await sessions(url, ['list', '--namespace', 'team-a'], '', asTenant('team-a'));
+    expect(listed.status).toBe(0);
+    expect(listed.stdout).toContain('team-a-chat');
+    expect(listed.stdout).not.toContain('team-b');
+    const exported = await sessions(
+      url,
+      ['export', '--all', '--namespace', 'team-a', '--quiet'],
+      '',
+      asTenant('team-a'),
+    );
+    expect(records(exported.stdout).map((r) => r.session_id)).toEqual(['team-a-chat']);
+    const erased = await sessions(
+      url,
+      ['erase', '--user', 'alice', '--namespace', 'team-a', '--quiet'],
+      '',
+      asTenant('team-a'),
+    );
+    expect(erased.status).toBe(0);
+    expect((await call(running[0]!.url, 'GET', '/v1/sessions')).body.sessions).toEqual([]);
+    const b = (await call(running[1]!.url, 'GET', '/v1/sessions')).body.sessions;
+    expect(b.map((x: { session_id: string }) => x.session_id)).toEqual(['team-b-chat']);
+  });
+
+  it("cannot reach another namespace's sessions with one namespace's credentials", async () => {
+    const url = `redis://127.0.0.1:${redis.port}`;
+    const tried = await sessions(
+      url,
+      ['list', '--namespace', 'team-b'],
+      '',
+      asTenant('team-a'),
+    ).then(
+      (ran) => `${ran.status} ${ran.stderr}`,
+      (err: Error) => err.message,
+    );
+    // NOPERM on the first key read: reported as a refusal of these credentials.
+    expect(tried).toMatch(/refused the credentials|NOPERM/);
+    expect(tried).not.toContain('team-b-chat');
+  });
+
+  it('refuses --namespace with --prefix, and what is not a namespace name', () => {
+    expect(parseInvocation(['list', '--namespace', 'team-a'])).toMatchObject({
+      prefix: 'kaos:tenant:team-a',
+    });
+    expect(() => parseInvocation(['list', '--namespace', 'a', '--prefix', 'p'])).toThrow(
+      UsageError,
+    );
+    expect(() => parseInvocation(['list', '--namespace', 'A:*'])).toThrow(
+      /--namespace: not a namespace name/,
+    );
   });
 });
 

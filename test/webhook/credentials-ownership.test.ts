@@ -217,6 +217,36 @@ describe('password copies: ownership proven, excluded namespaces never written',
     expect(relabelled.metadata?.annotations?.[PROOF_ANNOTATION]).toBe(RELEASE);
   });
 
+  it('never copies the shared password into an isolated namespace', async () => {
+    // A pod that still reads the shared Secret (created before the label): no copy for it.
+    const isolated = await cluster.namespace('isolated', {
+      'memory.kaos.tools/isolation': 'namespace',
+    });
+    await core.createNamespacedPod({ namespace: isolated, body: usingPod('agent-0') });
+    // A copy made while the namespace was shared, then it was isolated.
+    const later = await cluster.namespace('isolated-later');
+    await core.createNamespacedPod({ namespace: later, body: usingPod('agent-0') });
+    await copies.ensure(later);
+    const before = (await read(later))!;
+    const namespace = await core.readNamespace({ name: later });
+    await core.replaceNamespace({
+      name: later,
+      body: {
+        ...namespace,
+        metadata: {
+          ...namespace.metadata,
+          labels: { ...namespace.metadata?.labels, 'memory.kaos.tools/isolation': 'namespace' },
+        },
+      },
+    });
+    await rotate('rotated-while-isolated');
+    const report = await copies.sync();
+    expect(report.created).not.toContain(isolated);
+    expect(report.updated).not.toContain(later);
+    expect(await read(isolated)).toBeUndefined();
+    expect((await read(later))!.data).toEqual(before.data);
+  });
+
   it('gives an excluded namespace nothing: no copy made, no password written into one', async () => {
     const disabled = await cluster.namespace('disabled', {
       'memory.kaos.tools/injection': 'disabled',

@@ -37,6 +37,17 @@ const VARIANTS: Record<string, Record<string, string>> = {
   '36-several-redis-urls-annotation': {
     INJECT_REDIS_PASSWORD_SECRET: 'kaos-memory-redis/password',
   },
+  '42-isolated-namespace': {
+    INJECT_REDIS_PASSWORD_SECRET: 'kaos-memory-redis/redis-password',
+    INJECT_KEY_PREFIX: 'team:memory',
+  },
+  '43-isolated-by-default': {
+    INJECT_REDIS_PASSWORD_SECRET: 'kaos-memory-redis/redis-password',
+    INJECT_ISOLATION_DEFAULT: 'namespace',
+  },
+  '44-isolated-own-redis-url': {
+    INJECT_REDIS_PASSWORD_SECRET: 'kaos-memory-redis/redis-password',
+  },
   '31-quota-limits-cpu': {
     INJECT_SIDECAR_RESOURCES:
       '{"requests":{"cpu":"10m","memory":"64Mi"},"limits":{"memory":"256Mi"}}',

@@ -127,6 +127,21 @@ namespace where it injects a pod (INJECT_REDIS_PASSWORD_COPY), else empty.
 {{- if and (include "kaos-memory.agentPasswordSecret" .) .Values.agentDefaults.memory.passwordSecret.copyToAgentNamespaces }}true{{ end }}
 {{- end }}
 
+{{/*
+The tenant controller's mode (webhook/tenants.ts): managed, provided, or empty when
+isolation is off. managed needs the bundled Redis with auth (it acts as its admin user).
+*/}}
+{{- define "kaos-memory.tenants" -}}
+{{- $iso := .Values.isolation | default dict }}
+{{- if or (dig "enabled" false $iso) (eq (dig "default" "shared" $iso) "namespace") }}
+{{- $mode := dig "tenantSecrets" "managed" $iso }}
+{{- if and (eq $mode "managed") (not (and .Values.redis.enabled .Values.redis.auth.enabled)) }}
+{{- fail "isolation.tenantSecrets: managed needs the bundled Redis with auth (redis.enabled, redis.auth.enabled); use provided for a Redis you run yourself" }}
+{{- end }}
+{{- $mode }}
+{{- end }}
+{{- end }}
+
 {{/* The namespaces never injected (and never given a password copy), as a YAML list. */}}
 {{- define "kaos-memory.excludedNamespaces" -}}
 {{- concat (list "kube-system" "kube-public" "kube-node-lease" .Release.Namespace) .Values.webhook.excludedNamespaces | uniq | toYaml }}
