@@ -138,9 +138,10 @@ describe('npm run demo', () => {
         /--post-data '\{"event_type":"user_message","content":"Remember this: the secret code is 42"\}'/,
       );
       expect(out).toMatch(/→ stored 1, event_id \S+/);
-      // 3: kubectl exec into the bundled Redis.
+      // 3: kubectl exec into the bundled Redis: KAOS's two keys, sorted, with the sidecar's
+      // own index keys (meta, ids, types) between them.
       expect(out).toMatch(
-        /│ kaos:memory:events:conversation-1\n.*│ kaos:memory:session:conversation-1/,
+        /│ kaos:memory:events:conversation-1\n(?:.*│ kaos:memory:\w+:conversation-1\n)*.*│ kaos:memory:session:conversation-1\n/,
       );
       expect(out).toMatch(
         /1\) \{"event_id": "[^"]+", "timestamp": "[^"]+", "event_type": "user_message", "content": "Remember this: the secret code is 42"/,
