@@ -17,6 +17,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHART_DIR, helmOk } from '../../harness/helm.js';
 import { ControlPlane } from '../../harness/kube.js';
+import { pollUntil } from '../../harness/poll.js';
 import { ANNOTATIONS } from '../../lib/contract.js';
 import { createLogger } from '../../lib/logger.js';
 import { CredentialCopies, PROOF_ANNOTATION } from '../../webhook/credentials.js';
@@ -97,6 +98,31 @@ describe('password copies: ownership proven, excluded namespaces never written',
       '--set',
       'webhook.url=https://127.0.0.1:1/mutate',
     ]);
+    // The API server loads a new ValidatingAdmissionPolicy and its binding asynchronously:
+    // wait until the proof is refused to an outsider before any test relies on it.
+    const scratch = await cluster.namespace('policy-loaded');
+    await pollUntil(
+      'the ownership policy to be enforced',
+      async () => {
+        const made = await refusal(
+          core.createNamespacedSecret({
+            namespace: scratch,
+            body: {
+              metadata: {
+                name: SECRET,
+                labels: LABELS,
+                annotations: { [PROOF_ANNOTATION]: RELEASE },
+              },
+              stringData: { [KEY]: 'x' },
+            },
+          }),
+        );
+        if (made === undefined)
+          await core.deleteNamespacedSecret({ name: SECRET, namespace: scratch });
+        return made?.code === 403;
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
     const deployment = await kc
       .makeApiClient(AppsV1Api)
       .readNamespacedDeployment({ name: `${RELEASE}-webhook`, namespace: releaseNs });
