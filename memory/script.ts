@@ -81,7 +81,7 @@ export class LuaScript<K extends string, A extends string, R> {
 }
 
 /** The names a script's header declares, in order. */
-function declared(source: string): { keys: string[]; args: string[]; rest: boolean } {
+export function declared(source: string): { keys: string[]; args: string[]; rest: boolean } {
   const keys: string[] = [];
   const args: string[] = [];
   let rest = false;

@@ -524,24 +524,6 @@ local budget = newBudget()
 local v = view(K, budget, created or '')
 sync(K, v, budget)
 followTtl(K)
-return {'stale', 0} end
-if A.rebuild == '1' then redis.call('HSET', K.meta, 'drift', 1) end
-local budget = newBudget()
-local v = view(K, budget, created or '')
-sync(K, v, budget)
--- The index lives as long as the list it describes.
-if redis.call('HEXISTS', K.meta, 'hold') == 1 then
-  redis.call('PERSIST', K.meta)
-  redis.call('PERSIST', K.ids)
-  redis.call('PERSIST', K.types)
-else
-  local ttl = redis.call('PTTL', K.events)
-  if ttl > 0 then
-    redis.call('PEXPIRE', K.meta, ttl)
-    redis.call('PEXPIRE', K.ids, ttl)
-    redis.call('PEXPIRE', K.types, ttl)
-  end
-end
 return {'stale', v.stale and 1 or 0}
 `,
   'lib/budget.lua': `-- What one script call may copy out of a session's lists into Lua: entries and

@@ -222,3 +222,28 @@ describe('event types', () => {
     expect(res.body.events.at(-1).event_id).toBe('py-cafe');
   });
 });
+
+describe('a session Python filled past the walk budget before the sidecar read it', () => {
+  it('is read whole at once: the newest events, the context by events and by tokens', async () => {
+    expect((await call(sc.url, 'POST', '/v1/sessions', { session_id: 'py-filled' })).status).toBe(
+      201,
+    );
+    // 300 entries: more than one walk's 256, fewer than the cap of 400.
+    const entries = Array.from({ length: 300 }, (_, i) =>
+      pythonEntry(`py-${i}`, i % 2 ? 'agent_response' : 'user_message', `turn ${i}`),
+    );
+    await raw.rpush(`${P}:events:py-filled`, ...entries);
+    const page = await call(sc.url, 'GET', '/v1/sessions/py-filled/events?limit=3');
+    expect((page.body as { events: { event_id: string }[] }).events.map((e) => e.event_id)).toEqual(
+      ['py-297', 'py-298', 'py-299'],
+    );
+    const byEvents = await call(sc.url, 'GET', '/v1/sessions/py-filled/context?max_events=2');
+    expect(byEvents.body).toMatchObject({ context: 'User: turn 298\nAssistant: turn 299' });
+    const byTokens = await fetch(`${sc.url}/v1/sessions/py-filled/context?max_tokens=4096`, {
+      signal: AbortSignal.timeout(10_000),
+    });
+    expect(byTokens.status).toBe(200);
+    const body = (await byTokens.json()) as { context: string };
+    expect(body.context.endsWith('User: turn 298\nAssistant: turn 299')).toBe(true);
+  });
+});
