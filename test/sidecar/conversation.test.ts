@@ -347,12 +347,11 @@ describe.each(Object.keys(TOPOLOGIES))('conversation on %s', (name) => {
         if (session === id) outcomes.push(outcome);
       };
       const folds = () => outcomes.filter((o) => o.kind === 'folded').length;
-      // Ten events each, and on while fewer than two folds landed (a fast topology writes
-      // the first 200 before the summarizer's second look), within what the session keeps.
+      // Twenty writers, ten events each, all at once: far past the trigger.
       const stored = await Promise.all(
         Array.from({ length: 20 }, async (_, writer) => {
           const ids: string[] = [];
-          for (let i = 0; i < 10 || (folds() < 2 && i < 24); i++) {
+          for (let i = 0; i < 10; i++) {
             const res = await call(folding.url, 'POST', `/v1/sessions/${id}/events`, {
               event_type: i % 2 ? 'agent_response' : 'user_message',
               content: `writer ${writer} says ${i}: ${'words to fold '.repeat(3)}`,
@@ -363,6 +362,18 @@ describe.each(Object.keys(TOPOLOGIES))('conversation on %s', (name) => {
           return ids;
         }),
       );
+      await pollUntil('a fold', () => folds() >= 1, { timeoutMs: 30_000 });
+      // More turns, past the trigger again, until the next fold (which carries this one).
+      const more: string[] = [];
+      for (let i = 0; folds() < 2 && i < 150; i++) {
+        const res = await call(folding.url, 'POST', `/v1/sessions/${id}/events`, {
+          event_type: i % 2 ? 'agent_response' : 'user_message',
+          content: `later turn ${i}: ${'words to fold '.repeat(3)}`,
+        });
+        expect(res.status).toBe(201);
+        more.push(res.body.events[0].event_id);
+      }
+      stored.push(more);
       await pollUntil('two folds', () => folds() >= 2, { timeoutMs: 30_000 });
       // Every raw event is still in Redis, each writer's in its order; the digests are extra.
       const key = sc.sidecar.store.keys.forSession(id).events;
