@@ -16,8 +16,8 @@ import { createHash, randomUUID } from 'node:crypto';
 import { TransactionBatcher } from './batch.js';
 import { fromMicros, now } from './clock.js';
 import type { RedisClient } from './connection.js';
-import { StoreError, classify } from './errors.js';
 import { keySlot } from './keys.js';
+import { withDeadline, withScript } from './runner.js';
 
 export interface FactLimits {
   keyPrefix: string;
@@ -306,50 +306,29 @@ export class FactStore {
   }
 
   private async transact(script: Script, keys: string[], args: string[]): Promise<unknown> {
-    const run = (useSha: boolean) =>
+    const [reply] = await withScript((useSha) =>
       this.deadline(
         this.batcher.run(this.slot, (tx) =>
           useSha
             ? tx.evalsha(script.sha, String(keys.length), ...keys, ...args)
             : tx.eval(script.lua, String(keys.length), ...keys, ...args),
         ),
-      );
-    try {
-      return (await run(true))[0];
-    } catch (err) {
-      if (!isNoScript(err)) throw err;
-      return (await run(false))[0];
-    }
+      ),
+    );
+    return reply;
   }
 
-  private async evalScript(script: Script, keys: string[], args: string[]): Promise<unknown> {
-    try {
-      return await this.redis.evalsha(script.sha, keys.length, ...keys, ...args);
-    } catch (err) {
-      if (!isNoScript(err)) throw err;
-      return this.redis.eval(script.lua, keys.length, ...keys, ...args);
-    }
+  private evalScript(script: Script, keys: string[], args: string[]): Promise<unknown> {
+    return withScript((useSha) =>
+      useSha
+        ? this.redis.evalsha(script.sha, keys.length, ...keys, ...args)
+        : this.redis.eval(script.lua, keys.length, ...keys, ...args),
+    );
   }
 
-  /** Every call has a deadline, and its failure a kind (as the session store's). */
+  /** Every call under the store's one deadline (memory/runner.ts). */
   private deadline<T>(promise: Promise<T>): Promise<T> {
-    const ms = this.limits.timeoutMs;
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new StoreError('timeout', `redis did not answer within ${ms} ms`)),
-        ms,
-      );
-      promise.then(
-        (value) => {
-          clearTimeout(timer);
-          resolve(value);
-        },
-        (err: unknown) => {
-          clearTimeout(timer);
-          reject(asStoreError(err));
-        },
-      );
-    });
+    return withDeadline(promise, this.limits.timeoutMs);
   }
 }
 
@@ -401,15 +380,4 @@ function decodeFact(raw: string, score: number): Fact | undefined {
   } catch {
     return undefined;
   }
-}
-
-function asStoreError(err: unknown): Error {
-  if (err instanceof StoreError) return err;
-  const kind = classify(err);
-  if (kind === undefined) return err instanceof Error ? err : new Error(String(err));
-  return new StoreError(kind, `redis failed on facts (${kind})`, { cause: err });
-}
-
-function isNoScript(err: unknown): boolean {
-  return err instanceof Error && err.message.includes('NOSCRIPT');
 }

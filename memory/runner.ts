@@ -101,31 +101,38 @@ export class ScriptRunner {
 
   /** Every call has a deadline: a hung Redis becomes a 503, never a hung request. */
   deadline<T>(promise: Promise<T>): Promise<T> {
-    const ms = this.options.timeoutMs;
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new StoreError('timeout', `redis did not answer within ${ms} ms`)),
-        ms,
-      );
-      promise.then(
-        (value) => {
-          clearTimeout(timer);
-          resolve(value);
-        },
-        (err: unknown) => {
-          clearTimeout(timer);
-          reject(toStoreError(err));
-        },
-      );
-    });
+    return withDeadline(promise, this.options.timeoutMs);
   }
+}
+
+/**
+ * `promise` within `ms`, its failure a StoreError of its kind where Redis said why: the
+ * one deadline of every Redis call (the session store's and the facts').
+ */
+export function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new StoreError('timeout', `redis did not answer within ${ms} ms`)),
+      ms,
+    );
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        reject(toStoreError(err));
+      },
+    );
+  });
 }
 
 /**
  * EVALSHA, and EVAL once when the node does not have the script (its first use
  * there, or after a restart): EVAL runs it and caches it on that node.
  */
-async function withScript<T>(send: (useSha: boolean) => Promise<T>): Promise<T> {
+export async function withScript<T>(send: (useSha: boolean) => Promise<T>): Promise<T> {
   try {
     return await send(true);
   } catch (err) {

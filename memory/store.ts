@@ -120,6 +120,11 @@ export interface StoreHooks {
   skipped?(skipped: Skipped, sessionId: string): void;
   /** Called when sessions were deleted to keep MEMORY_MAX_SESSIONS. */
   evicted?(count: number): void;
+  /**
+   * Called when bringing a session's index up to its list failed (it runs beside the
+   * read that asked for it, so nobody else hears of it); the next read asks again.
+   */
+  indexFailed?(err: unknown, sessionId: string): void;
 }
 
 // --- the scripts of the request path, each with its typed binding -------------
@@ -671,7 +676,7 @@ export class MemoryStore {
     const k = this.keys.forSession(sessionId);
     this.runner
       .transact(this.slotOf(k), INDEX, { keys: k, args: { rebuild: rebuild ? 1 : 0 } })
-      .catch(() => false)
+      .catch((err: unknown) => this.hooks.indexFailed?.(err, sessionId))
       .finally(() => this.indexing.delete(sessionId));
   }
 

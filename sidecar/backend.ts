@@ -11,6 +11,7 @@ import {
   updatePassword,
   type RedisClient,
 } from '../memory/connection.js';
+import { StoreError } from '../memory/errors.js';
 import { MemoryStore } from '../memory/store.js';
 import type { SidecarConfig } from './config.js';
 import type { SidecarMetrics } from './metrics.js';
@@ -93,6 +94,12 @@ export function openStore(config: SidecarConfig, log: Logger, metrics?: SidecarM
       },
       evicted(count) {
         metrics?.sessionsEvicted.inc(count);
+      },
+      indexFailed(err, sessionId) {
+        // An outage is reported by the requests themselves; anything else is a defect.
+        if (err instanceof StoreError && (err.kind === 'unavailable' || err.kind === 'timeout'))
+          return;
+        log.warn({ session: sessionId, err: (err as Error).message }, 'session index not updated');
       },
     },
   );
