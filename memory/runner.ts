@@ -159,6 +159,15 @@ function toStoreError(err: unknown): Error {
     replicas: 'too few redis replicas confirmed the write',
     layout: 'a key in the memory layout holds another type',
   };
+  // NOPERM is not a wrong password: the user exists and may not touch this key or command
+  // (another tenant's prefix, decision 0036). Say so, without Redis's text (it may name a key).
+  if (kind === 'auth' && err instanceof Error && err.message.startsWith('NOPERM')) {
+    return new StoreError(
+      kind,
+      "redis refused a key or command to these credentials (NOPERM: outside this user's keys or commands)",
+      { cause: err },
+    );
+  }
   const detail =
     kind === 'layout' && err instanceof Error
       ? `: ${err.message.replace(/^.*kaos-layout: /, '')}`

@@ -21,6 +21,7 @@ import {
   importSessions,
   list,
   listHolds,
+  releaseHolds,
   show,
   type Io,
 } from './sessions.js';
@@ -39,6 +40,8 @@ commands:
   erase --user U                         deletes every session of one user and says how many
                                          (sessions under a legal hold are kept and counted)
   holds [--json]                         sessions under a legal hold, with reason and start
+  release S...                           lifts the legal hold on sessions: their TTL applies
+                                         again from now (e.g. after their namespace is gone)
 
 options:
   --redis-url URL   default MEMORY_REDIS_URL (redis://, redis+sentinel://, redis+cluster://)
@@ -51,7 +54,16 @@ wins: it follows a rotation); with a namespace's Secret kaos-memory-tenant, the 
 reach that namespace's sessions and no other.
 `;
 
-const COMMANDS = ['list', 'show', 'export', 'import', 'delete', 'erase', 'holds'] as const;
+const COMMANDS = [
+  'list',
+  'show',
+  'export',
+  'import',
+  'delete',
+  'erase',
+  'holds',
+  'release',
+] as const;
 type Command = (typeof COMMANDS)[number];
 
 /** Thrown for a command line that cannot run; the CLI prints it with the usage. */
@@ -116,6 +128,7 @@ export function parseInvocation(argv: string[]): Invocation | 'help' {
       wants(values.all !== ids.length > 0, 'name sessions or give --all (not both)');
       break;
     case 'delete':
+    case 'release':
       wants(ids.length > 0, 'name at least one session');
       break;
     case 'erase':
@@ -263,6 +276,8 @@ export function runCommand(inv: Invocation, store: MemoryStore, io: Io): Promise
       return erase(store, io, inv.user ?? '');
     case 'holds':
       return listHolds(store, io, inv.json);
+    case 'release':
+      return releaseHolds(store, io, inv.ids);
   }
 }
 

@@ -314,6 +314,21 @@ export async function listHolds(store: MemoryStore, io: Io, json: boolean): Prom
   return 0;
 }
 
+/** `release S…`: lifts each session's legal hold; 1 when one was not held. */
+export async function releaseHolds(store: MemoryStore, io: Io, ids: string[]): Promise<number> {
+  const holds = new SessionHolds(store);
+  let unheld = 0;
+  for (const id of ids) {
+    if (await holds.release(id)) {
+      await writeLine(io.stdout, `released ${id}`);
+    } else {
+      io.stderr.write(`session ${id} is not under a legal hold\n`);
+      unheld++;
+    }
+  }
+  return unheld > 0 ? 1 : 0;
+}
+
 /** `erase --user U`: every session of one user, across every index. */
 export async function erase(store: MemoryStore, io: Io, userId: string): Promise<number> {
   const progress = new Progress(io.progress, `sessions of user ${userId} deleted`);

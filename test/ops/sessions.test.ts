@@ -25,6 +25,7 @@ import {
   type Invocation,
 } from '../../ops/main.js';
 import type { SessionRecord } from '../../ops/records.js';
+import type { Sidecar } from '../../sidecar/server.js';
 
 interface Topology {
   name: string;
@@ -90,7 +91,7 @@ async function seed(
   url: string,
   prefix: string,
   clustered: boolean,
-): Promise<{ sc: RunningSidecar; ids: string[] }> {
+): Promise<{ sc: RunningSidecar & { sidecar: Sidecar }; ids: string[] }> {
   const sc = await startSidecar({ MEMORY_REDIS_URL: url, MEMORY_KEY_PREFIX: prefix });
   const ids: string[] = [];
   for (let i = 0; i < 40; i++) {
@@ -116,7 +117,7 @@ async function seed(
 function suite(start: () => Promise<Topology>) {
   let topo: Topology;
   let source: string;
-  let sc: RunningSidecar;
+  let sc: RunningSidecar & { sidecar: Sidecar };
   let exported: string;
 
   beforeAll(async () => {
@@ -286,6 +287,17 @@ function suite(start: () => Promise<Topology>) {
     );
     const left = await sessions(topo.url, ['list', '--json', '--prefix', source]);
     expect(records(left.stdout).map((r) => r.session_id)).toEqual(['s-9']);
+
+    // Lifted by the operator (as after its namespace is gone): the TTL applies again.
+    const released = await sessions(topo.url, ['release', 's-9', 's-8', '--prefix', source]);
+    expect(released.stdout).toBe('released s-9\n');
+    expect(released.stderr).toBe('session s-8 is not under a legal hold\n');
+    expect(released.status).toBe(1);
+    expect((await sessions(topo.url, ['holds', '--prefix', source])).stdout).toBe('');
+    const key = new Keys(source, topo.name === 'cluster').forSession('s-9').session;
+    expect(await sc.sidecar.redis.ttl(key)).toBeGreaterThan(0);
+    const gone = await sessions(topo.url, ['delete', 's-9', '--prefix', source]);
+    expect(gone.stdout).toBe('deleted s-9\n');
   });
 }
 
@@ -486,8 +498,8 @@ describe('--namespace: one tenant, with its own credentials', () => {
       (ran) => `${ran.status} ${ran.stderr}`,
       (err: Error) => err.message,
     );
-    // NOPERM on the first key read: reported as a refusal of these credentials.
-    expect(tried).toMatch(/refused the credentials|NOPERM/);
+    // NOPERM on the first key read: the credentials are good, the keys are not theirs.
+    expect(tried).toMatch(/refused a key or command to these credentials \(NOPERM/);
     expect(tried).not.toContain('team-b-chat');
   });
 
