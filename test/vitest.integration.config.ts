@@ -1,14 +1,44 @@
 import { defineConfig } from 'vitest/config';
 
 // Integration and end-to-end suites: real processes, real Redis, a real kube-apiserver.
+// Two projects: the files that own nothing machine-wide run two at a time (each starts its
+// own Redis, API server and webhook on random ports); the real-node suites and the demo,
+// which share one node (a machine lock, a bridge, containerd's state), run after them,
+// one file at a time, so a node boot never competes with another suite for the cores.
 export default defineConfig({
   test: {
     root: new URL('..', import.meta.url).pathname,
-    include: ['test/**/*.test.ts'],
-    exclude: ['test/controlplane/**', 'node_modules/**'],
     testTimeout: 120_000,
     hookTimeout: 300_000,
-    fileParallelism: false,
     setupFiles: ['test/setup.ts'],
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'integration',
+          include: ['test/**/*.test.ts'],
+          exclude: [
+            'test/controlplane/**',
+            'test/node/**',
+            'test/demo/**',
+            // The quick tier's (vitest.config.ts): pure admission logic and one HTTPS server.
+            'test/webhook/golden.test.ts',
+            'test/webhook/fuzz.test.ts',
+            'node_modules/**',
+          ],
+          fileParallelism: true,
+          maxWorkers: 2,
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'node',
+          include: ['test/node/**/*.test.ts', 'test/demo/**/*.test.ts'],
+          fileParallelism: false,
+          sequence: { groupOrder: 1 },
+        },
+      },
+    ],
   },
 });

@@ -36,19 +36,6 @@ export function run(cmd: string, args: string[], options: RunOptions = {}): Prom
   });
 }
 
-/** Like run, but resolves to undefined instead of rejecting. */
-export async function tryRun(
-  cmd: string,
-  args: string[],
-  options: RunOptions = {},
-): Promise<string | undefined> {
-  try {
-    return await run(cmd, args, options);
-  } catch {
-    return undefined;
-  }
-}
-
 export interface ProcInfo {
   pid: number;
   /** The kernel's short name (/proc/PID/comm, at most 15 characters). */
@@ -92,24 +79,6 @@ export function alive(pid: number): boolean {
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** SIGTERM each pid, then SIGKILL those still there after `graceMs`; waits until all are gone. */
-export async function killPids(pids: number[], graceMs = 5_000): Promise<void> {
-  const signal = (pid: number, sig: NodeJS.Signals) => {
-    try {
-      process.kill(pid, sig);
-    } catch {
-      // already gone
-    }
-  };
-  for (const pid of pids) signal(pid, 'SIGTERM');
-  const deadline = Date.now() + graceMs;
-  while (pids.some(alive) && Date.now() < deadline) await sleep(50);
-  for (const pid of pids.filter(alive)) signal(pid, 'SIGKILL');
-  const hard = Date.now() + 5_000;
-  // A killed child stays a zombie until its parent reaps it; a zombie holds nothing.
-  while (pids.some((pid) => alive(pid) && !zombie(pid)) && Date.now() < hard) await sleep(20);
 }
 
 export function zombie(pid: number): boolean {

@@ -2,7 +2,7 @@
 // logic; the patch is applied with fast-json-patch and the patched pod compared to
 // golden/<name>.json. namespaces/<name>.json, when present, is what the webhook's cluster
 // view knows of the pod's namespace (null: a view that has not seen it). Refresh with:
-//   REFRESH_GOLDEN=true npx vitest run --config test/vitest.integration.config.ts test/webhook
+//   REFRESH_GOLDEN=true npx vitest run test/webhook/golden.test.ts
 import { existsSync, readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import jsonpatch, { type Operation } from 'fast-json-patch';
