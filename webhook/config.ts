@@ -104,6 +104,12 @@ export interface InjectConfig {
    * labelled memory.kaos.tools/isolation=namespace (docs/adr/0036-namespaces-as-tenants.md).
    */
   isolateAll?: boolean;
+  /**
+   * Who makes an isolated namespace's Secret kaos-memory-tenant: this webhook's tenant
+   * controller (managed), or the operator, checked by it (provided). Absent: no controller
+   * runs, and an isolated pod waits for a Secret until someone creates it.
+   */
+  tenantSecrets?: 'managed' | 'provided';
 }
 
 /**
@@ -270,6 +276,7 @@ export function loadConfig(
       sidecarEnv,
       version: webhookVersion(),
       ...(isolation === 'namespace' ? { isolateAll: true } : {}),
+      ...(tenants ? { tenantSecrets: tenants.mode } : {}),
     },
   };
 }

@@ -266,6 +266,19 @@ describe('inject', () => {
     );
   });
 
+  it('warns that an isolated pod waits for its tenant Secret when no tenant controller runs', () => {
+    const isolated = { ...withSecret, isolateAll: true };
+    const warning = /namespace n is isolated, but no tenant controller runs/;
+    const without = inject(agentPod(), isolated);
+    expect(without.tenant).toBe(true);
+    expect(without.warnings.join('\n')).toMatch(warning);
+    for (const tenantSecrets of ['managed', 'provided'] as const) {
+      const withController = inject(agentPod(), { ...isolated, tenantSecrets });
+      expect(withController.tenant).toBe(true);
+      expect(withController.warnings.join('\n')).not.toMatch(warning);
+    }
+  });
+
   it('escapes the annotation key and creates absent arrays and maps', () => {
     const result = inject(agentPod({ annotations: { 'a/b~c': 'x' } }), config);
     expect(result.patch.slice(0, 2)).toEqual([

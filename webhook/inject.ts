@@ -13,7 +13,7 @@ import {
   memoryApiUrl,
 } from '../lib/contract.js';
 import { PORT } from '../lib/env.js';
-import { isIsolated, tenantPrefix } from '../lib/tenancy.js';
+import { isIsolated, TENANT_SECRET, tenantPrefix } from '../lib/tenancy.js';
 import type { InjectConfig } from './config.js';
 import {
   passwordVolume,
@@ -256,7 +256,16 @@ function isolatedTenant(
   if (config.isolateAll !== true && !isIsolated(namespace?.facts?.labels))
     return { isolated: false };
   const name = namespace?.name || pod.metadata?.namespace || '';
-  if (!follow.followed) return { isolated: true, tenant: name };
+  if (!follow.followed) {
+    if (config.tenantSecrets === undefined) {
+      warnings.push(
+        `kaos-memory: namespace ${name} is isolated, but no tenant controller runs ` +
+          `(chart value isolation.enabled): the pod waits for the Secret ${TENANT_SECRET.name} ` +
+          'until one is created (README, "Namespaces as tenants")',
+      );
+    }
+    return { isolated: true, tenant: name };
+  }
   warnings.push(
     `kaos-memory: namespace ${name} is isolated, but the sidecar follows the ${ENV.redisUrl} of ` +
       `${follow.followed.container} (the agent's own Redis, with its credentials, no tenant prefix)`,

@@ -40,10 +40,12 @@ const VARIANTS: Record<string, Record<string, string>> = {
   '42-isolated-namespace': {
     INJECT_REDIS_PASSWORD_SECRET: 'kaos-memory-redis/redis-password',
     INJECT_KEY_PREFIX: 'team:memory',
+    WEBHOOK_TENANTS: 'provided',
   },
   '43-isolated-by-default': {
     INJECT_REDIS_PASSWORD_SECRET: 'kaos-memory-redis/redis-password',
     INJECT_ISOLATION_DEFAULT: 'namespace',
+    WEBHOOK_TENANTS: 'provided',
   },
   '44-isolated-own-redis-url': {
     INJECT_REDIS_PASSWORD_SECRET: 'kaos-memory-redis/redis-password',
