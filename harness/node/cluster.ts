@@ -608,10 +608,18 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
    * A fresh namespace `<prefix>-<random>`, resolved once its `default` ServiceAccount
    * exists (the controller manager makes it; pods are refused until then).
    */
-  async namespace(prefix: string, labels: Record<string, string> = {}): Promise<string> {
+  async namespace(
+    prefix: string,
+    labels: Record<string, string> = {},
+    annotations: Record<string, string> = {},
+  ): Promise<string> {
     const name = `${prefix}-${Math.random().toString(36).slice(2, 8)}`;
     await this.kubectl(['apply', '-f', '-'], {
-      input: JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } }),
+      input: JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Namespace',
+        metadata: { name, labels, annotations },
+      }),
     });
     await waitFor(`ServiceAccount ${name}/default`, async () => {
       await this.get(`/api/v1/namespaces/${name}/serviceaccounts/default`);
