@@ -268,7 +268,6 @@ export class NodeCluster {
     ]);
     const proxyHealth = await freePort();
     this.writeKubeProxyConfig(proxyHealth, await freePort());
-    const proxy = this.spawn('kube-proxy', [`--config=${join(dir, 'kube-proxy.yaml')}`]);
     const dnsPorts = { health: await freePort(), ready: await freePort() };
     this.writeCorefile(dnsPorts.health, dnsPorts.ready);
     const dns = this.spawn('coredns', ['-conf', join(dir, 'Corefile')]);
@@ -306,17 +305,31 @@ export class NodeCluster {
       .then(() => {
         this.timings.nodeReady = Date.now() - began;
       });
+    // kube-proxy takes the node's addresses from its Node object once, at start: started
+    // before the kubelet registers the node (30 s, a cold image build), it assumes loopback
+    // and exits when the real address appears. So it starts once the Node has an address.
+    const proxySynced = (async () => {
+      await kubelet.waitUntil(
+        `node ${NODE.name} registered with its address`,
+        async () => {
+          const node = JSON.parse(await this.get(`/api/v1/nodes/${NODE.name}`)) as {
+            status?: { addresses?: { type: string; address: string }[] };
+          };
+          return node.status?.addresses?.some((a) => a.address === NODE.ip) ?? false;
+        },
+        timeoutMs,
+      );
+      const proxy = this.spawn('kube-proxy', [`--config=${join(dir, 'kube-proxy.yaml')}`]);
+      await proxy.waitUntil(
+        'kube-proxy synced',
+        async () => (await fetch(`http://127.0.0.1:${proxyHealth}/healthz`)).ok,
+      );
+    })();
     const step = (what: string, promise: Promise<unknown>) =>
       promise.then(() => log(`${what} after ${((Date.now() - began) / 1000).toFixed(1)}s`));
     await Promise.all([
       step(`node ${NODE.name} Ready`, nodeReady),
-      step(
-        'kube-proxy synced',
-        proxy.waitUntil(
-          'kube-proxy synced',
-          async () => (await fetch(`http://127.0.0.1:${proxyHealth}/healthz`)).ok,
-        ),
-      ),
+      step('kube-proxy synced', proxySynced),
       step(
         'CoreDNS ready',
         dns.waitUntil(
