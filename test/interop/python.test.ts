@@ -4,27 +4,16 @@
 // value is made on Python's json.dumps text, which tells 3 from 3.0 and keeps
 // integers of any size. Values travel to the sidecar as JSON text spelled exactly as
 // in the table below, never through JavaScript numbers.
-import { execFile, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call } from '../../harness/http.js';
+import { findPython } from '../../harness/python.js';
 import { RedisServer } from '../../harness/redis.js';
 import { startSidecar, type RunningSidecar } from '../../harness/sidecar.js';
 
 const DRIVER = new URL('kaos_redis.py', import.meta.url).pathname;
-
-/** The first python3 that imports redis: Debian's (scripts/ensure-redis.sh installs python3-redis). */
-function findPython(): string {
-  for (const candidate of ['/usr/bin/python3', 'python3']) {
-    if (candidate.startsWith('/') && !existsSync(candidate)) continue;
-    if (spawnSync(candidate, ['-c', 'import redis'], { stdio: 'ignore' }).status === 0) {
-      return candidate;
-    }
-  }
-  throw new Error('no python3 with the redis module: run scripts/ensure-redis.sh');
-}
 
 let python: string;
 let redis: RedisServer;
