@@ -4,14 +4,16 @@
 // and build, a fresh sidecar process on one shared redis-server takes appends, then
 // reads of 20 events, from 16 keep-alive connections; the figure that matters is the
 // sidecar's own CPU time per request (utime + stime from /proc), which another busy
-// process on the machine disturbs far less than requests per second.
-import { readFileSync } from 'node:fs';
+// process on the machine disturbs far less than requests per second. Each start is
+// measured too: spawn to the first /readyz 200 (polled every 5 ms), the CPU the process
+// used until then, and its RssAnon a second later.
 import { resolve } from 'node:path';
 import { SIDECAR_NODE_OPTIONS } from '../lib/contract.js';
 import { freePort } from '../harness/ports.js';
 import { ManagedProcess } from '../harness/process.js';
 import { RedisServer } from '../harness/redis.js';
 import { REPO_ROOT } from '../harness/root.js';
+import { cpuSeconds } from './lib/cpu.js';
 import { httpClosedLoop, type HttpTarget } from './lib/load.js';
 import { median } from './lib/stats.js';
 import { fmt, table } from './lib/table.js';
@@ -19,8 +21,6 @@ import { fmt, table } from './lib/table.js';
 const ROUNDS = Number(process.env.BENCH_AB_ROUNDS ?? 5);
 const SECONDS = Number(process.env.BENCH_AB_SECONDS ?? 3);
 const CONNECTIONS = 16;
-/** Clock ticks per second of /proc/<pid>/stat (USER_HZ, 100 on Linux). */
-const TICKS = 100;
 
 const EVENT = JSON.stringify({ event_type: 'user_message', content: 'x'.repeat(100) });
 const OPS: Record<string, HttpTarget> = {
@@ -28,14 +28,16 @@ const OPS: Record<string, HttpTarget> = {
   read: { method: 'GET', path: (c) => `/v1/sessions/read-${c % 4}/events?limit=20` },
 };
 
-/** CPU seconds the process has used so far. */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return (Number(fields[11]) + Number(fields[12])) / TICKS;
+/** A start: milliseconds to ready, CPU milliseconds to ready, RssAnon (MiB) 1 s later. */
+interface Start {
+  readyMs: number;
+  cpuMs: number;
+  anonMiB: number;
 }
 
 async function measure(root: string, redisUrl: string) {
   const port = await freePort();
+  const spawned = performance.now();
   const proc = new ManagedProcess({
     name: `sidecar ${root}`,
     command: process.execPath,
@@ -51,7 +53,18 @@ async function measure(root: string, redisUrl: string) {
     },
   });
   try {
-    await proc.waitUntil('readyz', async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).ok);
+    await proc.waitUntil(
+      'readyz',
+      async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).ok,
+      { intervalMs: 5 },
+    );
+    const start: Start = {
+      readyMs: performance.now() - spawned,
+      cpuMs: cpuSeconds(proc.pid) * 1000,
+      anonMiB: 0,
+    };
+    await new Promise((r) => setTimeout(r, 1000));
+    start.anonMiB = proc.memory().anon / 1024 / 1024;
     for (let s = 0; s < 4; s++) {
       const events = Array.from({ length: 20 }, () => JSON.parse(EVENT) as unknown);
       await fetch(`http://127.0.0.1:${port}/v1/sessions/read-${s}/events`, {
@@ -69,7 +82,7 @@ async function measure(root: string, redisUrl: string) {
       if (summary.errors > 0) throw new Error(`${name}: ${summary.errors} failed requests`);
       out[name] = { cpuUs: (cpu / summary.count) * 1e6, perSecond: summary.perSecond };
     }
-    return out;
+    return { ops: out, start };
   } finally {
     await proc.kill();
   }
@@ -81,13 +94,15 @@ async function main(): Promise<void> {
   const builds = { baseline: resolve(baseline), candidate: resolve(candidate) };
   const redis = await RedisServer.start();
   const results: Record<string, Record<string, { cpuUs: number[]; perSecond: number[] }>> = {};
+  const starts: Record<string, Start[]> = {};
   try {
     for (let round = 0; round < ROUNDS; round++) {
       const order = Object.entries(builds);
       if (round % 2 === 1) order.reverse();
       for (const [build, root] of order) {
         const got = await measure(root, redis.url);
-        for (const [op, r] of Object.entries(got)) {
+        (starts[build] ??= []).push(got.start);
+        for (const [op, r] of Object.entries(got.ops)) {
           const slot = ((results[op] ??= {})[build] ??= { cpuUs: [], perSecond: [] });
           slot.cpuUs.push(r.cpuUs);
           slot.perSecond.push(r.perSecond);
@@ -114,6 +129,35 @@ async function main(): Promise<void> {
   );
   console.log(
     table(['op', 'build', 'CPU µs/request', 'each round', 'vs baseline', 'requests/s'], rows),
+  );
+  const startRows = Object.entries(starts).map(([build, all]) => {
+    const pick = (f: (s: Start) => number) => all.map(f);
+    return [
+      build,
+      median(pick((s) => s.readyMs)).toFixed(0),
+      pick((s) => s.readyMs)
+        .map((x) => x.toFixed(0))
+        .join(' '),
+      median(pick((s) => s.cpuMs)).toFixed(0),
+      pick((s) => s.cpuMs)
+        .map((x) => x.toFixed(0))
+        .join(' '),
+      median(pick((s) => s.anonMiB)).toFixed(1),
+    ];
+  });
+  console.log(`\nstart: spawn to the first /readyz 200 (medians of ${ROUNDS})\n`);
+  console.log(
+    table(
+      [
+        'build',
+        'ms to ready',
+        'each round',
+        'CPU ms to ready',
+        'each round',
+        'RssAnon 1 s later, MiB',
+      ],
+      startRows,
+    ),
   );
 }
 

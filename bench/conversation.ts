@@ -9,6 +9,7 @@ import { RedisServer } from '../harness/redis.js';
 import { SidecarProcess } from '../harness/sidecar.js';
 import { httpCall, httpClosedLoop, keepAliveAgent, openLoop, type HttpTarget } from './lib/load.js';
 import { Samples, type Summary } from './lib/stats.js';
+import { cpuSeconds, withCpu } from './lib/cpu.js';
 import { fmt, table } from './lib/table.js';
 
 const PREFIX = 'bench-conv';
@@ -77,9 +78,14 @@ const CONTEXT_CELLS: { name: string; target: HttpTarget; baseline: string; base:
   },
 ];
 
-async function measure(port: number, n: number, target: HttpTarget): Promise<Summary> {
-  await httpClosedLoop(port, n, WARMUP_MS, target);
-  return httpClosedLoop(port, n, CELL_MS, target);
+/** One cell, with the sidecar's own CPU time per request. */
+async function measure(
+  sc: SidecarProcess,
+  n: number,
+  target: HttpTarget,
+): Promise<Summary & { cpuUs: number }> {
+  await httpClosedLoop(sc.port, n, WARMUP_MS, target);
+  return withCpu(sc.proc.pid, () => httpClosedLoop(sc.port, n, CELL_MS, target));
 }
 
 /** One SSE stream; calls `onEvent` with each event's content as it arrives. */
@@ -118,6 +124,8 @@ interface StreamRun {
   delivered: number;
   delivery: Summary;
   anonMax: number;
+  /** The sidecar's CPU time per append, deliveries included. */
+  cpuUs: number;
 }
 
 /** RATE appends a second over `sessions` for STREAM_MS, with a stream on each session or none. */
@@ -152,6 +160,7 @@ async function appendsWith(sc: SidecarProcess, streams: boolean, tag: string): P
   }
   let anonMax = 0;
   const sampler = setInterval(() => (anonMax = Math.max(anonMax, sc.proc.memory().anon)), 100);
+  const cpuBefore = cpuSeconds(sc.proc.pid);
   const result = await openLoop(RATE, STREAM_MS, (n) => {
     const id = sessions[n % sessions.length] as string;
     const sent = Number(process.hrtime.bigint() - start) / 1e6;
@@ -173,6 +182,7 @@ async function appendsWith(sc: SidecarProcess, streams: boolean, tag: string): P
     await new Promise((r) => setTimeout(r, 50));
   }
   clearInterval(sampler);
+  const cpuUs = ((cpuSeconds(sc.proc.pid) - cpuBefore) / result.fromSend.count) * 1e6;
   for (const req of open) req.destroy();
   agent.destroy();
   return {
@@ -180,6 +190,7 @@ async function appendsWith(sc: SidecarProcess, streams: boolean, tag: string): P
     delivered: delivery.count,
     delivery: delivery.summary(STREAM_MS / 1000),
     anonMax,
+    cpuUs,
   };
 }
 
@@ -215,8 +226,8 @@ export async function benchConversation(): Promise<void> {
       idleAnon = sc.proc.memory().anon;
       for (const cell of CONTEXT_CELLS) {
         for (const n of CONNECTIONS) {
-          const base = await measure(sc.port, n, cell.base);
-          const it = await measure(sc.port, n, cell.target);
+          const base = await measure(sc, n, cell.base);
+          const it = await measure(sc, n, cell.target);
           contextAnon = Math.max(contextAnon, sc.proc.memory().anon);
           contextRows.push([
             cell.name,
@@ -228,6 +239,8 @@ export async function benchConversation(): Promise<void> {
             fmt.rate(base.perSecond),
             fmt.ms(base.p50),
             fmt.ratio(it.perSecond / base.perSecond),
+            fmt.us(it.cpuUs),
+            fmt.us(base.cpuUs),
             it.errors + base.errors,
           ]);
         }
@@ -244,6 +257,7 @@ export async function benchConversation(): Promise<void> {
           '—',
           '—',
           fmt.mib(without.anonMax),
+          fmt.us(without.cpuUs),
         ],
         [
           `${STREAMS} streams, one per session`,
@@ -254,6 +268,7 @@ export async function benchConversation(): Promise<void> {
           fmt.ms(withStreams.delivery.p50),
           fmt.ms(withStreams.delivery.p99),
           fmt.mib(withStreams.anonMax),
+          fmt.us(withStreams.cpuUs),
         ],
       ];
     } finally {
@@ -279,6 +294,8 @@ export async function benchConversation(): Promise<void> {
           'baseline req/s',
           'baseline p50 ms',
           'ratio',
+          'CPU µs/req',
+          'baseline CPU µs/req',
           'errors',
         ],
         contextRows,
@@ -298,6 +315,7 @@ export async function benchConversation(): Promise<void> {
           'delivery p50 ms',
           'delivery p99 ms',
           'RssAnon max MiB',
+          'sidecar CPU µs/append',
         ],
         streamRows ?? [],
       ),

@@ -8,6 +8,7 @@ import { RedisServer } from '../harness/redis.js';
 import { SidecarProcess } from '../harness/sidecar.js';
 import { httpClosedLoop, type HttpTarget } from './lib/load.js';
 import type { Summary } from './lib/stats.js';
+import { withCpu } from './lib/cpu.js';
 import { fmt, table } from './lib/table.js';
 
 const PREFIX = 'bench-v2';
@@ -93,9 +94,14 @@ const CELLS: { name: string; v2: HttpTarget; v1: { name: string; target: HttpTar
   },
 ];
 
-async function measure(port: number, n: number, target: HttpTarget): Promise<Summary> {
-  await httpClosedLoop(port, n, WARMUP_MS, target);
-  return httpClosedLoop(port, n, CELL_MS, target);
+/** One cell, with the sidecar's own CPU time per request. */
+async function measure(
+  sc: SidecarProcess,
+  n: number,
+  target: HttpTarget,
+): Promise<Summary & { cpuUs: number }> {
+  await httpClosedLoop(sc.port, n, WARMUP_MS, target);
+  return withCpu(sc.proc.pid, () => httpClosedLoop(sc.port, n, CELL_MS, target));
 }
 
 export async function benchMemoryV2(): Promise<void> {
@@ -126,8 +132,8 @@ export async function benchMemoryV2(): Promise<void> {
     try {
       for (const cell of CELLS) {
         for (const n of CONNECTIONS) {
-          const v1 = await measure(sc.port, n, cell.v1.target);
-          const v2 = await measure(sc.port, n, cell.v2);
+          const v1 = await measure(sc, n, cell.v1.target);
+          const v2 = await measure(sc, n, cell.v2);
           rows.push([
             cell.name,
             cell.v1.name,
@@ -138,6 +144,8 @@ export async function benchMemoryV2(): Promise<void> {
             fmt.rate(v1.perSecond),
             fmt.ms(v1.p50),
             fmt.ratio(v2.perSecond / v1.perSecond),
+            fmt.us(v2.cpuUs),
+            fmt.us(v1.cpuUs),
             v2.errors + v1.errors,
           ]);
         }
@@ -166,6 +174,8 @@ export async function benchMemoryV2(): Promise<void> {
           'v1 req/s',
           'v1 p50 ms',
           'v2 / v1',
+          'v2 CPU µs/req',
+          'v1 CPU µs/req',
           'errors',
         ],
         rows,

@@ -176,7 +176,7 @@ export async function benchWebhook(): Promise<void> {
     );
 
     const rows: (string | number)[][] = [];
-    const ratios: number[] = [];
+    const ratios = new Map<number, number>();
     for (const connections of CONNECTIONS) {
       // Warm both: JIT, connection setup.
       await closed(port, connections, WARMUP_MS);
@@ -192,7 +192,7 @@ export async function benchWebhook(): Promise<void> {
       const webhook = medianOf(webhookRounds);
       const empty = medianOf(emptyRounds);
       const ratio = webhook.perSecond / empty.perSecond;
-      ratios.push(ratio);
+      ratios.set(connections, ratio);
       rows.push([
         connections,
         fmt.rate(webhook.perSecond),
@@ -247,7 +247,8 @@ export async function benchWebhook(): Promise<void> {
         all.reduce((n, x) => n + x.errors, 0),
       ];
     };
-    const goalRatio = Math.min(...ratios) >= 0.7;
+    // Issue 24: at 1 and 32 connections (200 is a burst, reported only).
+    const goalRatio = [1, 32].every((n) => (ratios.get(n) ?? 0) >= 0.85);
     const goalP99 = median(rounds.map((r) => r.webhook.p99)) < 5;
     const label = `${RATE}/s, ${ROUNDS} × ${RATE_MS / 1000} s`;
     console.log(
@@ -273,7 +274,7 @@ export async function benchWebhook(): Promise<void> {
       ),
     );
     console.log(
-      `\nThroughput goal (webhook ≥ 0.7x no-op at every connection count): ${fmt.verdict(goalRatio)}`,
+      `\nThroughput goal (webhook ≥ 0.85x no-op at 1 and 32 connections): ${fmt.verdict(goalRatio)}`,
     );
     console.log(
       'Fixed-rate latency counts from when each review was due, so generator lateness is included.',

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The one entry point: picks a subcommand and hands over. Each subcommand's
-// `run` does bootstrap only; its logic lives in its own folder. Nothing is
-// imported up front, so a subcommand can size its runtime before its modules load.
+// `run` does bootstrap only; its logic lives in its own folder. Nothing but node:fs
+// is imported up front, so a subcommand can size its runtime before its modules load.
+import { statSync } from 'node:fs';
 
 const USAGE = `usage: kaos-memory <command>
 
@@ -14,11 +15,27 @@ commands:
 
 type Command = (argv: string[]) => Promise<void>;
 
+/**
+ * The sidecar's modules: its one-file bundle (scripts/bundle.mjs, made by `npm run build`)
+ * when it was made from this build, else the module graph (from the sources, a `tsc` alone).
+ * One file starts in about half the CPU time (docs/adr/0038-the-sidecar-s-cpu-and-start.md).
+ */
+function sidecarModule(): string {
+  const bundle = new URL('../bundle/sidecar.js', import.meta.url);
+  const graph = new URL('../sidecar/main.js', import.meta.url);
+  try {
+    if (statSync(bundle).mtimeMs >= statSync(graph).mtimeMs) return bundle.href;
+  } catch {
+    // No bundle beside this file.
+  }
+  return graph.href;
+}
+
 const commands: Record<string, () => Promise<Command>> = {
   sidecar: async () => {
     // Before the sidecar's modules load: the first full GCs happen while they do.
     (await import('../sidecar/runtime.js')).limitHeapGrowth();
-    return (await import('../sidecar/main.js')).run;
+    return ((await import(sidecarModule())) as typeof import('../sidecar/main.js')).run;
   },
   webhook: async () => (await import('../webhook/main.js')).run,
   certs: async () => (await import('../certs/main.js')).run,

@@ -1,6 +1,7 @@
 import { createLogger } from '../lib/logger.js';
 import { handleStopSignals } from '../lib/signals.js';
 import { loadSidecarConfig } from './config.js';
+import { compactHeapOnce } from './runtime.js';
 import { Sidecar } from './server.js';
 
 /** `kaos-memory sidecar`: bootstrap only. */
@@ -18,6 +19,9 @@ export async function run(_argv: string[]): Promise<void> {
     },
     'memory sidecar listening',
   );
+  // The start's garbage, after the first /readyz 200: the collection (tens of ms, once)
+  // must not delay readiness, and by then the start has allocated what it will.
+  sidecar.onceReady(() => setImmediate(compactHeapOnce));
   signals.onStop(() => sidecar.close());
   // A bug in one request must not end the memory of every agent turn after it: every
   // handler is guarded (http.ts), and anything that escapes is logged, not fatal.

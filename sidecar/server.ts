@@ -40,6 +40,8 @@ export class Sidecar {
   /** GET /metrics on every interface (MEMORY_METRICS_PORT), or none. */
   private readonly metricsServer: Server | undefined;
   private closing: Promise<void> | undefined;
+  /** Waiting for the first `/readyz` 200 to be sent; undefined once it was. */
+  private readyWaiters: (() => void)[] | undefined = [];
   /** Closes idle sessions (MEMORY_IDLE_CLOSE_SECONDS), or none. */
   private readonly idleClose: Periodic | undefined;
 
@@ -90,6 +92,7 @@ export class Sidecar {
       hooks: {
         responded: ({ route, method, status, seconds, quiet, failure }) => {
           this.metrics.observe(route, method, status, seconds);
+          if (this.readyWaiters && status === 200 && route === '/readyz') this.firstReady();
           // Probes and scrapes are never logged: a Redis outage is one line of its own.
           if (quiet) return;
           if (!failure) {
@@ -157,6 +160,21 @@ export class Sidecar {
         res.writeHead(500).end();
       },
     );
+  }
+
+  /**
+   * Calls `then` once, right after the first `/readyz` 200 has been sent: work that must not
+   * delay the pod's start, but should be done before the agent's requests arrive.
+   */
+  onceReady(then: () => void): void {
+    if (this.readyWaiters) this.readyWaiters.push(then);
+    else then();
+  }
+
+  private firstReady(): void {
+    const waiters = this.readyWaiters ?? [];
+    this.readyWaiters = undefined;
+    for (const then of waiters) then();
   }
 
   /** Where the metrics listener listens, once started (undefined when it is off). */

@@ -10,5 +10,7 @@ export const fmt = {
   ms: (n: number) => (Number.isFinite(n) ? n.toFixed(n < 10 ? 2 : 1) : '-'),
   ratio: (n: number) => (Number.isFinite(n) ? `${n.toFixed(2)}x` : '-'),
   mib: (bytes: number) => (Number.isFinite(bytes) ? (bytes / 1024 / 1024).toFixed(1) : '-'),
+  /** Microseconds, whole. */
+  us: (n: number) => (Number.isFinite(n) ? n.toFixed(0) : '-'),
   verdict: (ok: boolean) => (ok ? 'pass' : 'FAIL'),
 };

@@ -19,6 +19,8 @@ let sidecar: Sidecar;
 let url: string;
 let prefix: string;
 const lines: Record<string, unknown>[] = [];
+/** What onceReady ran, in order. */
+const readyRuns: string[] = [];
 
 beforeAll(async () => {
   redis = await RedisServer.start();
@@ -39,6 +41,7 @@ beforeAll(async () => {
     },
   });
   sidecar = new Sidecar(config, pino({ level: 'info' }, sink));
+  sidecar.onceReady(() => readyRuns.push('registered before start'));
   await sidecar.start();
   url = `http://127.0.0.1:${port}`;
   await pollUntil('ready', async () => (await call(url, 'GET', '/readyz')).status === 200);
@@ -48,6 +51,16 @@ afterAll(async () => {
   await sidecar?.close();
   raw?.disconnect();
   await redis?.stop();
+});
+
+describe('onceReady (the heap is compacted after the first /readyz 200)', () => {
+  it('runs once the first /readyz 200 has been sent, and at once when asked after it', async () => {
+    expect(readyRuns).toEqual(['registered before start']);
+    expect((await call(url, 'GET', '/readyz')).status).toBe(200);
+    expect(readyRuns).toEqual(['registered before start']);
+    sidecar.onceReady(() => readyRuns.push('registered after'));
+    expect(readyRuns).toEqual(['registered before start', 'registered after']);
+  });
 });
 
 describe('trace context', () => {
