@@ -43,6 +43,22 @@ timed "integration and end-to-end tests" npx vitest run --config test/vitest.int
 
 step "times"
 printf '%s\n' "${timings[@]}"
+node -e '
+  // The two integration projects run one after the other: the wall time of each.
+  const fs = require("node:fs");
+  const f = process.argv[1];
+  if (!fs.existsSync(f)) process.exit(0);
+  const groups = {};
+  for (const t of JSON.parse(fs.readFileSync(f, "utf8")).testResults) {
+    const name = /\/test\/(node|demo)\//.test(t.name) ? "node" : "integration";
+    const g = (groups[name] ??= { start: Infinity, end: 0, files: 0 });
+    g.start = Math.min(g.start, t.startTime);
+    g.end = Math.max(g.end, t.endTime);
+    g.files++;
+  }
+  for (const [name, g] of Object.entries(groups))
+    console.log(`  project ${name}: ${g.files} files, ${Math.round((g.end - g.start) / 1000)} s`);
+' "$results/integration.json"
 
 node -e '
   // Failed tests, plus each file that failed with no failed test (a hook or import error),
