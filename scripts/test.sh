@@ -18,6 +18,8 @@ bash scripts/controlplane.sh || echo "==> control plane not built: the Kubernete
 # promtool checks the chart's alerts (test/chart/monitoring.test.ts); its cold build time is in
 # docs/decisions.md ("Checking the alerts").
 bash scripts/promtool.sh || echo "==> promtool not built: the chart's rule test will fail (see above)"
+# actionlint checks the release workflow (test/release/workflow.test.ts); about 10 s cold.
+bash scripts/actionlint.sh || echo "==> actionlint not built: the release workflow test will fail (see above)"
 
 
 step "build, typecheck, lint"
