@@ -93,7 +93,12 @@ export class WebhookProcess {
   }
 
   /** GET a route over TLS; the caller's CA decides trust (undefined: not verified). */
-  status(path: string, ca?: string): Promise<number> {
+  async status(path: string, ca?: string): Promise<number> {
+    return (await this.get(path, ca)).status;
+  }
+
+  /** GET a route over TLS: its status and body. */
+  get(path: string, ca?: string): Promise<{ status: number; text: string }> {
     return new Promise((resolve, reject) => {
       const req = request(
         {
@@ -104,14 +109,40 @@ export class WebhookProcess {
           timeout: 2_000,
         },
         (res) => {
-          res.resume();
-          res.on('end', () => resolve(res.statusCode ?? 0));
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => (text += chunk));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
         },
       );
       req.on('timeout', () => req.destroy(new Error('timed out')));
       req.on('error', reject);
       req.end();
     });
+  }
+
+  /** How many rounds the password copies loop has finished, whatever their result. */
+  async credentialRounds(): Promise<number> {
+    const { text } = await this.get('/metrics');
+    let rounds = 0;
+    for (const [, value] of text.matchAll(
+      /^kaos_memory_webhook_credential_sync_rounds_total\{[^}]*\} (\S+)$/gm,
+    ))
+      rounds += Number(value);
+    return rounds;
+  }
+
+  /**
+   * Resolves once the loop has finished `n` more rounds than now. With n ≥ 2 at least one
+   * of them started after the call: what a test proves "the loop left it alone" with.
+   */
+  async moreCredentialRounds(n = 2): Promise<void> {
+    const start = await this.credentialRounds();
+    await this.proc.waitUntil(
+      `${n} more rounds of the password copies loop`,
+      async () => (await this.credentialRounds()) >= start + n,
+      { intervalMs: 100 },
+    );
   }
 
   waitReady(timeoutMs = 30_000): Promise<void> {

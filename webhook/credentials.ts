@@ -64,6 +64,9 @@ export class CredentialError extends Error {
   override readonly name = 'CredentialError';
 }
 
+/** How a round of the loop ended: a copy pass, another replica's turn (the Lease), or an error. */
+export type RoundResult = 'synced' | 'standby' | 'failed';
+
 export interface SyncReport {
   created: string[];
   updated: string[];
@@ -183,6 +186,7 @@ export class CredentialCopies {
   private readonly confirmMs: number;
   private readonly loop: Periodic;
   private readonly warned = new Set<string>();
+  private onRound?: (result: RoundResult) => void;
 
   constructor(
     kubeConfig: KubeConfig,
@@ -270,7 +274,9 @@ export class CredentialCopies {
     throw new CredentialError(`Secret ${name} in namespace ${namespace} kept changing; try again`);
   }
 
-  start(): void {
+  /** Starts the loop; `onRound` hears how each round ended (the metrics count them). */
+  start(onRound?: (result: RoundResult) => void): void {
+    this.onRound = onRound;
     this.loop.start();
   }
 
@@ -281,8 +287,17 @@ export class CredentialCopies {
 
   /** A round of the loop, on the replica that holds the lease. */
   private async round(): Promise<void> {
-    if (this.lease && !(await this.lease.acquire())) return;
-    await this.sync();
+    try {
+      if (this.lease && !(await this.lease.acquire())) {
+        this.onRound?.('standby');
+        return;
+      }
+      await this.sync();
+      this.onRound?.('synced');
+    } catch (err) {
+      this.onRound?.('failed');
+      throw err;
+    }
   }
 
   /**

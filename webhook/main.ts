@@ -113,7 +113,7 @@ export async function run(_argv: string[]): Promise<void> {
   });
   const port = await server.listen(config.port, config.host);
   certificates.start((tls) => server.setCertificate(tls));
-  copies?.start();
+  copies?.start((result) => server.metrics.credentialRounds.inc({ result }));
   tenants?.start();
   void view?.start();
   logger.info(

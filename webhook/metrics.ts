@@ -40,6 +40,13 @@ export class WebhookMetrics {
     help: 'When the serving certificate the webhook presents expires (Unix seconds)',
     registers: [this.registry],
   });
+  // Lets an operator see the loop is alive and failing, and a test wait for rounds.
+  readonly credentialRounds = new Counter({
+    name: 'kaos_memory_webhook_credential_sync_rounds_total',
+    help: 'Rounds of the password copies loop, by result (synced, standby, failed)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
 
   constructor(defaults = true) {
     if (defaults) collectDefaultMetrics({ register: this.registry });

@@ -262,8 +262,8 @@ describe('the Redis password in every agent namespace, with the default install'
     const pod = await core.createNamespacedPod({ namespace: disabled, body: agentPod('agent-0') });
     expect(readStatus(pod.metadata?.annotations)).toBeUndefined();
     await core.createNamespacedPod({ namespace: releaseNs, body: agentPod('agent-0') });
-    // A few sync rounds later still nothing there.
-    await new Promise((r) => setTimeout(r, 2_500));
+    // Two full rounds of the loop later, still nothing there.
+    await webhook!.moreCredentialRounds();
     for (const ns of [dry, optedOut, disabled, 'kube-system'])
       expect(await copyIn(ns)).toBeUndefined();
   });
@@ -275,7 +275,7 @@ describe('the Redis password in every agent namespace, with the default install'
       body: { metadata: { name: SECRET }, stringData: { [KEY]: 'team-own-password' } },
     });
     await core.createNamespacedPod({ namespace: ns, body: agentPod('agent-0') });
-    await new Promise((r) => setTimeout(r, 2_500));
+    await webhook!.moreCredentialRounds(); // which would overwrite a copy of its own
     const secret = (await copyIn(ns))!;
     expect(decode(secret.data![KEY])).toBe('team-own-password');
     expect(secret.metadata?.labels ?? {}).not.toHaveProperty('memory.kaos.tools/webhook');
@@ -584,7 +584,8 @@ describe('the Redis password in every agent namespace, with the default install'
       async () => (await ownCopies()).length === 0,
       { timeoutMs: 30_000 },
     );
-    await new Promise((r) => setTimeout(r, 2_500)); // a few more rounds of the still-running loop
+    // Two more rounds of the still-running loop (failing now: its RBAC went too).
+    await webhook!.moreCredentialRounds();
     expect(await ownCopies()).toEqual([]);
     const policies = await admission.listValidatingAdmissionPolicy();
     expect(policies.items.map((p) => p.metadata?.name)).not.toContain(`${RELEASE}-webhook-secrets`);

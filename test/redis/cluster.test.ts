@@ -8,6 +8,7 @@ import { call } from '../../harness/http.js';
 import { pollUntil } from '../../harness/poll.js';
 import { RedisCluster } from '../../harness/redis-topology.js';
 import { startSidecar, type RunningSidecar } from '../../harness/sidecar.js';
+import type { Sidecar } from '../../sidecar/server.js';
 import { keySlot, Keys } from '../../memory/keys.js';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -18,7 +19,7 @@ afterEach(async () => {
 async function sidecar(
   cluster: RedisCluster,
   env: Record<string, string> = {},
-): Promise<RunningSidecar> {
+): Promise<RunningSidecar & { sidecar: Sidecar }> {
   const sc = await startSidecar({ MEMORY_REDIS_URL: cluster.url(), ...env });
   cleanups.push(() => sc.close());
   return sc;
@@ -321,9 +322,17 @@ describe('Redis Cluster: a node the sidecar has just learned of', () => {
     const [victim] = await cluster.masters();
     await victim!.node.kill();
     await cluster.waitFailover(victim!.node);
-    // The sidecar learns the new master at its next slot refresh (every 5 s); no readiness
-    // probe runs meanwhile (each would open every master's connection).
-    await new Promise((r) => setTimeout(r, 6_000));
+    // The sidecar learns the new master at its next slot refresh (every 5 s): wait until its
+    // client's masters are the cluster's. Reading the list opens nothing; no readiness probe
+    // runs meanwhile (each would open every master's connection).
+    const ports = (list: (number | undefined)[]) => list.sort((a, b) => a! - b!).join();
+    const want = ports((await cluster.masters()).map((m) => m.node.port));
+    const client = sc.sidecar.redis as Cluster;
+    await pollUntil(
+      "the sidecar's slot refresh",
+      () => ports(client.nodes('master').map((n) => n.options.port)) === want,
+      { timeoutMs: 20_000, intervalMs: 100 },
+    );
     const replies = await Promise.all(
       Array.from({ length: 96 }, (_, i) =>
         post(sc.url, `/v1/sessions/burst-${i}/events`, { event_type: 'x', content: i }),
