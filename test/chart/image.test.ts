@@ -197,6 +197,8 @@ describe('the image command from a production install', () => {
       const child = serve(['sidecar'], {
         MEMORY_REDIS_URL: redis.url,
         MEMORY_SIDECAR_PORT: String(port),
+        // Not the default 9790: other suites' sidecars run beside this one.
+        MEMORY_METRICS_PORT: String(await freePort()),
       });
       await pollUntil('sidecar /readyz', async () => {
         if (child.exitCode !== null) throw new Error(`sidecar exited with ${child.exitCode}`);
