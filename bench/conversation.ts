@@ -7,14 +7,13 @@ import { SIDECAR_NODE_OPTIONS } from '../lib/contract.js';
 import { encodeEvent } from '../memory/events.js';
 import { RedisServer } from '../harness/redis.js';
 import { SidecarProcess } from '../harness/sidecar.js';
-import { httpCall, httpClosedLoop, keepAliveAgent, openLoop, type HttpTarget } from './lib/load.js';
+import { httpCall, keepAliveAgent, openLoop, sidecarCell, type HttpTarget } from './lib/load.js';
 import { Samples, type Summary } from './lib/stats.js';
-import { cpuSeconds, withCpu } from './lib/cpu.js';
+import { cpuSeconds } from './lib/cpu.js';
 import { fmt, table } from './lib/table.js';
 
 const PREFIX = 'bench-conv';
-const WARMUP_MS = 1000;
-const CELL_MS = 3000;
+const CELL = { warmupMs: 1000, cellMs: 3000 };
 const CONNECTIONS = [1, 16];
 const EVENTS = 500;
 const SESSION = 'session_500';
@@ -77,16 +76,6 @@ const CONTEXT_CELLS: { name: string; target: HttpTarget; baseline: string; base:
     base: get(`/v1/sessions/${SESSION}/events`),
   },
 ];
-
-/** One cell, with the sidecar's own CPU time per request. */
-async function measure(
-  sc: SidecarProcess,
-  n: number,
-  target: HttpTarget,
-): Promise<Summary & { cpuUs: number }> {
-  await httpClosedLoop(sc.port, n, WARMUP_MS, target);
-  return withCpu(sc.proc.pid, () => httpClosedLoop(sc.port, n, CELL_MS, target));
-}
 
 /** One SSE stream; calls `onEvent` with each event's content as it arrives. */
 function openStream(
@@ -226,8 +215,8 @@ export async function benchConversation(): Promise<void> {
       idleAnon = sc.proc.memory().anon;
       for (const cell of CONTEXT_CELLS) {
         for (const n of CONNECTIONS) {
-          const base = await measure(sc, n, cell.base);
-          const it = await measure(sc, n, cell.target);
+          const base = await sidecarCell(sc, n, cell.base, CELL);
+          const it = await sidecarCell(sc, n, cell.target, CELL);
           contextAnon = Math.max(contextAnon, sc.proc.memory().anon);
           contextRows.push([
             cell.name,
@@ -281,7 +270,7 @@ export async function benchConversation(): Promise<void> {
   console.log(
     [
       '',
-      `### /context?max_tokens beside the v1 reads (a ${EVENTS}-event session, ${CELL_MS / 1000} s a cell)`,
+      `### /context?max_tokens beside the v1 reads (a ${EVENTS}-event session, ${CELL.cellMs / 1000} s a cell)`,
       '',
       table(
         [

@@ -6,15 +6,12 @@ import { SIDECAR_NODE_OPTIONS } from '../lib/contract.js';
 import { encodeEvent } from '../memory/events.js';
 import { RedisServer } from '../harness/redis.js';
 import { SidecarProcess } from '../harness/sidecar.js';
-import { httpClosedLoop, type HttpTarget } from './lib/load.js';
-import type { Summary } from './lib/stats.js';
-import { withCpu } from './lib/cpu.js';
+import { sidecarCell, type HttpTarget } from './lib/load.js';
 import { fmt, table } from './lib/table.js';
 
 const PREFIX = 'bench-v2';
 const IDENTITY = 'kaos://agent/bench/memory-agent';
-const WARMUP_MS = 1000;
-const CELL_MS = 3000;
+const CELL = { warmupMs: 1000, cellMs: 3000 };
 const CONNECTIONS = [1, 16];
 const EVENTS = 500;
 const SESSION = 'session_500';
@@ -94,16 +91,6 @@ const CELLS: { name: string; v2: HttpTarget; v1: { name: string; target: HttpTar
   },
 ];
 
-/** One cell, with the sidecar's own CPU time per request. */
-async function measure(
-  sc: SidecarProcess,
-  n: number,
-  target: HttpTarget,
-): Promise<Summary & { cpuUs: number }> {
-  await httpClosedLoop(sc.port, n, WARMUP_MS, target);
-  return withCpu(sc.proc.pid, () => httpClosedLoop(sc.port, n, CELL_MS, target));
-}
-
 export async function benchMemoryV2(): Promise<void> {
   const redis = await RedisServer.start();
   const raw = redis.client();
@@ -132,8 +119,8 @@ export async function benchMemoryV2(): Promise<void> {
     try {
       for (const cell of CELLS) {
         for (const n of CONNECTIONS) {
-          const v1 = await measure(sc, n, cell.v1.target);
-          const v2 = await measure(sc, n, cell.v2);
+          const v1 = await sidecarCell(sc, n, cell.v1.target, CELL);
+          const v2 = await sidecarCell(sc, n, cell.v2, CELL);
           rows.push([
             cell.name,
             cell.v1.name,
@@ -161,7 +148,7 @@ export async function benchMemoryV2(): Promise<void> {
   console.log(
     [
       '',
-      `### Memory v2 beside v1 (the same sidecar process, ${CELL_MS / 1000} s a cell)`,
+      `### Memory v2 beside v1 (the same sidecar process, ${CELL.cellMs / 1000} s a cell)`,
       '',
       table(
         [

@@ -4,6 +4,7 @@
 // schedule whatever the latency, so a slow reply cannot slow the arrival rate.
 import { Agent, request } from 'node:http';
 import autocannon from 'autocannon';
+import { withCpu } from './cpu.js';
 import { Samples, msSince, type Summary } from './stats.js';
 
 export type Op = (caller: number) => Promise<void>;
@@ -161,4 +162,18 @@ export function httpCall(agent: Agent, port: number, target: HttpTarget, caller:
 
 export function keepAliveAgent(maxSockets: number): Agent {
   return new Agent({ keepAlive: true, maxSockets });
+}
+
+/**
+ * One closed-loop cell against a sidecar process: `warmupMs` of the same load, then
+ * `cellMs` measured, with the sidecar's own CPU time per request (bench/lib/cpu.ts).
+ */
+export async function sidecarCell(
+  sidecar: { port: number; proc: { pid: number } },
+  connections: number,
+  target: HttpTarget,
+  { warmupMs, cellMs }: { warmupMs: number; cellMs: number },
+): Promise<Summary & { cpuUs: number }> {
+  await httpClosedLoop(sidecar.port, connections, warmupMs, target);
+  return withCpu(sidecar.proc.pid, () => httpClosedLoop(sidecar.port, connections, cellMs, target));
 }

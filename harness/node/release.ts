@@ -2,7 +2,7 @@
 // node suites and the demo share.
 import { join } from 'node:path';
 import { REPO_ROOT } from '../root.js';
-import type { NodeCluster } from './cluster.js';
+import { NodeCluster, unavailableReason } from './cluster.js';
 
 export const CHART = join(REPO_ROOT, 'charts/kaos-memory');
 export const RELEASE = 'kaos-memory';
@@ -27,6 +27,23 @@ export async function installChart(
   const seconds = (Date.now() - began) / 1000;
   log(`helm install --wait took ${seconds.toFixed(1)}s`);
   return seconds;
+}
+
+const nodeLog = (line: string) => console.log(`node: ${line}`);
+
+/**
+ * What every node suite starts from: a fresh node (failing at once, with the reason, where
+ * none can run here) and the chart installed on it with `set`; install lines go to `log`.
+ */
+export async function startNodeWithChart(
+  set: string[] = [],
+  log: (line: string) => void = nodeLog,
+): Promise<NodeCluster> {
+  const reason = unavailableReason();
+  if (reason) throw new Error(reason);
+  const cluster = await NodeCluster.start({ log: nodeLog });
+  await installChart(cluster, set, log);
+  return cluster;
 }
 
 /** `kubectl get … -o json`, parsed. */

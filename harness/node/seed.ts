@@ -35,6 +35,8 @@ export const REDIS_ADMIN_USER = 'kaos-admin';
 export interface AgentSpec {
   agent: string;
   env?: { name: string; value: string }[];
+  /** The agent container's image: busybox unless the test needs more (e.g. node's fetch). */
+  image?: string;
   session: string;
   message: string;
 }
@@ -71,7 +73,7 @@ export function agentDeployment(namespace: string, agent: AgentSpec = SEED_AGENT
           containers: [
             {
               name: SEED.container,
-              image: IMAGE_NAMES.busybox(),
+              image: agent.image ?? IMAGE_NAMES.busybox(),
               imagePullPolicy: 'IfNotPresent',
               command: ['sleep', '3600'],
               ...(agent.env && agent.env.length > 0 ? { env: agent.env } : {}),

@@ -6,9 +6,9 @@
 // MEMORY_REDIS_URL itself has the new password at its next start; `helm uninstall` leaves
 // no copy behind (the real garbage collector).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NodeCluster, unavailableReason } from '../../harness/node/cluster.js';
+import type { NodeCluster } from '../../harness/node/cluster.js';
 import { IMAGE_NAMES } from '../../harness/node/images.js';
-import { installChart, RELEASE, RELEASE_NS } from '../../harness/node/release.js';
+import { startNodeWithChart, RELEASE, RELEASE_NS } from '../../harness/node/release.js';
 import { redisCli } from '../../harness/node/seed.js';
 import { pollUntil } from '../../harness/poll.js';
 
@@ -101,11 +101,8 @@ describe('the Redis password on a real node, default install', () => {
     );
 
   beforeAll(async () => {
-    const reason = unavailableReason();
-    if (reason) throw new Error(reason);
-    cluster = await NodeCluster.start({ log: (line) => console.log(`node: ${line}`) });
     // The README's install, word for word but the chart's path: no --set at all.
-    await installChart(cluster, [], (line) => console.log(`node: ${line}`));
+    cluster = await startNodeWithChart();
   }, 900_000);
 
   afterAll(async () => {

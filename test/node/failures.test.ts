@@ -6,12 +6,12 @@
 // loses no acknowledged event.
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NodeCluster, unavailableReason } from '../../harness/node/cluster.js';
+import type { NodeCluster } from '../../harness/node/cluster.js';
 import { IMAGE_NAMES } from '../../harness/node/images.js';
 import {
   CHART,
   getJson,
-  installChart,
+  startNodeWithChart,
   livePods,
   RELEASE,
   RELEASE_NS,
@@ -153,10 +153,7 @@ describe('failures on a real node, default install', () => {
     ).webhooks[0]!.failurePolicy;
 
   beforeAll(async () => {
-    const reason = unavailableReason();
-    if (reason) throw new Error(reason);
-    cluster = await NodeCluster.start({ log: (line) => console.log(`node: ${line}`) });
-    await installChart(cluster, [], log);
+    cluster = await startNodeWithChart([], log);
     agents = await cluster.namespace('fail');
   }, 900_000);
 

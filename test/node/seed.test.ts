@@ -5,13 +5,13 @@
 // replaced a deleted one. One node start and one install for all of it (each costs a
 // minute or two of CI).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NodeCluster, unavailableReason } from '../../harness/node/cluster.js';
+import type { NodeCluster } from '../../harness/node/cluster.js';
 import { IMAGE_NAMES } from '../../harness/node/images.js';
 import {
   containerStatus,
   execIn,
   getJson,
-  installChart,
+  startNodeWithChart,
   RELEASE,
   RELEASE_NS,
   type PodJson,
@@ -45,10 +45,7 @@ let cluster: NodeCluster;
 const kubectl = (...args: string[]) => cluster.kubectl(args);
 
 beforeAll(async () => {
-  const reason = unavailableReason();
-  if (reason) throw new Error(reason);
-  cluster = await NodeCluster.start({ log: (line) => console.log(`node: ${line}`) });
-  await installChart(cluster, [], (line) => console.log(`node: ${line}`));
+  cluster = await startNodeWithChart();
 }, 900_000);
 
 afterAll(async () => {

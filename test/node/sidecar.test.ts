@@ -4,12 +4,12 @@
 // restarts the sidecar), the sidecar runs unprivileged on a read-only root, and a session
 // far larger than the sidecar's memory limit is read in pages, concurrently, with no OOM.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NodeCluster, unavailableReason } from '../../harness/node/cluster.js';
+import type { NodeCluster } from '../../harness/node/cluster.js';
 import { IMAGE_NAMES } from '../../harness/node/images.js';
 import {
   containerStatus,
   getJson,
-  installChart,
+  startNodeWithChart,
   RELEASE,
   RELEASE_NS,
   type PodJson,
@@ -115,10 +115,7 @@ describe('the injected sidecar on a real node, default install', () => {
     ).status.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
 
   beforeAll(async () => {
-    const reason = unavailableReason();
-    if (reason) throw new Error(reason);
-    cluster = await NodeCluster.start({ log: (line) => console.log(`node: ${line}`) });
-    await installChart(cluster, [], log);
+    cluster = await startNodeWithChart([], log);
     agents = await cluster.namespace('sidecar');
   }, 900_000);
 

@@ -6,11 +6,19 @@
 // from namespace annotations; a legal hold through eviction, expiry and erasure; a
 // tenant's password rotated; a tenant namespace deleted.
 import { spawnSync } from 'node:child_process';
+import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NodeCluster, unavailableReason } from '../../harness/node/cluster.js';
+import type { NodeCluster } from '../../harness/node/cluster.js';
 import { IMAGE_NAMES } from '../../harness/node/images.js';
-import { getJson, installChart, RELEASE_NS, type PodJson } from '../../harness/node/release.js';
 import {
+  execIn,
+  getJson,
+  startNodeWithChart,
+  RELEASE_NS,
+  type PodJson,
+} from '../../harness/node/release.js';
+import {
+  agentDeployment,
   readyAgentPod,
   redisAdmin,
   redisCli,
@@ -21,12 +29,19 @@ import {
   type RedisCredential,
 } from '../../harness/node/seed.js';
 import { kaosMemory } from '../../harness/kaos.js';
+import { findContainer, specEnv } from '../../harness/podenv.js';
 import { pollUntil } from '../../harness/poll.js';
 import { findPython } from '../../harness/python.js';
 import { REPO_ROOT } from '../../harness/root.js';
 import { TENANT_SECRET, tenantPrefix, tenantUser } from '../../lib/tenancy.js';
 
-const AGENT: AgentSpec = { agent: SEED.agent, session: 'conversation-1', message: 'A secret of A' };
+// Its container is the project's image: node's fetch sends the PUTs and DELETEs busybox cannot.
+const AGENT: AgentSpec = {
+  agent: SEED.agent,
+  image: IMAGE_NAMES.app(),
+  session: 'conversation-1',
+  message: 'A secret of A',
+};
 const ISOLATED = { 'memory.kaos.tools/isolation': 'namespace' };
 const TTL = 'memory.kaos.tools/session-ttl-seconds';
 /** B's retention: short enough to watch a session expire, a cap small enough to evict. */
@@ -47,34 +62,6 @@ interface Reply {
   status: number;
   body: string;
   json: any;
-}
-
-/** The operator's agent Deployment, its container the project's image (for node's fetch). */
-function agentDeployment(namespace: string): object {
-  const labels = { agent: AGENT.agent };
-  return {
-    apiVersion: 'apps/v1',
-    kind: 'Deployment',
-    metadata: { name: `agent-${AGENT.agent}`, namespace, labels },
-    spec: {
-      replicas: 1,
-      selector: { matchLabels: labels },
-      template: {
-        metadata: { labels },
-        spec: {
-          terminationGracePeriodSeconds: 1,
-          containers: [
-            {
-              name: SEED.container,
-              image: IMAGE_NAMES.app(),
-              imagePullPolicy: 'IfNotPresent',
-              command: ['sleep', '3600'],
-            },
-          ],
-        },
-      },
-    },
-  };
 }
 
 /**
@@ -128,6 +115,9 @@ describe('namespaces as tenants on a real node', () => {
   let shared: string;
   const pods: Record<string, PodJson> = {};
   const kubectl = (...args: string[]) => cluster.kubectl(args);
+  /** A container of the namespace's agent pod as stored (the sidecar is an init container). */
+  const containerOf = (namespace: string, name: string) =>
+    findContainer(pods[namespace] as unknown as V1Pod, name)!;
 
   /** An HTTP call through the sidecar of the agent in `namespace`. */
   const call = async (
@@ -164,19 +154,8 @@ describe('namespaces as tenants on a real node', () => {
     });
 
   /** What the attacker's container prints (stdout and stderr) and its exit status. */
-  const attack = async (namespace: string, container: string, script: string) =>
-    kubectl(
-      '-n',
-      namespace,
-      'exec',
-      'attacker',
-      '-c',
-      container,
-      '--',
-      'sh',
-      '-c',
-      `${script} 2>&1; echo "exit=$?"`,
-    );
+  const attack = (namespace: string, container: string, script: string) =>
+    execIn(cluster, namespace, 'attacker', container, `${script} 2>&1; echo "exit=$?"`);
 
   const tenantSecret = (namespace: string) =>
     getJson<{ data: Record<string, string>; metadata: { uid: string } }>(
@@ -195,10 +174,7 @@ describe('namespaces as tenants on a real node', () => {
     `${tenantPrefix(namespace)}:session:${session}`;
 
   beforeAll(async () => {
-    const reason = unavailableReason();
-    if (reason) throw new Error(reason);
-    cluster = await NodeCluster.start({ log: (line) => console.log(`node: ${line}`) });
-    await installChart(cluster, ['isolation.enabled=true'], (line) => console.log(`node: ${line}`));
+    cluster = await startNodeWithChart(['isolation.enabled=true']);
     admin = await redisAdmin(cluster);
     a = await cluster.namespace('tenant-a', ISOLATED, { [TTL]: '600' });
     b = await cluster.namespace('tenant-b', ISOLATED, {
@@ -208,7 +184,7 @@ describe('namespaces as tenants on a real node', () => {
     shared = await cluster.namespace('shared');
     for (const namespace of [a, b, shared]) {
       await cluster.kubectl(['apply', '-f', '-'], {
-        input: JSON.stringify(agentDeployment(namespace)),
+        input: JSON.stringify(agentDeployment(namespace, AGENT)),
       });
     }
     // An isolated pod waits for its tenant Secret (the controller's next round).
@@ -224,16 +200,16 @@ describe('namespaces as tenants on a real node', () => {
   it("gives an isolated pod its tenant's user and prefix, and its agent no Redis credentials", async () => {
     for (const namespace of [a, b]) {
       const pod = pods[namespace]!;
-      const [agent] = (pod as any).spec.containers as { name: string; env?: { name: string }[] }[];
-      const names = (agent!.env ?? []).map((e) => e.name).sort();
+      const names = (containerOf(namespace, SEED.container).env ?? []).map((e) => e.name).sort();
       expect(names).toContain('MEMORY_API_URL');
       for (const withheld of ['MEMORY_REDIS_URL', 'MEMORY_TYPE', 'MEMORY_REDIS_PASSWORD'])
         expect(names).not.toContain(withheld);
-      const sidecar = [
-        ...(((pod as any).spec.initContainers ?? []) as object[]),
-        ...((pod as any).spec.containers as object[]),
-      ].find((c: any) => c.name === SEED.sidecar) as { env: any[] };
-      const env = Object.fromEntries(sidecar.env.map((e) => [e.name, e.value ?? e.valueFrom]));
+      const env = Object.fromEntries(
+        (containerOf(namespace, SEED.sidecar).env ?? []).map((e) => [
+          e.name,
+          e.value ?? e.valueFrom,
+        ]),
+      );
       expect(env.MEMORY_KEY_PREFIX).toBe(tenantPrefix(namespace));
       expect(env.MEMORY_REDIS_USERNAME).toEqual({
         secretKeyRef: { name: TENANT_SECRET.name, key: TENANT_SECRET.usernameKey },
@@ -243,8 +219,10 @@ describe('namespaces as tenants on a real node', () => {
       expect(JSON.stringify(pod)).not.toContain(decode(secret.data[TENANT_SECRET.passwordKey]));
     }
     // The namespace's TTL reached the sidecar.
-    const sidecarA = (pods[a] as any).spec.initContainers.find((c: any) => c.name === SEED.sidecar);
-    expect(sidecarA.env).toContainEqual({ name: 'MEMORY_SESSION_TTL_SECONDS', value: '600' });
+    expect(containerOf(a, SEED.sidecar).env).toContainEqual({
+      name: 'MEMORY_SESSION_TTL_SECONDS',
+      value: '600',
+    });
     expect(await aclUsers()).toEqual(expect.arrayContaining([tenantUser(a), tenantUser(b)]));
   });
 
@@ -304,11 +282,7 @@ describe('namespaces as tenants on a real node', () => {
   });
 
   it("refuses B's own Redis credentials everything of A's, and everything outside B", async () => {
-    const sidecar = [
-      ...((pods[b] as any).spec.initContainers ?? []),
-      ...(pods[b] as any).spec.containers,
-    ].find((c: any) => c.name === SEED.sidecar);
-    const url = sidecar.env.find((e: any) => e.name === 'MEMORY_REDIS_URL').value as string;
+    const url = specEnv(containerOf(b, SEED.sidecar)).MEMORY_REDIS_URL!;
     await cluster.kubectl(['apply', '-f', '-'], { input: JSON.stringify(attackerPod(b, url)) });
     await kubectl('-n', b, 'wait', '--for=condition=Ready', 'pod/attacker', '--timeout=120s');
 
