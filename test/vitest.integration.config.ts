@@ -1,16 +1,18 @@
 import { defineConfig } from 'vitest/config';
+import { NodeOrderSequencer } from './node/order.js';
 
 // Integration and end-to-end suites: real processes, real Redis, a real kube-apiserver.
 // Two projects: the files that own nothing machine-wide run two at a time (each starts its
-// own Redis, API server and webhook on random ports); the real-node suites and the demo,
-// which share one node (a machine lock, a bridge, containerd's state), run after them,
-// one file at a time, so a node boot never competes with another suite for the cores.
+// own Redis, API server and webhook on random ports); the real-node suites and the demo run
+// after them, one file at a time, on one node started once for the run (test/node/order.ts
+// says in what order, harness/node/shared.ts how it is shared).
 export default defineConfig({
   test: {
     root: new URL('..', import.meta.url).pathname,
     testTimeout: 120_000,
     hookTimeout: 300_000,
     setupFiles: ['test/setup.ts'],
+    sequence: { sequencer: NodeOrderSequencer },
     projects: [
       {
         extends: true,
@@ -37,6 +39,7 @@ export default defineConfig({
           include: ['test/node/**/*.test.ts', 'test/demo/**/*.test.ts'],
           fileParallelism: false,
           sequence: { groupOrder: 1 },
+          globalSetup: ['test/node/global-setup.ts'],
         },
       },
     ],

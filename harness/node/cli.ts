@@ -1,6 +1,7 @@
 // The node harness from a shell:
 //   node --import tsx harness/node/cli.ts images     build (or find cached) the images
 //   node --import tsx harness/node/cli.ts up         start a node; Ctrl-C stops it
+//                                       [--owner PID] …or PID's end (a test run's node)
 //   node --import tsx harness/node/cli.ts down       tear down a node (also after a crash)
 //   node --import tsx harness/node/cli.ts leftovers  list what a node left on the machine
 import { existsSync, readFileSync, rmSync } from 'node:fs';
@@ -10,6 +11,11 @@ import { buildImages } from './images.js';
 import { leftovers, teardown } from './teardown.js';
 
 const log = (line: string) => console.log(`node: ${line}`);
+
+function option(name: string): string | undefined {
+  const at = process.argv.indexOf(name);
+  return at > 0 ? process.argv[at + 1] : undefined;
+}
 
 async function main(command: string | undefined): Promise<number> {
   switch (command) {
@@ -26,10 +32,15 @@ async function main(command: string | undefined): Promise<number> {
       log(`KUBECONFIG=${cluster.kubeconfigPath}`);
       log(`timings ${JSON.stringify(cluster.timings)}`);
       log('running; Ctrl-C (SIGINT) or SIGTERM stops it');
+      const owner = Number(option('--owner'));
+      let watch: NodeJS.Timeout | undefined;
       await new Promise<void>((resolve) => {
         process.once('SIGINT', resolve);
         process.once('SIGTERM', resolve);
+        // A test run killed before its teardown: the node must not outlive it.
+        if (owner > 0) watch = setInterval(() => alive(owner) || resolve(), 1_000);
       });
+      clearInterval(watch);
       const began = Date.now();
       await cluster.stop();
       log(`stopped in ${((Date.now() - began) / 1000).toFixed(1)}s`);

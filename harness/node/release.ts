@@ -3,6 +3,7 @@
 import { join } from 'node:path';
 import { REPO_ROOT } from '../root.js';
 import { NodeCluster, unavailableReason } from './cluster.js';
+import { sharedNode } from './shared.js';
 
 export const CHART = join(REPO_ROOT, 'charts/kaos-memory');
 export const RELEASE = 'kaos-memory';
@@ -32,18 +33,82 @@ export async function installChart(
 const nodeLog = (line: string) => console.log(`node: ${line}`);
 
 /**
- * What every node suite starts from: a fresh node (failing at once, with the reason, where
- * none can run here) and the chart installed on it with `set`; install lines go to `log`.
+ * The release as a suite needs it, on a node that may hold it already (an earlier suite
+ * of the run): installed if absent, else upgraded to exactly the chart's defaults plus
+ * `set`, which also undoes what an earlier suite changed by hand (replicas scaled down,
+ * a value set with --reuse-values); `--wait`, so every replica is Ready again.
  */
+export async function ensureRelease(
+  cluster: NodeCluster,
+  set: string[] = [],
+  log: (line: string) => void = () => undefined,
+): Promise<number> {
+  const began = Date.now();
+  const values = set.flatMap((value) => ['--set', value]);
+  await cluster.helm(
+    [
+      'upgrade',
+      '--install',
+      RELEASE,
+      CHART,
+      '--namespace',
+      RELEASE_NS,
+      '--create-namespace',
+      '--reset-values',
+      ...values,
+      '--wait',
+      '--timeout=5m',
+    ],
+    { timeoutMs: 330_000 },
+  );
+  const seconds = (Date.now() - began) / 1000;
+  log(
+    `helm upgrade --install --wait${set.length ? ` (${set.join(', ')})` : ''} took ${seconds.toFixed(1)}s`,
+  );
+  return seconds;
+}
+
+/**
+ * The run's one node (started by the first suite that asks: harness/node/shared.ts),
+ * failing at once with the reason where none can run here.
+ */
+export async function startNode(log: (line: string) => void = nodeLog): Promise<NodeCluster> {
+  const reason = unavailableReason();
+  if (reason) throw new Error(reason);
+  return sharedNode(log);
+}
+
+/** What every suite with the chart starts from: the run's node, the release as `set` says. */
 export async function startNodeWithChart(
   set: string[] = [],
   log: (line: string) => void = nodeLog,
 ): Promise<NodeCluster> {
-  const reason = unavailableReason();
-  if (reason) throw new Error(reason);
-  const cluster = await NodeCluster.start({ log: nodeLog });
-  await installChart(cluster, set, log);
+  const cluster = await startNode();
+  await ensureRelease(cluster, set, log);
   return cluster;
+}
+
+const KEPT_NAMESPACES = new Set([
+  'default',
+  'kube-system',
+  'kube-public',
+  'kube-node-lease',
+  RELEASE_NS,
+]);
+
+/**
+ * A suite's end on the run's node: the namespaces it made go (not waited for), so their
+ * pods stop using the node's cores while the next suite runs. Suites run one at a time,
+ * so every namespace but the system's and the release's is the ending suite's.
+ */
+export async function endSuite(cluster: NodeCluster | undefined): Promise<void> {
+  if (!cluster) return;
+  const names = (await cluster.kubectl(['get', 'namespaces', '-o', 'name']))
+    .split('\n')
+    .map((line) => line.replace(/^namespace\//, '').trim())
+    .filter((name) => name && !KEPT_NAMESPACES.has(name));
+  if (!names.length) return;
+  await cluster.kubectl(['delete', 'namespace', ...names, '--ignore-not-found', '--wait=false']);
 }
 
 /** `kubectl get … -o json`, parsed. */

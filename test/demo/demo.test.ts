@@ -9,8 +9,9 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { unavailableReason } from '../../harness/node/cluster.js';
+import { stopSharedNode } from '../../harness/node/shared.js';
 import { leftovers as nodeLeftovers } from '../../harness/node/teardown.js';
 import { REPO_ROOT } from '../../harness/root.js';
 
@@ -31,6 +32,10 @@ interface DemoRun {
 
 const scratch = mkdtempSync(join(tmpdir(), 'kaos-demo-test-'));
 const running = new Set<number>();
+// The demo starts a node of its own: the run's shared node (one per machine) stops first.
+beforeAll(async () => {
+  expect(await stopSharedNode()).toEqual([]);
+}, 180_000);
 afterAll(() => {
   // A demo still running here means a test timed out: stop its whole group.
   for (const pid of running) process.kill(-pid, 'SIGKILL');

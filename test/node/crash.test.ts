@@ -1,11 +1,16 @@
 // A node whose owner died without stopping it (SIGKILL, as an OOM kill or a cancelled
 // CI job would) leaves processes, mounts and cgroups behind; the next start cleans
-// them up and starts fresh, and its stop leaves nothing.
+// them up and starts fresh, and its stop leaves nothing: no process, mount, cgroup,
+// link, rule or path. It starts nodes of its own, so the run's shared node stops first.
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NodeCluster, unavailableReason } from '../../harness/node/cluster.js';
 import { IMAGE_NAMES } from '../../harness/node/images.js';
+import { processes } from '../../harness/node/exec.js';
+import { stateDir } from '../../harness/node/paths.js';
+import { stopSharedNode } from '../../harness/node/shared.js';
 import { leftovers } from '../../harness/node/teardown.js';
 
 const CLI = join(import.meta.dirname, '../../harness/node/cli.ts');
@@ -13,11 +18,15 @@ const CLI = join(import.meta.dirname, '../../harness/node/cli.ts');
 describe('a node left running by a process that was killed', () => {
   let cluster: NodeCluster | undefined;
 
+  beforeAll(async () => {
+    expect(await stopSharedNode()).toEqual([]);
+  }, 180_000);
+
   afterAll(async () => {
     await cluster?.stop();
   }, 60_000);
 
-  it('is cleaned up by the next start, which then runs and stops cleanly', async () => {
+  it('is cleaned up by the next start, which then runs and stops with nothing left behind', async () => {
     const reason = unavailableReason();
     if (reason) throw new Error(reason);
 
@@ -69,5 +78,21 @@ describe('a node left running by a process that was killed', () => {
     expect(await cluster.kubectl(['get', 'pods', '-o', 'name'])).toBe('');
     await cluster.stop();
     expect(leftovers()).toEqual([]);
+    expect(nodeProcesses()).toEqual([]);
+    const mounts = readFileSync('/proc/mounts', 'utf8')
+      .split('\n')
+      .filter((line) => /kubelet|containerd|netns/.test(line));
+    expect(mounts).toEqual([]);
   }, 300_000);
 });
+
+/**
+ * The node's processes: those whose command line names the node's state folder (etcd's
+ * data, the API server's certificates, every config). The API-only control planes of other
+ * suites or checkouts run the same etcd and kube-apiserver binaries, but elsewhere.
+ */
+function nodeProcesses(): string[] {
+  return processes()
+    .filter((p) => p.cmdline.some((arg) => arg.includes(stateDir())))
+    .map((p) => `${p.pid} ${p.cmdline.join(' ')}`);
+}

@@ -11,6 +11,7 @@ import {
   containerStatus,
   execIn,
   getJson,
+  endSuite,
   startNodeWithChart,
   RELEASE,
   RELEASE_NS,
@@ -48,10 +49,7 @@ beforeAll(async () => {
   cluster = await startNodeWithChart();
 }, 900_000);
 
-afterAll(async () => {
-  await cluster?.stop();
-  expect(cluster?.leftovers() ?? []).toEqual([]);
-}, 60_000);
+afterAll(() => endSuite(cluster), 60_000);
 
 describe('the seed notebook on a real node, default install', () => {
   let ns: string;

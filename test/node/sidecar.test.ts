@@ -9,6 +9,7 @@ import { IMAGE_NAMES } from '../../harness/node/images.js';
 import {
   containerStatus,
   getJson,
+  endSuite,
   startNodeWithChart,
   RELEASE,
   RELEASE_NS,
@@ -119,10 +120,7 @@ describe('the injected sidecar on a real node, default install', () => {
     agents = await cluster.namespace('sidecar');
   }, 900_000);
 
-  afterAll(async () => {
-    await cluster?.stop();
-    expect(cluster?.leftovers() ?? []).toEqual([]);
-  }, 60_000);
+  afterAll(() => endSuite(cluster), 60_000);
 
   it('starts the agent only once the native sidecar answers ready', async () => {
     const created = Date.now();

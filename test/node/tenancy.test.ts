@@ -13,6 +13,7 @@ import { IMAGE_NAMES } from '../../harness/node/images.js';
 import {
   execIn,
   getJson,
+  endSuite,
   startNodeWithChart,
   RELEASE_NS,
   type PodJson,
@@ -36,10 +37,13 @@ import { REPO_ROOT } from '../../harness/root.js';
 import { TENANT_SECRET, tenantPrefix, tenantUser } from '../../lib/tenancy.js';
 
 // Its container is the project's image: node's fetch sends the PUTs and DELETEs busybox cannot.
+// Its session is named for this suite: the bundled Redis keeps what earlier suites of the
+// run wrote (the seed's conversation-1 among them), and one check here is that A's session
+// is nowhere in the shared layout.
 const AGENT: AgentSpec = {
   agent: SEED.agent,
   image: IMAGE_NAMES.app(),
-  session: 'conversation-1',
+  session: 'tenancy-conversation',
   message: 'A secret of A',
 };
 const ISOLATED = { 'memory.kaos.tools/isolation': 'namespace' };
@@ -192,10 +196,7 @@ describe('namespaces as tenants on a real node', () => {
       pods[namespace] = await readyAgentPod(cluster, namespace, { agent: AGENT });
   }, 1_200_000);
 
-  afterAll(async () => {
-    await cluster?.stop();
-    expect(cluster?.leftovers() ?? []).toEqual([]);
-  }, 60_000);
+  afterAll(() => endSuite(cluster), 60_000);
 
   it("gives an isolated pod its tenant's user and prefix, and its agent no Redis credentials", async () => {
     for (const namespace of [a, b]) {
@@ -336,8 +337,13 @@ describe('namespaces as tenants on a real node', () => {
     }
     const erase = await ops(`erase --user user --namespace ${a}`);
     expect(erase).toMatch(/NOPERM/);
-    const exported = await ops(`export --all --namespace ${b} > /tmp/b.jsonl && echo exported`);
-    expect(exported).toContain('exported');
+    // B's sessions live B_TTL (20 s): one written now, so the export has records for the
+    // import into A to be refused, however long the attempts above took.
+    expect((await write(b, 'b-chat-2', 'B to export')).status).toBe(201);
+    const exported = await ops(
+      `export --all --namespace ${b} > /tmp/b.jsonl && echo "exported $(grep -c . /tmp/b.jsonl)"`,
+    );
+    expect(Number(/exported (\d+)/.exec(exported)?.[1])).toBeGreaterThan(0);
     const imported = await ops(`import /tmp/b.jsonl --namespace ${a}`);
     expect(imported).toMatch(/NOPERM/);
     expect(await redisCli(cluster, admin, 'ZCARD', `${tenantPrefix(a)}:sessions`)).toEqual(['1']);

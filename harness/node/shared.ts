@@ -1,0 +1,105 @@
+// One node for every node suite of a test run. A suite's worker process ends with its
+// file, so the node runs in a process of its own (`cli.ts up --owner <run>`), started by
+// the first suite that asks for it and stopped when the run ends (the node project's
+// globalSetup teardown) or when the run's process dies without a teardown.
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pollUntil } from '../poll.js';
+import { REPO_ROOT } from '../root.js';
+import { NodeCluster } from './cluster.js';
+
+/** Set by the node project's globalSetup: the pid of the test run that owns the node. */
+export const RUN_ENV = 'KAOS_NODE_RUN';
+
+interface Record {
+  pid: number;
+  log: string;
+}
+
+const CLI = join(REPO_ROOT, 'harness/node/cli.ts');
+// A start may first wait for another checkout's node on this machine (up to 10 min).
+const START_TIMEOUT_MS = 900_000;
+
+function runId(): string {
+  const run = process.env[RUN_ENV];
+  if (!run) {
+    throw new Error(
+      `no test run owns a shared node (${RUN_ENV} unset): run node suites with --config test/vitest.integration.config.ts`,
+    );
+  }
+  return run;
+}
+
+const recordPath = (run: string) => join(tmpdir(), `kaos-shared-node-${run}.json`);
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function readRecord(run: string): Record | undefined {
+  const path = recordPath(run);
+  if (!existsSync(path)) return undefined;
+  const record = JSON.parse(readFileSync(path, 'utf8')) as Record;
+  return alive(record.pid) ? record : undefined;
+}
+
+/**
+ * The run's node: attached if a suite before this one started it, else started now (its
+ * output, boot timings included, goes to `log` once it is up).
+ */
+export async function sharedNode(log: (line: string) => void): Promise<NodeCluster> {
+  const run = runId();
+  if (readRecord(run)) return NodeCluster.attach();
+  const logPath = join(tmpdir(), `kaos-shared-node-${run}.log`);
+  const fd = openSync(logPath, 'w');
+  const daemon = spawn(
+    process.execPath,
+    ['--import', 'tsx', CLI, 'up', '--owner', run],
+    // Its own process group: a suite's worker ending (or being killed) does not end it.
+    { cwd: REPO_ROOT, detached: true, stdio: ['ignore', fd, fd] },
+  );
+  closeSync(fd);
+  daemon.unref();
+  const output = () => readFileSync(logPath, 'utf8');
+  await pollUntil('the shared node to start', () => output().includes('running;'), {
+    timeoutMs: START_TIMEOUT_MS,
+    intervalMs: 200,
+    dead: () =>
+      daemon.exitCode === null && daemon.signalCode === null
+        ? undefined
+        : `its process ended (${daemon.exitCode ?? daemon.signalCode}):\n${output().slice(-4000)}`,
+  });
+  writeFileSync(recordPath(run), JSON.stringify({ pid: daemon.pid!, log: logPath }));
+  for (const line of output().trim().split('\n')) log(line.replace(/^node: /, ''));
+  return NodeCluster.attach();
+}
+
+/**
+ * Stops the run's node if one is running and resolves with what it left on the machine
+ * (empty when the stop was clean). For the run's end, and for the suites that start
+ * nodes of their own (the crash test, the demo): one node per machine.
+ */
+export async function stopSharedNode(run = process.env[RUN_ENV]): Promise<string[]> {
+  if (!run) return [];
+  const record = readRecord(run);
+  rmSync(recordPath(run), { force: true });
+  if (!record) return [];
+  process.kill(record.pid, 'SIGTERM');
+  await pollUntil('the shared node to stop', () => !alive(record.pid), {
+    timeoutMs: 120_000,
+    intervalMs: 200,
+  });
+  const output = readFileSync(record.log, 'utf8');
+  rmSync(record.log, { force: true });
+  return output
+    .split('\n')
+    .filter((line) => line.includes('left behind: '))
+    .map((line) => line.slice(line.indexOf('left behind: ') + 'left behind: '.length));
+}
