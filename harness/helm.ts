@@ -20,6 +20,8 @@ export interface HelmOptions {
   home?: string;
   /** Called with the child as soon as it runs (the demo kills it on Ctrl-C). */
   onSpawn?: (child: ChildProcess) => void;
+  /** SIGTERM it after this long (then it resolves as killed). */
+  timeoutMs?: number;
 }
 
 /** Runs helm; never rejects on a non-zero exit, so tests can assert on refusals. */
@@ -40,18 +42,26 @@ export function helm(args: string[], options: HelmOptions = {}): Promise<HelmRes
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     options.onSpawn?.(child);
+    const timer =
+      options.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => child.kill(), options.timeoutMs);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.once('error', reject);
-    child.once('close', (code, signal) =>
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
       resolve({
         code: code ?? -1,
         stdout,
         stderr: stderr || (signal ? `killed by ${signal}` : ''),
-      }),
-    );
+      });
+    });
   });
 }
 

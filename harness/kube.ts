@@ -2,7 +2,8 @@
 // by scripts/controlplane.sh, started on loopback with random ports, their own
 // certificates and data, RBAC and the default admission plugins on. No
 // controller-manager or scheduler: pods are stored, never run, and a
-// namespace's `default` ServiceAccount is made by hand.
+// namespace's `default` ServiceAccount is made by hand. The real node
+// (harness/node/boot.ts) starts its etcd and API server with the same functions.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -60,8 +61,9 @@ export class ControlPlane {
   }
 
   private static async startOnce(options: ControlPlaneOptions): Promise<ControlPlane> {
-    const etcdBin = cachedBinary('etcd');
-    const apiserverBin = cachedBinary('kube-apiserver');
+    // Fail with the build hint before making anything.
+    cachedBinary('etcd');
+    cachedBinary('kube-apiserver');
     const dir = mkdtempSync(join(tmpdir(), 'kaos-kube-'));
     // The control plane's own CA, kept to sign its serving and client certificates.
     const ca = CertificateAuthority.create({ commonName: 'kaos-memory-test-ca' });
@@ -74,9 +76,14 @@ export class ControlPlane {
     live.add(cluster);
     installExitHook();
     try {
-      const etcdUrl = await cluster.startEtcd(etcdBin);
+      const etcd = await startEtcd({
+        name: 'kaos-test',
+        dataDir: join(dir, 'etcd'),
+        logFile: join(dir, 'etcd.log'),
+      });
+      cluster.procs.push(etcd.proc);
       cluster.writeFiles(ca);
-      await cluster.startApiserver(apiserverBin, etcdUrl, options.apiserverArgs ?? []);
+      await cluster.startApiserver(etcd.url, options.apiserverArgs ?? []);
       const version = JSON.parse(await cluster.get('/version')) as { gitVersion: string };
       cluster.version = version.gitVersion;
     } catch (err) {
@@ -153,30 +160,6 @@ export class ControlPlane {
     rmSync(this.dir, { recursive: true, force: true });
   }
 
-  private async startEtcd(bin: string): Promise<string> {
-    const clientPort = await freePort();
-    const peerPort = await freePort();
-    const client = `http://127.0.0.1:${clientPort}`;
-    const peer = `http://127.0.0.1:${peerPort}`;
-    const etcd = this.spawn('etcd', bin, [
-      '--name=kaos-test',
-      `--data-dir=${join(this.dir, 'etcd')}`,
-      `--listen-client-urls=${client}`,
-      `--advertise-client-urls=${client}`,
-      `--listen-peer-urls=${peer}`,
-      `--initial-advertise-peer-urls=${peer}`,
-      `--initial-cluster=kaos-test=${peer}`,
-      // Test data is thrown away: skip fsync, as envtest does.
-      '--unsafe-no-fsync=true',
-      '--log-level=warn',
-    ]);
-    await etcd.waitUntil('etcd /health', async () => (await fetch(`${client}/health`)).ok, {
-      timeoutMs: 30_000,
-      intervalMs: 100,
-    });
-    return client;
-  }
-
   private writeFiles(ca: CertificateAuthority): void {
     const serving = ca.issue({
       commonName: 'kube-apiserver',
@@ -202,43 +185,28 @@ export class ControlPlane {
     });
   }
 
-  private async startApiserver(bin: string, etcdUrl: string, extra: string[]): Promise<void> {
+  private async startApiserver(etcdUrl: string, extra: string[]): Promise<void> {
     const file = (name: string) => join(this.dir, name);
-    const apiserver = this.spawn('kube-apiserver', bin, [
-      `--etcd-servers=${etcdUrl}`,
-      `--secure-port=${this.port}`,
-      '--bind-address=127.0.0.1',
-      '--advertise-address=127.0.0.1',
-      `--cert-dir=${file('certs')}`,
-      `--tls-cert-file=${file('apiserver.crt')}`,
-      `--tls-private-key-file=${file('apiserver.key')}`,
-      `--client-ca-file=${file('ca.crt')}`,
-      '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
-      `--service-account-key-file=${file('sa.pub')}`,
-      `--service-account-signing-key-file=${file('sa.key')}`,
-      `--service-cluster-ip-range=${SERVICE_CIDR}`,
-      '--authorization-mode=RBAC',
-      // No kubelet will ever run these pods; no endpoint reconciling to do.
-      '--endpoint-reconciler-type=none',
-      '--profiling=false',
-      ...extra,
-    ]);
-    await apiserver.waitUntil(
-      'kube-apiserver /readyz',
-      async () => (await this.get('/readyz')) === 'ok',
-      { timeoutMs: 120_000, intervalMs: 100 },
-    );
-  }
-
-  private spawn(name: string, bin: string, args: string[]): ManagedProcess {
-    const proc = new ManagedProcess({
-      name,
-      command: bin,
-      args,
-      logFile: join(this.dir, `${name}.log`),
+    const args = apiserverArgs({
+      etcdUrl,
+      address: '127.0.0.1',
+      port: this.port,
+      dir: this.dir,
+      serviceCidr: SERVICE_CIDR,
     });
-    this.procs.push(proc);
-    return proc;
+    this.procs.push(
+      await startApiserver({
+        args: [
+          ...args,
+          '--authorization-mode=RBAC',
+          // No kubelet will ever run these pods; no endpoint reconciling to do.
+          '--endpoint-reconciler-type=none',
+          ...extra,
+        ],
+        logFile: file('kube-apiserver.log'),
+        get: (path) => this.get(path),
+      }),
+    );
   }
 }
 
@@ -251,4 +219,111 @@ function installExitHook(): void {
     for (const cluster of live) cluster.killNow();
     live.clear();
   });
+}
+
+/** An API server's store, address and files (named in `dir` as writeFiles names them). */
+export interface ApiserverArgs {
+  etcdUrl: string;
+  /** The address it binds and advertises. */
+  address: string;
+  port: number;
+  /** Holds ca.crt, apiserver.crt/.key, sa.pub/.key; its certs/ is the API server's own. */
+  dir: string;
+  serviceCidr: string;
+}
+
+/** The flags every API server of the harness has; callers add authorization and their own. */
+export function apiserverArgs(options: ApiserverArgs): string[] {
+  const file = (name: string) => join(options.dir, name);
+  return [
+    `--etcd-servers=${options.etcdUrl}`,
+    `--secure-port=${options.port}`,
+    `--bind-address=${options.address}`,
+    `--advertise-address=${options.address}`,
+    `--cert-dir=${file('certs')}`,
+    `--tls-cert-file=${file('apiserver.crt')}`,
+    `--tls-private-key-file=${file('apiserver.key')}`,
+    `--client-ca-file=${file('ca.crt')}`,
+    '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+    `--service-account-key-file=${file('sa.pub')}`,
+    `--service-account-signing-key-file=${file('sa.key')}`,
+    `--service-cluster-ip-range=${options.serviceCidr}`,
+    '--profiling=false',
+  ];
+}
+
+export interface StartOptions {
+  logFile: string;
+  /** Default: PATH only (see process.ts). */
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * etcd on two free loopback ports, resolved once healthy with its client URL; stopped
+ * again when it never gets there.
+ */
+export async function startEtcd(
+  options: StartOptions & { name: string; dataDir: string },
+): Promise<{ proc: ManagedProcess; url: string }> {
+  const client = `http://127.0.0.1:${await freePort()}`;
+  const peer = `http://127.0.0.1:${await freePort()}`;
+  const proc = new ManagedProcess({
+    name: 'etcd',
+    command: cachedBinary('etcd'),
+    args: [
+      `--name=${options.name}`,
+      `--data-dir=${options.dataDir}`,
+      `--listen-client-urls=${client}`,
+      `--advertise-client-urls=${client}`,
+      `--listen-peer-urls=${peer}`,
+      `--initial-advertise-peer-urls=${peer}`,
+      `--initial-cluster=${options.name}=${peer}`,
+      // Test data is thrown away: skip fsync, as envtest does.
+      '--unsafe-no-fsync=true',
+      '--log-level=warn',
+    ],
+    logFile: options.logFile,
+    ...(options.env && { env: options.env }),
+  });
+  await readyOrStopped(
+    proc,
+    'etcd /health',
+    async () => (await fetch(`${client}/health`)).ok,
+    30_000,
+  );
+  return { proc, url: client };
+}
+
+/** kube-apiserver with `args`, resolved once /readyz says ok; stopped again when it never does. */
+export async function startApiserver(
+  options: StartOptions & { args: string[]; get: (path: string) => Promise<string> },
+): Promise<ManagedProcess> {
+  const proc = new ManagedProcess({
+    name: 'kube-apiserver',
+    command: cachedBinary('kube-apiserver'),
+    args: options.args,
+    logFile: options.logFile,
+    ...(options.env && { env: options.env }),
+  });
+  await readyOrStopped(
+    proc,
+    'kube-apiserver /readyz',
+    async () => (await options.get('/readyz')) === 'ok',
+    120_000,
+  );
+  return proc;
+}
+
+async function readyOrStopped(
+  proc: ManagedProcess,
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+): Promise<void> {
+  try {
+    await proc.waitUntil(what, check, { timeoutMs, intervalMs: 100 });
+  } catch (err) {
+    await proc.stop();
+    throw err;
+  }
 }

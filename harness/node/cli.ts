@@ -5,9 +5,10 @@
 //   node --import tsx harness/node/cli.ts down       tear down a node (also after a crash)
 //   node --import tsx harness/node/cli.ts leftovers  list what a node left on the machine
 import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { lockPath, NodeCluster } from './cluster.js';
+import { NodeCluster } from './cluster.js';
 import { alive } from './exec.js';
 import { buildImages } from './images.js';
+import { lockPath } from './lock.js';
 import { leftovers, teardown } from './teardown.js';
 
 const log = (line: string) => console.log(`node: ${line}`);

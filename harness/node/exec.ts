@@ -1,5 +1,5 @@
-// Small process helpers for the node harness: run a command to completion, or
-// find and stop processes by pid. Node builtins only.
+// Small process helpers for the node harness: run a command to completion, or find
+// processes by pid (teardown.ts). Long-lived processes are harness/process.ts's.
 import { execFile, type ExecFileOptions } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 
@@ -77,44 +77,11 @@ export function alive(pid: number): boolean {
   }
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 export function zombie(pid: number): boolean {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
   } catch {
     return false;
-  }
-}
-
-/** Polls `check` every `intervalMs` until it returns a value other than undefined/false. */
-export async function waitFor<T>(
-  what: string,
-  check: () => Promise<T | undefined | false> | T | undefined | false,
-  {
-    timeoutMs = 60_000,
-    intervalMs = 100,
-    dead,
-  }: { timeoutMs?: number; intervalMs?: number; dead?: () => string | undefined } = {},
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    const why = dead?.();
-    if (why) throw new Error(`${what}: ${why}`);
-    try {
-      const value = await check();
-      if (value !== undefined && value !== false) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) {
-      const reason = last instanceof Error ? `: ${last.message}` : '';
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${reason}`);
-    }
-    await sleep(intervalMs);
   }
 }

@@ -78,6 +78,34 @@ export function stateDir(): string {
   return process.env.KAOS_NODE_DIR ?? '/var/lib/kaos-memory-node';
 }
 
+/** Where the node's files live in its state folder. */
+export function nodeFiles(dir: string) {
+  const pki = (name: string) => join(dir, 'pki', name);
+  return {
+    pki,
+    kubeconfig: (identity: string) => pki(`${identity}.kubeconfig`),
+    log: (component: string) => join(dir, 'logs', `${component}.log`),
+    containerdSocket: join(dir, 'run', 'containerd.sock'),
+    containerdConfig: join(dir, 'containerd.toml'),
+    cniConfig: join(dir, 'cni', 'net.d', '10-kaos-node.conflist'),
+    kubeletConfig: join(dir, 'kubelet.yaml'),
+    kubeProxyConfig: join(dir, 'kube-proxy.yaml'),
+    corefile: join(dir, 'Corefile'),
+  };
+}
+
+/** The folders the components expect to exist. */
+export const STATE_FOLDERS = [
+  'pki',
+  'logs',
+  'run',
+  'cni/net.d',
+  'cni/ipam',
+  'volumes',
+  'kubelet',
+  'pod-logs',
+] as const;
+
 /** Paths the kubelet, containerd and CNI use outside the state folder (hardcoded upstream). */
 export const HOST_PATHS = [
   '/var/lib/kubelet',

@@ -32,6 +32,17 @@ export function ownerFile(dir = stateDir()): string {
   return join(dir, 'owner.json');
 }
 
+/** Records, before the node changes anything, what a later run needs to undo it after a crash. */
+export function writeOwner(dir = stateDir()): void {
+  const owner: Owner = {
+    pid: process.pid,
+    ipForward: readSysctl('net/ipv4/ip_forward'),
+    bridgeNfCall: readSysctl('net/bridge/bridge-nf-call-iptables'),
+    started: new Date().toISOString(),
+  };
+  writeFileSync(ownerFile(dir), JSON.stringify(owner));
+}
+
 export function readOwner(dir = stateDir()): Owner | undefined {
   try {
     return JSON.parse(readFileSync(ownerFile(dir), 'utf8')) as Owner;
