@@ -150,6 +150,8 @@ describe('kaos-memory webhook process', () => {
           new Promise<boolean>((resolve) =>
             silent.getConnections((_err, count) => resolve(count > 0)),
           ),
+        // A process start on a loaded machine; it returns as soon as the connection is there.
+        { timeoutMs: 60_000 },
       );
       const began = Date.now();
       proc.signal('SIGTERM');
