@@ -29,10 +29,22 @@ export function parseQuantity(quantity: string): number {
   return Number(number) * (SUFFIX[suffix] ?? NaN);
 }
 
+// Every review reads the same few quantities (the sidecar's resources, the namespace's
+// LimitRanges and quotas), and parsing one is most of what comparing it costs: remembered,
+// up to a bound, so a stream of distinct values cannot grow the map without end.
+const MILLI_CACHE_MAX = 4096;
+const milliCache = new Map<string, number>();
+
 /** A quantity in thousandths, rounded up as the API server's MilliValue() does. */
 export function milli(quantity: string): number {
-  // toPrecision drops binary noise (0.1 * 1000 is 100.00000000000001), which ceil would keep.
-  return Math.ceil(Number((parseQuantity(quantity) * 1000).toPrecision(12)));
+  let value = milliCache.get(quantity);
+  if (value === undefined) {
+    // toPrecision drops binary noise (0.1 * 1000 is 100.00000000000001), which ceil would keep.
+    value = Math.ceil(Number((parseQuantity(quantity) * 1000).toPrecision(12)));
+    if (milliCache.size >= MILLI_CACHE_MAX) milliCache.clear();
+    milliCache.set(quantity, value);
+  }
+  return value;
 }
 
 /** Thousandths back to a quantity: cpu as millicores, memory in the largest exact binary unit. */
