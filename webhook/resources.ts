@@ -159,12 +159,12 @@ function clamp(value: number, lo?: number, hi?: number): number {
  * with a key after it took microseconds on a pod's spec, twice per review.)
  */
 function injected(pod: V1Pod, resources: Resources, native: boolean): V1Pod {
-  const sidecar: V1Container = { name: SIDECAR_CONTAINER, resources };
   const spec = pod.spec ?? { containers: [] };
   const copy: V1PodSpec = Object.assign({}, spec);
   if (native) {
-    copy.initContainers = [...(spec.initContainers ?? []), { ...sidecar, restartPolicy: 'Always' }];
-  } else copy.containers = [...spec.containers, sidecar];
+    const sidecar: V1Container = { name: SIDECAR_CONTAINER, resources, restartPolicy: 'Always' };
+    copy.initContainers = [...(spec.initContainers ?? []), sidecar];
+  } else copy.containers = [...spec.containers, { name: SIDECAR_CONTAINER, resources }];
   return { spec: copy };
 }
 
