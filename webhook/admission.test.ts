@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { fastPod, fastReview, review, schemas } from './admission.js';
+import { base64, fastPod, fastReview, review, schemas } from './admission.js';
 import { DEFAULT_RESOURCES, type InjectConfig } from './config.js';
 
 const config: InjectConfig = {
@@ -234,5 +234,18 @@ describe('the hand-written shape checks', () => {
       const object = (body as any).request.object;
       expect(fastPod(object)).toBe(schemas.pod.safeParse(object).success);
     }
+  });
+});
+
+describe('base64', () => {
+  it.each([
+    '',
+    '[{"op":"add","path":"/metadata/annotations","value":{}}]',
+    'every ASCII character: ' + String.fromCharCode(...Array.from({ length: 128 }, (_, i) => i)),
+    'Latin-1, as UTF-8: café ÿ',
+    'beyond: 漢字 and 🧠',
+    'a lone surrogate: \ud800 and \udfff',
+  ])('gives the UTF-8 bytes of %j, as a Buffer does', (text) => {
+    expect(base64(text)).toBe(Buffer.from(text).toString('base64'));
   });
 });

@@ -330,7 +330,7 @@ function injectInto(object: Parameters<typeof inject>[0], how: Injection): Revie
     const warnings = result.warnings.length > 0 ? { warnings: result.warnings } : {};
     if (result.skipReason)
       return answer({ result: 'skipped', reason: result.skipReason }, warnings);
-    const patch = Buffer.from(JSON.stringify(result.patch)).toString('base64');
+    const patch = base64(JSON.stringify(result.patch));
     const outcome = result.tenant
       ? { result: 'injected' as const, tenant: true }
       : { result: 'injected' as const };
@@ -343,6 +343,17 @@ function injectInto(object: Parameters<typeof inject>[0], how: Injection): Revie
       },
     );
   }
+}
+
+/**
+ * A string's UTF-8 bytes in base64. A patch is nearly always ASCII (its UTF-8 length is its
+ * length only then), and for ASCII btoa gives the same bytes as a Buffer in a tenth of the
+ * time: the Buffer's allocation and copy cost more than encoding ~3 KB.
+ */
+export function base64(text: string): string {
+  return Buffer.byteLength(text) === text.length
+    ? btoa(text)
+    : Buffer.from(text).toString('base64');
 }
 
 /** The namespace an AdmissionReview is about, if it names one (before any validation). */
