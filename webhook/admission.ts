@@ -330,7 +330,7 @@ function injectInto(object: Parameters<typeof inject>[0], how: Injection): Revie
     const warnings = result.warnings.length > 0 ? { warnings: result.warnings } : {};
     if (result.skipReason)
       return answer({ result: 'skipped', reason: result.skipReason }, warnings);
-    const patch = base64(JSON.stringify(result.patch));
+    const patch = base64(result.json ?? JSON.stringify(result.patch));
     const outcome = result.tenant
       ? { result: 'injected' as const, tenant: true }
       : { result: 'injected' as const };
