@@ -249,3 +249,33 @@ describe('base64', () => {
     expect(base64(text)).toBe(Buffer.from(text).toString('base64'));
   });
 });
+
+describe("the answer's JSON", () => {
+  it('is JSON.stringify of the body, whatever the uid, warnings or pod hold', () => {
+    const tricky = '"patch":"" \\"patch\\":\\"\\" \\u2028 é';
+    const withSecret = { ...config, passwordSecret: { name: 's', key: 'k' } };
+    const answers = [
+      review(reviewOf({}), config),
+      review(reviewOf({ uid: tricky }), config),
+      review(reviewOf({ operation: 'UPDATE' }), config),
+      review(
+        reviewOf({
+          uid: tricky,
+          object: {
+            metadata: { labels: { agent: tricky }, annotations: { [tricky]: tricky } },
+            spec: { containers: [{ name: tricky, env: [{ name: tricky, value: tricky }] }] },
+          },
+        }),
+        withSecret,
+      ),
+    ];
+    let written = 0;
+    for (const reviewed of answers) {
+      if (reviewed.status !== 200) throw new Error('expected 200');
+      if (reviewed.json === undefined) continue;
+      written++;
+      expect(reviewed.json).toBe(JSON.stringify(reviewed.body));
+    }
+    expect(written).toBe(3);
+  });
+});

@@ -32,6 +32,8 @@ export type Reviewed =
       outcome: Outcome;
       /** Log fields: who asked about which pod. */
       context: { uid: string; namespace?: string; pod?: string; agent?: string; dryRun: boolean };
+      /** `JSON.stringify(body)`, when review() wrote it already (reviewJson). */
+      json?: string;
     }
   | { status: 400; message: string };
 
@@ -334,7 +336,9 @@ function injectInto(object: Parameters<typeof inject>[0], how: Injection): Revie
     const outcome = result.tenant
       ? { result: 'injected' as const, tenant: true }
       : { result: 'injected' as const };
-    return answer(outcome, { patchType: 'JSONPatch', patch, ...warnings });
+    const reviewed = answer(outcome, { patchType: 'JSONPatch', patch, ...warnings });
+    if (reviewed.status === 200) reviewed.json = reviewJson(reviewed.body);
+    return reviewed;
   } catch (error) {
     return answer(
       { result: 'failed', error },
@@ -354,6 +358,23 @@ export function base64(text: string): string {
   return Buffer.byteLength(text) === text.length
     ? btoa(text)
     : Buffer.from(text).toString('base64');
+}
+
+const PATCH_KEY = '"patch":""';
+
+/**
+ * `JSON.stringify(body)`, the same bytes, without JSON.stringify's scan of the patch for
+ * characters to escape: it comes from base64() and has none, and on a 4 KB patch that scan
+ * was most of what serializing the answer cost. The patch goes in where an empty one
+ * serializes, whose `"patch":""` cannot occur earlier: inside a JSON string every `"`
+ * follows a backslash. Only for a body review() made, with its patch.
+ */
+function reviewJson(body: Extract<Reviewed, { status: 200 }>['body']): string {
+  const patch = body.response.patch;
+  if (patch === undefined) return JSON.stringify(body);
+  const json = JSON.stringify({ ...body, response: { ...body.response, patch: '' } });
+  const at = json.indexOf(PATCH_KEY) + PATCH_KEY.length - 1;
+  return json.slice(0, at) + patch + json.slice(at);
 }
 
 /** The namespace an AdmissionReview is about, if it names one (before any validation). */
