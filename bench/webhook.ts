@@ -48,7 +48,7 @@ function noop(body: unknown): Reviewed {
 }
 
 /** The fixture's namespace as a cluster view holds it: limits the sidecar is fitted to. */
-const NAMESPACE: NamespaceFacts = {
+export const NAMESPACE: NamespaceFacts = {
   labels: { 'kubernetes.io/metadata.name': 'agents' },
   annotations: {},
   limitRanges: [
@@ -84,20 +84,27 @@ function viewed(body: unknown, config: InjectConfig): Reviewed {
   return review(body, config, () => NAMESPACE);
 }
 
-/** Child-process side: both servers, ports from the environment. */
-async function serve(): Promise<void> {
-  const inject = {
+/** The chart's defaults, native sidecars on. */
+export function benchInjectConfig(): InjectConfig {
+  return {
     ...loadConfig({
       INJECT_REDIS_URL: 'redis://kaos-memory-redis.kaos-system.svc:6379/0',
       INJECT_SIDECAR_IMAGE: 'ghcr.io/kaos/kaos-memory:0.1.0',
     }).inject,
     nativeSidecar: true,
   };
+}
+
+/** Child-process side: both servers, ports from the environment. */
+async function serve(): Promise<void> {
+  const inject = benchInjectConfig();
   const tls = { cert: process.env.BENCH_CERT ?? '', key: process.env.BENCH_KEY ?? '' };
   // Production's log level; stdout is /dev/null.
   const logger = createLogger('kaos-memory-webhook', 'info');
   const real = new WebhookServer({ inject, tls, logger, reviewer: viewed });
   const empty = new WebhookServer({ inject, tls, logger, reviewer: noop });
+  // Exit (rather than die of the signal), so that --cpu-prof writes its profile.
+  process.once('SIGTERM', () => process.exit(0));
   await real.listen(Number(process.env.BENCH_PORT), '127.0.0.1');
   await empty.listen(Number(process.env.BENCH_NOOP_PORT), '127.0.0.1');
 }
@@ -151,7 +158,14 @@ export async function benchWebhook(): Promise<void> {
   const noopPort = await freePort();
   const child: ChildProcess = spawn(
     process.execPath,
-    ['--import', 'tsx', fileURLToPath(import.meta.url), '--serve'],
+    [
+      // e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the servers (bench/README.md).
+      ...(process.env.BENCH_WEBHOOK_NODE_ARGS ?? '').split(' ').filter(Boolean),
+      '--import',
+      'tsx',
+      fileURLToPath(import.meta.url),
+      '--serve',
+    ],
     {
       env: {
         ...process.env,
@@ -273,8 +287,9 @@ export async function benchWebhook(): Promise<void> {
         ],
       ),
     );
+    const measured = [1, 32].map((n) => fmt.ratio(ratios.get(n) ?? 0)).join(' / ');
     console.log(
-      `\nThroughput goal (webhook ≥ 0.85x no-op at 1 and 32 connections): ${fmt.verdict(goalRatio)}`,
+      `\nIssue 24 throughput goal, webhook ≥ 0.85x the no-op at 1 / 32 connections: ${measured}, ${fmt.verdict(goalRatio)}`,
     );
     console.log(
       'Fixed-rate latency counts from when each review was due, so generator lateness is included.',

@@ -1,5 +1,6 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { review } from './admission.js';
+import { base64, fastPod, fastReview, review, schemas } from './admission.js';
 import { DEFAULT_RESOURCES, type InjectConfig } from './config.js';
 
 const config: InjectConfig = {
@@ -145,4 +146,136 @@ describe('review', () => {
       expect(reviewed.body.response.warnings?.[0]).toContain(where);
     },
   );
+});
+
+describe('the hand-written shape checks', () => {
+  const fixtures = new URL('../test/webhook/fixtures/', import.meta.url);
+  const reviews: unknown[] = readdirSync(fixtures)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => JSON.parse(readFileSync(new URL(f, fixtures), 'utf8')));
+
+  /** A small deterministic PRNG (mulberry32), as the fuzz test's. */
+  function prng(seed: number) {
+    return () => {
+      seed = (seed + 0x6d2b79f5) | 0;
+      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+  }
+  const WRONG = [undefined, null, 42, 1.5, 2 ** 60, -0, true, '', 'x', [], [1, 'a'], {}, { a: 1 }];
+
+  /** Every object and array inside `value`, with its parent and key. */
+  function places(value: unknown, out: [any, string | number][] = []): [any, string | number][] {
+    if (value && typeof value === 'object') {
+      for (const [key, child] of Object.entries(value)) {
+        out.push([value, Array.isArray(value) ? Number(key) : key]);
+        places(child, out);
+      }
+    }
+    return out;
+  }
+
+  /** One random change: a value of the wrong type, a key gone, moved last, or an own __proto__. */
+  function mutate(review: unknown, random: () => number): unknown {
+    const copy = structuredClone(review);
+    const all = places(copy);
+    const [parent, key] = all[Math.floor(random() * all.length)]!;
+    const roll = random();
+    if (roll < 0.6) parent[key] = WRONG[Math.floor(random() * WRONG.length)];
+    else if (roll < 0.75) delete parent[key];
+    else if (roll < 0.9 && !Array.isArray(parent)) {
+      const value = parent[key];
+      delete parent[key];
+      parent[key] = value;
+    } else {
+      const proto = JSON.parse('{"__proto__": "x"}');
+      if (parent[key] && typeof parent[key] === 'object' && !Array.isArray(parent[key]))
+        parent[key] = { ...proto, ...parent[key], ...JSON.parse('{"__proto__": {}}') };
+      else parent[key] = proto;
+    }
+    return copy;
+  }
+
+  /** Key order of every env entry, which the patch can copy out. */
+  const envOrders = (pod: any) =>
+    [...(pod?.spec?.containers ?? []), ...(pod?.spec?.initContainers ?? [])].map((c: any) =>
+      (c?.env ?? []).map((e: object) => Object.keys(e).join()),
+    );
+
+  it('accept only what zod accepts, whose parsed copy reads the same (4,000 mutated fixtures)', () => {
+    const random = prng(20261205);
+    let accepted = 0;
+    let rejected = 0;
+    for (let i = 0; i < 4_000; i++) {
+      const body = mutate(reviews[i % reviews.length], random);
+      const zodReview = schemas.admissionReview.safeParse(body);
+      if (fastReview(body)) {
+        expect(zodReview.success).toBe(true);
+        expect(zodReview.data?.request).toEqual(body.request);
+      }
+      const object = (body as any)?.request?.object;
+      const zodPod = schemas.pod.safeParse(object);
+      if (fastPod(object)) {
+        accepted++;
+        expect(zodPod.success).toBe(true);
+        expect(zodPod.data).toEqual(object);
+        expect(envOrders(zodPod.data)).toEqual(envOrders(object));
+      } else rejected++;
+    }
+    // Both sides were exercised.
+    expect(accepted).toBeGreaterThan(2_000);
+    expect(rejected).toBeGreaterThan(300);
+  });
+
+  it('accept every fixture that zod accepts', () => {
+    for (const body of reviews) {
+      expect(fastReview(body)).toBe(schemas.admissionReview.safeParse(body).success);
+      const object = (body as any).request.object;
+      expect(fastPod(object)).toBe(schemas.pod.safeParse(object).success);
+    }
+  });
+});
+
+describe('base64', () => {
+  it.each([
+    '',
+    '[{"op":"add","path":"/metadata/annotations","value":{}}]',
+    'every ASCII character: ' + String.fromCharCode(...Array.from({ length: 128 }, (_, i) => i)),
+    'Latin-1, as UTF-8: café ÿ',
+    'beyond: 漢字 and 🧠',
+    'a lone surrogate: \ud800 and \udfff',
+  ])('gives the UTF-8 bytes of %j, as a Buffer does', (text) => {
+    expect(base64(text)).toBe(Buffer.from(text).toString('base64'));
+  });
+});
+
+describe("the answer's JSON", () => {
+  it('is JSON.stringify of the body, whatever the uid, warnings or pod hold', () => {
+    const tricky = '"patch":"" \\"patch\\":\\"\\" \\u2028 é';
+    const withSecret = { ...config, passwordSecret: { name: 's', key: 'k' } };
+    const answers = [
+      review(reviewOf({}), config),
+      review(reviewOf({ uid: tricky }), config),
+      review(reviewOf({ operation: 'UPDATE' }), config),
+      review(
+        reviewOf({
+          uid: tricky,
+          object: {
+            metadata: { labels: { agent: tricky }, annotations: { [tricky]: tricky } },
+            spec: { containers: [{ name: tricky, env: [{ name: tricky, value: tricky }] }] },
+          },
+        }),
+        withSecret,
+      ),
+    ];
+    let written = 0;
+    for (const reviewed of answers) {
+      if (reviewed.status !== 200) throw new Error('expected 200');
+      if (reviewed.json === undefined) continue;
+      written++;
+      expect(reviewed.json).toBe(JSON.stringify(reviewed.body));
+    }
+    expect(written).toBe(3);
+  });
 });

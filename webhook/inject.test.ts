@@ -434,3 +434,34 @@ describe('escapePointer and probes', () => {
     expect(script).toContain('r.statusCode===200?0:1');
   });
 });
+
+describe("the patch's JSON", () => {
+  it('is JSON.stringify of the operations, with the sidecar from the cache or not', () => {
+    const ordinary: InjectConfig = { ...config, nativeSidecar: false };
+    const pods = [
+      agentPod(),
+      agentPod({ labels: { agent: 'b' } }),
+      agentPod({ labels: { agent: '' } }),
+      agentPod({ annotations: { 'memory.kaos.tools/sidecar-port': '8800' } }),
+      agentPod({ annotations: { 'memory.kaos.tools/cpu-limit': '300m' } }),
+      agentPod({}, { initContainers: [{ name: 'setup', image: 'setup:1' }] }),
+      agentPod({}, { containers: [{ name: 'app', ports: [{ containerPort: 9790 }] }] }),
+      agentPod(
+        {},
+        {
+          containers: [
+            { name: 'app', env: [{ name: 'MEMORY_REDIS_URL', value: 'redis://own:6379/1' }] },
+          ],
+        },
+      ),
+    ];
+    for (let round = 0; round < 2; round++) {
+      for (const cfg of [config, withSecret, ordinary]) {
+        for (const pod of pods) {
+          const result = inject(pod, cfg);
+          expect(result.json).toBe(JSON.stringify(result.patch));
+        }
+      }
+    }
+  });
+});

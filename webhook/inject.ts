@@ -52,6 +52,11 @@ export interface AddOperation {
 export interface InjectResult {
   /** RFC 6902 operations against the pod; empty when skipped. */
   patch: AddOperation[];
+  /**
+   * `JSON.stringify(patch)`, the sidecar's part reused from an earlier pod like this one;
+   * absent when skipped.
+   */
+  json?: string;
   /** Shown to the user by kubectl (AdmissionResponse.warnings). */
   warnings: string[];
   skipReason?: SkipReason;
@@ -187,15 +192,26 @@ export function inject(pod: V1Pod, config: InjectConfig, namespace?: PodNamespac
     sidecarEnv: sidecarEnv(config, retention.env, tenancy.tenant),
   };
   const sidecar = sidecarContainer(sidecarConfig, settings, metricsPort, sidecarPod);
+  const sidecarJson = serializedSidecar(config, sidecar, [
+    sidecarConfig.sidecarEnv,
+    settings.image,
+    settings.port,
+    settings.resources,
+    metricsPort,
+    sidecarPod,
+  ]);
+  let sidecarOp: AddOperation;
   if (config.nativeSidecar) {
     status.initContainers.push(SIDECAR_CONTAINER);
     // Last among init containers: mesh proxies and setup steps placed earlier keep their order.
     if (pod.spec?.initContainers === undefined)
-      patch.push({ op: 'add', path: '/spec/initContainers', value: [sidecar] });
-    else patch.push({ op: 'add', path: '/spec/initContainers/-', value: sidecar });
+      sidecarOp = { op: 'add', path: '/spec/initContainers', value: [sidecar] };
+    else sidecarOp = { op: 'add', path: '/spec/initContainers/-', value: sidecar };
+    patch.push(sidecarOp);
   } else {
     status.containers.push(SIDECAR_CONTAINER);
-    patch.push({ op: 'add', path: '/spec/containers/-', value: sidecar });
+    sidecarOp = { op: 'add', path: '/spec/containers/-', value: sidecar };
+    patch.push(sidecarOp);
     const restartPolicy = pod.spec?.restartPolicy ?? 'Always';
     if (restartPolicy !== 'Always') {
       warnings.push(
@@ -231,7 +247,36 @@ export function inject(pod: V1Pod, config: InjectConfig, namespace?: PodNamespac
           value,
         }))),
   );
-  return { patch, warnings, ...tenantMark(tenancy) };
+  // The patch as JSON, op by op as JSON.stringify writes it, the sidecar's from the cache.
+  const json = patch.map((op) => {
+    if (op !== sidecarOp) return JSON.stringify(op);
+    const value = Array.isArray(op.value) ? `[${sidecarJson}]` : sidecarJson;
+    return `{"op":"add","path":${JSON.stringify(op.path)},"value":${value}}`;
+  });
+  return { patch, json: `[${json.join(',')}]`, warnings, ...tenantMark(tenancy) };
+}
+
+// The sidecar's JSON is most of a patch's, and pods alike get the same sidecar: serialized
+// once per configuration (which is never changed once loaded) and per everything else it is
+// made of, `inputs`. Bounded, as pods of many agents (each its own identity) can pass.
+const SIDECAR_CACHE_MAX = 1024;
+const sidecarCache = new WeakMap<InjectConfig, Map<string, string>>();
+
+/** `JSON.stringify(sidecar)`, where `sidecar` was made from `config` and `inputs` alone. */
+function serializedSidecar(config: InjectConfig, sidecar: V1Container, inputs: unknown[]): string {
+  let cache = sidecarCache.get(config);
+  if (cache === undefined) {
+    cache = new Map();
+    sidecarCache.set(config, cache);
+  }
+  const key = JSON.stringify(inputs);
+  let json = cache.get(key);
+  if (json === undefined) {
+    json = JSON.stringify(sidecar);
+    if (cache.size >= SIDECAR_CACHE_MAX) cache.clear();
+    cache.set(key, json);
+  }
+  return json;
 }
 
 /** The result's mark that the pod's namespace is isolated (absent otherwise). */

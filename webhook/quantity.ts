@@ -20,20 +20,38 @@ const SUFFIX: Record<string, number> = {
   Ei: 2 ** 60,
 };
 
+// Every review reads the same few quantities (the sidecar's resources, the namespace's
+// LimitRanges and quotas), and parsing one is most of what comparing it costs: each value
+// is remembered, up to a bound, so a stream of distinct values cannot grow the maps without end.
+const CACHE_MAX = 4096;
+
+function remembered(compute: (quantity: string) => number): (quantity: string) => number {
+  const cache = new Map<string, number>();
+  return (quantity) => {
+    let value = cache.get(quantity);
+    if (value === undefined) {
+      value = compute(quantity);
+      if (cache.size >= CACHE_MAX) cache.clear();
+      cache.set(quantity, value);
+    }
+    return value;
+  };
+}
+
 /** The numeric value of a Kubernetes quantity; NaN when it is not one. */
-export function parseQuantity(quantity: string): number {
+export const parseQuantity = remembered((quantity) => {
   const match = /^\+?([\d.]+)(.*)$/.exec(quantity.trim());
   if (!match) return NaN;
   const [, number = '', suffix = ''] = match;
   if (/^[eE]/.test(suffix)) return Number(number) * 10 ** Number(suffix.slice(1));
   return Number(number) * (SUFFIX[suffix] ?? NaN);
-}
+});
 
 /** A quantity in thousandths, rounded up as the API server's MilliValue() does. */
-export function milli(quantity: string): number {
+export const milli = remembered(
   // toPrecision drops binary noise (0.1 * 1000 is 100.00000000000001), which ceil would keep.
-  return Math.ceil(Number((parseQuantity(quantity) * 1000).toPrecision(12)));
-}
+  (quantity) => Math.ceil(Number((parseQuantity(quantity) * 1000).toPrecision(12))),
+);
 
 /** Thousandths back to a quantity: cpu as millicores, memory in the largest exact binary unit. */
 export function formatMilli(resource: 'cpu' | 'memory', value: number): string {

@@ -116,7 +116,13 @@ function createApp(
         'admission reviewed',
       );
     }
-    res.json(reviewed.body);
+    if (reviewed.json === undefined) {
+      res.json(reviewed.body);
+      return;
+    }
+    // What res.json would send, as review() serialized it already.
+    if (!res.get('Content-Type')) res.set('Content-Type', 'application/json');
+    res.send(reviewed.json);
   });
 
   app.use((_req, res) => sendError(res, 'not_found', 'no such route'));
