@@ -287,33 +287,40 @@ function rootfsLayer(spec: {
   };
 }
 
-/** /app as the Dockerfile's final stage has it: package.json, production node_modules, dist. */
+const DIST = join(repoDir, 'dist');
+
+function requireBuild(): void {
+  if (!existsSync(join(DIST, 'cli/main.js'))) {
+    throw new Error('dist/cli/main.js not found: run `npm run build` before building the images');
+  }
+}
+
+/**
+ * /app as the Dockerfile's final stage has it, made at `app`: package.json, production
+ * node_modules (`npm ci --omit=dev`, made once per lockfile) and dist from `npm run build`.
+ */
+export async function productionApp(app: string): Promise<void> {
+  requireBuild();
+  mkdirSync(app, { recursive: true });
+  copyFileSync(join(repoDir, 'package.json'), join(app, 'package.json'));
+  await run('cp', ['-a', await productionModules(), join(app, 'node_modules')]);
+  await run('cp', ['-a', DIST, join(app, 'dist')]);
+}
+
+/** The project image's /app layer (productionApp), keyed by what goes into it. */
 function appLayer(): Layer {
-  const lock = join(repoDir, 'package-lock.json');
-  const pkg = join(repoDir, 'package.json');
-  const dist = join(repoDir, 'dist');
   return {
     async key() {
-      if (!existsSync(join(dist, 'cli/main.js'))) {
-        throw new Error(
-          'dist/cli/main.js not found: run `npm run build` before building the images',
-        );
-      }
-      const files = walk(dist);
-      const hashes = await Promise.all([pkg, lock, ...files].map(fileHash));
+      requireBuild();
+      const files = walk(DIST);
+      const inputs = [join(repoDir, 'package.json'), join(repoDir, 'package-lock.json'), ...files];
       return JSON.stringify({
         files: files.map((f) => relative(repoDir, f)),
-        hashes,
+        hashes: await Promise.all(inputs.map(fileHash)),
         node: process.version,
       });
     },
-    async fill(root) {
-      const app = join(root, 'app');
-      mkdirSync(app, { recursive: true });
-      copyFileSync(pkg, join(app, 'package.json'));
-      await run('cp', ['-a', await productionModules(), join(app, 'node_modules')]);
-      await run('cp', ['-a', dist, join(app, 'dist')]);
-    },
+    fill: (root) => productionApp(join(root, 'app')),
   };
 }
 

@@ -2,7 +2,7 @@
 // final stage runs the command the chart runs, and that command works from a production
 // install made the way the Dockerfile makes it (build, then production dependencies only).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +11,7 @@ import { freePort } from '../../harness/ports.js';
 import { pollUntil } from '../../harness/poll.js';
 import { RedisServer } from '../../harness/redis.js';
 import { REPO_ROOT as ROOT } from '../../harness/root.js';
+import { productionApp } from '../../harness/node/images.js';
 import { find, parseManifests, template } from './helm.js';
 
 interface Stage {
@@ -92,27 +93,12 @@ describe('the image command from a production install', () => {
     });
   }
 
-  beforeAll(() => {
+  beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'kaos-image-'));
     app = join(dir, 'app');
-    const sh = (command: string, args: string[], cwd: string) => {
-      const r = spawnSync(command, args, { cwd, encoding: 'utf8', timeout: 240_000 });
-      if (r.status !== 0) throw new Error(`${command} ${args.join(' ')}: ${r.stderr || r.stdout}`);
-    };
-    // As the build stage does: `npm run build` (into the install folder), then production
-    // dependencies only from the lockfile.
-    sh(
-      join(ROOT, 'node_modules', '.bin', 'tsc'),
-      ['-p', 'tsconfig.build.json', '--outDir', join(app, 'dist')],
-      ROOT,
-    );
-    for (const file of ['package.json', 'package-lock.json'])
-      copyFileSync(join(ROOT, file), join(app, file));
-    sh(
-      'npm',
-      ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline'],
-      app,
-    );
+    // As the build stage leaves it: `npm run build` (dist, the sidecar's bundle with it),
+    // then production dependencies only from the lockfile; the same /app the node's image has.
+    await productionApp(app);
   }, 300_000);
 
   afterAll(() => {
