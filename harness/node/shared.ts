@@ -68,14 +68,23 @@ export async function sharedNode(log: (line: string) => void): Promise<NodeClust
   closeSync(fd);
   daemon.unref();
   const output = () => readFileSync(logPath, 'utf8');
-  await pollUntil('the shared node to start', () => output().includes('running;'), {
-    timeoutMs: START_TIMEOUT_MS,
-    intervalMs: 200,
-    dead: () =>
-      daemon.exitCode === null && daemon.signalCode === null
-        ? undefined
-        : `its process ended (${daemon.exitCode ?? daemon.signalCode}):\n${output().slice(-4000)}`,
-  });
+  try {
+    await pollUntil('the shared node to start', () => output().includes('running;'), {
+      timeoutMs: START_TIMEOUT_MS,
+      intervalMs: 200,
+      dead: () =>
+        daemon.exitCode === null && daemon.signalCode === null
+          ? undefined
+          : `its process ended (${daemon.exitCode ?? daemon.signalCode}):\n${output().slice(-4000)}`,
+    });
+  } catch (err) {
+    // A start that hangs is stopped (its SIGTERM stops the node); the error keeps the output's end.
+    const running = daemon.exitCode === null && daemon.signalCode === null;
+    const tail = running ? `\n${output().slice(-4000)}` : '';
+    if (running) daemon.kill('SIGTERM');
+    rmSync(logPath, { force: true });
+    throw new Error(`${(err as Error).message}${tail}`, { cause: err });
+  }
   writeFileSync(recordPath(run), JSON.stringify({ pid: daemon.pid!, log: logPath }));
   for (const line of output().trim().split('\n')) log(line.replace(/^node: /, ''));
   return NodeCluster.attach();
