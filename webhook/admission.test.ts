@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { base64, fastPod, fastReview, review, schemas } from './admission.js';
 import { DEFAULT_RESOURCES, type InjectConfig } from './config.js';
+import { prng } from '../test/webhook/prng.js';
 
 const config: InjectConfig = {
   memoryType: 'redis',
@@ -154,15 +155,6 @@ describe('the hand-written shape checks', () => {
     .filter((f) => f.endsWith('.json'))
     .map((f) => JSON.parse(readFileSync(new URL(f, fixtures), 'utf8')));
 
-  /** A small deterministic PRNG (mulberry32), as the fuzz test's. */
-  function prng(seed: number) {
-    return () => {
-      seed = (seed + 0x6d2b79f5) | 0;
-      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-  }
   const WRONG = [undefined, null, 42, 1.5, 2 ** 60, -0, true, '', 'x', [], [1, 'a'], {}, { a: 1 }];
 
   /** Every object and array inside `value`, with its parent and key. */

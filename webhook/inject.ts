@@ -207,11 +207,9 @@ export function inject(pod: V1Pod, config: InjectConfig, namespace?: PodNamespac
     if (pod.spec?.initContainers === undefined)
       sidecarOp = { op: 'add', path: '/spec/initContainers', value: [sidecar] };
     else sidecarOp = { op: 'add', path: '/spec/initContainers/-', value: sidecar };
-    patch.push(sidecarOp);
   } else {
     status.containers.push(SIDECAR_CONTAINER);
     sidecarOp = { op: 'add', path: '/spec/containers/-', value: sidecar };
-    patch.push(sidecarOp);
     const restartPolicy = pod.spec?.restartPolicy ?? 'Always';
     if (restartPolicy !== 'Always') {
       warnings.push(
@@ -220,6 +218,7 @@ export function inject(pod: V1Pod, config: InjectConfig, namespace?: PodNamespac
       );
     }
   }
+  patch.push(sidecarOp);
 
   // A sidecar that follows the agent's Redis reads none of the chart's password; an
   // isolated namespace's reads its tenant Secret's.

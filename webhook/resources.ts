@@ -482,7 +482,7 @@ function allContainers(pod: V1Pod): V1Container[] {
 function toList(list: Record<string, string> | undefined): List {
   const out: List = {};
   if (list === undefined) return out;
-  for (const [name, value] of Object.entries(list ?? {})) out[name] = milli(String(value));
+  for (const [name, value] of Object.entries(list)) out[name] = milli(String(value));
   return out;
 }
 

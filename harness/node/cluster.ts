@@ -81,6 +81,8 @@ export class NodeCluster {
   private readonly procs: ManagedProcess[] = [];
   private stopped = false;
   private attached = false;
+  /** The admin's TLS material, read once (get() runs in every poll of the API server). */
+  private tls?: { ca: Buffer; cert: Buffer; key: Buffer };
 
   private constructor(readonly dir: string) {
     this.kubeconfigPath = nodeFiles(dir).kubeconfig('admin');
@@ -207,8 +209,8 @@ export class NodeCluster {
   /** A GET on the API server as the admin; rejects on a non-2xx status. */
   get(path: string): Promise<string> {
     const pki = (name: string) => readFileSync(nodeFiles(this.dir).pki(name));
-    const target = { host: NODE.ip, port: NODE.apiPort, ca: pki('ca.crt') };
-    return apiGet({ ...target, cert: pki('admin.crt'), key: pki('admin.key') }, path);
+    this.tls ??= { ca: pki('ca.crt'), cert: pki('admin.crt'), key: pki('admin.key') };
+    return apiGet({ host: NODE.ip, port: NODE.apiPort, ...this.tls }, path);
   }
 
   /** Log file of a component (etcd, kube-apiserver, kubelet, containerd, …). */

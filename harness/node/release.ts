@@ -9,25 +9,17 @@ export const CHART = join(REPO_ROOT, 'charts/kaos-memory');
 export const RELEASE = 'kaos-memory';
 export const RELEASE_NS = 'kaos-system';
 
-/**
- * `helm install` of the chart as the README says (`--wait`, so the webhook replicas and
- * the bundled Redis are Ready), plus any `--set` values; resolves with the seconds taken.
- */
-export async function installChart(
-  cluster: NodeCluster,
-  set: string[] = [],
-  log: (line: string) => void = () => undefined,
-): Promise<number> {
-  await cluster.kubectl(['create', 'namespace', RELEASE_NS]);
+/** helm with `--wait` (so the webhook replicas and the bundled Redis are Ready); the seconds taken. */
+async function helmWait(cluster: NodeCluster, args: string[]): Promise<number> {
   const began = Date.now();
-  const values = set.flatMap((value) => ['--set', value]);
-  await cluster.helm(
-    ['install', RELEASE, CHART, '--namespace', RELEASE_NS, ...values, '--wait', '--timeout=5m'],
-    { timeoutMs: 330_000 },
-  );
-  const seconds = (Date.now() - began) / 1000;
-  log(`helm install --wait took ${seconds.toFixed(1)}s`);
-  return seconds;
+  await cluster.helm([...args, '--wait', '--timeout=5m'], { timeoutMs: 330_000 });
+  return (Date.now() - began) / 1000;
+}
+
+/** `helm install` of the chart as the README says; resolves with the seconds taken. */
+export async function installChart(cluster: NodeCluster): Promise<number> {
+  await cluster.kubectl(['create', 'namespace', RELEASE_NS]);
+  return helmWait(cluster, ['install', RELEASE, CHART, '--namespace', RELEASE_NS]);
 }
 
 const nodeLog = (line: string) => console.log(`node: ${line}`);
@@ -43,28 +35,20 @@ export async function ensureRelease(
   set: string[] = [],
   log: (line: string) => void = () => undefined,
 ): Promise<number> {
-  const began = Date.now();
   const values = set.flatMap((value) => ['--set', value]);
-  await cluster.helm(
-    [
-      'upgrade',
-      '--install',
-      RELEASE,
-      CHART,
-      '--namespace',
-      RELEASE_NS,
-      '--create-namespace',
-      '--reset-values',
-      ...values,
-      '--wait',
-      '--timeout=5m',
-    ],
-    { timeoutMs: 330_000 },
-  );
-  const seconds = (Date.now() - began) / 1000;
-  log(
-    `helm upgrade --install --wait${set.length ? ` (${set.join(', ')})` : ''} took ${seconds.toFixed(1)}s`,
-  );
+  const seconds = await helmWait(cluster, [
+    'upgrade',
+    '--install',
+    RELEASE,
+    CHART,
+    '--namespace',
+    RELEASE_NS,
+    '--create-namespace',
+    '--reset-values',
+    ...values,
+  ]);
+  const how = set.length ? ` (${set.join(', ')})` : '';
+  log(`helm upgrade --install --wait${how} took ${seconds.toFixed(1)}s`);
   return seconds;
 }
 

@@ -9,11 +9,12 @@ import { join } from 'node:path';
 import { pollUntil } from '../poll.js';
 import { REPO_ROOT } from '../root.js';
 import { NodeCluster } from './cluster.js';
+import { alive } from './exec.js';
 
 /** Set by the node project's globalSetup: the pid of the test run that owns the node. */
 export const RUN_ENV = 'KAOS_NODE_RUN';
 
-interface Record {
+interface DaemonRecord {
   pid: number;
   log: string;
 }
@@ -34,19 +35,10 @@ function runId(): string {
 
 const recordPath = (run: string) => join(tmpdir(), `kaos-shared-node-${run}.json`);
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function readRecord(run: string): Record | undefined {
+function readRecord(run: string): DaemonRecord | undefined {
   const path = recordPath(run);
   if (!existsSync(path)) return undefined;
-  const record = JSON.parse(readFileSync(path, 'utf8')) as Record;
+  const record = JSON.parse(readFileSync(path, 'utf8')) as DaemonRecord;
   return alive(record.pid) ? record : undefined;
 }
 

@@ -79,7 +79,7 @@ function exeName(proc: ProcInfo): string {
 }
 
 /** Processes that belong to a node: by name, by a path of the state folder in argv, or in a kubepods cgroup. */
-function nodeProcesses(dir: string): ProcInfo[] {
+export function nodeProcesses(dir = stateDir()): ProcInfo[] {
   const inPods = new Set(kubepodsPids());
   return processes().filter((proc) => {
     if (proc.pid === process.pid || zombie(proc.pid)) return false;

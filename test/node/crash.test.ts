@@ -8,10 +8,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NodeCluster, unavailableReason } from '../../harness/node/cluster.js';
 import { IMAGE_NAMES } from '../../harness/node/images.js';
-import { processes } from '../../harness/node/exec.js';
-import { stateDir } from '../../harness/node/paths.js';
 import { stopSharedNode } from '../../harness/node/shared.js';
-import { leftovers } from '../../harness/node/teardown.js';
+import { leftovers, nodeProcesses } from '../../harness/node/teardown.js';
 
 const CLI = join(import.meta.dirname, '../../harness/node/cli.ts');
 
@@ -78,21 +76,10 @@ describe('a node left running by a process that was killed', () => {
     expect(await cluster.kubectl(['get', 'pods', '-o', 'name'])).toBe('');
     await cluster.stop();
     expect(leftovers()).toEqual([]);
-    expect(nodeProcesses()).toEqual([]);
+    expect(nodeProcesses().map((p) => `${p.pid} ${p.cmdline.join(' ')}`)).toEqual([]);
     const mounts = readFileSync('/proc/mounts', 'utf8')
       .split('\n')
       .filter((line) => /kubelet|containerd|netns/.test(line));
     expect(mounts).toEqual([]);
   }, 300_000);
 });
-
-/**
- * The node's processes: those whose command line names the node's state folder (etcd's
- * data, the API server's certificates, every config). The API-only control planes of other
- * suites or checkouts run the same etcd and kube-apiserver binaries, but elsewhere.
- */
-function nodeProcesses(): string[] {
-  return processes()
-    .filter((p) => p.cmdline.some((arg) => arg.includes(stateDir())))
-    .map((p) => `${p.pid} ${p.cmdline.join(' ')}`);
-}

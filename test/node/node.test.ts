@@ -27,6 +27,23 @@ describe('a real single-node cluster', () => {
     cluster.kubectl(['apply', '-f', '-'], { input: JSON.stringify(obj) });
   const exec = (pod: string, container: string, cmd: string) =>
     kubectl('-n', ns, 'exec', pod, '-c', container, '--', 'sh', '-c', cmd);
+  /** A pod that runs once (restartPolicy Never), resolved when it has Succeeded. */
+  const runToSuccess = async (name: string, spec: object) => {
+    await apply({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name, namespace: ns },
+      spec: { restartPolicy: 'Never', ...spec },
+    });
+    await kubectl(
+      '-n',
+      ns,
+      'wait',
+      '--for=jsonpath={.status.phase}=Succeeded',
+      `pod/${name}`,
+      '--timeout=90s',
+    );
+  };
 
   beforeAll(async () => {
     cluster = await startNode();
@@ -182,30 +199,16 @@ describe('a real single-node cluster', () => {
       https.get('https://kubernetes.default.svc/api/v1/namespaces/' + fs.readFileSync(dir + '/namespace', 'utf8') + '/pods',
         { ca: fs.readFileSync(dir + '/ca.crt'), headers: { authorization: 'Bearer ' + fs.readFileSync(dir + '/token', 'utf8') } },
         (res) => { console.log(res.statusCode); process.exit(0); }).on('error', (e) => { console.error(e.message); process.exit(1); });`;
-    await apply({
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: { name: 'api-client', namespace: ns },
-      spec: {
-        restartPolicy: 'Never',
-        containers: [
-          {
-            name: 'client',
-            image: IMAGE_NAMES.app(),
-            imagePullPolicy: 'Never',
-            command: ['node', '-e', script],
-          },
-        ],
-      },
+    await runToSuccess('api-client', {
+      containers: [
+        {
+          name: 'client',
+          image: IMAGE_NAMES.app(),
+          imagePullPolicy: 'Never',
+          command: ['node', '-e', script],
+        },
+      ],
     });
-    await kubectl(
-      '-n',
-      ns,
-      'wait',
-      '--for=jsonpath={.status.phase}=Succeeded',
-      'pod/api-client',
-      '--timeout=90s',
-    );
     // 403: the API server answered, authenticated the token and authorized it by RBAC
     // (the default ServiceAccount may not list pods).
     expect((await kubectl('-n', ns, 'logs', 'api-client')).trim()).toBe('403');
@@ -218,33 +221,19 @@ describe('a real single-node cluster', () => {
       metadata: { name: 'data', namespace: ns },
       spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } },
     });
-    await apply({
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: { name: 'writer', namespace: ns },
-      spec: {
-        restartPolicy: 'Never',
-        securityContext: { runAsUser: 999, runAsGroup: 999, fsGroup: 999 },
-        containers: [
-          {
-            name: 'writer',
-            image: IMAGE_NAMES.busybox(),
-            imagePullPolicy: 'Never',
-            command: ['sh', '-c', 'echo kept > /data/file && cat /data/file'],
-            volumeMounts: [{ name: 'data', mountPath: '/data' }],
-          },
-        ],
-        volumes: [{ name: 'data', persistentVolumeClaim: { claimName: 'data' } }],
-      },
+    await runToSuccess('writer', {
+      securityContext: { runAsUser: 999, runAsGroup: 999, fsGroup: 999 },
+      containers: [
+        {
+          name: 'writer',
+          image: IMAGE_NAMES.busybox(),
+          imagePullPolicy: 'Never',
+          command: ['sh', '-c', 'echo kept > /data/file && cat /data/file'],
+          volumeMounts: [{ name: 'data', mountPath: '/data' }],
+        },
+      ],
+      volumes: [{ name: 'data', persistentVolumeClaim: { claimName: 'data' } }],
     });
-    await kubectl(
-      '-n',
-      ns,
-      'wait',
-      '--for=jsonpath={.status.phase}=Succeeded',
-      'pod/writer',
-      '--timeout=90s',
-    );
     const pvc = JSON.parse(await kubectl('-n', ns, 'get', 'pvc', 'data', '-o', 'json'));
     expect(pvc.status.phase).toBe('Bound');
     expect(pvc.spec.storageClassName).toBe(NODE.storageClass);

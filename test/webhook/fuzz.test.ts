@@ -7,16 +7,7 @@ import { createLogger } from '../../lib/logger.js';
 import { loadConfig } from '../../webhook/config.js';
 import { WebhookServer } from '../../webhook/server.js';
 import { call, loopbackCerts } from './client.js';
-
-/** A small deterministic PRNG (mulberry32), so a failure can be replayed from its seed. */
-function prng(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from './prng.js';
 
 const FIXTURE = readFileSync(
   new URL('fixtures/01-kaos-operator-agent.json', import.meta.url),
