@@ -11,7 +11,9 @@
 // Environment: NO_COLOR (plain output on a terminal too), KAOS_CACHE_DIR (where
 // scripts/controlplane.sh put the binaries), DEMO_FAIL_AT=<setup-N|N> (fail that step
 // on purpose, to see the failure path and its cleanup), KAOS_DEMO_NODE=0 (play the
-// fallback even where a real node could run: the demo's cheaper tests use it).
+// fallback even where a real node could run: the demo's cheaper tests use it),
+// KAOS_DEMO_NODE=running (play on the node already running here, `harness/node/cli.ts up`
+// or a test run's, and leave it running: the demo's node tests use it).
 import { unavailableReason } from '../harness/node/cluster.js';
 import { localStory } from './local.js';
 import { nodeStory } from './node.js';

@@ -1,6 +1,7 @@
 // The demo's story on a real node: the chart installed by helm with its defaults, then
 // the seed notebook played with real kubectl (harness/node/seed.ts, which
 // test/node/seed.test.ts plays too). Every claim printed is checked on the way.
+import { spawnSync } from 'node:child_process';
 import { dumpYaml } from '@kubernetes/client-node';
 import { NodeCluster } from '../harness/node/cluster.js';
 import {
@@ -29,6 +30,7 @@ import {
   WRITE_COMMAND,
   READ_COMMAND,
 } from '../harness/node/seed.js';
+import { bin } from '../harness/node/paths.js';
 import { teardown as teardownNode } from '../harness/node/teardown.js';
 import type { Proofs } from './proofs.js';
 import type { StoryContext } from './story.js';
@@ -52,13 +54,25 @@ export async function nodeStory({ step, teardown, proofs }: StoryContext): Promi
     'kaos-memory demo: an agent remembers across a pod restart, on a real node',
     'All real, all local: a single-node Kubernetes (kubelet, containerd), helm, kubectl.',
   );
-  const cluster = await step('setup-1', 'Setup 1/2', 'Start a real single-node cluster', () =>
-    startNode(teardown),
-  );
+  const cluster = onRunningNode
+    ? await step('setup-1', 'Setup 1/2', 'Use the single-node cluster running here', () =>
+        useRunningNode(),
+      )
+    : await step('setup-1', 'Setup 1/2', 'Start a real single-node cluster', () =>
+        startNode(teardown),
+      );
   await step('setup-2', 'Setup 2/2', `helm install ${RELEASE} charts/kaos-memory`, () =>
-    install(cluster, proofs),
+    install(cluster, proofs, teardown),
   );
   const ns = await cluster.namespace('agents');
+  if (onRunningNode) {
+    teardown.add(
+      `namespace ${ns}`,
+      cluster,
+      (c) => c.kubectl(['delete', 'namespace', ns, '--wait=false']),
+      (c) => kubectlNow(c, ['delete', 'namespace', ns, '--wait=false']),
+    );
+  }
   ui.say(`namespace for the agent: ${ns}`);
 
   const first = await step(
@@ -98,7 +112,60 @@ async function startNode(teardown: Teardown): Promise<NodeCluster> {
   return cluster;
 }
 
-async function install(cluster: NodeCluster, proofs: Proofs): Promise<void> {
+/**
+ * KAOS_DEMO_NODE=running: the story is played on the node already running on this machine
+ * (`harness/node/cli.ts up`, or a test run's), which keeps running; the demo removes only
+ * what it added (its release and namespaces).
+ */
+const onRunningNode = process.env.KAOS_DEMO_NODE === 'running';
+
+async function useRunningNode(): Promise<NodeCluster> {
+  const cluster = NodeCluster.attach();
+  const ready = await cluster.kubectl([
+    'get',
+    'node',
+    cluster.nodeName,
+    '-o',
+    'jsonpath={.status.conditions[?(@.type=="Ready")].status}',
+  ]);
+  if (ready !== 'True') throw new Error(`node ${cluster.nodeName} is not Ready (${ready})`);
+  ui.ok(`node ${cluster.nodeName} Ready at ${cluster.server}, already running (it stays running)`);
+  ui.say(`kubeconfig: ${cluster.kubeconfigPath}`);
+  return cluster;
+}
+
+/** For process exit, where nothing can be awaited. */
+function kubectlNow(cluster: NodeCluster, args: string[]): void {
+  spawnSync(bin('kubectl'), ['--kubeconfig', cluster.kubeconfigPath, ...args], { timeout: 5_000 });
+}
+
+async function install(cluster: NodeCluster, proofs: Proofs, teardown: Teardown): Promise<void> {
+  if (onRunningNode) {
+    // Someone else's release is never the demo's to remove.
+    const present = await cluster.kubectl([
+      'get',
+      'namespace',
+      RELEASE_NS,
+      '--ignore-not-found',
+      '-o',
+      'name',
+    ]);
+    if (present) {
+      throw new Error(
+        `the running node already has namespace ${RELEASE_NS}: helm uninstall ${RELEASE} -n ${RELEASE_NS} and delete it first`,
+      );
+    }
+    teardown.add(
+      `release ${RELEASE}`,
+      cluster,
+      async (c) => {
+        await c.helm(['uninstall', RELEASE, '--namespace', RELEASE_NS, '--ignore-not-found']);
+        await c.kubectl(['delete', 'namespace', RELEASE_NS, '--ignore-not-found', '--wait=false']);
+      },
+      (c) =>
+        kubectlNow(c, ['delete', 'namespace', RELEASE_NS, '--ignore-not-found', '--wait=false']),
+    );
+  }
   ui.say(`$ helm install ${RELEASE} charts/kaos-memory --namespace ${RELEASE_NS} --wait`);
   ui.say('(no values: the defaults bring the webhook and a Redis of its own)');
   await ui.progress(

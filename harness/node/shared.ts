@@ -83,9 +83,25 @@ export async function sharedNode(log: (line: string) => void): Promise<NodeClust
 }
 
 /**
+ * SIGKILLs the process that runs the run's node, as an OOM kill or a cancelled CI job
+ * would: the node's processes, mounts and cgroups stay behind, and the next
+ * `sharedNode()` starts a node that cleans them up first (the crash test).
+ */
+export async function crashSharedNode(run = runId()): Promise<void> {
+  const record = readRecord(run);
+  if (!record) throw new Error('no shared node is running');
+  process.kill(record.pid, 'SIGKILL');
+  await pollUntil("the shared node's process to die", () => !alive(record.pid), {
+    timeoutMs: 10_000,
+    intervalMs: 100,
+  });
+  rmSync(recordPath(run), { force: true });
+  rmSync(record.log, { force: true });
+}
+
+/**
  * Stops the run's node if one is running and resolves with what it left on the machine
- * (empty when the stop was clean). For the run's end, and for the suites that start
- * nodes of their own (the crash test, the demo): one node per machine.
+ * (empty when the stop was clean): the run's end.
  */
 export async function stopSharedNode(run = process.env[RUN_ENV]): Promise<string[]> {
   if (!run) return [];

@@ -1,24 +1,26 @@
 // `npm run demo` as CI runs it: demo/main.ts as its own process (the install parts
 // of scripts/demo.sh are what `npm test` already did), in its own process group and
 // with its own TMPDIR, so the test can tell that nothing it started outlives it.
-// CI runs as root on Linux, so the demo plays its story on a real node: the main story,
-// a forced failure and a Ctrl-C run there, and each checks that the node left nothing
-// on the machine. The fallback (local processes, where no node can run) is forced with
-// KAOS_DEMO_NODE=0 for its own story and the SIGTERM test, which are cheaper there.
+// CI runs as root on Linux, so the demo plays its story on a real node: the run's node
+// (KAOS_DEMO_NODE=running), which the demo leaves running with nothing of its own left
+// on it; the main story, a forced failure and a Ctrl-C run there. The node's own start
+// and stop are the run's (harness/node/shared.ts, checked by the globalSetup).
+// The fallback (local processes, where no node can run) is forced with KAOS_DEMO_NODE=0
+// for its own story and the SIGTERM test, which are cheaper there.
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { unavailableReason } from '../../harness/node/cluster.js';
-import { stopSharedNode } from '../../harness/node/shared.js';
-import { leftovers as nodeLeftovers } from '../../harness/node/teardown.js';
+import type { NodeCluster } from '../../harness/node/cluster.js';
+import { RELEASE, RELEASE_NS, endSuite, startNode } from '../../harness/node/release.js';
 import { REPO_ROOT } from '../../harness/root.js';
 
 /** Plays the fallback even where a real node could run (demo/main.ts). */
 const FALLBACK = { KAOS_DEMO_NODE: '0' };
-// A node start may wait for another checkout's node on this machine (up to 10 min).
-const NODE_TIMEOUT_MS = 900_000;
+/** Plays on the run's node and leaves it running. */
+const ON_NODE = { KAOS_DEMO_NODE: 'running' };
+const NODE_TIMEOUT_MS = 300_000;
 
 interface DemoRun {
   code: number | null;
@@ -32,15 +34,27 @@ interface DemoRun {
 
 const scratch = mkdtempSync(join(tmpdir(), 'kaos-demo-test-'));
 const running = new Set<number>();
-// The demo starts a node of its own: the run's shared node (one per machine) stops first.
+let cluster: NodeCluster | undefined;
+// The run's node, without the release an earlier suite left on it: the demo installs its own.
 beforeAll(async () => {
-  expect(await stopSharedNode()).toEqual([]);
-}, 180_000);
-afterAll(() => {
+  cluster = await startNode();
+  await cluster.helm([
+    'uninstall',
+    RELEASE,
+    '--namespace',
+    RELEASE_NS,
+    '--ignore-not-found',
+    '--wait',
+  ]);
+  await cluster.kubectl(['delete', 'namespace', RELEASE_NS, '--ignore-not-found', '--wait=true']);
+  await endSuite(cluster);
+}, 900_000);
+afterAll(async () => {
   // A demo still running here means a test timed out: stop its whole group.
   for (const pid of running) process.kill(-pid, 'SIGKILL');
   rmSync(scratch, { recursive: true, force: true });
-});
+  await endSuite(cluster);
+}, 60_000);
 
 /** Run the demo; `onOutput` sees the output so far each time more arrives. */
 function runDemo(
@@ -105,25 +119,31 @@ function expectCleanExit(run: DemoRun): void {
   expect(run.output).toContain('==> Cleanup');
 }
 
-/** The demo played on the node and the node left nothing behind. */
-function expectNodeGone(run: DemoRun): void {
-  expect(run.output).toContain('==> Setup 1/2 Start a real single-node cluster');
-  expect(run.output).toMatch(/stopped and removed: node/);
-  expect(nodeLeftovers(), run.output).toEqual([]);
-}
-
-/** A node suite fails, never skips, where a real node cannot run. */
-function requireNode(): void {
-  const reason = unavailableReason();
-  if (reason) throw new Error(reason);
+/**
+ * The demo played on the run's node, which still runs, and removed what it added there:
+ * the release (helm knows it no more), its namespace and the agents' (deleted or going).
+ */
+async function expectNodeAsFound(run: DemoRun): Promise<void> {
+  expect(run.output).toContain('==> Setup 1/2 Use the single-node cluster running here');
+  expect(run.output).toMatch(/stopped and removed: (namespace agents-\w+, )?release kaos-memory\n/);
+  expect((await cluster!.kubectl(['get', 'node', '-o', 'name'])).trim()).toBe('node/kaos-node');
+  expect((await cluster!.helm(['list', '--all-namespaces', '-q'])).trim()).toBe('');
+  const namespaces = JSON.parse(await cluster!.kubectl(['get', 'namespaces', '-o', 'json'])) as {
+    items: { metadata: { name: string }; status: { phase: string } }[];
+  };
+  const left = namespaces.items
+    .filter((n) => n.metadata.name === RELEASE_NS || n.metadata.name.startsWith('agents-'))
+    .filter((n) => n.status.phase !== 'Terminating');
+  expect(left, run.output).toEqual([]);
+  // The next run starts from a node without them.
+  await cluster!.kubectl(['delete', 'namespace', RELEASE_NS, '--ignore-not-found', '--wait=true']);
 }
 
 describe('npm run demo', () => {
   it(
-    'plays the seed story on a real node with real kubectl, proves each claim and leaves nothing',
+    'plays the seed story on a real node with real kubectl, proves each claim and leaves the node as found',
     async () => {
-      requireNode();
-      const run = await runDemo();
+      const run = await runDemo(ON_NODE);
       expect(run.code, run.output).toBe(0);
       const out = run.output;
 
@@ -131,7 +151,7 @@ describe('npm run demo', () => {
       expect(out).not.toContain('no real node');
       // Setup: the node, then the chart with its defaults.
       expect(out).toMatch(/✓ node kaos-node Ready at https:\/\/10\.244\.0\.1:6443/);
-      expect(out).toMatch(/kube-apiserver ready after [\d.]+s, node Ready after [\d.]+s/);
+      expect(out).toContain('already running (it stays running)');
       expect(out).toMatch(/✓ release kaos-memory installed and Ready in [\d.]+s/);
       expect(out).toContain('✓ both webhook replicas are Ready');
       // 1: the operator's Deployment, its pod injected with a native sidecar.
@@ -162,7 +182,7 @@ describe('npm run demo', () => {
       expect(out).toMatch(/16 checks, all passed\./);
       expect(out).toContain('Demo passed');
       expectCleanExit(run);
-      expectNodeGone(run);
+      await expectNodeAsFound(run);
     },
     NODE_TIMEOUT_MS,
   );
@@ -205,17 +225,16 @@ describe('npm run demo', () => {
   });
 
   it(
-    'names the failed step, exits non-zero and still takes the node down',
+    'names the failed step, exits non-zero and still removes what it added to the node',
     async () => {
-      requireNode();
-      const run = await runDemo({ DEMO_FAIL_AT: '3' });
+      const run = await runDemo({ ...ON_NODE, DEMO_FAIL_AT: '3' });
       expect(run.code, run.output).toBe(1);
       expect(run.output).toContain(
         '✗ FAILED at Step 3/5 (Look inside Redis): forced failure (DEMO_FAIL_AT=3)',
       );
       expect(run.output).not.toContain('Demo passed');
       expectCleanExit(run);
-      expectNodeGone(run);
+      await expectNodeAsFound(run);
     },
     NODE_TIMEOUT_MS,
   );
@@ -259,17 +278,16 @@ describe('npm run demo', () => {
   };
 
   it(
-    'takes the node down on Ctrl-C, which a terminal sends to the whole process group',
+    'cleans up the node on Ctrl-C, which a terminal sends to the whole process group',
     async () => {
-      requireNode();
-      const run = await runDemo({}, stopMidway('SIGINT', true, 'Running, uid'));
+      const run = await runDemo(ON_NODE, stopMidway('SIGINT', true, 'Running, uid'));
       expect(run.code, run.output).toBe(130);
       expect(run.output).toMatch(/SIGINT during Step [1-4]\/5: stopping/);
       expect(run.output).toContain('Demo stopped by SIGINT');
       // The node's processes dying of the same Ctrl-C are not reported as a failed step.
       expect(run.output).not.toContain('FAILED');
       expectCleanExit(run);
-      expectNodeGone(run);
+      await expectNodeAsFound(run);
     },
     NODE_TIMEOUT_MS,
   );

@@ -1,9 +1,9 @@
 // The node suites' order in a run. They share one node and one release, in order:
 // the node's own checks need no chart; seed installs it; sidecar and failures upgrade it
 // back to the defaults (undoing what the one before changed); credentials ends with
-// `helm uninstall`, after which tenancy installs it with isolation on; crash and the demo
-// start nodes of their own, so they come last (each stops the shared node first).
-// A node suite not named here runs before crash.
+// `helm uninstall`, after which tenancy installs it with isolation on; crash kills the
+// node and starts the run's second (and last) one, on which the demo installs its own
+// release. A node suite not named here runs before crash.
 import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
 const ORDER = ['node', 'seed', 'sidecar', 'failures', 'credentials', 'tenancy', 'crash', 'demo'];

@@ -178,7 +178,7 @@ describe('namespaces as tenants on a real node', () => {
     `${tenantPrefix(namespace)}:session:${session}`;
 
   beforeAll(async () => {
-    cluster = await startNodeWithChart(['isolation.enabled=true']);
+    cluster = await startNodeWithChart(['isolation.enabled=true', 'webhook.syncSeconds=2']);
     admin = await redisAdmin(cluster);
     a = await cluster.namespace('tenant-a', ISOLATED, { [TTL]: '600' });
     b = await cluster.namespace('tenant-b', ISOLATED, {
