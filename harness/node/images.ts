@@ -335,6 +335,8 @@ async function productionModules(): Promise<string> {
     .slice(0, 16);
   const dir = join(cacheDir(), 'images', `prod-modules-${key}`);
   if (existsSync(join(dir, 'node_modules'))) return join(dir, 'node_modules');
+  // productionApp alone (the image test) may come before any image was built.
+  mkdirSync(join(cacheDir(), 'images'), { recursive: true });
   const tmp = mkdtempSync(join(cacheDir(), 'images', '.prod-'));
   try {
     copyFileSync(join(repoDir, 'package.json'), join(tmp, 'package.json'));
