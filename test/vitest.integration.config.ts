@@ -29,7 +29,8 @@ export default defineConfig({
             'node_modules/**',
           ],
           fileParallelism: true,
-          maxWorkers: 2,
+          maxWorkers: 3,
+          isolate: false,
         },
       },
       {

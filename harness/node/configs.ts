@@ -144,9 +144,10 @@ export function kubeletConfig(dir: string, healthzPort: number): string {
     registerNode: true,
     staticPodPath: '',
     localStorageCapacityIsolation: true,
-    // Faster status and pod-worker turnaround than the defaults, for tests.
+    // Faster status and pod-worker turnaround than the defaults, for tests. The pod sync
+    // also refreshes mounted Secrets: a rotation reaches a pod's files within this period.
     nodeStatusUpdateFrequency: '4s',
-    syncFrequency: '10s',
+    syncFrequency: '5s',
     fileCheckFrequency: '10s',
     shutdownGracePeriod: '0s',
   };

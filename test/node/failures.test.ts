@@ -160,8 +160,20 @@ describe('failures on a real node, default install', () => {
 
   afterAll(() => endSuite(cluster), 60_000);
 
-  it('refuses agent pods with failurePolicy Fail and no webhook, admits them uninjected with Ignore', async () => {
+  it('admits agent pods uninjected with failurePolicy Ignore and no webhook, refuses them with Fail', async () => {
     const labels = { agent: 'policy-agent' };
+    // The chart's default.
+    expect(await policy()).toBe('Ignore');
+    await scaleWebhook(0);
+    await cluster.kubectl(['-n', agents, 'create', '-f', '-'], {
+      input: JSON.stringify(agentPod('admitted', labels)),
+    });
+    const admitted = await getJson<PodJson>(cluster, '-n', agents, 'get', 'pod', 'admitted');
+    expect(admitted.metadata.annotations?.[INJECTED]).toBeUndefined();
+    expect(admitted.spec.containers.map((c) => c.name)).toEqual(['app']);
+    expect(admitted.spec.initContainers ?? []).toEqual([]);
+
+    // The upgrade brings the replicas back (helm applies its manifest), so scale down again.
     await upgrade('Fail');
     expect(await policy()).toBe('Fail');
     await scaleWebhook(0);
@@ -174,19 +186,8 @@ describe('failures on a real node, default install', () => {
     expect(refused.out).toMatch(/failed calling webhook "inject\.memory\.kaos\.tools"/);
     expect((await attempt(['-n', agents, 'get', 'pod', 'refused'])).ok).toBe(false);
 
-    // The upgrade brings the replicas back (helm applies its manifest), so scale down again.
-    await upgrade('Ignore');
-    expect(await policy()).toBe('Ignore');
-    await scaleWebhook(0);
-    await cluster.kubectl(['-n', agents, 'create', '-f', '-'], {
-      input: JSON.stringify(agentPod('admitted', labels)),
-    });
-    const admitted = await getJson<PodJson>(cluster, '-n', agents, 'get', 'pod', 'admitted');
-    expect(admitted.metadata.annotations?.[INJECTED]).toBeUndefined();
-    expect(admitted.spec.containers.map((c) => c.name)).toEqual(['app']);
-    expect(admitted.spec.initContainers ?? []).toEqual([]);
-
-    // Restored: the webhook back, the next agent pod injected again.
+    // Restored: the webhook back, the next agent pod injected again (the tests below run
+    // with Fail, where a failed call would be a refusal they count).
     await scaleWebhook(2);
     await cluster.kubectl(['-n', agents, 'create', '-f', '-'], {
       input: JSON.stringify(agentPod('restored', labels)),
