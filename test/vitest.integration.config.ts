@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 import { NodeOrderSequencer } from './node/order.js';
 
 // Integration and end-to-end suites: real processes, real Redis, a real kube-apiserver.
-// Two projects: the files that own nothing machine-wide run two at a time (each starts its
+// Two projects: the files that own nothing machine-wide run three at a time (each starts its
 // own Redis, API server and webhook on random ports); the real-node suites and the demo run
 // after them, one file at a time, on one node started once for the run (test/node/order.ts
 // says in what order, harness/node/shared.ts how it is shared).
