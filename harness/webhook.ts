@@ -87,6 +87,16 @@ export class WebhookProcess {
     return `https://127.0.0.1:${this.port}/mutate`;
   }
 
+  /** Send the process a signal (SIGTERM: its shutdown, which drains first). */
+  signal(signal: NodeJS.Signals): void {
+    this.proc.signal(signal);
+  }
+
+  /** How the process ended, once it has. */
+  get exited(): Promise<Exit> {
+    return this.proc.exited;
+  }
+
   /** The end of what the process printed: for failure messages. */
   get logs(): string {
     return this.proc.output();

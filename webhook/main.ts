@@ -130,11 +130,13 @@ export async function run(_argv: string[]): Promise<void> {
   );
 
   signals.onStop(async () => {
+    // Reviews go on while draining, and each needs the cluster view and the password copies:
+    // stopped first, a pod in a namespace made meanwhile was admitted without its sidecar.
+    await server.drain(config.drainSeconds * 1000);
     certificates.stop();
     copies?.stop();
     await tenants?.stop();
     view?.stop();
-    await server.drain(config.drainSeconds * 1000);
   });
 }
 
