@@ -8,13 +8,11 @@
 // measured too: spawn to the first /readyz 200 (polled every 5 ms), the CPU the process
 // used until then, and its RssAnon a second later.
 import { resolve } from 'node:path';
-import { SIDECAR_NODE_OPTIONS } from '../lib/contract.js';
-import { freePort } from '../harness/ports.js';
-import { ManagedProcess } from '../harness/process.js';
 import { RedisServer } from '../harness/redis.js';
 import { REPO_ROOT } from '../harness/root.js';
 import { cpuSeconds } from './lib/cpu.js';
 import { httpClosedLoop, type HttpTarget } from './lib/load.js';
+import { startSidecar, type Start } from './lib/start.js';
 import { median } from './lib/stats.js';
 import { fmt, table } from './lib/table.js';
 
@@ -28,43 +26,13 @@ const OPS: Record<string, HttpTarget> = {
   read: { method: 'GET', path: (c) => `/v1/sessions/read-${c % 4}/events?limit=20` },
 };
 
-/** A start: milliseconds to ready, CPU milliseconds to ready, RssAnon (MiB) 1 s later. */
-interface Start {
-  readyMs: number;
-  cpuMs: number;
-  anonMiB: number;
-}
-
 async function measure(root: string, redisUrl: string) {
-  const port = await freePort();
-  const spawned = performance.now();
-  const proc = new ManagedProcess({
-    name: `sidecar ${root}`,
-    command: process.execPath,
-    args: [resolve(root, 'dist/cli/main.js'), 'sidecar'],
-    env: {
-      PATH: process.env.PATH ?? '',
-      NODE_OPTIONS: SIDECAR_NODE_OPTIONS,
-      LOG_LEVEL: 'warn',
-      MEMORY_REDIS_URL: redisUrl,
-      MEMORY_SIDECAR_PORT: String(port),
-      MEMORY_METRICS_PORT: '0',
-      MEMORY_KEY_PREFIX: `ab:${port}`,
-    },
-  });
+  const { proc, port, start } = await startSidecar(
+    process.execPath,
+    [resolve(root, 'dist/cli/main.js'), 'sidecar'],
+    { redisUrl, prefix: 'ab' },
+  );
   try {
-    await proc.waitUntil(
-      'readyz',
-      async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).ok,
-      { intervalMs: 5 },
-    );
-    const start: Start = {
-      readyMs: performance.now() - spawned,
-      cpuMs: cpuSeconds(proc.pid) * 1000,
-      anonMiB: 0,
-    };
-    await new Promise((r) => setTimeout(r, 1000));
-    start.anonMiB = proc.memory().anon / 1024 / 1024;
     for (let s = 0; s < 4; s++) {
       const events = Array.from({ length: 20 }, () => JSON.parse(EVENT) as unknown);
       await fetch(`http://127.0.0.1:${port}/v1/sessions/read-${s}/events`, {

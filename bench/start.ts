@@ -4,59 +4,23 @@
 // in this checkout. Without arguments: the production way (`node dist/cli/main.js sidecar`).
 // Per start: spawn to the first /readyz 200 (polled every 5 ms), the CPU the process used
 // until then (/proc, 10 ms ticks) and its RssAnon 1 s later. BENCH_START_ROUNDS (9).
-import { SIDECAR_NODE_OPTIONS } from '../lib/contract.js';
-import { freePort } from '../harness/ports.js';
-import { ManagedProcess } from '../harness/process.js';
 import { RedisServer } from '../harness/redis.js';
 import { REPO_ROOT } from '../harness/root.js';
-import { cpuSeconds } from './lib/cpu.js';
+import { startSidecar, type Start } from './lib/start.js';
 import { median } from './lib/stats.js';
 import { table } from './lib/table.js';
 
 const ROUNDS = Number(process.env.BENCH_START_ROUNDS ?? 9);
 
-interface Start {
-  readyMs: number;
-  cpuMs: number;
-  anonMiB: number;
-}
-
 async function measure(command: string[], redisUrl: string): Promise<Start> {
-  const port = await freePort();
   const [bin, ...args] = command;
-  const spawned = performance.now();
-  const proc = new ManagedProcess({
-    name: command.join(' '),
-    command: bin === 'node' ? process.execPath : bin!,
-    args,
+  const { proc, start } = await startSidecar(bin === 'node' ? process.execPath : bin!, args, {
+    redisUrl,
+    prefix: 'start',
     cwd: REPO_ROOT,
-    env: {
-      PATH: process.env.PATH ?? '',
-      NODE_OPTIONS: SIDECAR_NODE_OPTIONS,
-      LOG_LEVEL: 'warn',
-      MEMORY_REDIS_URL: redisUrl,
-      MEMORY_SIDECAR_PORT: String(port),
-      MEMORY_METRICS_PORT: '0',
-      MEMORY_KEY_PREFIX: `start:${port}`,
-    },
   });
-  try {
-    await proc.waitUntil(
-      'readyz',
-      async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).ok,
-      { intervalMs: 5 },
-    );
-    const start: Start = {
-      readyMs: performance.now() - spawned,
-      cpuMs: cpuSeconds(proc.pid) * 1000,
-      anonMiB: 0,
-    };
-    await new Promise((r) => setTimeout(r, 1000));
-    start.anonMiB = proc.memory().anon / 1024 / 1024;
-    return start;
-  } finally {
-    await proc.kill();
-  }
+  await proc.kill();
+  return start;
 }
 
 async function main(): Promise<void> {
