@@ -221,6 +221,17 @@ export async function webhookConfiguration(
 }
 
 /**
+ * The plainest agent pod (labelled agent=memory-agent, one container), for a test to send
+ * through the API server to the webhook; `annotations` only where given.
+ */
+export function agentPod(name: string, annotations?: Record<string, string>): V1Pod {
+  return {
+    metadata: { name, labels: { agent: 'memory-agent' }, ...(annotations ? { annotations } : {}) },
+    spec: { containers: [{ name: 'agent', image: 'python:3.12-slim' }] },
+  };
+}
+
+/**
  * Wait until the API server calls the webhook: it watches webhook configurations,
  * so a new one takes effect a moment after it is stored. Probes with dry-run
  * creates, which store nothing.

@@ -17,7 +17,6 @@ import {
   KubeConfig,
   PatchStrategy,
   setHeaderOptions,
-  type V1Pod,
   type V1ResourceAttributes,
   type V1StatefulSet,
 } from '@kubernetes/client-node';
@@ -33,7 +32,7 @@ import { acceptsPassword, RedisServer } from '../../harness/redis.js';
 import { cachedBinary } from '../../harness/root.js';
 import { writeSecretVolume } from '../../harness/secret-volume.js';
 import { SidecarProcess } from '../../harness/sidecar.js';
-import { waitUntilInjecting, WebhookProcess } from '../../harness/webhook.js';
+import { agentPod, waitUntilInjecting, WebhookProcess } from '../../harness/webhook.js';
 import { readStatus } from '../../webhook/status.js';
 
 const RELEASE = 'kaos-memory';
@@ -41,13 +40,6 @@ const SECRET = `${RELEASE}-redis`;
 const KEY = 'redis-password';
 const OWN_LABELS =
   'app.kubernetes.io/managed-by=kaos-memory-webhook,memory.kaos.tools/webhook=kaos-memory';
-
-function agentPod(name: string, annotations: Record<string, string> = {}): V1Pod {
-  return {
-    metadata: { name, labels: { agent: 'memory-agent' }, annotations },
-    spec: { containers: [{ name: 'agent', image: 'python:3.12-slim' }] },
-  };
-}
 
 const statusOf = (call: Promise<unknown>) =>
   call.then(

@@ -2,12 +2,13 @@
 // the seconds the API server may still send them. A pod in a namespace made during those
 // seconds must be injected like any other: the replica's cluster view and password copies
 // stay up until its drain has ended.
-import { AdmissionregistrationV1Api, CoreV1Api, type V1Pod } from '@kubernetes/client-node';
+import { AdmissionregistrationV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ControlPlane } from '../../harness/kube.js';
 import { pollUntil } from '../../harness/poll.js';
 import { findContainer } from '../../harness/podenv.js';
 import {
+  agentPod,
   removeDir,
   waitUntilInjecting,
   webhookConfiguration,
@@ -16,13 +17,6 @@ import {
 } from '../../harness/webhook.js';
 
 const DRAIN_SECONDS = 4;
-
-function agentPod(name: string): V1Pod {
-  return {
-    metadata: { name, labels: { agent: 'memory-agent' } },
-    spec: { containers: [{ name: 'agent', image: 'python:3.12-slim' }] },
-  };
-}
 
 describe('a webhook replica draining after SIGTERM', () => {
   let cluster: ControlPlane;
@@ -54,17 +48,14 @@ describe('a webhook replica draining after SIGTERM', () => {
         INJECT_SIDECAR_IMAGE: 'ghcr.io/kaos-tools/kaos-memory:0.1.0',
       },
     });
-    await cluster
-      .kubeConfig()
-      .makeApiClient(AdmissionregistrationV1Api)
-      .createMutatingWebhookConfiguration({
-        body: await webhookConfiguration({
-          url: webhook.url,
-          caBundle: certs.caCert,
-          failurePolicy: 'Ignore',
-          timeoutSeconds: 5,
-        }),
-      });
+    await kc.makeApiClient(AdmissionregistrationV1Api).createMutatingWebhookConfiguration({
+      body: await webhookConfiguration({
+        url: webhook.url,
+        caBundle: certs.caCert,
+        failurePolicy: 'Ignore',
+        timeoutSeconds: 5,
+      }),
+    });
     await waitUntilInjecting(core, await cluster.namespace('before'));
   });
   afterAll(async () => {

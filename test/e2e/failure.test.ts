@@ -11,6 +11,7 @@ import { ControlPlane } from '../../harness/kube.js';
 import { pollUntil } from '../../harness/poll.js';
 import { findContainer } from '../../harness/podenv.js';
 import {
+  agentPod,
   removeDir,
   waitUntilInjecting,
   webhookConfiguration,
@@ -20,13 +21,6 @@ import {
 } from '../../harness/webhook.js';
 
 const CONFIG = WEBHOOK_CONFIG_NAME;
-
-function agentPod(name: string): V1Pod {
-  return {
-    metadata: { name, labels: { agent: 'memory-agent' } },
-    spec: { containers: [{ name: 'agent', image: 'python:3.12-slim' }] },
-  };
-}
 
 describe('webhook down', () => {
   let cluster: ControlPlane;
