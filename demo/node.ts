@@ -8,6 +8,7 @@ import {
   containerStatus,
   getJson,
   installChart,
+  removeRelease,
   RELEASE,
   RELEASE_NS,
   type PodJson,
@@ -158,10 +159,7 @@ async function install(cluster: NodeCluster, proofs: Proofs, teardown: Teardown)
     teardown.add(
       `release ${RELEASE}`,
       cluster,
-      async (c) => {
-        await c.helm(['uninstall', RELEASE, '--namespace', RELEASE_NS, '--ignore-not-found']);
-        await c.kubectl(['delete', 'namespace', RELEASE_NS, '--ignore-not-found', '--wait=false']);
-      },
+      (c) => removeRelease(c, false),
       (c) =>
         kubectlNow(c, ['delete', 'namespace', RELEASE_NS, '--ignore-not-found', '--wait=false']),
     );

@@ -333,11 +333,9 @@ async function productionModules(): Promise<string> {
     .update(process.version)
     .digest('hex')
     .slice(0, 16);
-  const dir = join(cacheDir(), 'images', `prod-modules-${key}`);
+  const dir = join(imagesDir(), `prod-modules-${key}`);
   if (existsSync(join(dir, 'node_modules'))) return join(dir, 'node_modules');
-  // productionApp alone (the image test) may come before any image was built.
-  mkdirSync(join(cacheDir(), 'images'), { recursive: true });
-  const tmp = mkdtempSync(join(cacheDir(), 'images', '.prod-'));
+  const tmp = mkdtempSync(join(imagesDir(), '.prod-'));
   try {
     copyFileSync(join(repoDir, 'package.json'), join(tmp, 'package.json'));
     copyFileSync(join(repoDir, 'package-lock.json'), join(tmp, 'package-lock.json'));
@@ -356,14 +354,20 @@ async function productionModules(): Promise<string> {
   return join(dir, 'node_modules');
 }
 
+/** The images' cache folder, made if absent: the image test may use it before any image was built. */
+function imagesDir(): string {
+  const dir = join(cacheDir(), 'images');
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
 export interface BuildOptions {
   log?: (line: string) => void;
 }
 
 /** Builds (or finds in the cache) every image's archive. */
 export async function buildImages(options: BuildOptions = {}): Promise<BuiltImage[]> {
-  const dir = join(cacheDir(), 'images');
-  mkdirSync(dir, { recursive: true });
+  const dir = imagesDir();
   const built: BuiltImage[] = [];
   for (const recipe of recipes()) built.push(await buildImage(recipe, dir, options));
   return built;

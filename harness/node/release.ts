@@ -22,6 +22,28 @@ export async function installChart(cluster: NodeCluster): Promise<number> {
   return helmWait(cluster, ['install', RELEASE, CHART, '--namespace', RELEASE_NS]);
 }
 
+/**
+ * The release and its namespace gone (whichever of them is there); `wait`: until the
+ * namespace is deleted, not only going.
+ */
+export async function removeRelease(cluster: NodeCluster, wait: boolean): Promise<void> {
+  await cluster.helm([
+    'uninstall',
+    RELEASE,
+    '--namespace',
+    RELEASE_NS,
+    '--ignore-not-found',
+    ...(wait ? ['--wait'] : []),
+  ]);
+  await cluster.kubectl([
+    'delete',
+    'namespace',
+    RELEASE_NS,
+    '--ignore-not-found',
+    `--wait=${wait}`,
+  ]);
+}
+
 const nodeLog = (line: string) => console.log(`node: ${line}`);
 
 /**

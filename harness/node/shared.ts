@@ -83,20 +83,36 @@ export async function sharedNode(log: (line: string) => void): Promise<NodeClust
 }
 
 /**
+ * Signals the process that runs the run's node, waits for it to end and forgets it;
+ * resolves with its output, or undefined when no node was running.
+ */
+async function endSharedNode(
+  run: string,
+  signal: NodeJS.Signals,
+  timeoutMs: number,
+): Promise<string | undefined> {
+  const record = readRecord(run);
+  rmSync(recordPath(run), { force: true });
+  if (!record) return undefined;
+  process.kill(record.pid, signal);
+  await pollUntil(`the shared node's process to end (${signal})`, () => !alive(record.pid), {
+    timeoutMs,
+    intervalMs: 100,
+  });
+  const output = readFileSync(record.log, 'utf8');
+  rmSync(record.log, { force: true });
+  return output;
+}
+
+/**
  * SIGKILLs the process that runs the run's node, as an OOM kill or a cancelled CI job
  * would: the node's processes, mounts and cgroups stay behind, and the next
  * `sharedNode()` starts a node that cleans them up first (the crash test).
  */
 export async function crashSharedNode(run = runId()): Promise<void> {
-  const record = readRecord(run);
-  if (!record) throw new Error('no shared node is running');
-  process.kill(record.pid, 'SIGKILL');
-  await pollUntil("the shared node's process to die", () => !alive(record.pid), {
-    timeoutMs: 10_000,
-    intervalMs: 100,
-  });
-  rmSync(recordPath(run), { force: true });
-  rmSync(record.log, { force: true });
+  if ((await endSharedNode(run, 'SIGKILL', 10_000)) === undefined) {
+    throw new Error('no shared node is running');
+  }
 }
 
 /**
@@ -105,16 +121,7 @@ export async function crashSharedNode(run = runId()): Promise<void> {
  */
 export async function stopSharedNode(run = process.env[RUN_ENV]): Promise<string[]> {
   if (!run) return [];
-  const record = readRecord(run);
-  rmSync(recordPath(run), { force: true });
-  if (!record) return [];
-  process.kill(record.pid, 'SIGTERM');
-  await pollUntil('the shared node to stop', () => !alive(record.pid), {
-    timeoutMs: 120_000,
-    intervalMs: 200,
-  });
-  const output = readFileSync(record.log, 'utf8');
-  rmSync(record.log, { force: true });
+  const output = (await endSharedNode(run, 'SIGTERM', 120_000)) ?? '';
   return output
     .split('\n')
     .filter((line) => line.includes('left behind: '))

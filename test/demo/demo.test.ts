@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NodeCluster } from '../../harness/node/cluster.js';
-import { RELEASE, RELEASE_NS, endSuite, startNode } from '../../harness/node/release.js';
+import { RELEASE_NS, endSuite, removeRelease, startNode } from '../../harness/node/release.js';
 import { REPO_ROOT } from '../../harness/root.js';
 
 /** Plays the fallback even where a real node could run (demo/main.ts). */
@@ -38,15 +38,7 @@ let cluster: NodeCluster | undefined;
 // The run's node, without the release an earlier suite left on it: the demo installs its own.
 beforeAll(async () => {
   cluster = await startNode();
-  await cluster.helm([
-    'uninstall',
-    RELEASE,
-    '--namespace',
-    RELEASE_NS,
-    '--ignore-not-found',
-    '--wait',
-  ]);
-  await cluster.kubectl(['delete', 'namespace', RELEASE_NS, '--ignore-not-found', '--wait=true']);
+  await removeRelease(cluster, true);
   await endSuite(cluster);
 }, 900_000);
 afterAll(async () => {
@@ -136,7 +128,7 @@ async function expectNodeAsFound(run: DemoRun): Promise<void> {
     .filter((n) => n.status.phase !== 'Terminating');
   expect(left, run.output).toEqual([]);
   // The next run starts from a node without them.
-  await cluster!.kubectl(['delete', 'namespace', RELEASE_NS, '--ignore-not-found', '--wait=true']);
+  await removeRelease(cluster!, true);
 }
 
 describe('npm run demo', () => {

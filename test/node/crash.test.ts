@@ -10,6 +10,21 @@ import { endSuite, startNode } from '../../harness/node/release.js';
 import { crashSharedNode } from '../../harness/node/shared.js';
 import { leftovers } from '../../harness/node/teardown.js';
 
+/** `kubectl run` of the node's busybox image, once (restartPolicy Never). */
+const busybox = (cluster: NodeCluster, ns: string, name: string, ...command: string[]) =>
+  cluster.kubectl([
+    '-n',
+    ns,
+    'run',
+    name,
+    `--image=${IMAGE_NAMES.busybox()}`,
+    '--image-pull-policy=Never',
+    '--restart=Never',
+    '--command',
+    '--',
+    ...command,
+  ]);
+
 describe('a node left running by a process that was killed', () => {
   let cluster: NodeCluster | undefined;
 
@@ -21,19 +36,7 @@ describe('a node left running by a process that was killed', () => {
 
   it('is cleaned up by the next start, which then runs fresh', async () => {
     const ns = await cluster!.namespace('crash');
-    await cluster!.kubectl([
-      '-n',
-      ns,
-      'run',
-      'left-behind',
-      `--image=${IMAGE_NAMES.busybox()}`,
-      '--image-pull-policy=Never',
-      '--restart=Never',
-      '--command',
-      '--',
-      'sleep',
-      '3600',
-    ]);
+    await busybox(cluster!, ns, 'left-behind', 'sleep', '3600');
     await cluster!.kubectl([
       '-n',
       ns,
@@ -68,18 +71,7 @@ describe('a node left running by a process that was killed', () => {
       await cluster.kubectl(['get', 'namespace', ns, '--ignore-not-found', '-o', 'name']),
     ).toBe('');
     const fresh = await cluster.namespace('crash');
-    await cluster.kubectl([
-      '-n',
-      fresh,
-      'run',
-      'after',
-      `--image=${IMAGE_NAMES.busybox()}`,
-      '--image-pull-policy=Never',
-      '--restart=Never',
-      '--command',
-      '--',
-      'true',
-    ]);
+    await busybox(cluster, fresh, 'after', 'true');
     await cluster.kubectl([
       '-n',
       fresh,
