@@ -234,11 +234,21 @@ describe('the Redis password on a real node, default install', () => {
       { timeoutMs: 180_000, intervalMs: 2_000 },
     );
     // The agent that read MEMORY_REDIS_URL at start still holds OLD, which Redis still takes.
-    const kaosPing = (name: string) =>
+    const kaosPingOnce = (name: string) =>
       kubectl('-n', agents, 'exec', name, '-c', 'kaos', '--', 'sh', '-c', URL_PING).then(
         (out) => out.trim(),
         (err: Error) => err.message,
       );
+    // What Redis answers the agent's own URL. A lookup of the Service's name that timed out
+    // (seen once with the machine at full load) says nothing about the password: asked again.
+    const kaosPing = async (name: string) => {
+      let answer = await kaosPingOnce(name);
+      for (let retry = 0; retry < 3 && /name resolution/.test(answer); retry++) {
+        await new Promise((resolve) => setTimeout(resolve, 1_000));
+        answer = await kaosPingOnce(name);
+      }
+      return answer;
+    };
     expect(await kaosPing(pod)).toBe('PONG');
 
     // 3. Redis drops OLD (here before that agent restarted: it is refused, as documented).
@@ -257,7 +267,8 @@ describe('the Redis password on a real node, default install', () => {
       timeoutMs: 120_000,
       intervalMs: 2_000,
     });
-    expect(await kaosPing(pod)).not.toBe('PONG');
+    // Refused for its password, not for anything else.
+    expect(await kaosPing(pod)).toMatch(/WRONGPASS|NOAUTH/);
     // The sidecar keeps writing after Redis dropped OLD: ten more writes, all acknowledged.
     const dropped = (await writes()).length;
     await pollUntil(
