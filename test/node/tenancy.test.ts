@@ -34,6 +34,7 @@ import { findContainer, specEnv } from '../../harness/podenv.js';
 import { pollUntil } from '../../harness/poll.js';
 import { findPython } from '../../harness/python.js';
 import { REPO_ROOT } from '../../harness/root.js';
+import { SIDECAR_METRICS_PORT } from '../../lib/contract.js';
 import { TENANT_SECRET, tenantPrefix, tenantUser } from '../../lib/tenancy.js';
 
 // Its container is the project's image: node's fetch sends the PUTs and DELETEs busybox cannot.
@@ -49,7 +50,7 @@ const AGENT: AgentSpec = {
 const ISOLATED = { 'memory.kaos.tools/isolation': 'namespace' };
 const TTL = 'memory.kaos.tools/session-ttl-seconds';
 /** B's retention: short enough to watch a session expire, a cap small enough to evict. */
-const B_TTL = 20;
+const B_TTL = 10;
 const B_MAX_SESSIONS = 3;
 
 // One HTTP call from inside a container of the project's image (node 20's fetch): busybox
@@ -149,6 +150,22 @@ describe('namespaces as tenants on a real node', () => {
       json = undefined;
     }
     return { ...reply, json };
+  };
+
+  /** Sessions the sidecar of `namespace` evicted for its cap, from its metrics port. */
+  const evicted = async (namespace: string): Promise<number> => {
+    const args = ['-n', namespace, 'exec', pods[namespace]!.metadata.name, '-c', SEED.container];
+    const url = `http://127.0.0.1:${SIDECAR_METRICS_PORT}/metrics`;
+    const metrics = await kubectl(
+      ...args,
+      '--',
+      'node',
+      '-e',
+      `fetch('${url}').then((r) => r.text()).then((t) => console.log(t))`,
+    );
+    const line = /^kaos_memory_sidecar_sessions_evicted_total (\d+)$/m.exec(metrics);
+    if (!line) throw new Error(`no eviction count in the sidecar's metrics:\n${metrics}`);
+    return Number(line[1]);
   };
 
   const write = (namespace: string, session: string, content: string) =>
@@ -337,7 +354,7 @@ describe('namespaces as tenants on a real node', () => {
     }
     const erase = await ops(`erase --user user --namespace ${a}`);
     expect(erase).toMatch(/NOPERM/);
-    // B's sessions live B_TTL (20 s): one written now, so the export has records for the
+    // B's sessions live B_TTL (10 s): one written now, so the export has records for the
     // import into A to be refused, however long the attempts above took.
     expect((await write(b, 'b-chat-2', 'B to export')).status).toBe(201);
     const exported = await ops(
@@ -390,9 +407,12 @@ describe('namespaces as tenants on a real node', () => {
     expect(Number((await redisCli(cluster, admin, 'TTL', sessionKey(b, 'held')))[0])).toBe(-1);
 
     // Eviction: more sessions than B's cap; the oldest unheld ones go, the held one stays.
+    // (B's sidecar counts what it evicted: later-1 went for the cap, not its short TTL.)
+    const evictedBefore = await evicted(b);
     for (let i = 1; i <= B_MAX_SESSIONS + 1; i++)
       expect((await write(b, `later-${i}`, `later ${i}`)).status).toBe(201);
     expect(Number((await redisCli(cluster, admin, 'EXISTS', sessionKey(b, 'later-1')))[0])).toBe(0);
+    expect(await evicted(b)).toBeGreaterThan(evictedBefore);
     expect((await call(b, 'GET', '/v1/sessions/held/events')).status).toBe(200);
 
     // Expiry: once a session written after the hold has expired, the held one is still whole.
