@@ -156,12 +156,15 @@ async function install(cluster: NodeCluster, proofs: Proofs, teardown: Teardown)
         `the running node already has namespace ${RELEASE_NS}: helm uninstall ${RELEASE} -n ${RELEASE_NS} and delete it first`,
       );
     }
+    // Gone, not going, when the demo ends, so the next `npm run demo` here can start at
+    // once: its pods stop first (the webhook drains for 5 s), then the namespace goes.
     teardown.add(
       `release ${RELEASE}`,
       cluster,
-      (c) => removeRelease(c, false),
+      (c) => removeRelease(c, true),
       (c) =>
         kubectlNow(c, ['delete', 'namespace', RELEASE_NS, '--ignore-not-found', '--wait=false']),
+      60_000,
     );
   }
   ui.say(`$ helm install ${RELEASE} charts/kaos-memory --namespace ${RELEASE_NS} --wait`);

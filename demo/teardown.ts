@@ -10,6 +10,7 @@ interface Task {
   stop: () => Promise<unknown> | void;
   /** Synchronous: for process exit, where nothing can be awaited. */
   now: () => void;
+  deadlineMs: number;
 }
 
 const STOP_DEADLINE_MS = 15_000;
@@ -25,9 +26,18 @@ export class Teardown {
     child.once('exit', () => this.children.delete(child));
   }
 
-  /** Register something started; returns it, so starting and registering read as one. */
-  add<T>(name: string, thing: T, stop: (t: T) => Promise<unknown> | void, now: (t: T) => void): T {
-    this.tasks.push({ name, stop: () => stop(thing), now: () => now(thing) });
+  /**
+   * Register something started; returns it, so starting and registering read as one.
+   * `deadlineMs`: how long its stop may take before `now` is used instead.
+   */
+  add<T>(
+    name: string,
+    thing: T,
+    stop: (t: T) => Promise<unknown> | void,
+    now: (t: T) => void,
+    deadlineMs = STOP_DEADLINE_MS,
+  ): T {
+    this.tasks.push({ name, stop: () => stop(thing), now: () => now(thing), deadlineMs });
     return thing;
   }
 
@@ -41,7 +51,7 @@ export class Teardown {
         try {
           await withDeadline(
             Promise.resolve(task.stop()).then(() => undefined),
-            STOP_DEADLINE_MS,
+            task.deadlineMs,
             task.name,
           );
           stopped.push(task.name);

@@ -1,6 +1,7 @@
 // The chart as it ships, installed with helm on a real node, and the kubectl reads the
 // node suites and the demo share.
 import { join } from 'node:path';
+import { pollUntil } from '../poll.js';
 import { REPO_ROOT } from '../root.js';
 import { NodeCluster, unavailableReason } from './cluster.js';
 import { sharedNode } from './shared.js';
@@ -24,7 +25,10 @@ export async function installChart(cluster: NodeCluster): Promise<number> {
 
 /**
  * The release and its namespace gone (whichever of them is there); `wait`: until the
- * namespace is deleted, not only going.
+ * namespace is deleted, not only going. The namespace controller starts on a deleted
+ * namespace 5 s after the deletion, deletes its pods first, and comes back for the rest
+ * only after half their grace period (and again after 8 s for the Redis PVC's finalizer):
+ * about 27 s here. With the pods stopped and the PVC deleted first, about 13 s in all.
  */
 export async function removeRelease(cluster: NodeCluster, wait: boolean): Promise<void> {
   await cluster.helm([
@@ -35,6 +39,15 @@ export async function removeRelease(cluster: NodeCluster, wait: boolean): Promis
     '--ignore-not-found',
     ...(wait ? ['--wait'] : []),
   ]);
+  if (wait) {
+    await pollUntil(
+      `the pods of namespace ${RELEASE_NS} to be gone`,
+      async () =>
+        (await cluster.kubectl(['-n', RELEASE_NS, 'get', 'pods', '-o', 'name'])).trim() === '',
+      { timeoutMs: 120_000, intervalMs: 500 },
+    );
+    await cluster.kubectl(['-n', RELEASE_NS, 'delete', 'pvc', '--all', '--wait']);
+  }
   await cluster.kubectl([
     'delete',
     'namespace',
