@@ -9,6 +9,7 @@ import { NodeCluster } from './cluster.js';
 import { alive } from './exec.js';
 import { buildImages } from './images.js';
 import { lockPath } from './lock.js';
+import { forgetRun } from './shared.js';
 import { leftovers, teardown } from './teardown.js';
 
 const log = (line: string) => console.log(`node: ${line}`);
@@ -35,11 +36,18 @@ async function main(command: string | undefined): Promise<number> {
       log('running; Ctrl-C (SIGINT) or SIGTERM stops it');
       const owner = Number(option('--owner'));
       let watch: NodeJS.Timeout | undefined;
+      let ownerGone = false;
       await new Promise<void>((resolve) => {
         process.once('SIGINT', resolve);
         process.once('SIGTERM', resolve);
         // A test run killed before its teardown: the node must not outlive it.
-        if (owner > 0) watch = setInterval(() => alive(owner) || resolve(), 1_000);
+        if (owner > 0) {
+          watch = setInterval(() => {
+            if (alive(owner)) return;
+            ownerGone = true;
+            resolve();
+          }, 1_000);
+        }
       });
       clearInterval(watch);
       const began = Date.now();
@@ -47,6 +55,8 @@ async function main(command: string | undefined): Promise<number> {
       log(`stopped in ${((Date.now() - began) / 1000).toFixed(1)}s`);
       const left = leftovers();
       for (const item of left) log(`left behind: ${item}`);
+      // Nobody is left to read the run's record and this output: they go too.
+      if (ownerGone) forgetRun(String(owner));
       return left.length ? 1 : 0;
     }
     case 'down': {

@@ -34,6 +34,13 @@ function runId(): string {
 }
 
 const recordPath = (run: string) => join(tmpdir(), `kaos-shared-node-${run}.json`);
+const logPath = (run: string) => join(tmpdir(), `kaos-shared-node-${run}.log`);
+
+/** The run's record and the node's output removed: the run ended without stopping its node. */
+export function forgetRun(run: string): void {
+  rmSync(recordPath(run), { force: true });
+  rmSync(logPath(run), { force: true });
+}
 
 function readRecord(run: string): DaemonRecord | undefined {
   const path = recordPath(run);
@@ -49,8 +56,8 @@ function readRecord(run: string): DaemonRecord | undefined {
 export async function sharedNode(log: (line: string) => void): Promise<NodeCluster> {
   const run = runId();
   if (readRecord(run)) return NodeCluster.attach();
-  const logPath = join(tmpdir(), `kaos-shared-node-${run}.log`);
-  const fd = openSync(logPath, 'w');
+  const logFile = logPath(run);
+  const fd = openSync(logFile, 'w');
   const daemon = spawn(
     process.execPath,
     ['--import', 'tsx', CLI, 'up', '--owner', run],
@@ -59,7 +66,7 @@ export async function sharedNode(log: (line: string) => void): Promise<NodeClust
   );
   closeSync(fd);
   daemon.unref();
-  const output = () => readFileSync(logPath, 'utf8');
+  const output = () => readFileSync(logFile, 'utf8');
   try {
     await pollUntil('the shared node to start', () => output().includes('running;'), {
       timeoutMs: START_TIMEOUT_MS,
@@ -74,10 +81,10 @@ export async function sharedNode(log: (line: string) => void): Promise<NodeClust
     const running = daemon.exitCode === null && daemon.signalCode === null;
     const tail = running ? `\n${output().slice(-4000)}` : '';
     if (running) daemon.kill('SIGTERM');
-    rmSync(logPath, { force: true });
+    rmSync(logFile, { force: true });
     throw new Error(`${(err as Error).message}${tail}`, { cause: err });
   }
-  writeFileSync(recordPath(run), JSON.stringify({ pid: daemon.pid!, log: logPath }));
+  writeFileSync(recordPath(run), JSON.stringify({ pid: daemon.pid!, log: logFile }));
   for (const line of output().trim().split('\n')) log(line.replace(/^node: /, ''));
   return NodeCluster.attach();
 }

@@ -210,6 +210,13 @@ describe('the Redis password on a real node, default install', () => {
       (await json('-n', RELEASE_NS, 'get', 'secret', SECRET)).data['redis-password'],
     );
     const NEW = 'NodeRotation' + 'x'.repeat(20);
+    // How long each step waited (it varies most between runs: kubelet, Redis's auth loop).
+    let mark = Date.now();
+    const took: string[] = [];
+    const lap = (what: string) => {
+      took.push(`${what} ${Date.now() - mark} ms`);
+      mark = Date.now();
+    };
 
     // 1. Redis accepts NEW beside OLD (the kubelet updates the Redis pod's volume, its
     //    auth container applies it).
@@ -219,6 +226,7 @@ describe('the Redis password on a real node, default install', () => {
       intervalMs: 2_000,
     });
     expect(await redisPing(OLD)).toBe(true);
+    lap('Redis took NEW');
 
     // 2. Agents move to NEW: the webhook's copy, then the kubelet's swap of the sidecar's file.
     await patchSource({
@@ -249,6 +257,7 @@ describe('the Redis password on a real node, default install', () => {
       }
       return answer;
     };
+    lap('the sidecar took NEW');
     expect(await kaosPing(pod)).toBe('PONG');
 
     // 3. Redis drops OLD (here before that agent restarted: it is refused, as documented).
@@ -267,6 +276,7 @@ describe('the Redis password on a real node, default install', () => {
       timeoutMs: 120_000,
       intervalMs: 2_000,
     });
+    lap('Redis dropped OLD');
     // Refused for its password, not for anything else.
     expect(await kaosPing(pod)).toMatch(/WRONGPASS|NOAUTH/);
     // The sidecar keeps writing after Redis dropped OLD: ten more writes, all acknowledged.
@@ -279,6 +289,7 @@ describe('the Redis password on a real node, default install', () => {
       { timeoutMs: 60_000, intervalMs: 200 },
     );
 
+    lap('ten writes');
     const during = (await writes()).slice(before);
     expect(during.filter((l) => l.startsWith('fail'))).toEqual([]);
     expect(during.length).toBeGreaterThan(50);
@@ -288,6 +299,8 @@ describe('the Redis password on a real node, default install', () => {
     await kubectl('-n', agents, 'rollout', 'status', 'deployment/agent', '--timeout=180s');
     await pollUntil('one agent pod', async () => (await agentPod(agents).catch(() => '')) !== '');
     expect(await kaosPing(await agentPod(agents))).toBe('PONG');
+    lap('the restarted agent on NEW');
+    console.log(`credentials: rotation steps: ${took.join(', ')}`);
   }, 600_000);
 
   it('leaves no copy behind after helm uninstall', async () => {
