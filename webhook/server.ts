@@ -181,11 +181,13 @@ export class WebhookServer {
   /**
    * Stopping in a cluster: the API server keeps sending reviews to this pod until the
    * endpoint's removal reaches it, so go on answering for `ms` (not ready, each
-   * connection closed after its answer), then close.
+   * connection closed after its answer), then close. Idle kept-alive connections stay
+   * open until then: the API server may be writing its next review on one, and a
+   * connection cut under that write is a failed call (with failurePolicy Fail, a refused
+   * pod), where an answer that says `Connection: close` is not.
    */
   async drain(ms: number): Promise<void> {
     this.draining = true;
-    this.server.closeIdleConnections();
     if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms));
     await this.close();
   }
