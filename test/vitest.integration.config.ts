@@ -3,9 +3,11 @@ import { NodeOrderSequencer } from './node/order.js';
 
 // Integration and end-to-end suites: real processes, real Redis, a real kube-apiserver.
 // Two projects: the files that own nothing machine-wide run three at a time (each starts its
-// own Redis, API server and webhook on random ports); the real-node suites and the demo run
-// after them, one file at a time, on one node started once for the run (test/node/order.ts
-// says in what order, harness/node/shared.ts how it is shared).
+// own Redis, API server and webhook on random ports); the real-node suites and the demo's
+// stories on the node run one file at a time, on one node started once for the run
+// (test/node/order.ts says in what order, harness/node/shared.ts how it is shared). Run
+// together from this config, the node project comes after the other; `npm test` runs each
+// project on its own, the node's beside the rest (scripts/test.sh).
 export default defineConfig({
   test: {
     root: new URL('..', import.meta.url).pathname,
