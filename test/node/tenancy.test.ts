@@ -124,6 +124,16 @@ describe('namespaces as tenants on a real node', () => {
   const containerOf = (namespace: string, name: string) =>
     findContainer(pods[namespace] as unknown as V1Pod, name)!;
 
+  /** `kubectl exec` into the agent container of `namespace`'s agent pod, up to its `--`. */
+  const inAgent = (namespace: string) => [
+    '-n',
+    namespace,
+    'exec',
+    pods[namespace]!.metadata.name,
+    '-c',
+    SEED.container,
+  ];
+
   /** An HTTP call through the sidecar of the agent in `namespace`. */
   const call = async (
     namespace: string,
@@ -131,9 +141,8 @@ describe('namespaces as tenants on a real node', () => {
     path: string,
     body?: unknown,
   ): Promise<Reply> => {
-    const args = ['-n', namespace, 'exec', pods[namespace]!.metadata.name, '-c', SEED.container];
     const out = await kubectl(
-      ...args,
+      ...inAgent(namespace),
       '--',
       'node',
       '-e',
@@ -154,10 +163,9 @@ describe('namespaces as tenants on a real node', () => {
 
   /** Sessions the sidecar of `namespace` evicted for its cap, from its metrics port. */
   const evicted = async (namespace: string): Promise<number> => {
-    const args = ['-n', namespace, 'exec', pods[namespace]!.metadata.name, '-c', SEED.container];
     const url = `http://127.0.0.1:${SIDECAR_METRICS_PORT}/metrics`;
     const metrics = await kubectl(
-      ...args,
+      ...inAgent(namespace),
       '--',
       'node',
       '-e',
