@@ -182,3 +182,33 @@ describe('webhook HTTPS server', () => {
     server.setCertificate(certs.tls);
   });
 });
+
+describe('webhook HTTPS server, draining', () => {
+  const certs = loopbackCerts();
+
+  it('answers a review sent on a kept-alive connection as the drain begins, and closes it after', async () => {
+    const server = new WebhookServer({
+      inject,
+      tls: certs.tls,
+      logger: pino({ level: 'silent' }),
+      defaultMetrics: false,
+    });
+    const port = await server.listen(0, '127.0.0.1');
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const review = { ...certs, agent, body: fixture('02-named-pod') };
+    try {
+      const before = await call(port, 'POST', '/mutate', review);
+      expect(before.headers.connection).toBe('keep-alive');
+      // The API server picks this idle connection for its next review just as the pod is
+      // told to stop: cutting it then is a reset the API server reports as a failed call.
+      const drained = server.drain(200);
+      const during = await call(port, 'POST', '/mutate', review);
+      expect(during).toMatchObject({ status: 200, reused: true });
+      expect(during.headers.connection).toBe('close');
+      await drained;
+    } finally {
+      agent.destroy();
+      await server.close();
+    }
+  });
+});
