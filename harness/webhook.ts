@@ -7,8 +7,14 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { CoreV1Api, V1MutatingWebhookConfiguration, V1Pod } from '@kubernetes/client-node';
+import {
+  AdmissionregistrationV1Api,
+  type CoreV1Api,
+  type V1MutatingWebhookConfiguration,
+  type V1Pod,
+} from '@kubernetes/client-node';
 import { CHART_DIR, helmOk, parseManifests } from './helm.js';
+import type { ControlPlane } from './kube.js';
 import { kaosMemory } from './kaos.js';
 import { pollUntil } from './poll.js';
 import { freePort } from './ports.js';
@@ -218,6 +224,40 @@ export async function webhookConfiguration(
     throw new Error(`the chart rendered no MutatingWebhookConfiguration:\n${rendered}`);
   }
   return config;
+}
+
+/**
+ * The webhook as each e2e suite starts it: fresh certificates (WEBHOOK_TLS_DIR), the
+ * control plane's kubeconfig, and registered there as the chart registers it, pointed at
+ * this process. The caller stops the webhook and removes `tlsDir`.
+ */
+export async function startRegisteredWebhook(
+  cluster: ControlPlane,
+  env: Record<string, string>,
+  registration: Omit<WebhookRegistration, 'url' | 'caBundle'> = {},
+): Promise<{ webhook: WebhookProcess; tlsDir: string }> {
+  const certs = writeWebhookCerts();
+  let webhook: WebhookProcess | undefined;
+  try {
+    webhook = await WebhookProcess.start({
+      env: { WEBHOOK_TLS_DIR: certs.dir, KUBECONFIG: cluster.kubeconfigPath, ...env },
+    });
+    await cluster
+      .kubeConfig()
+      .makeApiClient(AdmissionregistrationV1Api)
+      .createMutatingWebhookConfiguration({
+        body: await webhookConfiguration({
+          ...registration,
+          url: webhook.url,
+          caBundle: certs.caCert,
+        }),
+      });
+    return { webhook, tlsDir: certs.dir };
+  } catch (err) {
+    await webhook?.stop();
+    removeDir(certs.dir);
+    throw err;
+  }
 }
 
 /**

@@ -2,7 +2,7 @@
 // the seconds the API server may still send them. A pod in a namespace made during those
 // seconds must be injected like any other: the replica's cluster view and password copies
 // stay up until its drain has ended.
-import { AdmissionregistrationV1Api, CoreV1Api } from '@kubernetes/client-node';
+import { CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ControlPlane } from '../../harness/kube.js';
 import { pollUntil } from '../../harness/poll.js';
@@ -11,9 +11,8 @@ import {
   agentPod,
   removeDir,
   waitUntilInjecting,
-  webhookConfiguration,
   WebhookProcess,
-  writeWebhookCerts,
+  startRegisteredWebhook,
 } from '../../harness/webhook.js';
 
 const DRAIN_SECONDS = 4;
@@ -28,34 +27,24 @@ describe('a webhook replica draining after SIGTERM', () => {
     cluster = await ControlPlane.start();
     const kc = cluster.kubeConfig();
     core = kc.makeApiClient(CoreV1Api);
-    const certs = writeWebhookCerts();
-    tlsDir = certs.dir;
     const source = 'redis-auth';
     await core.createNamespace({ body: { metadata: { name: 'kaos-system' } } });
     await core.createNamespacedSecret({
       namespace: 'kaos-system',
       body: { metadata: { name: source }, stringData: { password: 'drain-test-password' } },
     });
-    webhook = await WebhookProcess.start({
-      env: {
-        WEBHOOK_TLS_DIR: tlsDir,
+    ({ webhook, tlsDir } = await startRegisteredWebhook(
+      cluster,
+      {
         WEBHOOK_NAMESPACE: 'kaos-system',
         WEBHOOK_DRAIN_SECONDS: String(DRAIN_SECONDS),
-        KUBECONFIG: cluster.kubeconfigPath,
         INJECT_REDIS_URL: 'redis://redis.memory.svc:6379',
         INJECT_REDIS_PASSWORD_SECRET: `${source}/password`,
         INJECT_REDIS_PASSWORD_COPY: 'true',
         INJECT_SIDECAR_IMAGE: 'ghcr.io/kaos-tools/kaos-memory:0.1.0',
       },
-    });
-    await kc.makeApiClient(AdmissionregistrationV1Api).createMutatingWebhookConfiguration({
-      body: await webhookConfiguration({
-        url: webhook.url,
-        caBundle: certs.caCert,
-        failurePolicy: 'Ignore',
-        timeoutSeconds: 5,
-      }),
-    });
+      { failurePolicy: 'Ignore', timeoutSeconds: 5 },
+    ));
     await waitUntilInjecting(core, await cluster.namespace('before'));
   });
   afterAll(async () => {

@@ -14,9 +14,8 @@ import {
   agentPod,
   removeDir,
   waitUntilInjecting,
-  webhookConfiguration,
   WebhookProcess,
-  writeWebhookCerts,
+  startRegisteredWebhook,
   WEBHOOK_CONFIG_NAME,
 } from '../../harness/webhook.js';
 
@@ -48,24 +47,14 @@ describe('webhook down', () => {
     const kc = cluster.kubeConfig();
     core = kc.makeApiClient(CoreV1Api);
     admission = kc.makeApiClient(AdmissionregistrationV1Api);
-    const certs = writeWebhookCerts();
-    tlsDir = certs.dir;
-    webhook = await WebhookProcess.start({
-      env: {
-        WEBHOOK_TLS_DIR: tlsDir,
-        KUBECONFIG: cluster.kubeconfigPath,
+    ({ webhook, tlsDir } = await startRegisteredWebhook(
+      cluster,
+      {
         INJECT_REDIS_URL: 'redis://redis.memory.svc:6379',
         INJECT_SIDECAR_IMAGE: 'ghcr.io/kaos-tools/kaos-memory:0.1.0',
       },
-    });
-    await admission.createMutatingWebhookConfiguration({
-      body: await webhookConfiguration({
-        url: webhook.url,
-        caBundle: certs.caCert,
-        failurePolicy: 'Ignore',
-        timeoutSeconds: 5,
-      }),
-    });
+      { failurePolicy: 'Ignore', timeoutSeconds: 5 },
+    ));
     ns = await cluster.namespace('down');
     // Proof that the API server calls this webhook before it goes away.
     await waitUntilInjecting(core, ns);

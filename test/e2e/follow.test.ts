@@ -4,7 +4,7 @@
 // the kubelet would give it, writes to the agent's Redis, authenticated as the agent, and
 // the chart's Redis holds nothing. The same sidecar answers a memory v2 agent at
 // MEMORY_STORE_ENDPOINT with the pod's AGENT_IDENTITY.
-import { AdmissionregistrationV1Api, CoreV1Api, type V1Pod } from '@kubernetes/client-node';
+import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ContainerProcess } from '../../harness/container.js';
@@ -15,9 +15,8 @@ import { RedisServer } from '../../harness/redis.js';
 import {
   removeDir,
   waitUntilInjecting,
-  webhookConfiguration,
   WebhookProcess,
-  writeWebhookCerts,
+  startRegisteredWebhook,
 } from '../../harness/webhook.js';
 import { readStatus } from '../../webhook/status.js';
 
@@ -54,24 +53,15 @@ describe("the sidecar follows the agent's own Redis", () => {
       });
     }
 
-    const certs = writeWebhookCerts();
-    tlsDir = certs.dir;
-    webhook = await WebhookProcess.start({
-      env: {
-        WEBHOOK_TLS_DIR: tlsDir,
-        KUBECONFIG: cluster.kubeconfigPath,
-        INJECT_REDIS_URL: `redis://127.0.0.1:${chartRedis.port}`,
-        INJECT_REDIS_PASSWORD_SECRET: 'kaos-memory-redis/password',
-        INJECT_SIDECAR_IMAGE: 'ghcr.io/kaos-tools/kaos-memory:0.1.0',
-        // The sidecars this suite runs as processes must not take the default 9790: other
-        // suites' sidecars run beside them (two files at a time).
-        INJECT_SIDECAR_METRICS_PORT: String(await freePort()),
-        INJECT_NATIVE_SIDECAR: 'true',
-      },
-    });
-    await kc.makeApiClient(AdmissionregistrationV1Api).createMutatingWebhookConfiguration({
-      body: await webhookConfiguration({ url: webhook.url, caBundle: certs.caCert }),
-    });
+    ({ webhook, tlsDir } = await startRegisteredWebhook(cluster, {
+      INJECT_REDIS_URL: `redis://127.0.0.1:${chartRedis.port}`,
+      INJECT_REDIS_PASSWORD_SECRET: 'kaos-memory-redis/password',
+      INJECT_SIDECAR_IMAGE: 'ghcr.io/kaos-tools/kaos-memory:0.1.0',
+      // The sidecars this suite runs as processes must not take the default 9790: other
+      // suites' sidecars run beside them (two files at a time).
+      INJECT_SIDECAR_METRICS_PORT: String(await freePort()),
+      INJECT_NATIVE_SIDECAR: 'true',
+    }));
     await waitUntilInjecting(core, ns);
 
     sidecarPort = await freePort();

@@ -4,7 +4,6 @@
 // ResourceQuota and PodSecurity admission after the webhook (issue 23: an injected pod
 // must never be refused where the same pod without the sidecar is admitted).
 import {
-  AdmissionregistrationV1Api,
   CoreV1Api,
   type V1Container,
   type V1Pod,
@@ -17,9 +16,8 @@ import { pollUntil } from '../../harness/poll.js';
 import {
   removeDir,
   waitUntilInjecting,
-  webhookConfiguration,
   WebhookProcess,
-  writeWebhookCerts,
+  startRegisteredWebhook,
 } from '../../harness/webhook.js';
 import { readStatus, webhookVersion } from '../../webhook/status.js';
 
@@ -81,24 +79,12 @@ describe('webhook injection through a real kube-apiserver', () => {
   beforeAll(async () => {
     cluster = await ControlPlane.start();
     core = cluster.kubeConfig().makeApiClient(CoreV1Api);
-    const certs = writeWebhookCerts();
-    tlsDir = certs.dir;
-    webhook = await WebhookProcess.start({
-      env: {
-        WEBHOOK_TLS_DIR: tlsDir,
-        KUBECONFIG: cluster.kubeconfigPath,
-        INJECT_REDIS_URL: REDIS_URL,
-        INJECT_SIDECAR_IMAGE: IMAGE,
-        INJECT_NATIVE_SIDECAR: 'auto',
-        INJECT_SIDECAR_RESOURCES: JSON.stringify(OLD_RESOURCES),
-      },
-    });
-    await cluster
-      .kubeConfig()
-      .makeApiClient(AdmissionregistrationV1Api)
-      .createMutatingWebhookConfiguration({
-        body: await webhookConfiguration({ url: webhook.url, caBundle: certs.caCert }),
-      });
+    ({ webhook, tlsDir } = await startRegisteredWebhook(cluster, {
+      INJECT_REDIS_URL: REDIS_URL,
+      INJECT_SIDECAR_IMAGE: IMAGE,
+      INJECT_NATIVE_SIDECAR: 'auto',
+      INJECT_SIDECAR_RESOURCES: JSON.stringify(OLD_RESOURCES),
+    }));
     ns = await cluster.namespace('inject');
     await waitUntilInjecting(core, ns);
   });

@@ -2,7 +2,7 @@
 // gets a memory sidecar; that sidecar, run as a process with exactly the environment
 // the kubelet would give it, stores a conversation in Redis; the "pod restart"
 // (SIGKILL, start again from the same stored spec) loses nothing.
-import { AdmissionregistrationV1Api, CoreV1Api, type V1Pod } from '@kubernetes/client-node';
+import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ContainerProcess } from '../../harness/container.js';
@@ -13,9 +13,8 @@ import { RedisServer } from '../../harness/redis.js';
 import {
   removeDir,
   waitUntilInjecting,
-  webhookConfiguration,
   WebhookProcess,
-  writeWebhookCerts,
+  startRegisteredWebhook,
 } from '../../harness/webhook.js';
 
 const PASSWORD = 'e2e-redis-password';
@@ -43,25 +42,16 @@ describe('the whole promise: injected sidecar, durable history across a pod rest
       body: { metadata: { name: 'kaos-memory-redis' }, stringData: { password: PASSWORD } },
     });
 
-    const certs = writeWebhookCerts();
-    tlsDir = certs.dir;
-    webhook = await WebhookProcess.start({
-      env: {
-        WEBHOOK_TLS_DIR: tlsDir,
-        KUBECONFIG: cluster.kubeconfigPath,
-        INJECT_REDIS_URL: `redis://127.0.0.1:${redis.port}`,
-        INJECT_REDIS_PASSWORD_SECRET: 'kaos-memory-redis/password',
-        INJECT_SIDECAR_IMAGE: 'ghcr.io/kaos-tools/kaos-memory:0.1.0',
-        // The sidecars this suite runs as processes must not take the default 9790: other
-        // suites' sidecars run beside them (two files at a time).
-        INJECT_SIDECAR_METRICS_PORT: String(await freePort()),
-        // The ordinary-container shape; the injection suite covers the native one.
-        INJECT_NATIVE_SIDECAR: 'false',
-      },
-    });
-    await kc.makeApiClient(AdmissionregistrationV1Api).createMutatingWebhookConfiguration({
-      body: await webhookConfiguration({ url: webhook.url, caBundle: certs.caCert }),
-    });
+    ({ webhook, tlsDir } = await startRegisteredWebhook(cluster, {
+      INJECT_REDIS_URL: `redis://127.0.0.1:${redis.port}`,
+      INJECT_REDIS_PASSWORD_SECRET: 'kaos-memory-redis/password',
+      INJECT_SIDECAR_IMAGE: 'ghcr.io/kaos-tools/kaos-memory:0.1.0',
+      // The sidecars this suite runs as processes must not take the default 9790: other
+      // suites' sidecars run beside them (two files at a time).
+      INJECT_SIDECAR_METRICS_PORT: String(await freePort()),
+      // The ordinary-container shape; the injection suite covers the native one.
+      INJECT_NATIVE_SIDECAR: 'false',
+    }));
     await waitUntilInjecting(core, ns);
 
     // A free port instead of 8790, asked for the way a user would: by annotation.
