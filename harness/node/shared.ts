@@ -16,7 +16,6 @@ export const RUN_ENV = 'KAOS_NODE_RUN';
 
 interface DaemonRecord {
   pid: number;
-  log: string;
 }
 
 const CLI = join(REPO_ROOT, 'harness/node/cli.ts');
@@ -84,7 +83,7 @@ export async function sharedNode(log: (line: string) => void): Promise<NodeClust
     rmSync(logFile, { force: true });
     throw new Error(`${(err as Error).message}${tail}`, { cause: err });
   }
-  writeFileSync(recordPath(run), JSON.stringify({ pid: daemon.pid!, log: logFile }));
+  writeFileSync(recordPath(run), JSON.stringify({ pid: daemon.pid! }));
   for (const line of output().trim().split('\n')) log(line.replace(/^node: /, ''));
   return NodeCluster.attach();
 }
@@ -106,8 +105,8 @@ async function endSharedNode(
     timeoutMs,
     intervalMs: 100,
   });
-  const output = readFileSync(record.log, 'utf8');
-  rmSync(record.log, { force: true });
+  const output = readFileSync(logPath(run), 'utf8');
+  rmSync(logPath(run), { force: true });
   return output;
 }
 
