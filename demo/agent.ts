@@ -19,6 +19,8 @@ export const STATUS_ANNOTATION = ANNOTATIONS.status;
 export const RECORD_ANNOTATION = ANNOTATIONS.injected;
 const PORT_ANNOTATION = 'memory.kaos.tools/sidecar-port';
 const CONTRACT_PORT = 8790;
+/** The chart's default `sidecar.metricsPort`. */
+export const METRICS_PORT = 9790;
 
 /** What a team writes for an agent: a label, and nothing about memory. */
 export function agentPod(name: string, sidecarPort: number): V1Pod {
@@ -40,7 +42,19 @@ export function agentPod(name: string, sidecarPort: number): V1Pod {
 
 /** 8790 when nothing on this machine listens there, else a free port. */
 export function sidecarPort(): Promise<number> {
-  return listenable(CONTRACT_PORT).then((free) => (free ? CONTRACT_PORT : listenable(0)));
+  return portOr(CONTRACT_PORT);
+}
+
+/**
+ * The chart's metrics port (9790) when nothing on this machine listens there, else a
+ * free one: where the sidecar runs as a local process it shares the machine's ports.
+ */
+export function metricsPort(): Promise<number> {
+  return portOr(METRICS_PORT);
+}
+
+function portOr(preferred: number): Promise<number> {
+  return listenable(preferred).then((free) => (free ? preferred : listenable(0)));
 }
 
 function listenable(port: number): Promise<number> {

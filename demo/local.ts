@@ -20,6 +20,8 @@ import {
   isNativeSidecar,
   readPod,
   renderEnv,
+  METRICS_PORT,
+  metricsPort,
   SIDECAR,
   sidecarPort,
   RECORD_ANNOTATION,
@@ -162,7 +164,13 @@ async function installChart(
   ui.say(`Secret ${SECRET.name} (key ${SECRET.key}) in ${ns.agents} holds the Redis password`);
 
   const webhookPort = await freePort();
-  const values = valuesYaml({ redisUrl, passwordSecret: SECRET, webhookPort });
+  const metrics = await metricsPort();
+  const values = valuesYaml({
+    redisUrl,
+    passwordSecret: SECRET,
+    webhookPort,
+    ...(metrics === METRICS_PORT ? {} : { metricsPort: metrics }),
+  });
   ui.say('values.yaml:');
   ui.block(values);
   ui.say(`$ helm install ${RELEASE} ${CHART_DIR} --namespace ${ns.release} --values values.yaml`);

@@ -21,6 +21,8 @@ export interface DemoValues {
   passwordSecret: { name: string; key: string };
   /** The local port the webhook listens on, reached by URL (there is no kube-proxy). */
   webhookPort: number;
+  /** The sidecar's metrics port, where the chart's default is taken on this machine. */
+  metricsPort?: number;
 }
 
 /** The values file a user would write for an external Redis and an out-of-cluster webhook. */
@@ -29,6 +31,7 @@ export function valuesYaml(v: DemoValues): string {
     agentDefaults: { memory: { redisUrl: v.redisUrl, passwordSecret: v.passwordSecret } },
     redis: { enabled: false },
     webhook: { url: `https://127.0.0.1:${v.webhookPort}/mutate`, port: v.webhookPort },
+    ...(v.metricsPort === undefined ? {} : { sidecar: { metricsPort: v.metricsPort } }),
   });
 }
 

@@ -32,6 +32,8 @@ beforeAll(async () => {
     MEMORY_KEY_PREFIX: prefix,
     MEMORY_SIDECAR_PORT: String(port),
     AGENT_NAME: 'ops-agent',
+    // Not the default 9790: other files' sidecars run beside this one.
+    MEMORY_METRICS_PORT: '0',
     MEMORY_REDIS_TIMEOUT_MS: '500',
   });
   const sink = new Writable({

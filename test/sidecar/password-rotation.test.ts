@@ -96,6 +96,8 @@ describe.each(Object.keys(TOPOLOGIES))(
         MEMORY_KEY_PREFIX: prefix,
         MEMORY_SIDECAR_PORT: String(port),
         AGENT_NAME: 'rotation',
+        // Not the default 9790: other files' sidecars run beside this one.
+        MEMORY_METRICS_PORT: '0',
       });
       const log = pino({ level: 'info' }, { write: (line: string) => void logs.push(line) });
       sidecar = new Sidecar(config, log);
