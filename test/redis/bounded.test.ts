@@ -138,13 +138,14 @@ describe.each([
       expect(page.events.at(-1)?.event_id).toBe(`msg-${n}`);
       lua = Math.max(lua, await luaMemory());
     }
-    // 25 script calls: one may be slow because the machine paused redis-server mid-call (a
-    // parallel suite's burst); a script that walked the session would be slow on every call.
+    // 25 script calls: a few may be slow because the machine paused redis-server mid-call
+    // (this tier runs niced beside the real node); a script that walked the session would
+    // be slow on every call, by hundreds of times.
     const slow = await slowScripts();
     expect(
       slow.length,
       `script calls over ${threshold / 1000} ms:\n${slow.join('\n')}`,
-    ).toBeLessThanOrEqual(1);
+    ).toBeLessThanOrEqual(5);
     expect(lua).toBeLessThan(8 * MiB);
   }, 120_000);
 });
