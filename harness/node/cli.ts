@@ -9,8 +9,9 @@ import { NodeCluster } from './cluster.js';
 import { alive } from './exec.js';
 import { buildImages } from './images.js';
 import { lockPath } from './lock.js';
+import { stateDir } from './paths.js';
 import { forgetRun } from './shared.js';
-import { leftovers, teardown } from './teardown.js';
+import { cleanUpEarlierRun, leftovers } from './teardown.js';
 
 const log = (line: string) => console.log(`node: ${line}`);
 
@@ -65,7 +66,7 @@ async function main(command: string | undefined): Promise<number> {
         log(`the node belongs to running process ${holder}: stop it there`);
         return 1;
       }
-      teardown();
+      cleanUpEarlierRun(stateDir(), log);
       rmSync(lockPath(), { force: true });
       const left = leftovers();
       for (const item of left) log(`left behind: ${item}`);

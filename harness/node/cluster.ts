@@ -26,7 +26,7 @@ import type { BuiltImage } from './images.js';
 import { acquireLock, lockPath, releaseLock } from './lock.js';
 import { bin, missingBinaries, NODE, nodeFiles, stateDir } from './paths.js';
 import { runSteps, seconds } from './steps.js';
-import { leftovers, teardown } from './teardown.js';
+import { cleanUpEarlierRun, leftovers, teardown } from './teardown.js';
 
 export { lockPath };
 
@@ -106,11 +106,7 @@ export class NodeCluster {
     live = cluster;
     installHooks();
     try {
-      const stale = leftovers(dir).filter((item) => item !== `path ${lockPath(dir)}`);
-      if (stale.length) {
-        log(`cleaning up after an earlier run (${stale.length} leftovers)`);
-        teardown(dir, { graceMs: 1_000 });
-      }
+      cleanUpEarlierRun(dir, log, [`path ${lockPath(dir)}`]);
       const boot = {
         node: cluster,
         log,

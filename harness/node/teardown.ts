@@ -270,6 +270,22 @@ function removeEmptyDirs(path: string): void {
 }
 
 /**
+ * What a node left when the process that ran it ended without stopping it (a crash, an
+ * OOM kill), removed: every start does this first, and so does `cli.ts down`. `held`:
+ * leftovers that are the caller's own (the lock a start holds).
+ */
+export function cleanUpEarlierRun(
+  dir: string,
+  log: (line: string) => void,
+  held: readonly string[] = [],
+): void {
+  const stale = leftovers(dir).filter((item) => !held.includes(item));
+  if (!stale.length) return;
+  log(`cleaning up after an earlier run (${stale.length} leftovers)`);
+  teardown(dir, { graceMs: 1_000 });
+}
+
+/**
  * Stops every node process and undoes everything the node did to the machine. Safe to
  * call when nothing runs, and after a crashed run (it reads what that run recorded).
  * `graceMs` is how long the kubelet and control plane get after SIGTERM.
