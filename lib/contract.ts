@@ -26,6 +26,13 @@ export const ANNOTATIONS = {
   memoryRequest: 'memory.kaos.tools/sidecar-memory-request',
   memoryLimit: 'memory.kaos.tools/sidecar-memory-limit',
   /**
+   * The sidecar's readiness probe `periodSeconds` and `failureThreshold` (10 and 3 by
+   * default), as Istio's `readiness.status.sidecar.istio.io/*`: shorter marks the pod not
+   * ready sooner when Redis goes away.
+   */
+  readinessPeriodSeconds: 'memory.kaos.tools/readiness-period-seconds',
+  readinessFailureThreshold: 'memory.kaos.tools/readiness-failure-threshold',
+  /**
    * The app container whose own MEMORY_REDIS_URL the sidecar uses, when several define
    * one; by default the first in spec order (docs/adr/0033-two-kaos-generations.md).
    */

@@ -26,7 +26,8 @@ const PROBE_TIMEOUT_SECONDS = 3;
 /**
  * Probe timing. Startup: up to a minute, checked every second, so the app containers of
  * a native sidecar start as soon as it answers. Then liveness every 20 s and readiness
- * (Redis answers) every 10 s, each failing after three misses.
+ * (Redis answers) every 10 s, each failing after three misses; a pod's annotations may
+ * retune readiness (webhook/overrides.ts).
  */
 const STARTUP: Partial<V1Probe> = { periodSeconds: 1, failureThreshold: 60 };
 const LIVENESS: Partial<V1Probe> = { periodSeconds: 20, failureThreshold: 3 };
@@ -138,7 +139,7 @@ export function sidecarContainer(
     resources: settings.resources,
     startupProbe: probe(settings.port, '/healthz', STARTUP),
     livenessProbe: probe(settings.port, '/healthz', LIVENESS),
-    readinessProbe: probe(settings.port, '/readyz', READINESS),
+    readinessProbe: probe(settings.port, '/readyz', { ...READINESS, ...settings.readiness }),
     securityContext: {
       runAsNonRoot: true,
       runAsUser: SIDECAR_UID,

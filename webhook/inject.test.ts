@@ -254,6 +254,59 @@ describe('inject', () => {
     expect(apply(pod).spec?.initContainers?.[0]?.ports).toBeUndefined();
   });
 
+  it('times the readiness probe from its annotations, and only the readiness probe', () => {
+    const sidecarOf = (annotations?: Record<string, string>) =>
+      apply(agentPod(annotations ? { annotations } : {})).spec?.initContainers?.find(
+        (c) => c.name === 'kaos-memory',
+      );
+    const plain = sidecarOf();
+    expect(plain?.readinessProbe).toMatchObject({
+      periodSeconds: 10,
+      failureThreshold: 3,
+      timeoutSeconds: 3,
+    });
+    const tuned = sidecarOf({
+      'memory.kaos.tools/readiness-period-seconds': '2',
+      'memory.kaos.tools/readiness-failure-threshold': '2',
+    });
+    expect(tuned?.readinessProbe).toEqual({
+      ...plain?.readinessProbe,
+      periodSeconds: 2,
+      failureThreshold: 2,
+    });
+    expect(tuned?.livenessProbe).toEqual(plain?.livenessProbe);
+    expect(tuned?.startupProbe).toEqual(plain?.startupProbe);
+    expect(
+      sidecarOf({ 'memory.kaos.tools/readiness-period-seconds': '5' })?.readinessProbe,
+    ).toMatchObject({ periodSeconds: 5, failureThreshold: 3 });
+    expect(
+      sidecarOf({ 'memory.kaos.tools/readiness-failure-threshold': '30' })?.readinessProbe,
+    ).toMatchObject({ periodSeconds: 10, failureThreshold: 30 });
+  });
+
+  it.each([
+    ['memory.kaos.tools/readiness-period-seconds', '0', '(1-300)'],
+    ['memory.kaos.tools/readiness-period-seconds', '-1', '(1-300)'],
+    ['memory.kaos.tools/readiness-period-seconds', '2.5', '(1-300)'],
+    ['memory.kaos.tools/readiness-period-seconds', 'abc', '(1-300)'],
+    ['memory.kaos.tools/readiness-period-seconds', '301', '(1-300)'],
+    ['memory.kaos.tools/readiness-period-seconds', '', '(1-300)'],
+    ['memory.kaos.tools/readiness-failure-threshold', '0', '(1-30)'],
+    ['memory.kaos.tools/readiness-failure-threshold', '-1', '(1-30)'],
+    ['memory.kaos.tools/readiness-failure-threshold', '2.5', '(1-30)'],
+    ['memory.kaos.tools/readiness-failure-threshold', 'abc', '(1-30)'],
+    ['memory.kaos.tools/readiness-failure-threshold', '31', '(1-30)'],
+  ])('admits a pod whose %s is %j without the sidecar, naming it', (name, value, range) => {
+    const result = inject(agentPod({ annotations: { [name]: value } }), config);
+    expect(result.patch).toEqual([]);
+    expect(result.skipReason).toBe('invalid-annotation');
+    expect(result.warnings).toEqual([
+      `${name}: ${JSON.stringify(value)} is not a whole number of ` +
+        `${name.endsWith('seconds') ? 'seconds' : 'failures'} ${range}; ` +
+        'the pod was admitted without the kaos-memory sidecar',
+    ]);
+  });
+
   it('refuses a port annotation that clashes, naming the annotation', () => {
     const pod = agentPod(
       { annotations: { 'memory.kaos.tools/sidecar-port': '8080' } },
@@ -400,6 +453,24 @@ describe('overrides', () => {
     });
   });
 
+  it('applies the readiness annotations, and sets no readiness without them', () => {
+    const tuned = applyOverrides(
+      {
+        'memory.kaos.tools/readiness-period-seconds': '300',
+        'memory.kaos.tools/readiness-failure-threshold': '1',
+      },
+      defaults,
+    );
+    expect(tuned.ok && tuned.settings.readiness).toEqual({
+      periodSeconds: 300,
+      failureThreshold: 1,
+    });
+    const period = applyOverrides({ 'memory.kaos.tools/readiness-period-seconds': '2' }, defaults);
+    expect(period.ok && period.settings.readiness).toEqual({ periodSeconds: 2 });
+    const plain = applyOverrides({}, defaults);
+    expect(plain.ok && 'readiness' in plain.settings).toBe(false);
+  });
+
   it.each([
     ['memory.kaos.tools/sidecar-image', 'UPPER CASE'],
     ['memory.kaos.tools/sidecar-port', '0'],
@@ -408,6 +479,8 @@ describe('overrides', () => {
     ['memory.kaos.tools/sidecar-cpu-request', 'fast'],
     ['memory.kaos.tools/sidecar-memory-limit', '1GB'],
     ['memory.kaos.tools/sidecar-memory-limit', '16Mi'],
+    ['memory.kaos.tools/readiness-period-seconds', '1000'],
+    ['memory.kaos.tools/readiness-failure-threshold', '+3'],
   ])('names %s when its value %j is bad', (name, value) => {
     const result = applyOverrides({ [name]: value }, defaults);
     expect(result.ok).toBe(false);
@@ -444,6 +517,7 @@ describe("the patch's JSON", () => {
       agentPod({ labels: { agent: '' } }),
       agentPod({ annotations: { 'memory.kaos.tools/sidecar-port': '8800' } }),
       agentPod({ annotations: { 'memory.kaos.tools/cpu-limit': '300m' } }),
+      agentPod({ annotations: { 'memory.kaos.tools/readiness-period-seconds': '2' } }),
       agentPod({}, { initContainers: [{ name: 'setup', image: 'setup:1' }] }),
       agentPod({}, { containers: [{ name: 'app', ports: [{ containerPort: 9790 }] }] }),
       agentPod(

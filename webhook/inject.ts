@@ -197,6 +197,7 @@ export function inject(pod: V1Pod, config: InjectConfig, namespace?: PodNamespac
     settings.image,
     settings.port,
     settings.resources,
+    settings.readiness,
     metricsPort,
     sidecarPod,
   ]);

@@ -11,6 +11,13 @@ export interface SidecarSettings {
   /** True when the port came from the pod's annotation rather than the default. */
   portFromAnnotation: boolean;
   resources: Resources;
+  /** Readiness probe timing from the pod's annotations; absent fields keep the default. */
+  readiness?: ReadinessTiming;
+}
+
+export interface ReadinessTiming {
+  periodSeconds?: number;
+  failureThreshold?: number;
 }
 
 export type OverrideResult =
@@ -23,6 +30,11 @@ const RESOURCE_ANNOTATIONS = [
   [ANNOTATIONS.memoryLimit, 'limits', 'memory'],
 ] as const;
 
+const READINESS_ANNOTATIONS = [
+  [ANNOTATIONS.readinessPeriodSeconds, 'periodSeconds', 'seconds', 1, 300],
+  [ANNOTATIONS.readinessFailureThreshold, 'failureThreshold', 'failures', 1, 30],
+] as const;
+
 /**
  * Apply a pod's override annotations to the configured sidecar settings.
  * A bad value is reported as a warning that names the annotation, so the
@@ -32,11 +44,6 @@ export function applyOverrides(
   annotations: Record<string, string>,
   defaults: { image: string; port: number; resources: Resources },
 ): OverrideResult {
-  const bad = (name: string, value: string, why: string): OverrideResult => ({
-    ok: false,
-    warning: `${name}: ${JSON.stringify(clip(value))} ${why}; the pod was admitted without the kaos-memory sidecar`,
-  });
-
   let image = defaults.image;
   const imageValue = annotations[ANNOTATIONS.image];
   if (imageValue !== undefined) {
@@ -85,14 +92,35 @@ export function applyOverrides(
       );
     }
   }
+  return withReadiness(annotations, {
+    image,
+    port,
+    portFromAnnotation: portValue !== undefined,
+    resources: prune(resources),
+  });
+}
+
+/** The settings with the readiness annotations' timing, or the first bad one's warning. */
+function withReadiness(
+  annotations: Record<string, string>,
+  settings: SidecarSettings,
+): OverrideResult {
+  for (const [name, field, unit, min, max] of READINESS_ANNOTATIONS) {
+    const value = annotations[name];
+    if (value === undefined) continue;
+    const n = Number(value);
+    if (!/^\d{1,3}$/.test(value) || n < min || n > max) {
+      return bad(name, value, `is not a whole number of ${unit} (${min}-${max})`);
+    }
+    (settings.readiness ??= {})[field] = n;
+  }
+  return { ok: true, settings };
+}
+
+function bad(name: string, value: string, why: string): OverrideResult {
   return {
-    ok: true,
-    settings: {
-      image,
-      port,
-      portFromAnnotation: portValue !== undefined,
-      resources: prune(resources),
-    },
+    ok: false,
+    warning: `${name}: ${JSON.stringify(clip(value))} ${why}; the pod was admitted without the kaos-memory sidecar`,
   };
 }
 
