@@ -46,7 +46,7 @@ const EXPORT = new LuaScript('export.lua', {
 });
 
 const RESTORE = new LuaScript('restore.lua', {
-  keys: ['session', 'events', 'index', 'meta', 'ids', 'types'],
+  keys: ['session', 'events', 'index', 'meta', 'ids', 'types', 'pinned', 'digests'],
   args: ['sid', 'replace', 'score', 'hashTtl', 'listTtl', 'fields'],
   rest: true,
   reply: (r) => r.flag('written'),

@@ -6,7 +6,14 @@
 import { now, type Instant } from './clock.js';
 import type { RedisClient } from './connection.js';
 import { StoreError } from './errors.js';
-import { decodeAll, encodeEvent, newEventId, type MemoryEvent, type NewEvent } from './events.js';
+import {
+  decodeAll,
+  decodeEvent,
+  encodeEvent,
+  newEventId,
+  type MemoryEvent,
+  type NewEvent,
+} from './events.js';
 import { keySlot, Keys, type IndexHeads } from './keys.js';
 import { pyDumps } from './pyjson.js';
 import { ScriptRunner } from './runner.js';
@@ -109,8 +116,24 @@ export interface EventPage {
   etag: string | undefined;
   next: EventCursor | undefined;
   skipped: Skipped;
-  /** The stored bytes this page read. */
+  /** The stored bytes this page read (the copies' among them). */
   bytes: number;
+  /** When asked for: the session's copies, read with the page's newest events. */
+  copies?: SessionCopies | undefined;
+}
+
+/**
+ * The copies the store keeps of a session's pinned events (the newest 50, trimmed from
+ * the list or not) and of its newest digest. `complete`: every pinned event and digest
+ * the session has is among them, so a reader of the newest events may stop early.
+ * Not when an entry was written by another writer (KAOS's Python, an import), more were
+ * pinned than are kept, or they did not fit.
+ */
+export interface SessionCopies {
+  /** Oldest first. */
+  pinned: MemoryEvent[];
+  digest: MemoryEvent | undefined;
+  complete: boolean;
 }
 
 export type { StoredSession } from './admin.js';
@@ -142,7 +165,7 @@ const ALL_KEYS = [
   'erased',
   'holds',
 ] as const;
-const READ_KEYS = ['session', 'events', 'meta', 'ids', 'types'] as const;
+const READ_KEYS = ['session', 'events', 'meta', 'ids', 'types', 'pinned', 'digests'] as const;
 
 const CREATE = new LuaScript('create.lua', {
   keys: ALL_KEYS,
@@ -245,10 +268,27 @@ const SESSION_IDS = new LuaScript('session-ids.lua', {
 
 const READ = new LuaScript('read.lua', {
   keys: READ_KEYS,
-  args: ['before', 'beforeId', 'maxCount', 'maxBytes', 'pageStarted', 'maxEntry', 'types'],
+  args: [
+    'before',
+    'beforeId',
+    'maxCount',
+    'maxBytes',
+    'pageStarted',
+    'maxEntry',
+    'types',
+    'copies',
+  ],
   reply: (r) => {
     const next = r.list('next') as [number, string] | [];
+    const copies = r.has('copied')
+      ? {
+          pinned: r.strs('pinned'),
+          digest: optionalStr(r, 'digest'),
+          copied: r.flag('copied'),
+        }
+      : undefined;
     return {
+      copies,
       entries: (r.list('entries') as [number, string][]).map(([position, raw]) => ({
         position,
         raw,
@@ -560,50 +600,79 @@ export class MemoryStore {
       before?: EventCursor | undefined;
       /** A smaller byte budget than the store's (a read that shares its budget). */
       maxBytes?: number | undefined;
+      /** Also read the session's copies (`EventPage.copies`). */
+      copies?: boolean | undefined;
     },
   ): Promise<EventPage> {
+    const raw = await this.readEntries(sessionId, opts);
+    const decoded = decodeAll(raw.entries.map((e) => e.raw).reverse()); // oldest first
+    const events = opts.types
+      ? decoded.events.filter((e) => opts.types?.includes(e.event_type))
+      : decoded.events;
+    const skipped = { undecodable: decoded.undecodable, oversized: raw.oversized };
+    if (skipped.undecodable + skipped.oversized > 0) this.hooks.skipped?.(skipped, sessionId);
+    const copies = raw.copies && decodeCopies(raw.copies);
+    return {
+      events,
+      etag: raw.etag,
+      next: raw.next,
+      skipped,
+      bytes: raw.bytes + (copies?.bytes ?? 0),
+      copies: copies?.copies,
+    };
+  }
+
+  /** readEvents' script calls: the raw entries, newest first, and the copies when asked. */
+  private async readEntries(
+    sessionId: string,
+    opts: Parameters<MemoryStore['readEvents']>[1],
+  ): Promise<{
+    entries: { position: number; raw: string }[];
+    oversized: number;
+    next: EventCursor | undefined;
+    etag: string | undefined;
+    bytes: number;
+    copies: RawCopies | undefined;
+  }> {
     const k = this.keys.forSession(sessionId);
     const limit = opts.limit ?? this.limits.maxSessionEvents;
     const maxBytes = Math.min(opts.maxBytes ?? Infinity, this.limits.maxReadBytes);
     const types = opts.types ? opts.types.map((t) => pyDumps(t)).join('\n') : '';
-    const entries: { position: number; raw: string }[] = []; // newest first
-    let bytes = 0;
-    let oversized = 0;
+    const out = {
+      entries: [] as { position: number; raw: string }[],
+      oversized: 0,
+      next: undefined as EventCursor | undefined,
+      etag: undefined as string | undefined,
+      bytes: 0,
+      copies: undefined as RawCopies | undefined,
+    };
     let before = opts.before;
-    let next: EventCursor | undefined;
-    let etag: string | undefined;
     for (let calls = 0; calls < READ_CALLS; calls++) {
       const r = await this.runner.run(READ, {
         keys: k,
         args: {
           before: before ? before.position : '',
           beforeId: before ? before.eventId : '',
-          maxCount: limit - entries.length,
-          maxBytes: maxBytes - bytes,
-          pageStarted: entries.length > 0 ? 1 : 0,
+          maxCount: limit - out.entries.length,
+          maxBytes: maxBytes - out.bytes,
+          pageStarted: out.entries.length > 0 ? 1 : 0,
           maxEntry: this.limits.maxReadBytes,
           types,
+          copies: opts.copies && calls === 0 ? 1 : '',
         },
       });
       if (r.stale || r.drift) this.refreshIndex(sessionId, r.drift);
-      if (calls === 0) etag = r.tag;
+      if (calls === 0) ({ tag: out.etag, copies: out.copies } = r);
       for (const e of r.entries) {
-        entries.push(e);
-        bytes += Buffer.byteLength(e.raw);
+        out.entries.push(e);
+        out.bytes += Buffer.byteLength(e.raw);
       }
-      oversized += r.oversized;
-      next = r.next;
-      if (!next || r.full || r.gone || entries.length >= limit) break;
-      before = next;
+      out.oversized += r.oversized;
+      out.next = r.next;
+      if (!out.next || r.full || r.gone || out.entries.length >= limit) break;
+      before = out.next;
     }
-    entries.reverse(); // oldest first
-    const decoded = decodeAll(entries.map((e) => e.raw));
-    const kept = opts.types
-      ? decoded.events.filter((e) => opts.types?.includes(e.event_type))
-      : decoded.events;
-    const skipped = { undecodable: decoded.undecodable, oversized };
-    if (skipped.undecodable + skipped.oversized > 0) this.hooks.skipped?.(skipped, sessionId);
-    return { events: kept, etag, next, skipped, bytes };
+    return out;
   }
 
   // --- plumbing -------------------------------------------------------------
@@ -757,6 +826,7 @@ export function appendArgs(
   let flags = opts.check ? 'c' : '';
   if (metadata.pinned === true) flags += 'p';
   if (opts.digest) flags += 'd';
+  else if (event.event_type === 'summary') flags += 'u';
   if (metaJson !== '{}') flags += 'm';
   return [flags, at, json.slice(0, -2)];
 }
@@ -799,6 +869,26 @@ export function newerThan(a: SessionCursor, b: SessionCursor): boolean {
 
 function cursorOf(row: { score: string; session_id: string }): SessionCursor {
   return { score: row.score, member: row.session_id };
+}
+
+/** read.lua's copies as it returns them: pinned newest first. */
+type RawCopies = { pinned: string[]; digest: string | undefined; copied: boolean };
+
+/** read.lua's copies, decoded; an undecodable one makes them incomplete. */
+function decodeCopies(raw: RawCopies): {
+  copies: SessionCopies;
+  bytes: number;
+} {
+  const pinned = decodeAll([...raw.pinned].reverse());
+  const digest = raw.digest === undefined ? undefined : decodeEvent(raw.digest);
+  let bytes = 0;
+  for (const item of raw.pinned) bytes += Buffer.byteLength(item);
+  if (raw.digest !== undefined) bytes += Buffer.byteLength(raw.digest);
+  const undecodable = pinned.undecodable > 0 || (raw.digest !== undefined && !digest);
+  return {
+    copies: { pinned: pinned.events, digest, complete: raw.copied && !undecodable },
+    bytes,
+  };
 }
 
 function optionalStr(r: ReplyFields, name: string): string | undefined {

@@ -3,9 +3,16 @@
 // the newest digest, keeps pinned events and never splits a tool call from its result.
 import type { MemoryEvent } from '../memory/events.js';
 import { pyStr } from '../memory/pyjson.js';
-import type { EventCursor, MemoryStore } from '../memory/store.js';
+import type { EventCursor, MemoryStore, SessionCopies } from '../memory/store.js';
 import { countTokens, TOKEN_COUNTER } from './tokens.js';
-import { newestDigest, selectWindow, TOOL_CALL, TOOL_RESULT, type Window } from './window.js';
+import {
+  newestDigest,
+  selectWindow,
+  TOOL_CALL,
+  TOOL_RESULT,
+  windowReadBytes,
+  type Window,
+} from './window.js';
 
 export const CONVERSATION_TYPES = ['user_message', 'agent_response'] as const;
 /** What the token window shows besides digests and pinned events (which it shows whatever their type). */
@@ -119,10 +126,12 @@ export interface ContextWindow {
 }
 
 /**
- * Reads a session from its newest event back, a page at a time, until the session or
- * the read budget (the store's bytes per response) ends: a pinned event may be its
- * oldest. (Once the store keeps pinned events apart, reading can stop as soon as the
- * window is decided: `window.complete`.)
+ * Reads a session from its newest event back, a page at a time, growing, until the
+ * window is decided (`window.complete`), or the session or the read budget (the
+ * store's bytes per response) ends. Pinned events and the newest digest come from the
+ * store's copies, read with the first page; where the copies may not be all of them
+ * (written by another writer, more than are kept), reading goes on to the oldest event
+ * the budget allows, since any may be pinned.
  */
 export async function readWindow(
   store: MemoryStore,
@@ -133,31 +142,38 @@ export async function readWindow(
   let before: EventCursor | undefined;
   let remaining = store.maxReadBytes;
   let etag: string | undefined;
+  let copies: SessionCopies | undefined;
   const costs = new Map<MemoryEvent, number>();
   const cost = (e: MemoryEvent) => {
     let c = costs.get(e);
     if (c === undefined) costs.set(e, (c = eventTokens(e, opts.format)));
     return c;
   };
+  let soFar = { bytes: 0, tokens: 0 };
   for (;;) {
+    const first = before === undefined;
     const page = await store.readEvents(sessionId, {
       before,
-      maxBytes: remaining,
+      maxBytes: Math.min(windowReadBytes(opts.maxTokens, soFar), remaining),
+      copies: first,
     });
-    if (before === undefined) etag = page.etag;
+    if (first) ({ etag, copies } = page);
     events = page.events.concat(events);
     remaining -= page.bytes;
     const window = selectWindow({
       events,
-      digest: newestDigest(events),
+      pinned: copies?.pinned,
+      digest: newestDigest(events) ?? copies?.digest,
       maxTokens: opts.maxTokens,
       maxEvents: opts.maxEvents,
       cost,
       shows: (e) => WINDOW_TYPES.has(e.event_type),
     });
-    if (!page.next || remaining <= 0) {
+    const decided = window.complete && copies?.complete === true;
+    if (decided || !page.next || remaining <= 0) {
       return { window, report: report(window, opts.maxTokens, events.length), etag };
     }
+    soFar = { bytes: store.maxReadBytes - remaining, tokens: window.tokens };
     before = page.next;
   }
 }

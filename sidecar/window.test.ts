@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { selectWindow, type WindowEvent, type WindowInput } from './window.js';
+import { selectWindow, windowReadBytes, type WindowEvent, type WindowInput } from './window.js';
 
 type E = WindowEvent & { tokens: number };
 
@@ -197,5 +197,17 @@ describe('selectWindow', () => {
       expect(all.events).toHaveLength(events.length - open.length);
       expect(all.dropped.unpaired).toBe(open.length);
     }
+  });
+});
+
+describe('windowReadBytes', () => {
+  it('reads 12 bytes a token first, then what the missing tokens took so far, a quarter more', () => {
+    expect(windowReadBytes(4096)).toBe(4096 * 12);
+    expect(windowReadBytes(100)).toBe(8 * 1024);
+    // 1,000 of 4,000 tokens in 40 KB: the 3,000 missing at 40 bytes each, and a quarter.
+    expect(windowReadBytes(4000, { bytes: 40_000, tokens: 1000 })).toBe(150_000);
+    // Nothing shown yet: four times as far back again.
+    expect(windowReadBytes(4000, { bytes: 40_000, tokens: 0 })).toBe(160_000);
+    expect(windowReadBytes(4000, { bytes: 40_000, tokens: 3999 })).toBe(8 * 1024);
   });
 });

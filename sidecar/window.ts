@@ -7,6 +7,24 @@
 // leave out a call without a result or a result without a call, which model
 // providers refuse.
 
+/**
+ * How many bytes of a session a window's next read takes. The first: 12 per token asked
+ * for (a stored event is ~150 bytes of JSON around its text, ~4 bytes a token), at least
+ * 8 KiB: a second read costs more than decoding a few events too many. After that, the tokens
+ * still missing at the rate the reads so far held them, a quarter more; four times the
+ * bytes so far while none are shown. Most windows take one read, some two.
+ */
+export function windowReadBytes(
+  maxTokens: number,
+  soFar: { bytes: number; tokens: number } = { bytes: 0, tokens: 0 },
+): number {
+  const MIN = 8 * 1024;
+  if (soFar.bytes === 0) return Math.max(MIN, maxTokens * 12);
+  if (soFar.tokens === 0) return Math.max(MIN, soFar.bytes * 4);
+  const missing = Math.max(0, maxTokens - soFar.tokens);
+  return Math.max(MIN, Math.ceil(((missing * soFar.bytes) / soFar.tokens) * 1.25));
+}
+
 /** What the window reads of an event: the stored event shape, or anything with these fields. */
 export interface WindowEvent {
   event_id: string;

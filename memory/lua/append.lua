@@ -32,7 +32,8 @@
 -- @arg expectVersion  the digest version the session must be at ("" for any)
 -- @arg rangeFrom      an event_id that must be stored ("" for none)
 -- @arg rangeTo        an event_id that must be stored, not before rangeFrom ("" for none)
--- @rest               triples: flags (c: check the event_id, p: pinned, d: a digest, m: metadata
+-- @rest               triples: flags (c: check the event_id, p: pinned, d: a digest, u: a
+--                     summary that is not the store's digest, so it has no copy, m: metadata
 --                     not empty), where its `, "metadata": ` starts (1-based), the event's JSON
 --                     without its last two characters ("}}")
 -- @return precondition 0|1, tag (the session's, after), version (the digest version, after),
@@ -157,7 +158,7 @@ if not existed then
   createdFlag = 1
 end
 local seq, version = v.meta.seq, v.meta.digests
-local items, stored, seqs, pinned, digests = {}, {}, {}, {}, {}
+local items, stored, seqs, pinned, digests, uncopied = {}, {}, {}, {}, {}, false
 for _, e in ipairs(events) do
   if e.storedSeq then
     stored[#stored + 1], seqs[#seqs + 1] = 0, e.storedSeq
@@ -175,12 +176,14 @@ for _, e in ipairs(events) do
     items[#items + 1] = item
     if string.find(e.flags, 'p', 1, true) then pinned[#pinned + 1] = item end
     if string.find(e.flags, 'd', 1, true) then digests[#digests + 1] = item end
+    if string.find(e.flags, 'u', 1, true) then uncopied = true end
     stored[#stored + 1], seqs[#seqs + 1] = 1, seq
   end
 end
 if #items > 0 then
   pushEntries(K, v, items, tonumber(A.maxEvents))
   redis.call('HSET', K.meta, 'seq', seq, 'digests', version)
+  if uncopied then redis.call('HSET', K.meta, 'uncopied', 1) end
   if #pinned > 0 then
     redis.call('RPUSH', K.pinned, unpack(pinned))
     redis.call('LTRIM', K.pinned, -PINNED_MAX, -1)

@@ -9,6 +9,8 @@
 -- @key meta         hash: what the index covers
 -- @key ids          zset: event id -> position
 -- @key types        list: the type token of each indexed position
+-- @key pinned       list: copies of pinned events
+-- @key digests      list: copies of digests
 -- @arg before       read the entries before this position ("" for the newest)
 -- @arg beforeId     the event_id at that position ("" when unknown)
 -- @arg maxCount     entries returned at most
@@ -16,11 +18,16 @@
 -- @arg pageStarted  1 when the page already holds entries (else the first is returned whatever its size)
 -- @arg maxEntry     the largest entry returned
 -- @arg types        event types as JSON tokens, one per line ("" for all)
+-- @arg copies       1 to also return the copies: the pinned events (newest first, within
+--   maxBytes) and the newest digest, and whether they are all the session has (the
+--   index covers the list and indexed no entry the sidecar did not copy, no copy was
+--   trimmed, all fit): then a reader may stop before the oldest event
 -- @return entries ({position, entry} each, newest first), oversized (entries passed over),
 --   next ({position, event_id or ""} to read before, or {} at the oldest), full 0|1 (the page's
 --   bytes are reached), gone 0|1 (the cursor's event is no longer stored), stale 0|1 (the index
 --   is behind the list), drift 0|1 (the index pointed at another entry), tag (the session's,
---   or false when it does not exist)
+--   or false when it does not exist), and with copies: pinned (entries, newest first), digest
+--   (an entry, or false), copied 0|1 (they are all there is)
 --!include budget.lua
 --!include entry.lua
 --!include session.lua
@@ -28,9 +35,45 @@ local budget = newBudget()
 local created = redis.call('HGET', K.session, 'created_at')
 local v = view(K, budget, created or '')
 local tag = created and tagOf(created, v.llen, v.tail) or false
+local maxCount, maxBytes, maxEntry = tonumber(A.maxCount), tonumber(A.maxBytes), tonumber(A.maxEntry)
+
+-- The copies first (within maxBytes of their own): they are few, and a reader needs them all.
+local copies = nil
+if A.copies == '1' and created then
+  local bytes = 0
+  copies = {pinned = {}, digest = false, copied = 1}
+  local length = redis.call('LLEN', K.pinned)
+  if v.stale or v.drift or v.meta.uncopied or length >= PINNED_MAX then copies.copied = 0 end
+  for i = length - 1, 0, -1 do
+    if spent(budget) then
+      copies.copied = 0
+      break
+    end
+    local item = redis.call('LINDEX', K.pinned, i)
+    spend(budget, item)
+    if #item > maxEntry or bytes + #item > maxBytes then
+      copies.copied = 0
+      break
+    end
+    copies.pinned[#copies.pinned + 1] = item
+    bytes = bytes + #item
+  end
+  local digest = redis.call('LINDEX', K.digests, -1)
+  if digest then
+    spend(budget, digest)
+    if #digest <= maxEntry then copies.digest = digest else copies.copied = 0 end
+  end
+end
+
 local function reply(entries, oversized, nextCursor, full, gone, drift)
-  return {'entries', entries, 'oversized', oversized, 'next', nextCursor, 'full', full,
+  local r = {'entries', entries, 'oversized', oversized, 'next', nextCursor, 'full', full,
     'gone', gone, 'stale', v.stale and 1 or 0, 'drift', drift and 1 or 0, 'tag', tag}
+  if copies then
+    for _, x in ipairs({'pinned', copies.pinned, 'digest', copies.digest, 'copied', copies.copied}) do
+      r[#r + 1] = x
+    end
+  end
+  return r
 end
 
 -- Where the cursor's event is now: positions stay put; a rebuilt index renumbers them.
@@ -57,7 +100,6 @@ if A.types ~= '' then
   wanted = {}
   for t in string.gmatch(A.types, '[^\n]+') do wanted[t] = true end
 end
-local maxCount, maxBytes, maxEntry = tonumber(A.maxCount), tonumber(A.maxBytes), tonumber(A.maxEntry)
 local pageStarted = A.pageStarted == '1'
 local out, bytes, oversized, full, drift = {}, 0, 0, 0, false
 -- Positions from `low` up are done; lowId is the event there when known.

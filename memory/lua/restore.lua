@@ -8,6 +8,8 @@
 -- @key meta     hash: what the index covers (dropped: it is rebuilt from the list)
 -- @key ids      zset: event id -> position (dropped)
 -- @key types    list: the type token of each indexed position (dropped)
+-- @key pinned   list: copies of pinned events (dropped: the index rebuilt from the list flags its own)
+-- @key digests  list: copies of digests (dropped)
 -- @arg sid      the session id
 -- @arg replace  1 to overwrite an existing session, else 0
 -- @arg score    the index score ("" to leave the index alone)
@@ -23,7 +25,7 @@ local hashTtl, listTtl, n = tonumber(A.hashTtl), tonumber(A.listTtl), tonumber(A
 if A.replace ~= '1' and (redis.call('EXISTS', K.session) == 1 or redis.call('EXISTS', K.events) == 1) then
   return {'written', 0}
 end
-redis.call('DEL', K.session, K.events, K.meta, K.ids, K.types)
+redis.call('DEL', K.session, K.events, K.meta, K.ids, K.types, K.pinned, K.digests)
 local first = REST + 2 * n
 -- In chunks: unpack() of thousands of values overflows Lua's stack.
 local function pushAll(command, key, from, to)

@@ -35,7 +35,8 @@ export const LUA_SOURCES: Readonly<Record<string, string>> = {
 -- @arg expectVersion  the digest version the session must be at ("" for any)
 -- @arg rangeFrom      an event_id that must be stored ("" for none)
 -- @arg rangeTo        an event_id that must be stored, not before rangeFrom ("" for none)
--- @rest               triples: flags (c: check the event_id, p: pinned, d: a digest, m: metadata
+-- @rest               triples: flags (c: check the event_id, p: pinned, d: a digest, u: a
+--                     summary that is not the store's digest, so it has no copy, m: metadata
 --                     not empty), where its \`, "metadata": \` starts (1-based), the event's JSON
 --                     without its last two characters ("}}")
 -- @return precondition 0|1, tag (the session's, after), version (the digest version, after),
@@ -160,7 +161,7 @@ if not existed then
   createdFlag = 1
 end
 local seq, version = v.meta.seq, v.meta.digests
-local items, stored, seqs, pinned, digests = {}, {}, {}, {}, {}
+local items, stored, seqs, pinned, digests, uncopied = {}, {}, {}, {}, {}, false
 for _, e in ipairs(events) do
   if e.storedSeq then
     stored[#stored + 1], seqs[#seqs + 1] = 0, e.storedSeq
@@ -178,12 +179,14 @@ for _, e in ipairs(events) do
     items[#items + 1] = item
     if string.find(e.flags, 'p', 1, true) then pinned[#pinned + 1] = item end
     if string.find(e.flags, 'd', 1, true) then digests[#digests + 1] = item end
+    if string.find(e.flags, 'u', 1, true) then uncopied = true end
     stored[#stored + 1], seqs[#seqs + 1] = 1, seq
   end
 end
 if #items > 0 then
   pushEntries(K, v, items, tonumber(A.maxEvents))
   redis.call('HSET', K.meta, 'seq', seq, 'digests', version)
+  if uncopied then redis.call('HSET', K.meta, 'uncopied', 1) end
   if #pinned > 0 then
     redis.call('RPUSH', K.pinned, unpack(pinned))
     redis.call('LTRIM', K.pinned, -PINNED_MAX, -1)
@@ -646,11 +649,11 @@ local function sessionKeys(H, sid)
 end
 
 local function loadMeta(S)
-  local m = redis.call('HMGET', S.meta, 'total', 'len', 'tail', 'created', 'from', 'seq', 'hold', 'digests', 'drift')
+  local m = redis.call('HMGET', S.meta, 'total', 'len', 'tail', 'created', 'from', 'seq', 'hold', 'digests', 'drift', 'uncopied')
   return {
     total = tonumber(m[1]), len = tonumber(m[2]), tail = m[3] or '', created = m[4] or '',
     from = tonumber(m[5]), seq = tonumber(m[6]) or 0, hold = m[7] or nil,
-    digests = tonumber(m[8]) or 0, drift = m[9] ~= false,
+    digests = tonumber(m[8]) or 0, drift = m[9] ~= false, uncopied = m[10] ~= false,
   }
 end
 
@@ -725,11 +728,18 @@ local function trimIndex(S, from, base)
   return from
 end
 
--- Indexes one entry at \`pos\`; \`push\` is RPUSH (newer) or LPUSH (older).
+-- Indexes one entry at \`pos\`; \`push\` is RPUSH (newer) or LPUSH (older). Entries
+-- indexed here were not appended by the sidecar, so a pinned event or a digest among
+-- them has no copy: the session's copies are then no longer all there is (meta
+-- uncopied). Told by a plain search, so content that merely says so counts too.
 local function indexEntry(S, pos, item, push)
   local info = entryInfo(item)
   if info then redis.call('ZADD', S.ids, 'GT', pos, info.id) end
-  redis.call(push, S.types, info and info.typeToken or '?')
+  local token = info and info.typeToken or '?'
+  redis.call(push, S.types, token)
+  if token == '"summary"' or token == '?' or string.find(item, '"pinned":%s*true') then
+    redis.call('HSET', S.meta, 'uncopied', 1)
+  end
 end
 
 -- Brings the index up to the list as \`v\` saw it, then fills it in backwards within
@@ -744,6 +754,7 @@ local function sync(S, v, budget)
       redis.call('DEL', S.pinned, S.digests)
       m.seq, m.digests = 0, 0
       redis.call('HSET', S.meta, 'seq', 0, 'digests', 0)
+      redis.call('HDEL', S.meta, 'uncopied')
     end
   end
   for k = #v.fresh, 1, -1 do indexEntry(S, v.total - k, v.fresh[k], 'RPUSH') end
@@ -836,19 +847,18 @@ local function touch(S, ttl, held)
   end
 end
 
--- The index keys live as long as the list they describe (none while it is held).
+-- The index keys and the copies live as long as the list they describe (none while
+-- it is held): another writer's appends keep the list alive, and the copies must not
+-- expire before the meta that says whether they are all there is.
+local FOLLOWERS = {'meta', 'ids', 'types', 'pinned', 'digests'}
 local function followTtl(S)
   if redis.call('HEXISTS', S.meta, 'hold') == 1 then
-    redis.call('PERSIST', S.meta)
-    redis.call('PERSIST', S.ids)
-    redis.call('PERSIST', S.types)
+    for _, part in ipairs(FOLLOWERS) do redis.call('PERSIST', S[part]) end
     return
   end
   local ttl = redis.call('PTTL', S.events)
   if ttl > 0 then
-    redis.call('PEXPIRE', S.meta, ttl)
-    redis.call('PEXPIRE', S.ids, ttl)
-    redis.call('PEXPIRE', S.types, ttl)
+    for _, part in ipairs(FOLLOWERS) do redis.call('PEXPIRE', S[part], ttl) end
   end
 end
 
@@ -926,6 +936,8 @@ return {'rows', rows, 'stop', last or {}}
 -- @key meta         hash: what the index covers
 -- @key ids          zset: event id -> position
 -- @key types        list: the type token of each indexed position
+-- @key pinned       list: copies of pinned events
+-- @key digests      list: copies of digests
 -- @arg before       read the entries before this position ("" for the newest)
 -- @arg beforeId     the event_id at that position ("" when unknown)
 -- @arg maxCount     entries returned at most
@@ -933,11 +945,16 @@ return {'rows', rows, 'stop', last or {}}
 -- @arg pageStarted  1 when the page already holds entries (else the first is returned whatever its size)
 -- @arg maxEntry     the largest entry returned
 -- @arg types        event types as JSON tokens, one per line ("" for all)
+-- @arg copies       1 to also return the copies: the pinned events (newest first, within
+--   maxBytes) and the newest digest, and whether they are all the session has (the
+--   index covers the list and indexed no entry the sidecar did not copy, no copy was
+--   trimmed, all fit): then a reader may stop before the oldest event
 -- @return entries ({position, entry} each, newest first), oversized (entries passed over),
 --   next ({position, event_id or ""} to read before, or {} at the oldest), full 0|1 (the page's
 --   bytes are reached), gone 0|1 (the cursor's event is no longer stored), stale 0|1 (the index
 --   is behind the list), drift 0|1 (the index pointed at another entry), tag (the session's,
---   or false when it does not exist)
+--   or false when it does not exist), and with copies: pinned (entries, newest first), digest
+--   (an entry, or false), copied 0|1 (they are all there is)
 --!include budget.lua
 --!include entry.lua
 --!include session.lua
@@ -945,9 +962,45 @@ local budget = newBudget()
 local created = redis.call('HGET', K.session, 'created_at')
 local v = view(K, budget, created or '')
 local tag = created and tagOf(created, v.llen, v.tail) or false
+local maxCount, maxBytes, maxEntry = tonumber(A.maxCount), tonumber(A.maxBytes), tonumber(A.maxEntry)
+
+-- The copies first (within maxBytes of their own): they are few, and a reader needs them all.
+local copies = nil
+if A.copies == '1' and created then
+  local bytes = 0
+  copies = {pinned = {}, digest = false, copied = 1}
+  local length = redis.call('LLEN', K.pinned)
+  if v.stale or v.drift or v.meta.uncopied or length >= PINNED_MAX then copies.copied = 0 end
+  for i = length - 1, 0, -1 do
+    if spent(budget) then
+      copies.copied = 0
+      break
+    end
+    local item = redis.call('LINDEX', K.pinned, i)
+    spend(budget, item)
+    if #item > maxEntry or bytes + #item > maxBytes then
+      copies.copied = 0
+      break
+    end
+    copies.pinned[#copies.pinned + 1] = item
+    bytes = bytes + #item
+  end
+  local digest = redis.call('LINDEX', K.digests, -1)
+  if digest then
+    spend(budget, digest)
+    if #digest <= maxEntry then copies.digest = digest else copies.copied = 0 end
+  end
+end
+
 local function reply(entries, oversized, nextCursor, full, gone, drift)
-  return {'entries', entries, 'oversized', oversized, 'next', nextCursor, 'full', full,
+  local r = {'entries', entries, 'oversized', oversized, 'next', nextCursor, 'full', full,
     'gone', gone, 'stale', v.stale and 1 or 0, 'drift', drift and 1 or 0, 'tag', tag}
+  if copies then
+    for _, x in ipairs({'pinned', copies.pinned, 'digest', copies.digest, 'copied', copies.copied}) do
+      r[#r + 1] = x
+    end
+  end
+  return r
 end
 
 -- Where the cursor's event is now: positions stay put; a rebuilt index renumbers them.
@@ -974,7 +1027,6 @@ if A.types ~= '' then
   wanted = {}
   for t in string.gmatch(A.types, '[^\\n]+') do wanted[t] = true end
 end
-local maxCount, maxBytes, maxEntry = tonumber(A.maxCount), tonumber(A.maxBytes), tonumber(A.maxEntry)
 local pageStarted = A.pageStarted == '1'
 local out, bytes, oversized, full, drift = {}, 0, 0, 0, false
 -- Positions from \`low\` up are done; lowId is the event there when known.
@@ -1062,6 +1114,8 @@ return {'released', 1}
 -- @key meta     hash: what the index covers (dropped: it is rebuilt from the list)
 -- @key ids      zset: event id -> position (dropped)
 -- @key types    list: the type token of each indexed position (dropped)
+-- @key pinned   list: copies of pinned events (dropped: the index rebuilt from the list flags its own)
+-- @key digests  list: copies of digests (dropped)
 -- @arg sid      the session id
 -- @arg replace  1 to overwrite an existing session, else 0
 -- @arg score    the index score ("" to leave the index alone)
@@ -1077,7 +1131,7 @@ local hashTtl, listTtl, n = tonumber(A.hashTtl), tonumber(A.listTtl), tonumber(A
 if A.replace ~= '1' and (redis.call('EXISTS', K.session) == 1 or redis.call('EXISTS', K.events) == 1) then
   return {'written', 0}
 end
-redis.call('DEL', K.session, K.events, K.meta, K.ids, K.types)
+redis.call('DEL', K.session, K.events, K.meta, K.ids, K.types, K.pinned, K.digests)
 local first = REST + 2 * n
 -- In chunks: unpack() of thousands of values overflows Lua's stack.
 local function pushAll(command, key, from, to)

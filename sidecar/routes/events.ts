@@ -224,9 +224,16 @@ export const EVENT_SCHEMAS = {
       type: ['string', 'null'],
       description: 'The digest the window starts from; null when none was kept.',
     },
-    events_read: { ...COUNT, description: 'Stored events read to choose, newest first.' },
+    events_read: {
+      ...COUNT,
+      description:
+        'Stored events read to choose, newest first: only as far back as the window needed.',
+    },
     dropped: fields({
-      budget: { ...COUNT, description: 'Older events past the budget or max_events.' },
+      budget: {
+        ...COUNT,
+        description: 'Older events read and left out: past the budget or max_events.',
+      },
       tool_groups: {
         ...COUNT,
         description: 'Of those, tool calls dropped whole with their results.',

@@ -12,7 +12,7 @@ import type { MemoryV2Config } from '../config.js';
 import { BadRequestError } from '../errors.js';
 import { assembleBlock } from './block.js';
 import { rankBm25, words } from './bm25.js';
-import { SUMMARY } from '../window.js';
+import { SUMMARY, windowReadBytes } from '../window.js';
 import { recentWindow } from './recent.js';
 import type { ForgetRequest, ListRequest, RecallRequest, Scope, WriteRequest } from './schemas.js';
 import { checkScope, writeOwners } from './scope.js';
@@ -28,12 +28,6 @@ export interface MemoryV2Deps {
 /** Owner of a session a write creates when the attribution names no principal (KAOS's default). */
 const DEFAULT_USER = 'user';
 const DEFAULT_APP = 'agent';
-/**
- * The first read: 8 bytes per token asked for (a stored event is JSON around its
- * text), at least 8 KiB; each next read is 4 times larger. Most recalls take one.
- */
-const BYTES_PER_TOKEN = 8;
-const FIRST_READ_BYTES = 8 * 1024;
 
 export type RecalledFact = Fact & { score?: number };
 
@@ -185,9 +179,10 @@ export class MemoryV2 {
     let digest: MemoryEvent | undefined;
     let before: EventCursor | undefined;
     let remaining = store.maxReadBytes;
-    let pageBytes = Math.max(FIRST_READ_BYTES, limits.budget * BYTES_PER_TOKEN);
+    let soFar = { bytes: 0, tokens: 0 };
     for (;;) {
-      const page = await store.readEvents(id, { before, maxBytes: Math.min(pageBytes, remaining) });
+      const maxBytes = Math.min(windowReadBytes(limits.budget, soFar), remaining);
+      const page = await store.readEvents(id, { before, maxBytes });
       remaining -= page.bytes;
       digest ??= newestDigest(page.events);
       events = page.events.concat(events);
@@ -199,8 +194,8 @@ export class MemoryV2 {
         const summary = digest ?? (page.next ? await this.olderDigest(id, page.next) : undefined);
         return { recent: window.recent, summary: digestText(summary) };
       }
+      soFar = { bytes: store.maxReadBytes - remaining, tokens: window.tokens };
       before = page.next;
-      pageBytes *= 4;
     }
   }
 

@@ -190,6 +190,28 @@ function suite(start: () => Promise<Topology>) {
     expect(replaced.stderr).toMatch(/: 40 written, 0 already there and kept/);
   });
 
+  it('replaces a session with pinned events: none of them outlives the import', async () => {
+    const target = randomPrefix();
+    const reader = await startSidecar({ MEMORY_REDIS_URL: topo.url, MEMORY_KEY_PREFIX: target });
+    try {
+      const pinned = {
+        event_type: 'instruction',
+        content: 'Old rule.',
+        metadata: { pinned: true },
+      };
+      expect((await call(reader.url, 'POST', '/v1/sessions/s-7/events', pinned)).status).toBe(201);
+      const ran = await sessions(topo.url, ['import', '--replace', '--prefix', target], exported);
+      expect(ran.status).toBe(0);
+      const window = await call(reader.url, 'GET', '/v1/sessions/s-7/context?max_tokens=1000');
+      expect(window.status).toBe(200);
+      expect(window.body.context).toMatch(/^User: héllo 7 ✓\nAssistant: \{'nested'/);
+      expect(window.body.context).not.toContain('Old rule.');
+      expect(window.body.window.pinned).toBe(0);
+    } finally {
+      await reader.close();
+    }
+  });
+
   it('checks every record before writing anything: one unsound line and nothing is imported', async () => {
     const lines = exported.trim().split('\n');
     const target = randomPrefix();

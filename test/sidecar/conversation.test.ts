@@ -62,6 +62,10 @@ describe.each(Object.keys(TOPOLOGIES))('conversation on %s', (name) => {
       MEMORY_SUMMARY_MODEL: 'summariser-1',
       MEMORY_COMPACTION_TRIGGER_TOKENS: '400',
       MEMORY_COMPACTION_TARGET_TOKENS: '200',
+      // Folding is under test here, not deadlines: this sidecar shares the test's event
+      // loop, which a loaded machine can stall past the default 2 s, and a stalled loop
+      // runs the command's timer before it reads Redis's answer.
+      MEMORY_REDIS_TIMEOUT_MS: '15000',
     });
   });
 
@@ -214,6 +218,68 @@ describe.each(Object.keys(TOPOLOGIES))('conversation on %s', (name) => {
       const res = await get(`/v1/sessions/${sid}/context?max_tokens=300&format=messages`);
       expect(res.body.messages[0]).toEqual({ role: 'system', content: 'Be brief.' });
       expect(res.body.window.pinned).toBe(1);
+      // From the store's copy: the read stopped at the budget, not at the session's start.
+      expect(res.body.window.events_read).toBeLessThan(40);
+    });
+
+    /** Turns of 2 KB each through the API: far more than a small budget holds. */
+    const longTurns = (n: number) =>
+      Array.from({ length: n }, (_, i) => ({
+        event_type: i % 2 ? 'agent_response' : 'user_message',
+        content: `${i} ${'x'.repeat(2000)}`,
+      }));
+
+    it('keeps a pinned event that KAOS wrote itself however far back, reading it all', async () => {
+      const sid = `pinned-python-${name}`;
+      expect((await post(`/v1/sessions/${sid}/events`, longTurns(2))).status).toBe(201);
+      // As KAOS's Python writes an event (json.dumps, RPUSH): the store keeps no copy of it.
+      await sc.sidecar.redis.rpush(
+        sc.sidecar.store.keys.forSession(sid).events,
+        '{"event_id": "event_py_pinned", "timestamp": "2026-03-01T10:00:00.000000+00:00", "event_type": "instruction", "content": "Answer in Welsh.", "metadata": {"pinned": true}}',
+      );
+      expect((await post(`/v1/sessions/${sid}/events`, longTurns(300))).status).toBe(201);
+      const res = await get(`/v1/sessions/${sid}/context?max_tokens=300&format=messages`);
+      expect(res.body.messages[0]).toEqual({ role: 'system', content: 'Answer in Welsh.' });
+      expect(res.body.window.events_read).toBe(303);
+    });
+
+    it('starts from a summary a client wrote however far back, reading it all', async () => {
+      const sid = `summary-client-${name}`;
+      const first = await post(`/v1/sessions/${sid}/events`, longTurns(2));
+      await post(`/v1/sessions/${sid}/events`, {
+        event_type: 'summary',
+        content: 'Two long turns.',
+        metadata: {
+          from_event_id: first.body.events[0].event_id,
+          to_event_id: first.body.events[1].event_id,
+        },
+      });
+      expect((await post(`/v1/sessions/${sid}/events`, longTurns(300))).status).toBe(201);
+      const res = await get(`/v1/sessions/${sid}/context?max_tokens=300`);
+      expect(res.body.context.split('\n')[0]).toBe('Summary: Two long turns.');
+      expect(res.body.window.events_read).toBe(303);
+    });
+
+    it("starts from the store's digest however far back, reading only the newest events", async () => {
+      const sid = `digest-far-${name}`;
+      const first = await post(`/v1/sessions/${sid}/events`, longTurns(2));
+      const digest = await sc.sidecar.store.appendDigest(
+        sid,
+        {
+          summary: 'Two long turns, folded.',
+          fromEventId: first.body.events[0].event_id,
+          toEventId: first.body.events[1].event_id,
+        },
+        {},
+      );
+      expect(digest.stored).toBe(true);
+      expect((await post(`/v1/sessions/${sid}/events`, longTurns(300))).status).toBe(201);
+      const res = await get(`/v1/sessions/${sid}/context?max_tokens=300`);
+      expect(res.body.context.split('\n')[0]).toBe('Summary: Two long turns, folded.');
+      expect(res.body.window.digest_event_id).toBe(
+        digest.stored ? digest.event.event_id : undefined,
+      );
+      expect(res.body.window.events_read).toBeLessThan(40);
     });
 
     it('starts from the newest digest and leaves out what it summarises', async () => {
@@ -356,7 +422,7 @@ describe.each(Object.keys(TOPOLOGIES))('conversation on %s', (name) => {
               event_type: i % 2 ? 'agent_response' : 'user_message',
               content: `writer ${writer} says ${i}: ${'words to fold '.repeat(3)}`,
             });
-            expect(res.status).toBe(201);
+            expect(res.status, JSON.stringify(res.body)).toBe(201);
             ids.push(res.body.events[0].event_id);
           }
           return ids;
@@ -370,7 +436,7 @@ describe.each(Object.keys(TOPOLOGIES))('conversation on %s', (name) => {
           event_type: i % 2 ? 'agent_response' : 'user_message',
           content: `later turn ${i}: ${'words to fold '.repeat(3)}`,
         });
-        expect(res.status).toBe(201);
+        expect(res.status, JSON.stringify(res.body)).toBe(201);
         more.push(res.body.events[0].event_id);
       }
       stored.push(more);

@@ -17,11 +17,11 @@ local function sessionKeys(H, sid)
 end
 
 local function loadMeta(S)
-  local m = redis.call('HMGET', S.meta, 'total', 'len', 'tail', 'created', 'from', 'seq', 'hold', 'digests', 'drift')
+  local m = redis.call('HMGET', S.meta, 'total', 'len', 'tail', 'created', 'from', 'seq', 'hold', 'digests', 'drift', 'uncopied')
   return {
     total = tonumber(m[1]), len = tonumber(m[2]), tail = m[3] or '', created = m[4] or '',
     from = tonumber(m[5]), seq = tonumber(m[6]) or 0, hold = m[7] or nil,
-    digests = tonumber(m[8]) or 0, drift = m[9] ~= false,
+    digests = tonumber(m[8]) or 0, drift = m[9] ~= false, uncopied = m[10] ~= false,
   }
 end
 
@@ -96,11 +96,18 @@ local function trimIndex(S, from, base)
   return from
 end
 
--- Indexes one entry at `pos`; `push` is RPUSH (newer) or LPUSH (older).
+-- Indexes one entry at `pos`; `push` is RPUSH (newer) or LPUSH (older). Entries
+-- indexed here were not appended by the sidecar, so a pinned event or a digest among
+-- them has no copy: the session's copies are then no longer all there is (meta
+-- uncopied). Told by a plain search, so content that merely says so counts too.
 local function indexEntry(S, pos, item, push)
   local info = entryInfo(item)
   if info then redis.call('ZADD', S.ids, 'GT', pos, info.id) end
-  redis.call(push, S.types, info and info.typeToken or '?')
+  local token = info and info.typeToken or '?'
+  redis.call(push, S.types, token)
+  if token == '"summary"' or token == '?' or string.find(item, '"pinned":%s*true') then
+    redis.call('HSET', S.meta, 'uncopied', 1)
+  end
 end
 
 -- Brings the index up to the list as `v` saw it, then fills it in backwards within
@@ -115,6 +122,7 @@ local function sync(S, v, budget)
       redis.call('DEL', S.pinned, S.digests)
       m.seq, m.digests = 0, 0
       redis.call('HSET', S.meta, 'seq', 0, 'digests', 0)
+      redis.call('HDEL', S.meta, 'uncopied')
     end
   end
   for k = #v.fresh, 1, -1 do indexEntry(S, v.total - k, v.fresh[k], 'RPUSH') end
@@ -207,19 +215,18 @@ local function touch(S, ttl, held)
   end
 end
 
--- The index keys live as long as the list they describe (none while it is held).
+-- The index keys and the copies live as long as the list they describe (none while
+-- it is held): another writer's appends keep the list alive, and the copies must not
+-- expire before the meta that says whether they are all there is.
+local FOLLOWERS = {'meta', 'ids', 'types', 'pinned', 'digests'}
 local function followTtl(S)
   if redis.call('HEXISTS', S.meta, 'hold') == 1 then
-    redis.call('PERSIST', S.meta)
-    redis.call('PERSIST', S.ids)
-    redis.call('PERSIST', S.types)
+    for _, part in ipairs(FOLLOWERS) do redis.call('PERSIST', S[part]) end
     return
   end
   local ttl = redis.call('PTTL', S.events)
   if ttl > 0 then
-    redis.call('PEXPIRE', S.meta, ttl)
-    redis.call('PEXPIRE', S.ids, ttl)
-    redis.call('PEXPIRE', S.types, ttl)
+    for _, part in ipairs(FOLLOWERS) do redis.call('PEXPIRE', S[part], ttl) end
   end
 end
 
