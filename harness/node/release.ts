@@ -135,6 +135,11 @@ export async function getJson<T = unknown>(cluster: NodeCluster, ...args: string
   return JSON.parse(await cluster.kubectl([...args, '-o', 'json'])) as T;
 }
 
+export interface ContainerJson {
+  name: string;
+  readinessProbe?: { periodSeconds?: number; failureThreshold?: number };
+}
+
 export interface PodJson {
   metadata: {
     name: string;
@@ -143,7 +148,10 @@ export interface PodJson {
     annotations?: Record<string, string>;
     deletionTimestamp?: string;
   };
-  spec: { initContainers?: { name: string }[]; containers: { name: string }[] };
+  spec: {
+    initContainers?: ContainerJson[];
+    containers: ContainerJson[];
+  };
   status: {
     phase?: string;
     initContainerStatuses?: ContainerStatusJson[];

@@ -4,6 +4,7 @@
 // restarts the sidecar), the sidecar runs unprivileged on a read-only root, and a session
 // far larger than the sidecar's memory limit is read in pages, concurrently, with no OOM.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ANNOTATIONS } from '../../lib/contract.js';
 import type { NodeCluster } from '../../harness/node/cluster.js';
 import { IMAGE_NAMES } from '../../harness/node/images.js';
 import {
@@ -82,11 +83,21 @@ try { fs.writeFileSync('/kaos-probe', 'x'); root = 'writable'; } catch (e) { roo
 console.log(JSON.stringify({ uid: field('Uid'), gid: field('Gid'), capEff: field('CapEff'),
   capBnd: field('CapBnd'), noNewPrivs: field('NoNewPrivs'), root }));`;
 
+/** The agent's readiness timing, by annotation: not ready after 2 misses 2 s apart, not 3 x 10 s. */
+const READINESS = { periodSeconds: 2, failureThreshold: 2 };
+
 function agentPod(name: string, command: string[]) {
   return {
     apiVersion: 'v1',
     kind: 'Pod',
-    metadata: { name, labels: { agent: 'sidecar-agent' } },
+    metadata: {
+      name,
+      labels: { agent: 'sidecar-agent' },
+      annotations: {
+        [ANNOTATIONS.readinessPeriodSeconds]: String(READINESS.periodSeconds),
+        [ANNOTATIONS.readinessFailureThreshold]: String(READINESS.failureThreshold),
+      },
+    },
     spec: {
       terminationGracePeriodSeconds: 1,
       containers: [{ name: 'agent', image: IMAGE_NAMES.app(), command }],
@@ -236,6 +247,8 @@ describe('the injected sidecar on a real node, default install', () => {
   });
 
   it('turns readiness off while Redis is away and back on after, with no restart', async () => {
+    const probe = (await pod('agent')).spec.initContainers?.[0]?.readinessProbe;
+    expect(probe).toMatchObject(READINESS);
     const sts = `statefulset/${RELEASE}-redis`;
     const began = Date.now();
     await kubectl('-n', RELEASE_NS, 'scale', sts, '--replicas=0');
