@@ -55,12 +55,23 @@ const B_MAX_SESSIONS = 3;
 
 // One HTTP call from inside a container of the project's image (node 20's fetch): busybox
 // wget cannot send PUT or DELETE. Prints {status, body}.
+/** Requests made in turn by one process in the agent's container: [method, path, body?] each. */
 const HTTP = [
-  'const [m, p, b] = process.argv.slice(1);',
-  'fetch(process.env.MEMORY_API_URL + p, { method: m,',
-  "  headers: b ? { 'content-type': 'application/json' } : {}, body: b || undefined })",
-  '  .then(async (r) => console.log(JSON.stringify({ status: r.status, body: await r.text() })),',
-  '    (e) => console.log(JSON.stringify({ status: 0, body: String(e) })));',
+  'const requests = JSON.parse(process.argv[1]);',
+  '(async () => {',
+  '  const out = [];',
+  '  for (const [m, p, b] of requests) {',
+  '    try {',
+  '      const r = await fetch(process.env.MEMORY_API_URL + p, { method: m,',
+  "        headers: b ? { 'content-type': 'application/json' } : {},",
+  '        body: b ? JSON.stringify(b) : undefined });',
+  '      out.push({ status: r.status, body: await r.text() });',
+  '    } catch (e) {',
+  '      out.push({ status: 0, body: String(e) });',
+  '    }',
+  '  }',
+  '  console.log(JSON.stringify(out));',
+  '})();',
 ].join('\n');
 
 interface Reply {
@@ -135,31 +146,32 @@ describe('namespaces as tenants on a real node', () => {
   ];
 
   /** An HTTP call through the sidecar of the agent in `namespace`. */
-  const call = async (
+  /** Requests made one after the other in one `kubectl exec` (a few ms apart, not seconds). */
+  const calls = async (
     namespace: string,
-    method: string,
-    path: string,
-    body?: unknown,
-  ): Promise<Reply> => {
+    requests: [method: string, path: string, body?: unknown][],
+  ): Promise<Reply[]> => {
     const out = await kubectl(
       ...inAgent(namespace),
       '--',
       'node',
       '-e',
       HTTP,
-      method,
-      path,
-      ...(body === undefined ? [] : [JSON.stringify(body)]),
+      JSON.stringify(requests),
     );
-    const reply = JSON.parse(out) as { status: number; body: string };
-    let json: unknown;
-    try {
-      json = JSON.parse(reply.body);
-    } catch {
-      json = undefined;
-    }
-    return { ...reply, json };
+    return (JSON.parse(out) as { status: number; body: string }[]).map((reply) => {
+      let json: unknown;
+      try {
+        json = JSON.parse(reply.body);
+      } catch {
+        json = undefined;
+      }
+      return { ...reply, json };
+    });
   };
+
+  const call = async (namespace: string, method: string, path: string, body?: unknown) =>
+    (await calls(namespace, [[method, path, body]]))[0]!;
 
   /** Sessions the sidecar of `namespace` evicted for its cap, from its metrics port. */
   const evicted = async (namespace: string): Promise<number> => {
@@ -269,7 +281,6 @@ describe('namespaces as tenants on a real node', () => {
   });
 
   it("lets B's sidecar neither read, list, forge nor erase A's sessions", async () => {
-    expect((await write(b, 'b-chat', 'B speaking')).status).toBe(201);
     const id = AGENT.session;
     expect((await call(b, 'GET', `/v1/sessions/${id}`)).status).toBe(404);
     expect((await call(b, 'GET', `/v1/sessions/${id}/summaries`)).status).toBe(404);
@@ -282,20 +293,27 @@ describe('namespaces as tenants on a real node', () => {
     expect(context.status).toBe(200);
     expect(context.body).not.toContain(AGENT.message);
 
-    const listed = await call(b, 'GET', '/v1/sessions');
-    expect(listed.status).toBe(200);
-    expect(listed.json.sessions.map((s: { session_id: string }) => s.session_id)).toEqual([
+    // In one process, a few ms apart: B's sessions live only B_TTL, and a kubectl exec
+    // each takes a second or more on a loaded machine.
+    const turn = (content: string) => ({ event_type: 'user_message', content });
+    const [written, listed, kaos, forged, erased] = await calls(b, [
+      ['POST', '/v1/sessions/b-chat/events', turn('B speaking')],
+      ['GET', '/v1/sessions'],
+      ['GET', '/memory/sessions'],
+      // A "user" turn under A's session id lands in B's own session of that name.
+      ['POST', `/v1/sessions/${AGENT.session}/events`, turn('forged by B')],
+      // Erasure by user (every team's sessions belong to "user" by default) reaches B's only.
+      ['DELETE', '/v1/sessions?user_id=user'],
+    ]);
+    expect(written!.status).toBe(201);
+    expect(listed!.status).toBe(200);
+    expect(listed!.json.sessions.map((s: { session_id: string }) => s.session_id)).toEqual([
       'b-chat',
     ]);
-    const kaos = await call(b, 'GET', '/memory/sessions');
-    expect(kaos.body).not.toContain(AGENT.session);
-
-    // A "user" turn under A's session id lands in B's own session of that name.
-    expect((await write(b, AGENT.session, 'forged by B')).status).toBe(201);
-    // Erasure by user (every team's sessions belong to "user" by default) reaches B's only.
-    const erased = await call(b, 'DELETE', '/v1/sessions?user_id=user');
-    expect(erased.status).toBe(200);
-    expect(erased.json.deleted).toBe(2);
+    expect(kaos!.body).not.toContain(AGENT.session);
+    expect(forged!.status).toBe(201);
+    expect(erased!.status).toBe(200);
+    expect(erased!.json.deleted).toBe(2);
 
     const fromA = await call(a, 'GET', `/v1/sessions/${AGENT.session}/events`);
     expect(fromA.status).toBe(200);
@@ -417,8 +435,15 @@ describe('namespaces as tenants on a real node', () => {
     // Eviction: more sessions than B's cap; the oldest unheld ones go, the held one stays.
     // (B's sidecar counts what it evicted: later-1 went for the cap, not its short TTL.)
     const evictedBefore = await evicted(b);
-    for (let i = 1; i <= B_MAX_SESSIONS + 1; i++)
-      expect((await write(b, `later-${i}`, `later ${i}`)).status).toBe(201);
+    const later = await calls(
+      b,
+      Array.from({ length: B_MAX_SESSIONS + 1 }, (_, i) => [
+        'POST',
+        `/v1/sessions/later-${i + 1}/events`,
+        { event_type: 'user_message', content: `later ${i + 1}` },
+      ]),
+    );
+    expect(later.map((reply) => reply.status)).toEqual(later.map(() => 201));
     expect(Number((await redisCli(cluster, admin, 'EXISTS', sessionKey(b, 'later-1')))[0])).toBe(0);
     expect(await evicted(b)).toBeGreaterThan(evictedBefore);
     expect((await call(b, 'GET', '/v1/sessions/held/events')).status).toBe(200);
