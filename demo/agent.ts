@@ -10,24 +10,20 @@ import {
   type V1Pod,
 } from '@kubernetes/client-node';
 import type { ControlPlane } from '../harness/kube.js';
-import { ANNOTATIONS } from '../lib/contract.js';
+import { ANNOTATIONS, SIDECAR_METRICS_PORT, SIDECAR_PORT } from '../lib/contract.js';
 import { apiEnvSources, findContainer, renderContainerEnv } from '../harness/podenv.js';
 
 export const AGENT_LABEL = 'memory-agent';
 export const SIDECAR = 'kaos-memory';
 export const STATUS_ANNOTATION = ANNOTATIONS.status;
 export const RECORD_ANNOTATION = ANNOTATIONS.injected;
-const PORT_ANNOTATION = 'memory.kaos.tools/sidecar-port';
-const CONTRACT_PORT = 8790;
-/** The chart's default `sidecar.metricsPort`. */
-export const METRICS_PORT = 9790;
 
 /** What a team writes for an agent: a label, and nothing about memory. */
 export function agentPod(name: string, sidecarPort: number): V1Pod {
   // In a cluster each pod has its own loopback, so 8790 is always free; on this
   // machine it may not be, and the pod asks for another port the documented way.
   const annotations =
-    sidecarPort === CONTRACT_PORT ? undefined : { [PORT_ANNOTATION]: String(sidecarPort) };
+    sidecarPort === SIDECAR_PORT ? undefined : { [ANNOTATIONS.port]: String(sidecarPort) };
   return {
     apiVersion: 'v1',
     kind: 'Pod',
@@ -42,7 +38,7 @@ export function agentPod(name: string, sidecarPort: number): V1Pod {
 
 /** 8790 when nothing on this machine listens there, else a free port. */
 export function sidecarPort(): Promise<number> {
-  return portOr(CONTRACT_PORT);
+  return portOr(SIDECAR_PORT);
 }
 
 /**
@@ -50,7 +46,7 @@ export function sidecarPort(): Promise<number> {
  * free one: where the sidecar runs as a local process it shares the machine's ports.
  */
 export function metricsPort(): Promise<number> {
-  return portOr(METRICS_PORT);
+  return portOr(SIDECAR_METRICS_PORT);
 }
 
 function portOr(preferred: number): Promise<number> {

@@ -20,7 +20,6 @@ import {
   isNativeSidecar,
   readPod,
   renderEnv,
-  METRICS_PORT,
   metricsPort,
   SIDECAR,
   sidecarPort,
@@ -31,6 +30,7 @@ import { ContainerProcess } from '../harness/container.js';
 import { appendOnlyFiles, keysUnder } from './inspect.js';
 import { CHART_DIR, helmInstall, RELEASE, valuesYaml, webhookDeployment } from './platform.js';
 import { readStatus } from '../webhook/status.js';
+import { SIDECAR_METRICS_PORT } from '../lib/contract.js';
 import { message, type StoryContext } from './story.js';
 import * as ui from './ui.js';
 
@@ -169,7 +169,7 @@ async function installChart(
     redisUrl,
     passwordSecret: SECRET,
     webhookPort,
-    ...(metrics === METRICS_PORT ? {} : { metricsPort: metrics }),
+    ...(metrics === SIDECAR_METRICS_PORT ? {} : { metricsPort: metrics }),
   });
   ui.say('values.yaml:');
   ui.block(values);

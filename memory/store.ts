@@ -626,25 +626,18 @@ export class MemoryStore {
   private async readEntries(
     sessionId: string,
     opts: Parameters<MemoryStore['readEvents']>[1],
-  ): Promise<{
-    entries: { position: number; raw: string }[];
-    oversized: number;
-    next: EventCursor | undefined;
-    etag: string | undefined;
-    bytes: number;
-    copies: RawCopies | undefined;
-  }> {
+  ): Promise<RawRead> {
     const k = this.keys.forSession(sessionId);
     const limit = opts.limit ?? this.limits.maxSessionEvents;
     const maxBytes = Math.min(opts.maxBytes ?? Infinity, this.limits.maxReadBytes);
     const types = opts.types ? opts.types.map((t) => pyDumps(t)).join('\n') : '';
-    const out = {
-      entries: [] as { position: number; raw: string }[],
+    const out: RawRead = {
+      entries: [],
       oversized: 0,
-      next: undefined as EventCursor | undefined,
-      etag: undefined as string | undefined,
+      next: undefined,
+      etag: undefined,
       bytes: 0,
-      copies: undefined as RawCopies | undefined,
+      copies: undefined,
     };
     let before = opts.before;
     for (let calls = 0; calls < READ_CALLS; calls++) {
@@ -873,6 +866,17 @@ function cursorOf(row: { score: string; session_id: string }): SessionCursor {
 
 /** read.lua's copies as it returns them: pinned newest first. */
 type RawCopies = { pinned: string[]; digest: string | undefined; copied: boolean };
+
+/** What readEvents' script calls returned, before decoding: entries newest first. */
+interface RawRead {
+  entries: { position: number; raw: string }[];
+  oversized: number;
+  next: EventCursor | undefined;
+  etag: string | undefined;
+  /** The entries' bytes. */
+  bytes: number;
+  copies: RawCopies | undefined;
+}
 
 /** read.lua's copies, decoded; an undecodable one makes them incomplete. */
 function decodeCopies(raw: RawCopies): {

@@ -3,8 +3,8 @@ import jsonpatch from 'fast-json-patch';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_RESOURCES, type InjectConfig } from './config.js';
 import { envDefaults, escapePointer, inject, urlWithPasswordRef } from './inject.js';
-import { applyOverrides, parseQuantity } from './overrides.js';
-import { probeCommand } from './container.js';
+import { applyOverrides, parseQuantity, type SidecarSettings } from './overrides.js';
+import { probeCommand, sidecarContainer } from './container.js';
 import { readStatus } from './status.js';
 
 const config: InjectConfig = {
@@ -351,6 +351,44 @@ describe('inject', () => {
       '/spec/containers/0/env',
       '/spec/initContainers',
     ]);
+  });
+});
+
+describe('probe timing', () => {
+  const settings: SidecarSettings = {
+    image: 'kaos-memory:test',
+    port: 8790,
+    portFromAnnotation: false,
+    resources: DEFAULT_RESOURCES,
+  };
+
+  it('probes readiness every 10 s with 3 failures by default', () => {
+    const { readinessProbe, livenessProbe } = sidecarContainer(config, settings);
+    expect(readinessProbe).toEqual({
+      exec: { command: probeCommand(8790, '/readyz') },
+      timeoutSeconds: 3,
+      periodSeconds: 10,
+      failureThreshold: 3,
+    });
+    expect(livenessProbe).toMatchObject({ periodSeconds: 20, failureThreshold: 3 });
+  });
+
+  it('takes the readiness timing the settings carry, each field on its own', () => {
+    const both = sidecarContainer(config, {
+      ...settings,
+      readiness: { periodSeconds: 2, failureThreshold: 2 },
+    });
+    expect(both.readinessProbe).toMatchObject({
+      periodSeconds: 2,
+      failureThreshold: 2,
+      timeoutSeconds: 3,
+    });
+    expect(both.livenessProbe).toMatchObject({ periodSeconds: 20, failureThreshold: 3 });
+    expect(both.startupProbe).toMatchObject({ periodSeconds: 1, failureThreshold: 60 });
+    const period = sidecarContainer(config, { ...settings, readiness: { periodSeconds: 5 } });
+    expect(period.readinessProbe).toMatchObject({ periodSeconds: 5, failureThreshold: 3 });
+    const threshold = sidecarContainer(config, { ...settings, readiness: { failureThreshold: 7 } });
+    expect(threshold.readinessProbe).toMatchObject({ periodSeconds: 10, failureThreshold: 7 });
   });
 });
 

@@ -43,7 +43,7 @@ if A.copies == '1' and created then
   local bytes = 0
   copies = {pinned = {}, digest = false, copied = 1}
   local length = redis.call('LLEN', K.pinned)
-  if v.stale or v.drift or v.meta.uncopied or length >= PINNED_MAX then copies.copied = 0 end
+  if v.stale or v.meta.uncopied or length >= PINNED_MAX then copies.copied = 0 end
   for i = length - 1, 0, -1 do
     if spent(budget) then
       copies.copied = 0

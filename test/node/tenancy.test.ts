@@ -53,9 +53,12 @@ const TTL = 'memory.kaos.tools/session-ttl-seconds';
 const B_TTL = 10;
 const B_MAX_SESSIONS = 3;
 
-// One HTTP call from inside a container of the project's image (node 20's fetch): busybox
-// wget cannot send PUT or DELETE. Prints {status, body}.
-/** Requests made in turn by one process in the agent's container: [method, path, body?] each. */
+/** A user turn, as each agent writes one. */
+const turn = (content: string) => ({ event_type: 'user_message', content });
+
+// HTTP calls from inside a container of the project's image (node 20's fetch): busybox
+// wget cannot send PUT or DELETE. Takes [method, path, body?] requests as JSON, makes them
+// in turn and prints their [{status, body}].
 const HTTP = [
   'const requests = JSON.parse(process.argv[1]);',
   '(async () => {',
@@ -145,8 +148,7 @@ describe('namespaces as tenants on a real node', () => {
     SEED.container,
   ];
 
-  /** An HTTP call through the sidecar of the agent in `namespace`. */
-  /** Requests made one after the other in one `kubectl exec` (a few ms apart, not seconds). */
+  /** HTTP calls through the sidecar of the agent in `namespace`, in one `kubectl exec` (ms apart). */
   const calls = async (
     namespace: string,
     requests: [method: string, path: string, body?: unknown][],
@@ -189,10 +191,7 @@ describe('namespaces as tenants on a real node', () => {
   };
 
   const write = (namespace: string, session: string, content: string) =>
-    call(namespace, 'POST', `/v1/sessions/${session}/events`, {
-      event_type: 'user_message',
-      content,
-    });
+    call(namespace, 'POST', `/v1/sessions/${session}/events`, turn(content));
 
   /** What the attacker's container prints (stdout and stderr) and its exit status. */
   const attack = (namespace: string, container: string, script: string) =>
@@ -295,7 +294,6 @@ describe('namespaces as tenants on a real node', () => {
 
     // In one process, a few ms apart: B's sessions live only B_TTL, and a kubectl exec
     // each takes a second or more on a loaded machine.
-    const turn = (content: string) => ({ event_type: 'user_message', content });
     const [written, listed, kaos, forged, erased] = await calls(b, [
       ['POST', '/v1/sessions/b-chat/events', turn('B speaking')],
       ['GET', '/v1/sessions'],
@@ -440,7 +438,7 @@ describe('namespaces as tenants on a real node', () => {
       Array.from({ length: B_MAX_SESSIONS + 1 }, (_, i) => [
         'POST',
         `/v1/sessions/later-${i + 1}/events`,
-        { event_type: 'user_message', content: `later ${i + 1}` },
+        turn(`later ${i + 1}`),
       ]),
     );
     expect(later.map((reply) => reply.status)).toEqual(later.map(() => 201));
