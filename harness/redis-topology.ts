@@ -116,7 +116,7 @@ export class SentinelGroup {
   /** The data node the sentinels name as primary now. */
   async primary(): Promise<RedisNode> {
     for (const sentinel of this.sentinels) {
-      if (!sentinel.running) continue;
+      if (!sentinel.running || sentinel.paused) continue;
       try {
         const reply = (await sentinel.command(
           'SENTINEL',

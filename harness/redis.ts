@@ -104,12 +104,17 @@ export class RedisNode {
     await this.proc?.kill();
   }
 
+  /** Stopped by SIGSTOP: it accepts connections and answers nothing. */
+  paused = false;
+
   pause(): void {
     this.proc?.signal('SIGSTOP');
+    this.paused = true;
   }
 
   resume(): void {
     this.proc?.signal('SIGCONT');
+    this.paused = false;
   }
 
   private async ping(): Promise<boolean> {

@@ -10,7 +10,11 @@
 // - a socket that stops answering while commands are pending is destroyed and
 //   replaced (`socketTimeout`), so a black-holed connection is noticed in seconds;
 // - on Sentinel, READONLY (a primary demoted by a failover) drops the connection so
-//   the sentinels are asked for the new primary; the failed command is not resent.
+//   the sentinels are asked for the new primary; the failed command is not resent;
+// - on Sentinel, a sentinel that accepts connections but does not answer (stopped,
+//   overloaded) is given up after the deadline and the next one asked;
+// - a client ioredis gives up on (status `end`) that this process did not close is
+//   started again (see `restartWhenEnded`).
 // The password can change while the client runs (updatePassword): the next connect uses
 // the new one, and open connections are re-authenticated with AUTH, which writes nothing.
 // While Redis refuses the credentials at connect or reconnect, every command fails at once
@@ -49,6 +53,7 @@ const QUIT_TIMEOUT_MS = 1_000;
  * shutdown or a command-line tool's exit. Then the connection is dropped for sure.
  */
 export async function closeRedis(client: RedisClient): Promise<void> {
+  closedHere.add(client);
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise((resolve) => (timer = setTimeout(resolve, QUIT_TIMEOUT_MS)));
   await Promise.race([client.quit().catch(() => undefined), late]);
@@ -56,6 +61,36 @@ export async function closeRedis(client: RedisClient): Promise<void> {
   client.disconnect();
 }
 const backoff = (attempt: number) => Math.min(50 * 2 ** Math.min(attempt, 6), MAX_BACKOFF_MS);
+
+/** Clients this process closed: the end of any other is ioredis giving up. */
+const closedHere = new WeakSet<RedisClient>();
+
+/** Drops the connection at once, without QUIT (a client that never connected, say). */
+export function dropRedis(client: RedisClient): void {
+  closedHere.add(client);
+  client.disconnect();
+}
+
+/**
+ * ioredis 6 ends a Sentinel client for good (status `end`, every command "Connection is
+ * closed" from then on) when a sentinel announces +switch-master while the client is
+ * asking the sentinels where the primary is: the failover detector drops the connect
+ * under way, and a connect that fails that way is not retried. Under load this is the
+ * common case of a crashed primary (the client reconnects at once, the sentinels are slow
+ * to answer), and a sidecar would answer 503 until its pod restarts. So a client that
+ * ends without `closeRedis` or `dropRedis` connects again, with the same backoff.
+ */
+function restartWhenEnded(client: Redis): void {
+  let attempts = 0;
+  client.on('ready', () => (attempts = 0));
+  client.on('end', () => {
+    if (closedHere.has(client)) return;
+    setTimeout(() => {
+      if (!closedHere.has(client) && client.status === 'end')
+        client.connect().catch(() => undefined);
+    }, backoff(++attempts)).unref();
+  });
+}
 
 /** A client for `topology`, not yet connected (call `connect()`). */
 export function connectRedis(
@@ -95,6 +130,8 @@ export function connectRedis(
         : {}),
       enableTLSForSentinelMode: topology.tls,
       sentinelRetryStrategy: backoff,
+      // A sentinel that does not answer would hold the search for the primary for good.
+      sentinelCommandTimeout: Math.max(options.timeoutMs, 1_000),
       // Subscribe to the sentinels' +switch-master: follow a failover as it is announced.
       failoverDetector: true,
       // A primary demoted under us: reconnect, asking the sentinels again.
@@ -125,6 +162,7 @@ export function connectRedis(
     client = new Cluster(topology.seeds, clusterOptions);
   }
 
+  if (!(client instanceof Cluster)) restartWhenEnded(client);
   failOnRefusal(client);
   client.on('ready', () => events.ready?.());
   client.on('error', (err: Error) => events.down?.(err));

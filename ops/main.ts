@@ -8,6 +8,7 @@ import { intEnv, optionalEnv, stringEnv } from '../lib/env.js';
 import { redisUrlEnv } from '../lib/redis-url.js';
 import {
   closeRedis,
+  dropRedis,
   connectRedis,
   credentialsRefusal,
   type RedisClient,
@@ -198,7 +199,7 @@ export async function openStore(
     await redis.connect();
     if (redis instanceof Cluster) await connectMasters(redis, timeoutMs);
   } catch (err) {
-    redis.disconnect();
+    dropRedis(redis);
     if (refused) {
       throw new Error(
         `Redis refused the credentials (${refused.message}); check ${ENV.redisPasswordFile} or ${ENV.redisPassword}`,

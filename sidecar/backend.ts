@@ -72,7 +72,7 @@ export function openStore(config: SidecarConfig, log: Logger, metrics?: SidecarM
       },
     },
   );
-  watchPassword(config, redis, log);
+  const stopWatching = watchPassword(config, redis, log);
   const store = new MemoryStore(
     redis,
     {
@@ -105,15 +105,16 @@ export function openStore(config: SidecarConfig, log: Logger, metrics?: SidecarM
   );
   const close = async () => {
     closing = true;
+    stopWatching();
     await closeRedis(redis);
   };
   return { redis, store, close };
 }
 
-/** Follows MEMORY_REDIS_PASSWORD_FILE for as long as the client lives. */
-function watchPassword(config: SidecarConfig, redis: RedisClient, log: Logger): void {
+/** Follows MEMORY_REDIS_PASSWORD_FILE until the returned function is called. */
+function watchPassword(config: SidecarConfig, redis: RedisClient, log: Logger): () => void {
   const file = config.redisPasswordFile;
-  if (!file) return;
+  if (!file) return () => undefined;
   if (file.fellBack) {
     log.warn(
       { file: file.path },
@@ -133,5 +134,5 @@ function watchPassword(config: SidecarConfig, redis: RedisClient, log: Logger): 
     }
   });
   watcher.start();
-  redis.once('end', () => watcher.stop());
+  return () => watcher.stop();
 }

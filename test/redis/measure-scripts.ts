@@ -8,7 +8,7 @@
 // the table gives the sum over its calls and the longest single call (the median of
 // REPEAT runs; each append follows a large entry, which it reads), and the Lua
 // interpreter's memory (used_memory_lua) at its highest after a call.
-import { connectRedis, type RedisClient } from '../../memory/connection.js';
+import { connectRedis, dropRedis, type RedisClient } from '../../memory/connection.js';
 import { MemoryStore } from '../../memory/store.js';
 import { RedisServer } from '../../harness/redis.js';
 
@@ -117,7 +117,7 @@ async function main(): Promise<void> {
       console.error(rows.at(-1));
     }
   } finally {
-    redis.disconnect();
+    dropRedis(redis);
     (admin as unknown as { disconnect(): void }).disconnect();
     await server.stop();
   }

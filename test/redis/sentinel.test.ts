@@ -86,6 +86,20 @@ function fireAndForgetWriters(url: string, session: string, writers: number) {
   };
 }
 
+function write(url: string, session: string, id: string) {
+  return call(url, 'POST', `/v1/sessions/${session}/events`, {
+    event_id: id,
+    event_type: 'user_message',
+    content: id,
+  }).catch(() => ({ status: 0 }));
+}
+
+/** Connections subscribed to a channel on `sentinel` (CLIENT LIST's `sub=`). */
+async function subscribers(sentinel: RedisNode): Promise<number> {
+  const list = String(await sentinel.command('CLIENT', 'LIST'));
+  return list.split('\n').filter((line) => /\bsub=[1-9]/.test(line)).length;
+}
+
 async function storedIds(node: RedisNode, key: string): Promise<string[]> {
   const client = node.client();
   try {
@@ -205,6 +219,54 @@ describe('Redis Sentinel', () => {
       `sentinel failover, MIN_REPLICAS=1: ${load.acked.length} acknowledged, 0 lost, writes resumed ${resumedMs} ms after the kill, ${load.failures.length} retried attempts`,
     );
   }, 120_000);
+
+  // ioredis's failover detector subscribes to every sentinel's +switch-master; when the
+  // announcement comes while the client is still asking a sentinel where the primary is,
+  // ioredis 6 drops that connect and never tries again (status `end`): the sidecar answered
+  // 503 for good. Here a stopped sentinel holds that question open until the announcement
+  // has come (event, not timing: the detector's subscriptions close when it fires).
+  it('a failover announced while it asks a sentinel that does not answer: it connects to the new primary', async () => {
+    const g = await group();
+    const sc = await sidecar({ MEMORY_REDIS_URL: g.url(), MEMORY_REDIS_TIMEOUT_MS: '30000' });
+    expect((await write(sc.url, 'held', 'before')).status).toBe(201);
+    // The sidecar asked the first sentinel, which its client asks first again.
+    const [asked, ...others] = g.sentinels;
+    await pollUntil('the failover detector subscribed', async () => {
+      for (const s of others) if ((await subscribers(s)) === 0) return false;
+      return true;
+    });
+    const old = await g.primary();
+    asked!.pause();
+    await old.kill();
+    const next = await g.waitFailover(old);
+    await pollUntil('the failover detector fired', async () => {
+      for (const s of others) if ((await subscribers(s)) > 0) return false;
+      return true;
+    });
+    asked!.resume();
+    await pollUntil(
+      'a write acknowledged after the failover',
+      async () => (await write(sc.url, 'held', 'after')).status === 201,
+      { timeoutMs: 30_000 },
+    );
+    expect(await storedIds(next, `${sc.prefix}:events:held`)).toEqual(['before', 'after']);
+  });
+
+  it('a sentinel that stops answering does not hold it: it asks the others and follows the failover', async () => {
+    const g = await group();
+    const sc = await sidecar({ MEMORY_REDIS_URL: g.url(), MEMORY_REDIS_TIMEOUT_MS: '1000' });
+    expect((await write(sc.url, 'hung', 'before')).status).toBe(201);
+    const old = await g.primary();
+    g.sentinels[0]!.pause(); // the one its client asks first, for the rest of the test
+    await old.kill();
+    const next = await g.waitFailover(old);
+    await pollUntil(
+      'a write acknowledged after the failover',
+      async () => (await write(sc.url, 'hung', 'after')).status === 201,
+      { timeoutMs: 30_000 },
+    );
+    expect(await storedIds(next, `${sc.prefix}:events:hung`)).toEqual(['before', 'after']);
+  });
 
   it('MIN_REPLICAS=0 under load: a primary crash loses no acknowledged event twice, and the loss is counted', async () => {
     const g = await group();
