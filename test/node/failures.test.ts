@@ -141,6 +141,19 @@ describe('failures on a real node, default install', () => {
         `deployment/${WEBHOOK}`,
         '--timeout=120s',
       );
+      // Ready pods are not yet a routed Service (the EndpointSlice, then kube-proxy's rules,
+      // follow them): wait until the API server's own call is answered through it.
+      await pollUntil(
+        'the webhook answering through its Service',
+        async () => {
+          const r = await attempt(
+            ['-n', agents, 'create', '--dry-run=server', '-o', 'json', '-f', '-'],
+            JSON.stringify(agentPod('served', { agent: 'served-agent' })),
+          );
+          return r.ok && isInjected(JSON.parse(r.out) as PodJson);
+        },
+        { timeoutMs: 60_000, intervalMs: 250 },
+      );
     }
   };
   const policy = async () =>
