@@ -2,6 +2,7 @@
 // redis-server on its own port and folder and the Secrets mounted as the kubelet mounts
 // them (test/chart/redis.test.ts, redis-acl.test.ts, redis-memory.test.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { expect } from 'vitest';
@@ -83,6 +84,28 @@ export async function startScript(
     }
   });
   return child;
+}
+
+/**
+ * Waits until no process names `dir` on its command line: the script's processes (its
+ * background readiness loop too) end with the Redis they started. A container would
+ * take them down with it; run here, they would outlive the test.
+ */
+export async function nothingLeftOf(dir: string): Promise<void> {
+  const naming = () =>
+    readdirSync('/proc')
+      .filter((pid) => /^\d+$/.test(pid))
+      .filter((pid) => {
+        try {
+          return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dir);
+        } catch {
+          return false; // gone meanwhile
+        }
+      });
+  await pollUntil(`no process left of ${dir}`, () => naming().length === 0, {
+    timeoutMs: 5_000,
+    intervalMs: 100,
+  });
 }
 
 /** SIGKILL, resolved once the process has gone. */

@@ -20,6 +20,7 @@ import { closeRedis } from '../../memory/connection.js';
 import { openStore, parseInvocation, runCommand, type Invocation } from '../../ops/main.js';
 import {
   killed,
+  nothingLeftOf,
   literalEnv,
   localScript,
   renderedRedis,
@@ -78,6 +79,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await sc?.close();
   await killed(proc);
+  if (dir) await nothingLeftOf(dir);
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 

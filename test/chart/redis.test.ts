@@ -15,6 +15,7 @@ import { acceptsPassword } from '../../harness/redis.js';
 import { writeSecretVolume } from '../../harness/secret-volume.js';
 import {
   killed,
+  nothingLeftOf,
   literalEnv,
   localScript,
   renderedRedis,
@@ -81,6 +82,7 @@ describe('bundled Redis command', () => {
   afterAll(async () => {
     followerProc?.kill('SIGKILL');
     await kill();
+    if (dir) await nothingLeftOf(dir);
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
