@@ -43,9 +43,45 @@ export function literalEnv(container: RedisContainer): Record<string, string> {
   );
 }
 
-/** The `redis` container's script, on `port` with its data and config in `dir`. */
+/**
+ * What the kubelet makes of a command or argument before the container runs it: `$(NAME)`
+ * becomes the variable's value when the container defines it, `$$` becomes `$`, anything
+ * else stays (Kubernetes' third_party/forked/golang/expansion). A script that needs a
+ * shell's `$$` must write `$$$$`; run here without this, it would pass and fail in a pod.
+ */
+export function kubeExpand(text: string, vars: Record<string, string>): string {
+  let out = '';
+  for (let i = 0; i < text.length; i++) {
+    if (text[i] !== '$' || i + 1 >= text.length) {
+      out += text[i];
+      continue;
+    }
+    const next = text[i + 1];
+    if (next === '$') {
+      out += '$';
+      i += 1;
+    } else if (next === '(') {
+      const close = text.indexOf(')', i + 2);
+      if (close === -1) {
+        out += '$(';
+        i += 1;
+      } else {
+        const name = text.slice(i + 2, close);
+        out += Object.hasOwn(vars, name) ? vars[name] : `$(${name})`;
+        i = close;
+      }
+    } else {
+      out += '$' + next;
+      i += 1;
+    }
+  }
+  return out;
+}
+
+/** The `redis` container's script, as its pod runs it, on `port` with its data and config in `dir`. */
 export function localScript(container: RedisContainer, port: number, dir: string): string {
-  let script = swap(container.args[0]!, 'port=6379', `port=${port}`);
+  let script = kubeExpand(container.args[0]!, literalEnv(container));
+  script = swap(script, 'port=6379', `port=${port}`);
   script = swap(script, 'echo "port $port"', 'echo "port $port"; echo "bind 127.0.0.1"');
   script = swap(script, 'data=/data', `data=${dir}`);
   script = swap(script, '> /tmp/redis.conf', `> ${join(dir, 'redis.conf')}`);
@@ -60,9 +96,11 @@ export async function startScript(
   port: number,
   auth: { password?: string; username?: string } = {},
 ): Promise<ChildProcess> {
+  // Its own process group, killed whole as a container's processes die with it.
   const child = spawn(container.command[0]!, [...container.command.slice(1), script], {
     env,
     stdio: 'ignore',
+    detached: true,
   });
   await pollUntil(`redis on ${port}`, async () => {
     if (child.exitCode !== null) throw new Error(`redis exited with ${child.exitCode}`);
@@ -87,9 +125,8 @@ export async function startScript(
 }
 
 /**
- * Waits until no process names `dir` on its command line: the script's processes (its
- * background readiness loop too) end with the Redis they started. A container would
- * take them down with it; run here, they would outlive the test.
+ * Waits until no process names `dir` on its command line: nothing the script started (its
+ * background readiness loop too) outlives the test.
  */
 export async function nothingLeftOf(dir: string): Promise<void> {
   const naming = () =>
@@ -108,10 +145,10 @@ export async function nothingLeftOf(dir: string): Promise<void> {
   });
 }
 
-/** SIGKILL, resolved once the process has gone. */
+/** SIGKILL to the script's whole process group, as to a container; resolved once it has gone. */
 export async function killed(child: ChildProcess | undefined): Promise<void> {
   if (!child || child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGKILL');
+  process.kill(-child.pid!, 'SIGKILL');
   await exited;
 }
