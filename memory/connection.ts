@@ -44,7 +44,8 @@ export interface ConnectionEvents {
   reconnecting?(): void;
 }
 
-const MAX_BACKOFF_MS = 2_000;
+/** The longest wait between two connection attempts. */
+export const MAX_BACKOFF_MS = 2_000;
 /** How long closing waits for Redis to acknowledge QUIT before dropping the connection. */
 const QUIT_TIMEOUT_MS = 1_000;
 
@@ -64,6 +65,25 @@ const backoff = (attempt: number) => Math.min(50 * 2 ** Math.min(attempt, 6), MA
 
 /** Clients this process closed: the end of any other is ioredis giving up. */
 const closedHere = new WeakSet<RedisClient>();
+
+/**
+ * Resolves once `client` is ready, or after `timeoutMs` whatever its state (the next command
+ * then fails with its own error). For a caller that runs now and then on a long-lived client
+ * (a sync loop): a round right after Redis came back waits for the reconnect under way instead
+ * of failing on it.
+ */
+export async function whenReady(client: RedisClient, timeoutMs: number): Promise<void> {
+  if (client.status === 'ready') return;
+  let timer: NodeJS.Timeout | undefined;
+  let onReady: (() => void) | undefined;
+  await new Promise<void>((resolve) => {
+    onReady = resolve;
+    client.once('ready', onReady);
+    timer = setTimeout(resolve, timeoutMs);
+  });
+  clearTimeout(timer);
+  if (onReady) client.off('ready', onReady);
+}
 
 /** Drops the connection at once, without QUIT (a client that never connected, say). */
 export function dropRedis(client: RedisClient): void {

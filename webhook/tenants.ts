@@ -30,7 +30,13 @@ import type { Logger } from '../lib/logger.js';
 import { Periodic } from '../lib/periodic.js';
 import type { RedisTopology } from '../lib/redis-url.js';
 import { isIsolated, TENANT_SECRET, tenantAclRules, tenantUser } from '../lib/tenancy.js';
-import { closeRedis, connectRedis, type RedisClient } from '../memory/connection.js';
+import {
+  closeRedis,
+  connectRedis,
+  MAX_BACKOFF_MS,
+  whenReady,
+  type RedisClient,
+} from '../memory/connection.js';
 import type { Lease } from './lease.js';
 import { injectedNamespace, isOwnCopy, PROOF_ANNOTATION } from './ownership.js';
 
@@ -226,6 +232,8 @@ export class TenantUsers {
       this.redis.on('error', () => undefined);
       await this.redis.connect();
     }
+    // After Redis restarted, the client reconnects with a backoff of up to 2 s.
+    await whenReady(this.redis, Math.max(redis.timeoutMs, 2 * MAX_BACKOFF_MS));
     return this.redis;
   }
 

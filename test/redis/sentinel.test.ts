@@ -227,7 +227,12 @@ describe('Redis Sentinel', () => {
   // has come (event, not timing: the detector's subscriptions close when it fires).
   it('a failover announced while it asks a sentinel that does not answer: it connects to the new primary', async () => {
     const g = await group();
-    const sc = await sidecar({ MEMORY_REDIS_URL: g.url(), MEMORY_REDIS_TIMEOUT_MS: '30000' });
+    // MIN_REPLICAS=1: "before" is on a replica when acknowledged, so the failover keeps it.
+    const sc = await sidecar({
+      MEMORY_REDIS_URL: g.url(),
+      MEMORY_REDIS_TIMEOUT_MS: '30000',
+      MEMORY_REDIS_MIN_REPLICAS: '1',
+    });
     expect((await write(sc.url, 'held', 'before')).status).toBe(201);
     // The sidecar asked the first sentinel, which its client asks first again.
     const [asked, ...others] = g.sentinels;
@@ -254,7 +259,11 @@ describe('Redis Sentinel', () => {
 
   it('a sentinel that stops answering does not hold it: it asks the others and follows the failover', async () => {
     const g = await group();
-    const sc = await sidecar({ MEMORY_REDIS_URL: g.url(), MEMORY_REDIS_TIMEOUT_MS: '1000' });
+    const sc = await sidecar({
+      MEMORY_REDIS_URL: g.url(),
+      MEMORY_REDIS_TIMEOUT_MS: '1000',
+      MEMORY_REDIS_MIN_REPLICAS: '1',
+    });
     expect((await write(sc.url, 'hung', 'before')).status).toBe(201);
     const old = await g.primary();
     g.sentinels[0]!.pause(); // the one its client asks first, for the rest of the test
