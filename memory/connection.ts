@@ -49,6 +49,9 @@ export const MAX_BACKOFF_MS = 2_000;
 /** How long closing waits for Redis to acknowledge QUIT before dropping the connection. */
 const QUIT_TIMEOUT_MS = 1_000;
 
+/** Clients this process closed: the end of any other is ioredis giving up. */
+const closedHere = new WeakSet<RedisClient>();
+
 /**
  * QUIT, bounded: a hung Redis (or a Cluster node still connecting) must not hold a
  * shutdown or a command-line tool's exit. Then the connection is dropped for sure.
@@ -63,9 +66,6 @@ export async function closeRedis(client: RedisClient): Promise<void> {
 }
 const backoff = (attempt: number) => Math.min(50 * 2 ** Math.min(attempt, 6), MAX_BACKOFF_MS);
 
-/** Clients this process closed: the end of any other is ioredis giving up. */
-const closedHere = new WeakSet<RedisClient>();
-
 /**
  * Resolves once `client` is ready, or after `timeoutMs` whatever its state (the next command
  * then fails with its own error). For a caller that runs now and then on a long-lived client
@@ -74,15 +74,15 @@ const closedHere = new WeakSet<RedisClient>();
  */
 export async function whenReady(client: RedisClient, timeoutMs: number): Promise<void> {
   if (client.status === 'ready') return;
-  let timer: NodeJS.Timeout | undefined;
-  let onReady: (() => void) | undefined;
   await new Promise<void>((resolve) => {
-    onReady = resolve;
-    client.once('ready', onReady);
-    timer = setTimeout(resolve, timeoutMs);
+    const timer = setTimeout(done, timeoutMs);
+    client.once('ready', done);
+    function done() {
+      clearTimeout(timer);
+      client.off('ready', done);
+      resolve();
+    }
   });
-  clearTimeout(timer);
-  if (onReady) client.off('ready', onReady);
 }
 
 /** Drops the connection at once, without QUIT (a client that never connected, say). */

@@ -55,10 +55,9 @@ export function applyOverrides(
   let port = defaults.port;
   const portValue = annotations[ANNOTATIONS.port];
   if (portValue !== undefined) {
-    const n = Number(portValue);
-    if (!/^\d{1,5}$/.test(portValue) || n < PORT.min || n > PORT.max) {
+    const n = wholeNumber(portValue, PORT.min, PORT.max, 5);
+    if (n === undefined)
       return bad(ANNOTATIONS.port, portValue, `is not a port (${PORT.min}-${PORT.max})`);
-    }
     port = n;
   }
 
@@ -108,13 +107,19 @@ function withReadiness(
   for (const [name, field, unit, min, max] of READINESS_ANNOTATIONS) {
     const value = annotations[name];
     if (value === undefined) continue;
-    const n = Number(value);
-    if (!/^\d{1,3}$/.test(value) || n < min || n > max) {
+    const n = wholeNumber(value, min, max, 3);
+    if (n === undefined)
       return bad(name, value, `is not a whole number of ${unit} (${min}-${max})`);
-    }
     (settings.readiness ??= {})[field] = n;
   }
   return { ok: true, settings };
+}
+
+/** `value` as a number when it is at most `digits` digits and within [min, max]. */
+function wholeNumber(value: string, min: number, max: number, digits: number): number | undefined {
+  if (value.length > digits || !/^\d+$/.test(value)) return undefined;
+  const n = Number(value);
+  return n >= min && n <= max ? n : undefined;
 }
 
 function bad(name: string, value: string, why: string): OverrideResult {

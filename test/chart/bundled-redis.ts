@@ -2,10 +2,10 @@
 // redis-server on its own port and folder and the Secrets mounted as the kubelet mounts
 // them (test/chart/redis.test.ts, redis-acl.test.ts, redis-memory.test.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { expect } from 'vitest';
+import { processes } from '../../harness/node/exec.js';
 import { pollUntil } from '../../harness/poll.js';
 import { find, parseManifests, template } from './helm.js';
 
@@ -129,20 +129,11 @@ export async function startScript(
  * background readiness loop too) outlives the test.
  */
 export async function nothingLeftOf(dir: string): Promise<void> {
-  const naming = () =>
-    readdirSync('/proc')
-      .filter((pid) => /^\d+$/.test(pid))
-      .filter((pid) => {
-        try {
-          return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dir);
-        } catch {
-          return false; // gone meanwhile
-        }
-      });
-  await pollUntil(`no process left of ${dir}`, () => naming().length === 0, {
-    timeoutMs: 5_000,
-    intervalMs: 100,
-  });
+  await pollUntil(
+    `no process left of ${dir}`,
+    () => !processes().some((p) => p.cmdline.some((arg) => arg.includes(dir))),
+    { timeoutMs: 5_000, intervalMs: 100 },
+  );
 }
 
 /** SIGKILL to the script's whole process group, as to a container; resolved once it has gone. */

@@ -26,6 +26,15 @@ async function sidecar(env: Record<string, string>): Promise<RunningSidecar> {
   return sc;
 }
 
+/** One event `id` appended; a connection that fails reads as status 0. */
+function write(url: string, session: string, id: string) {
+  return call(url, 'POST', `/v1/sessions/${session}/events`, {
+    event_id: id,
+    event_type: 'user_message',
+    content: id,
+  }).catch(() => ({ status: 0 }));
+}
+
 /**
  * Writers that each append numbered events one by one, with event ids, retrying
  * every event until it is acknowledged (as the README tells agents to).
@@ -38,11 +47,7 @@ function retryingWriters(url: string, session: string, writers: number) {
     for (let n = 0; running; n++) {
       const id = `w${w}-${n}`;
       for (;;) {
-        const res = await call(url, 'POST', `/v1/sessions/${session}/events`, {
-          event_id: id,
-          event_type: 'user_message',
-          content: id,
-        }).catch(() => ({ status: 0 }));
+        const res = await write(url, session, id);
         if (res.status === 200 || res.status === 201) break;
         failures.push(res.status);
         if (!running) return;
@@ -68,11 +73,7 @@ function fireAndForgetWriters(url: string, session: string, writers: number) {
   const loops = Array.from({ length: writers }, async (_, w) => {
     for (let n = 0; running; n++) {
       const id = `f${w}-${n}`;
-      const res = await call(url, 'POST', `/v1/sessions/${session}/events`, {
-        event_id: id,
-        event_type: 'user_message',
-        content: id,
-      }).catch(() => ({ status: 0 }));
+      const res = await write(url, session, id);
       if (res.status === 201) acked.push(id);
       else await new Promise((r) => setTimeout(r, 20));
     }
@@ -86,18 +87,21 @@ function fireAndForgetWriters(url: string, session: string, writers: number) {
   };
 }
 
-function write(url: string, session: string, id: string) {
-  return call(url, 'POST', `/v1/sessions/${session}/events`, {
-    event_id: id,
-    event_type: 'user_message',
-    content: id,
-  }).catch(() => ({ status: 0 }));
+/** Whether each of `sentinels` has a connection subscribed to a channel (CLIENT LIST's `sub=`). */
+async function subscribed(sentinels: RedisNode[]): Promise<boolean[]> {
+  return Promise.all(
+    sentinels.map(async (s) => /\bsub=[1-9]/.test(String(await s.command('CLIENT', 'LIST')))),
+  );
 }
 
-/** Connections subscribed to a channel on `sentinel` (CLIENT LIST's `sub=`). */
-async function subscribers(sentinel: RedisNode): Promise<number> {
-  const list = String(await sentinel.command('CLIENT', 'LIST'));
-  return list.split('\n').filter((line) => /\bsub=[1-9]/.test(line)).length;
+/** After a failover: the sidecar acknowledges a write again, stored after the one before it. */
+async function expectWritesResume(sc: RunningSidecar, session: string, next: RedisNode) {
+  await pollUntil(
+    'a write acknowledged after the failover',
+    async () => (await write(sc.url, session, 'after')).status === 201,
+    { timeoutMs: 30_000 },
+  );
+  expect(await storedIds(next, `${sc.prefix}:events:${session}`)).toEqual(['before', 'after']);
 }
 
 async function storedIds(node: RedisNode, key: string): Promise<string[]> {
@@ -236,25 +240,19 @@ describe('Redis Sentinel', () => {
     expect((await write(sc.url, 'held', 'before')).status).toBe(201);
     // The sidecar asked the first sentinel, which its client asks first again.
     const [asked, ...others] = g.sentinels;
-    await pollUntil('the failover detector subscribed', async () => {
-      for (const s of others) if ((await subscribers(s)) === 0) return false;
-      return true;
-    });
+    await pollUntil('the failover detector subscribed', async () =>
+      (await subscribed(others)).every(Boolean),
+    );
     const old = await g.primary();
     asked!.pause();
     await old.kill();
     const next = await g.waitFailover(old);
-    await pollUntil('the failover detector fired', async () => {
-      for (const s of others) if ((await subscribers(s)) > 0) return false;
-      return true;
-    });
-    asked!.resume();
     await pollUntil(
-      'a write acknowledged after the failover',
-      async () => (await write(sc.url, 'held', 'after')).status === 201,
-      { timeoutMs: 30_000 },
+      'the failover detector fired',
+      async () => !(await subscribed(others)).some(Boolean),
     );
-    expect(await storedIds(next, `${sc.prefix}:events:held`)).toEqual(['before', 'after']);
+    asked!.resume();
+    await expectWritesResume(sc, 'held', next);
   });
 
   it('a sentinel that stops answering does not hold it: it asks the others and follows the failover', async () => {
@@ -269,12 +267,7 @@ describe('Redis Sentinel', () => {
     g.sentinels[0]!.pause(); // the one its client asks first, for the rest of the test
     await old.kill();
     const next = await g.waitFailover(old);
-    await pollUntil(
-      'a write acknowledged after the failover',
-      async () => (await write(sc.url, 'hung', 'after')).status === 201,
-      { timeoutMs: 30_000 },
-    );
-    expect(await storedIds(next, `${sc.prefix}:events:hung`)).toEqual(['before', 'after']);
+    await expectWritesResume(sc, 'hung', next);
   });
 
   it('MIN_REPLICAS=0 under load: a primary crash loses no acknowledged event twice, and the loss is counted', async () => {
