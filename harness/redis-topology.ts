@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { FaultProxy } from './faultproxy.js';
 import { pollUntil } from './poll.js';
+import { freePort } from './ports.js';
 import { baseArgs, RedisNode } from './redis.js';
 
 export { RedisNode };
@@ -210,6 +211,8 @@ export class RedisCluster {
     const count = (options.masters ?? 3) * (1 + (options.replicasPerMaster ?? 0));
     try {
       for (let i = 0; i < count; i++) {
+        // A bus port of its own: Redis's default, the port plus 10,000, may be taken (or past 65535).
+        const busPort = await freePort();
         const node = await RedisNode.create(
           root,
           `node-${i}`,
@@ -218,6 +221,8 @@ export class RedisCluster {
               ...authArgs(password),
               '--cluster-enabled',
               'yes',
+              '--cluster-port',
+              String(busPort),
               '--cluster-config-file',
               join(d, 'nodes.conf'),
               '--cluster-node-timeout',
