@@ -2,6 +2,7 @@
 // redis-server on its own port and folder and the Secrets mounted as the kubelet mounts
 // them (test/chart/redis.test.ts, redis-acl.test.ts, redis-memory.test.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { expect } from 'vitest';
@@ -88,40 +89,61 @@ export function localScript(container: RedisContainer, port: number, dir: string
   return swap(script, 'redis-server /tmp/redis.conf', `redis-server ${join(dir, 'redis.conf')}`);
 }
 
-/** Runs `script` with `env`; resolves once `auth.password` (as `auth.username`) gets PONG. */
+/**
+ * Runs `script` with `env`; resolves once `password` (as `username`) gets PONG and, given
+ * the script's `dataDir`, once the script has cleared its loading marker there
+ * (its loop pings once a second): a kill before that counts as a load cut short, as in a pod.
+ * A start that never gets there is killed whole.
+ */
 export async function startScript(
   container: RedisContainer,
   script: string,
   env: NodeJS.ProcessEnv,
   port: number,
-  auth: { password?: string; username?: string } = {},
+  opts: { password?: string; username?: string; dataDir?: string } = {},
 ): Promise<ChildProcess> {
+  const { dataDir, ...auth } = opts;
   // Its own process group, killed whole as a container's processes die with it.
   const child = spawn(container.command[0]!, [...container.command.slice(1), script], {
     env,
     stdio: 'ignore',
     detached: true,
   });
-  await pollUntil(`redis on ${port}`, async () => {
-    if (child.exitCode !== null) throw new Error(`redis exited with ${child.exitCode}`);
-    const client = new Redis({
-      port,
-      ...auth,
-      lazyConnect: true,
-      retryStrategy: () => null,
-      enableReadyCheck: false,
-    });
-    client.on('error', () => undefined);
-    try {
-      await client.connect();
-      return (await client.ping()) === 'PONG';
-    } catch {
-      return false;
-    } finally {
-      client.disconnect();
+  try {
+    await pollUntil(`redis on ${port}`, () => answers(child, port, auth));
+    if (dataDir !== undefined) {
+      await pollUntil('the loading marker to go', () => !existsSync(join(dataDir, '.loading')));
     }
-  });
+  } catch (err) {
+    await killed(child);
+    throw err;
+  }
   return child;
+}
+
+/** Whether Redis answers PING on `port` with `auth`; fails once the script has exited. */
+async function answers(
+  child: ChildProcess,
+  port: number,
+  auth: { password?: string; username?: string },
+): Promise<boolean> {
+  if (child.exitCode !== null) throw new Error(`redis exited with ${child.exitCode}`);
+  const client = new Redis({
+    port,
+    ...auth,
+    lazyConnect: true,
+    retryStrategy: () => null,
+    enableReadyCheck: false,
+  });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    return (await client.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    client.disconnect();
+  }
 }
 
 /**

@@ -48,7 +48,10 @@ const admin = () =>
   new Redis({ port, username: 'kaos-admin', password: ADMIN_PASSWORD, maxRetriesPerRequest: 0 });
 
 async function start(): Promise<void> {
-  proc = await startScript(container, script, env, port, { password: MEMORY_PASSWORD });
+  proc = await startScript(container, script, env, port, {
+    password: MEMORY_PASSWORD,
+    dataDir: dir,
+  });
 }
 
 beforeAll(async () => {

@@ -94,6 +94,7 @@ describe('bundled Redis memory', () => {
     };
     proc = await startScript(container, script, withLimit(LIMIT), port, {
       password: MEMORY_PASSWORD,
+      dataDir: dir,
     });
   });
 

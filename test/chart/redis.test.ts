@@ -44,7 +44,10 @@ describe('bundled Redis command', () => {
   });
 
   async function start(current = password): Promise<void> {
-    proc = await startScript(container, script, authEnv(), port, { password: current });
+    proc = await startScript(container, script, authEnv(), port, {
+      password: current,
+      dataDir: dir,
+    });
   }
 
   async function kill(): Promise<void> {
