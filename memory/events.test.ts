@@ -71,6 +71,9 @@ describe('events', () => {
     expect(nestsDeeperThan(deep, 10)).toBe(true);
     expect(nestsDeeperThan({ a: [{ b: 1 }] }, 3)).toBe(false);
     expect(nestsDeeperThan({ a: [{ b: 1 }] }, 2)).toBe(true);
+    const objects = JSON.parse(`${'{"a": 1, "b":'.repeat(5)}{}${'}'.repeat(5)}`) as unknown;
+    expect(nestsDeeperThan(objects, 6)).toBe(false);
+    expect(nestsDeeperThan(objects, 5)).toBe(true);
   });
 
   it("reads Python's NaN and Infinity instead of skipping the event, and answers them as null", () => {

@@ -6,6 +6,7 @@ import {
   parseJsonBody,
   parsePythonJson,
   RawJson,
+  jsonBytes,
   stringifyJson,
 } from './json.js';
 
@@ -154,6 +155,28 @@ describe('stringifyJson', () => {
     expect(stringifyJson([forged, raw])).toBe(
       `[${JSON.stringify(forged)},{"a": 9223372036854775809}]`,
     );
+    expect(stringifyJson([raw, forged])).toBe(
+      `[{"a": 9223372036854775809},${JSON.stringify(forged)}]`,
+    );
+  });
+
+  it('writes the same text as UTF-8 bytes in jsonBytes, pieces and all', () => {
+    const raw = new RawJson('{"é": "☃ 9223372036854775809"}');
+    const many = Array.from({ length: 300 }, (_, i) => (i % 3 ? raw : `ü${i}`));
+    for (const value of [
+      { events: [raw, 'ß', raw], n: new JsonNumber('3.0'), s: 'naïve 😀' },
+      many,
+      'plain',
+      [new JsonNumber('1E+400')],
+    ]) {
+      const bytes = jsonBytes(value);
+      expect(bytes?.toString('utf8')).toBe(stringifyJson(value));
+      expect(bytes?.length).toBe(Buffer.byteLength(stringifyJson(value) ?? ''));
+    }
+    expect(jsonBytes(undefined)).toBeUndefined();
+    let forged = '';
+    stringifyJson([{ toJSON: () => (forged = raw.toJSON() as string) }]);
+    expect(jsonBytes([raw, forged])?.toString()).toBe(stringifyJson([raw, forged]));
   });
 
   it('splices RawJson, and writes JsonNumber NaN as null (valid JSON)', () => {

@@ -1,7 +1,7 @@
 // Bodies in and replies out, on node:http: a JSON request body read within its limit
 // and checked against the route's schema, and a reply written as one Buffer.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { parseJsonBody, stringifyJson } from '../memory/json.js';
+import { jsonBytes, parseJsonBody } from '../memory/json.js';
 import { apiError, BadRequestError, PayloadTooLargeError } from './errors.js';
 import type { BodySpec, Reply } from './http.js';
 import { check } from './validation.js';
@@ -67,17 +67,16 @@ export function send(res: ServerResponse, reply: Reply): void {
     reply.stream(res);
     return;
   }
-  let payload: string | undefined;
-  if (reply.text !== undefined) {
-    payload = reply.text;
-    headers['content-type'] ??= 'text/plain; charset=utf-8';
-  } else if (reply.body !== undefined) {
-    payload = stringifyJson(reply.body);
-    headers['content-type'] = 'application/json; charset=utf-8';
-  }
   // One Buffer, off the V8 heap: its length is the content-length, and the
   // socket writes it as is (a string would be flattened and encoded twice).
-  const bytes = payload === undefined ? undefined : Buffer.from(payload);
+  let bytes: Buffer | undefined;
+  if (reply.text !== undefined) {
+    bytes = Buffer.from(reply.text);
+    headers['content-type'] ??= 'text/plain; charset=utf-8';
+  } else if (reply.body !== undefined) {
+    bytes = jsonBytes(reply.body);
+    headers['content-type'] = 'application/json; charset=utf-8';
+  }
   if (bytes) headers['content-length'] = bytes.length;
   res.writeHead(reply.status, headers);
   res.end(bytes);
