@@ -11,8 +11,10 @@ import { ResponseValidator } from './openapi.js';
 export interface ApiReply {
   status: number;
   body: any; // eslint-disable-line @typescript-eslint/no-explicit-any -- tests read fields freely
-  /** The body as sent. */
+  /** The body as sent, as UTF-8 text. */
   text: string;
+  /** The body's bytes as sent. */
+  bytes: Buffer;
   headers: Headers;
 }
 
@@ -42,14 +44,15 @@ export function checkReply(method: string, path: string, reply: ApiReply): ApiRe
   return reply;
 }
 
-function reply(status: number, headers: Headers, text: string): ApiReply {
+function reply(status: number, headers: Headers, bytes: Buffer): ApiReply {
+  const text = bytes.toString('utf8');
   let body: unknown = text;
   try {
     body = text ? JSON.parse(text) : undefined;
   } catch {
     /* keep text */
   }
-  return { status, body, text, headers };
+  return { status, body, text, bytes, headers };
 }
 
 /** A call through fetch; an object body is sent as JSON. */
@@ -66,7 +69,11 @@ export async function call(
     (init.headers as Record<string, string>)['content-type'] ??= 'application/json';
   }
   const res = await fetch(base + path, init);
-  return checkReply(method, path, reply(res.status, res.headers, await res.text()));
+  return checkReply(
+    method,
+    path,
+    reply(res.status, res.headers, Buffer.from(await res.arrayBuffer())),
+  );
 }
 
 /** A call through node:http that sends the path, headers and body exactly as given (fetch would normalise or refuse some). */
@@ -89,13 +96,7 @@ export function send(
           for (const v of [value ?? []].flat()) h.append(name, v);
         }
         try {
-          resolve(
-            checkReply(
-              method,
-              path,
-              reply(res.statusCode ?? 0, h, Buffer.concat(chunks).toString('utf8')),
-            ),
-          );
+          resolve(checkReply(method, path, reply(res.statusCode ?? 0, h, Buffer.concat(chunks))));
         } catch (err) {
           reject(err instanceof Error ? err : new Error(String(err)));
         }

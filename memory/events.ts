@@ -1,4 +1,5 @@
 // Events in KAOS's stored form, and the reader rules KAOS applies to them.
+import { isUtf8 } from 'node:buffer';
 import { randomFillSync } from 'node:crypto';
 import { JsonNumber, JsonText, parsePythonJson } from './json.js';
 import { pyDumps } from './pyjson.js';
@@ -87,7 +88,7 @@ const FIELDS = 5;
  * no second encoding) for as long as none of its fields is replaced.
  */
 class StoredEvent extends JsonText implements MemoryEvent {
-  readonly #raw: string;
+  readonly #raw: string | Buffer;
   readonly #content: unknown;
   readonly #metadata: Record<string, unknown>;
 
@@ -97,7 +98,7 @@ class StoredEvent extends JsonText implements MemoryEvent {
   content: unknown;
   metadata: Record<string, unknown>;
 
-  constructor(event: MemoryEvent, raw: string) {
+  constructor(event: MemoryEvent, raw: string | Buffer) {
     super();
     ({
       event_id: this.event_id,
@@ -111,7 +112,7 @@ class StoredEvent extends JsonText implements MemoryEvent {
     this.#metadata = event.metadata;
   }
 
-  jsonText(): string | undefined {
+  jsonText(): string | Buffer | undefined {
     const same = this.content === this.#content && this.metadata === this.#metadata;
     return same ? this.#raw : undefined;
   }
@@ -129,10 +130,11 @@ class StoredEvent extends JsonText implements MemoryEvent {
  * writes, are read. An entry that is strict JSON holding exactly the five fields
  * is answered to clients as its stored text.
  */
-export function decodeEvent(raw: string): MemoryEvent | undefined {
+export function decodeEvent(raw: string | Buffer): MemoryEvent | undefined {
+  const text = typeof raw === 'string' ? raw : raw.toString('utf8');
   let parsed;
   try {
-    parsed = parsePythonJson(raw);
+    parsed = parsePythonJson(text);
   } catch {
     return undefined;
   }
@@ -144,7 +146,10 @@ export function decodeEvent(raw: string): MemoryEvent | undefined {
     return undefined;
   // Exactly the five fields, each checked above: the parsed object is the event.
   if (parsed.strict && keyCount(data) === FIELDS) {
-    return new StoredEvent(data as unknown as MemoryEvent, raw);
+    // Bytes as Redis sent them are answered as they are, when they are the text read
+    // (valid UTF-8): off the V8 heap, they cost the young generation nothing to keep.
+    const answered = typeof raw === 'string' || !isUtf8(raw) ? text : raw;
+    return new StoredEvent(data as unknown as MemoryEvent, answered);
   }
   return { event_id, timestamp, event_type, content, metadata };
 }
@@ -153,7 +158,10 @@ export function decodeEvent(raw: string): MemoryEvent | undefined {
  * Stored entries, oldest first, minus malformed ones (counted) and repeats of an
  * event_id already seen (KAOS's reader rules).
  */
-export function decodeAll(raw: readonly string[]): { events: MemoryEvent[]; undecodable: number } {
+export function decodeAll(raw: readonly (string | Buffer)[]): {
+  events: MemoryEvent[];
+  undecodable: number;
+} {
   const seen = new Set<string>();
   const events: MemoryEvent[] = [];
   let undecodable = 0;

@@ -12,8 +12,11 @@ import { randomBytes } from 'node:crypto';
 
 /** A value that carries its own JSON text (a number as written, an entry as stored). */
 export abstract class JsonText {
-  /** The JSON to write for it, or undefined to write `plain()` instead. */
-  abstract jsonText(): string | undefined;
+  /**
+   * The JSON to write for it (as text, or as UTF-8 bytes), or undefined to write
+   * `plain()` instead.
+   */
+  abstract jsonText(): string | Buffer | undefined;
   /** What it is as plain JavaScript: what JSON.stringify elsewhere writes. */
   abstract plain(): unknown;
 
@@ -310,8 +313,10 @@ class Parser {
 
 // --- writing ---------------------------------------------------------------
 
+/** A JsonText's JSON: text, or UTF-8 bytes (an event as Redis sent it). */
+type Text = string | Buffer;
 /** The texts of the stringifyJson call under way, by marker number; undefined outside one. */
-let splices: string[] | undefined;
+let splices: Text[] | undefined;
 /** Per process and unguessable: JSON.stringify writes a marker as "\u0000<nonce>:<n>". */
 const NONCE = randomBytes(12).toString('hex');
 /** How a marker starts in JSON.stringify's output; its number and a `"` follow. */
@@ -320,8 +325,8 @@ const MARKER_START = `"\\u0000${NONCE}:`;
 /** The first markers, made once: a page of events would make each again per request. */
 const MARKERS = Array.from({ length: 256 }, (_, n) => `\u0000${NONCE}:${n}`);
 
-function mark(text: string): string {
-  const list = splices as string[];
+function mark(text: Text): string {
+  const list = splices as Text[];
   list.push(text);
   const n = list.length - 1;
   return MARKERS[n] ?? `\u0000${NONCE}:${n}`;
@@ -335,7 +340,10 @@ function mark(text: string): string {
  */
 export function stringifyJson(value: unknown): string | undefined {
   const pieces = jsonPieces(value);
-  return pieces && (pieces.length === 1 ? pieces[0] : pieces.join(''));
+  if (pieces === undefined) return undefined;
+  let out = '';
+  for (const piece of pieces) out += typeof piece === 'string' ? piece : piece.toString('utf8');
+  return out;
 }
 
 /**
@@ -347,19 +355,21 @@ export function stringifyJson(value: unknown): string | undefined {
 export function jsonBytes(value: unknown): Buffer | undefined {
   const pieces = jsonPieces(value);
   if (pieces === undefined) return undefined;
-  if (pieces.length === 1) return Buffer.from(pieces[0] as string);
+  if (pieces.length === 1 && typeof pieces[0] === 'string') return Buffer.from(pieces[0]);
   let length = 0;
   for (const piece of pieces) length += Buffer.byteLength(piece);
   const bytes = Buffer.allocUnsafe(length);
   let at = 0;
-  for (const piece of pieces) at += bytes.write(piece, at);
+  for (const piece of pieces) {
+    at += typeof piece === 'string' ? bytes.write(piece, at) : piece.copy(bytes, at);
+  }
   return bytes;
 }
 
 /** The text of stringifyJson as pieces to concatenate (slices of JSON.stringify's output and the texts). */
-function jsonPieces(value: unknown): string[] | undefined {
+function jsonPieces(value: unknown): Text[] | undefined {
   const outer = splices;
-  const texts: string[] = [];
+  const texts: Text[] = [];
   splices = texts;
   let out: string | undefined;
   try {
@@ -378,8 +388,8 @@ function jsonPieces(value: unknown): string[] | undefined {
 }
 
 /** `out` with its markers, which must be numbered 0, 1, 2… in order, replaced by `texts`. */
-function splice(out: string, texts: string[]): string[] | undefined {
-  const pieces: string[] = [];
+function splice(out: string, texts: Text[]): Text[] | undefined {
+  const pieces: Text[] = [];
   let from = 0;
   for (let n = 0; n < texts.length; n++) {
     const at = out.indexOf(MARKER_START, from);
@@ -387,7 +397,7 @@ function splice(out: string, texts: string[]): string[] | undefined {
     const digits = at + MARKER_START.length;
     const end = out.indexOf('"', digits);
     if (end < 0 || out.slice(digits, end) !== String(n)) return undefined;
-    pieces.push(out.slice(from, at), texts[n] as string);
+    pieces.push(out.slice(from, at), texts[n] as Text);
     from = end + 1;
   }
   if (out.indexOf(MARKER_START, from) >= 0) return undefined;
@@ -414,7 +424,10 @@ function write(value: unknown): string | undefined {
 }
 
 function writeObject(value: object): string | undefined {
-  if (value instanceof JsonText) return value.jsonText() ?? write(value.plain());
+  if (value instanceof JsonText) {
+    const text = value.jsonText();
+    return text === undefined ? write(value.plain()) : String(text);
+  }
   const toJSON = (value as { toJSON?: unknown }).toJSON;
   if (typeof toJSON === 'function') return write((toJSON as () => unknown).call(value));
   if (Array.isArray(value)) {

@@ -279,7 +279,7 @@ const READ = new LuaScript('read.lua', {
     'copies',
   ],
   reply: (r) => {
-    const next = r.list('next') as [number, string] | [];
+    const next = r.list('next') as [number, Buffer | string] | [];
     const copies = r.has('copied')
       ? {
           pinned: r.strs('pinned'),
@@ -289,12 +289,12 @@ const READ = new LuaScript('read.lua', {
       : undefined;
     return {
       copies,
-      entries: (r.list('entries') as [number, string][]).map(([position, raw]) => ({
+      entries: (r.list('entries') as [number, Buffer | string][]).map(([position, raw]) => ({
         position,
-        raw,
+        raw: Buffer.isBuffer(raw) ? raw : Buffer.from(raw),
       })),
       oversized: r.int('oversized'),
-      next: next.length === 2 ? { position: next[0], eventId: next[1] } : undefined,
+      next: next.length === 2 ? { position: next[0], eventId: String(next[1]) } : undefined,
       full: r.flag('full'),
       gone: r.flag('gone'),
       stale: r.flag('stale'),
@@ -641,7 +641,7 @@ export class MemoryStore {
     };
     let before = opts.before;
     for (let calls = 0; calls < READ_CALLS; calls++) {
-      const r = await this.runner.run(READ, {
+      const r = await this.runner.runBuffers(READ, {
         keys: k,
         args: {
           before: before ? before.position : '',
@@ -658,7 +658,7 @@ export class MemoryStore {
       if (calls === 0) ({ tag: out.etag, copies: out.copies } = r);
       for (const e of r.entries) {
         out.entries.push(e);
-        out.bytes += Buffer.byteLength(e.raw);
+        out.bytes += e.raw.length;
       }
       out.oversized += r.oversized;
       out.next = r.next;
@@ -869,7 +869,8 @@ type RawCopies = { pinned: string[]; digest: string | undefined; copied: boolean
 
 /** What readEvents' script calls returned, before decoding: entries newest first. */
 interface RawRead {
-  entries: { position: number; raw: string }[];
+  /** As Redis sent them: bytes off the V8 heap until a request decodes them. */
+  entries: { position: number; raw: Buffer }[];
   oversized: number;
   next: EventCursor | undefined;
   etag: string | undefined;

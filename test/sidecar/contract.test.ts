@@ -17,7 +17,7 @@ function reply(status: number, body: unknown, headers: Record<string, string> = 
   const text = body === undefined ? '' : typeof body === 'string' ? body : JSON.stringify(body);
   const h = new Headers(headers);
   if (body !== undefined && !h.has('content-type')) h.set('content-type', JSON_TYPE);
-  return { status, body, text, headers: h };
+  return { status, body, text, bytes: Buffer.from(text), headers: h };
 }
 
 const error = (code: string, message = 'm') => ({ error: { code, message } });

@@ -1,6 +1,7 @@
 // Hostile data, sent or planted: the sidecar process never dies, never answers
 // with a state it did not store, and every session stays readable. The sidecar
 // runs as its own process, so a crash is a failed test, not a lost log line.
+import { isUtf8 } from 'node:buffer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import { call, send } from '../../harness/http.js';
@@ -154,6 +155,22 @@ describe('hostile input, sent', () => {
 });
 
 describe('hostile data, planted in the shared layout by another writer', () => {
+  it('answers stored bytes that are not UTF-8 as the text they decode to, and UTF-8 as stored', async () => {
+    const id = 'bytes';
+    const utf8 = Buffer.from(entry('utf8', '"caf\u00e9 \u2603"'), 'utf8'); // not ensure_ascii
+    const latin1 = Buffer.from(entry('latin1', '"caf\u00e9"'), 'latin1'); // a lone 0xE9
+    await raw.rpush(key('events', id), utf8, latin1);
+    await raw.hset(key('session', id), 'session_id', id, 'user_id', 'u', 'app_name', 'a');
+    const res = await call(sc.url, 'GET', `/v1/sessions/${id}/events`);
+    const bytes = res.bytes;
+    expect(res.status).toBe(200);
+    expect(isUtf8(bytes)).toBe(true);
+    expect(bytes.includes(utf8)).toBe(true);
+    const events = res.body.events as { content: string }[];
+    expect(events.map((e) => e.content)).toEqual(['caf\u00e9 \u2603', 'caf\ufffd']);
+    expect(Number(res.headers.get('content-length'))).toBe(bytes.length);
+  });
+
   it('skips every entry it cannot decode or encode (deep, not JSON, not an event, too big), counts them, and serves the rest', async () => {
     const id = 'planted';
     const valid = (n: number) => entry(`ok-${n}`, `"message ${n}"`);
