@@ -4,8 +4,13 @@ import { loadSidecarConfig } from './config.js';
 import { compactHeapOnce } from './runtime.js';
 import { Sidecar } from './server.js';
 
+/** How this process was started, as cli/main.ts knows it: whether V8's code cache served the bundle. */
+export interface StartFacts {
+  codeCache?: string;
+}
+
 /** `kaos-memory sidecar`: bootstrap only. */
-export async function run(_argv: string[]): Promise<void> {
+export async function run(_argv: string[], start: StartFacts = {}): Promise<void> {
   const log = createLogger('kaos-memory-sidecar');
   const signals = handleStopSignals(log);
   const config = loadSidecarConfig();
@@ -16,6 +21,7 @@ export async function run(_argv: string[]): Promise<void> {
       address: `${address.address}:${address.port}`,
       prefix: config.keyPrefix,
       agent: config.agentName,
+      ...start,
     },
     'memory sidecar listening',
   );

@@ -312,7 +312,9 @@ function appLayer(): Layer {
   return {
     async key() {
       requireBuild();
-      const files = walk(DIST);
+      // Not the bundle's V8 code cache: its bytes differ from build to build, and what
+      // decides it (the bundle, node's version, the injected flags in dist/lib) is keyed.
+      const files = walk(DIST).filter((f) => !f.endsWith('.cjs.cache'));
       const inputs = [join(repoDir, 'package.json'), join(repoDir, 'package-lock.json'), ...files];
       return JSON.stringify({
         files: files.map((f) => relative(repoDir, f)),

@@ -1,0 +1,78 @@
+// The sidecar as the image starts it, `node dist/cli/main.js sidecar` from `npm run build`:
+// the one-file bundle runs with the V8 code cache the build made for it under the injected
+// NODE_OPTIONS, and a cache V8 refuses (other flags) costs only the compile it would have
+// spared (cli/bundle.ts, docs/adr/0038-the-sidecar-s-cpu-and-start.md).
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call } from '../../harness/http.js';
+import { freePort } from '../../harness/ports.js';
+import { ManagedProcess } from '../../harness/process.js';
+import { RedisServer } from '../../harness/redis.js';
+import { REPO_ROOT } from '../../harness/root.js';
+import { SIDECAR_NODE_OPTIONS } from '../../lib/contract.js';
+
+const MAIN = join(REPO_ROOT, 'dist', 'cli', 'main.js');
+
+let redis: RedisServer;
+const started: ManagedProcess[] = [];
+
+beforeAll(async () => {
+  if (!existsSync(join(REPO_ROOT, 'dist', 'bundle', 'sidecar.cjs'))) {
+    throw new Error('dist/bundle/sidecar.cjs not found: run `npm run build` first');
+  }
+  redis = await RedisServer.start();
+});
+afterAll(async () => {
+  await Promise.all(started.map((p) => p.kill()));
+  await redis?.stop();
+});
+
+/** Starts the built sidecar under `nodeOptions`; its URL and its "listening" log line. */
+async function start(
+  nodeOptions: string,
+): Promise<{ url: string; listening: { codeCache?: string } }> {
+  const port = await freePort();
+  const proc = new ManagedProcess({
+    name: `sidecar :${port}`,
+    command: process.execPath,
+    args: [MAIN, 'sidecar'],
+    env: {
+      PATH: process.env.PATH ?? '',
+      NODE_OPTIONS: nodeOptions,
+      LOG_LEVEL: 'info',
+      MEMORY_REDIS_URL: redis.url,
+      MEMORY_SIDECAR_PORT: String(port),
+      MEMORY_METRICS_PORT: '0',
+      MEMORY_KEY_PREFIX: `start:${port}`,
+    },
+  });
+  started.push(proc);
+  const url = `http://127.0.0.1:${port}`;
+  await proc.waitUntil(
+    'GET /readyz',
+    async () => (await call(url, 'GET', '/readyz')).status === 200,
+  );
+  const line = proc
+    .output()
+    .split('\n')
+    .find((l) => l.includes('"memory sidecar listening"'));
+  expect(line, proc.output()).toBeDefined();
+  return { url, listening: JSON.parse(line as string) as { codeCache?: string } };
+}
+
+describe('the built sidecar start', () => {
+  it('runs the bundle with the code cache the build made for the injected NODE_OPTIONS', async () => {
+    const { listening } = await start(SIDECAR_NODE_OPTIONS);
+    expect(listening.codeCache).toBe('used');
+  });
+
+  it('under other V8 flags V8 refuses the cache, and the sidecar starts and serves all the same', async () => {
+    const { url, listening } = await start('--max-semi-space-size=4');
+    expect(listening.codeCache).toBe('rejected');
+    const body = { event_type: 'user_message', content: 'after a refused cache' };
+    expect((await call(url, 'POST', '/v1/sessions/s/events', body)).status).toBe(201);
+    const read = await call(url, 'GET', '/v1/sessions/s/events');
+    expect(read.body.events.map((e: { content: string }) => e.content)).toEqual([body.content]);
+  });
+});
