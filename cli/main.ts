@@ -1,9 +1,7 @@
 #!/usr/bin/env node
 // The one entry point: picks a subcommand and hands over. Each subcommand's
-// `run` does bootstrap only; its logic lives in its own folder. Nothing but node:fs and
-// node:url is imported up front, so a subcommand can size its runtime before its modules load.
-import { statSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+// `run` does bootstrap only; its logic lives in its own folder. Nothing is imported up
+// front, so a subcommand can size its runtime before its modules load (cli/sidecar.ts).
 
 const USAGE = `usage: kaos-memory <command>
 
@@ -16,35 +14,8 @@ commands:
 
 type Command = (argv: string[]) => Promise<void>;
 
-/**
- * The sidecar's `run`: its one-file bundle (scripts/bundle.mjs, made by `npm run build`),
- * run as a script with its code cache (cli/bundle.ts), when it was made from this build;
- * else the module graph (from the sources, a `tsc` alone). The bundle starts in about half
- * the CPU time (docs/adr/0038-the-sidecar-s-cpu-and-start.md).
- */
-async function sidecarRun(): Promise<Command> {
-  const bundle = fileURLToPath(new URL('../bundle/sidecar.cjs', import.meta.url));
-  const graph = new URL('../sidecar/main.js', import.meta.url);
-  let fresh = false;
-  try {
-    fresh = statSync(bundle).mtimeMs >= statSync(graph).mtimeMs;
-  } catch {
-    // No bundle beside this file.
-  }
-  if (!fresh) return ((await import(graph.href)) as typeof import('../sidecar/main.js')).run;
-  const { loadBundle } = await import('./bundle.js');
-  const { exports, codeCache } = loadBundle(bundle);
-  const { run } = exports as unknown as typeof import('../sidecar/main.js');
-  return (argv) => run(argv, { codeCache });
-}
-
 const commands: Record<string, () => Promise<Command>> = {
-  sidecar: async () => {
-    // Before the sidecar's modules load: the first full GCs happen while they do. The
-    // bundle's code cache is made under this flag too (scripts/bundle.mjs).
-    (await import('../sidecar/runtime.js')).limitHeapGrowth();
-    return sidecarRun();
-  },
+  sidecar: async () => (await import('./sidecar.js')).sidecarCommand(),
   webhook: async () => (await import('../webhook/main.js')).run,
   certs: async () => (await import('../certs/main.js')).run,
   sessions: async () => (await import('../ops/main.js')).run,

@@ -237,8 +237,27 @@ function hasRedisServer(): boolean {
 }
 
 /** Whether the Redis on `port` takes `password` on a new connection. */
-export async function acceptsPassword(port: number, password: string): Promise<boolean> {
-  const client = new Redis({ port, password, lazyConnect: true, retryStrategy: () => null });
+export function acceptsPassword(port: number, password: string): Promise<boolean> {
+  return answersPing(port, { password }, { readyCheck: true });
+}
+
+/**
+ * Whether the Redis on `port` answers PING to a new connection made with `auth`, never
+ * retried. `readyCheck` waits for a loading Redis to finish first; without it a loading
+ * Redis does not answer (LOADING).
+ */
+export async function answersPing(
+  port: number,
+  auth: { password?: string; username?: string },
+  { readyCheck = false }: { readyCheck?: boolean } = {},
+): Promise<boolean> {
+  const client = new Redis({
+    port,
+    ...auth,
+    lazyConnect: true,
+    retryStrategy: () => null,
+    enableReadyCheck: readyCheck,
+  });
   client.on('error', () => undefined);
   try {
     await client.connect();

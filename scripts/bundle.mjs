@@ -1,5 +1,5 @@
 // `npm run build`, after tsc: the sidecar as one file, dist/bundle/sidecar.cjs, and V8's
-// code cache for it, which `kaos-memory sidecar` loads when they exist (cli/main.ts,
+// code cache for it, which `kaos-memory sidecar` loads when they exist (cli/sidecar.ts,
 // cli/bundle.ts). Every agent pod starts a sidecar and waits for it, and node spent about
 // half of the sidecar's start resolving, reading and compiling some 250 module files
 // (ours, ioredis, pino, prom-client); one file takes that away, run as a CommonJS script
@@ -34,16 +34,15 @@ await build({
 
 // The code cache, made by this node under the flags a pod's sidecar runs with (V8 rejects
 // a cache made under others, and the bundle then compiles as usual): the injected
-// NODE_OPTIONS, and the heap flag cli/main.ts sets before loading the bundle.
+// NODE_OPTIONS, and the rest from the same function that loads the bundle in a pod.
 const { SIDECAR_NODE_OPTIONS } = await import(pathToFileURL(`${root}dist/lib/contract.js`).href);
-const writer = `
-  const { limitHeapGrowth } = await import(${JSON.stringify(pathToFileURL(`${root}dist/sidecar/runtime.js`).href)});
-  const { loadBundle } = await import(${JSON.stringify(pathToFileURL(`${root}dist/cli/bundle.js`).href)});
-  limitHeapGrowth();
-  loadBundle(${JSON.stringify(`${root}${outfile}`)}, { writeCache: true });
-  process.exit(0);
-`;
-execFileSync(process.execPath, ['--input-type=module', '-e', writer], {
-  env: { ...process.env, NODE_OPTIONS: SIDECAR_NODE_OPTIONS },
-  stdio: 'inherit',
-});
+const sidecar = pathToFileURL(`${root}dist/cli/sidecar.js`).href;
+execFileSync(
+  process.execPath,
+  [
+    '--input-type=module',
+    '-e',
+    `await (await import(${JSON.stringify(sidecar)})).sidecarCommand({ writeCache: true }); process.exit(0);`,
+  ],
+  { env: { ...process.env, NODE_OPTIONS: SIDECAR_NODE_OPTIONS }, stdio: 'inherit' },
+);

@@ -4,7 +4,7 @@ import { loadSidecarConfig } from './config.js';
 import { compactHeapOnce } from './runtime.js';
 import { Sidecar } from './server.js';
 
-/** How this process was started, as cli/main.ts knows it: whether V8's code cache served the bundle. */
+/** How this process was started, as cli/sidecar.ts knows it: whether V8's code cache served the bundle. */
 export interface StartFacts {
   codeCache?: string;
 }

@@ -11,7 +11,7 @@ import { buildImages } from './images.js';
 import { lockPath } from './lock.js';
 import { stateDir } from './paths.js';
 import { forgetRun } from './shared.js';
-import { cleanUpEarlierRun, leftovers, teardown } from './teardown.js';
+import { cleanUpEarlierRun, leftovers } from './teardown.js';
 
 const log = (line: string) => console.log(`node: ${line}`);
 
@@ -68,14 +68,7 @@ async function main(command: string | undefined): Promise<number> {
       }
       cleanUpEarlierRun(stateDir(), log);
       rmSync(lockPath(), { force: true });
-      // On a loaded machine a killed node process was once still exiting (its command line
-      // already gone) after the cleanup's waits: what is left gets a few more passes.
-      let left = leftovers();
-      for (let pass = 0; left.length > 0 && pass < 3; pass++) {
-        await new Promise((resolve) => setTimeout(resolve, 2_000));
-        teardown(stateDir(), { graceMs: 1_000 });
-        left = leftovers();
-      }
+      const left = leftovers();
       for (const item of left) log(`left behind: ${item}`);
       return left.length ? 1 : 0;
     }

@@ -279,10 +279,17 @@ export function cleanUpEarlierRun(
   log: (line: string) => void,
   held: readonly string[] = [],
 ): void {
-  const stale = leftovers(dir).filter((item) => !held.includes(item));
-  if (!stale.length) return;
-  log(`cleaning up after an earlier run (${stale.length} leftovers)`);
+  const stale = () => leftovers(dir).filter((item) => !held.includes(item));
+  const found = stale().length;
+  if (!found) return;
+  log(`cleaning up after an earlier run (${found} leftovers)`);
   teardown(dir, { graceMs: 1_000 });
+  // On a loaded machine a killed node process was once still exiting (its command line
+  // already gone) after teardown's waits: what is left gets a few more passes.
+  for (let pass = 0; pass < 3 && stale().length > 0; pass++) {
+    sleepSync(2_000);
+    teardown(dir, { graceMs: 1_000 });
+  }
 }
 
 /**

@@ -4,10 +4,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { expect } from 'vitest';
 import { processes } from '../../harness/node/exec.js';
 import { pollUntil } from '../../harness/poll.js';
+import { answersPing } from '../../harness/redis.js';
 import { find, parseManifests, template } from './helm.js';
 
 export interface RedisContainer {
@@ -128,22 +128,7 @@ async function answers(
   auth: { password?: string; username?: string },
 ): Promise<boolean> {
   if (child.exitCode !== null) throw new Error(`redis exited with ${child.exitCode}`);
-  const client = new Redis({
-    port,
-    ...auth,
-    lazyConnect: true,
-    retryStrategy: () => null,
-    enableReadyCheck: false,
-  });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    return (await client.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    client.disconnect();
-  }
+  return answersPing(port, auth);
 }
 
 /**

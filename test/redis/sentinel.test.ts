@@ -94,6 +94,21 @@ async function subscribed(sentinels: RedisNode[]): Promise<boolean[]> {
   );
 }
 
+/**
+ * A Sentinel group and a sidecar on it that stored "before" in `session`, and the primary
+ * now. MIN_REPLICAS=1: "before" is on a replica when acknowledged, so a failover keeps it.
+ */
+async function storedBefore(session: string, timeoutMs: number) {
+  const g = await group();
+  const sc = await sidecar({
+    MEMORY_REDIS_URL: g.url(),
+    MEMORY_REDIS_TIMEOUT_MS: String(timeoutMs),
+    MEMORY_REDIS_MIN_REPLICAS: '1',
+  });
+  expect((await write(sc.url, session, 'before')).status).toBe(201);
+  return { g, sc, old: await g.primary() };
+}
+
 /** After a failover: the sidecar acknowledges a write again, stored after the one before it. */
 async function expectWritesResume(sc: RunningSidecar, session: string, next: RedisNode) {
   await pollUntil(
@@ -230,20 +245,12 @@ describe('Redis Sentinel', () => {
   // 503 for good. Here a stopped sentinel holds that question open until the announcement
   // has come (event, not timing: the detector's subscriptions close when it fires).
   it('a failover announced while it asks a sentinel that does not answer: it connects to the new primary', async () => {
-    const g = await group();
-    // MIN_REPLICAS=1: "before" is on a replica when acknowledged, so the failover keeps it.
-    const sc = await sidecar({
-      MEMORY_REDIS_URL: g.url(),
-      MEMORY_REDIS_TIMEOUT_MS: '30000',
-      MEMORY_REDIS_MIN_REPLICAS: '1',
-    });
-    expect((await write(sc.url, 'held', 'before')).status).toBe(201);
+    const { g, sc, old } = await storedBefore('held', 30_000);
     // The sidecar asked the first sentinel, which its client asks first again.
     const [asked, ...others] = g.sentinels;
     await pollUntil('the failover detector subscribed', async () =>
       (await subscribed(others)).every(Boolean),
     );
-    const old = await g.primary();
     asked!.pause();
     await old.kill();
     const next = await g.waitFailover(old);
@@ -256,14 +263,7 @@ describe('Redis Sentinel', () => {
   });
 
   it('a sentinel that stops answering does not hold it: it asks the others and follows the failover', async () => {
-    const g = await group();
-    const sc = await sidecar({
-      MEMORY_REDIS_URL: g.url(),
-      MEMORY_REDIS_TIMEOUT_MS: '1000',
-      MEMORY_REDIS_MIN_REPLICAS: '1',
-    });
-    expect((await write(sc.url, 'hung', 'before')).status).toBe(201);
-    const old = await g.primary();
+    const { g, sc, old } = await storedBefore('hung', 1_000);
     g.sentinels[0]!.pause(); // the one its client asks first, for the rest of the test
     await old.kill();
     const next = await g.waitFailover(old);
