@@ -277,8 +277,10 @@ describe('Redis Sentinel', () => {
       MEMORY_MAX_SESSION_EVENTS: '100000',
     });
     const load = fireAndForgetWriters(sc.url, 'fast', 32);
+    // A wait for enough load, not a speed: a machine loaded by the rest of the suite once took
+    // longer than 30 s to reach it.
     await pollUntil('writes before the crash', () => load.acked.length > 3_000, {
-      timeoutMs: 30_000,
+      timeoutMs: 60_000,
     });
     const old = await g.primary();
     await old.kill();
