@@ -3,7 +3,7 @@
 // the median of rounds. Not part of `npm run bench`; a profile of it shows where review()
 // spends its time: node --cpu-prof --import tsx bench/review-loop.ts
 import { readFileSync } from 'node:fs';
-import { review } from '../webhook/admission.js';
+import { answerBytes, review } from '../webhook/admission.js';
 import { benchInjectConfig, NAMESPACE } from './webhook.js';
 import { median } from './lib/stats.js';
 
@@ -39,7 +39,7 @@ const rows: [string, () => unknown][] = [
     () => {
       const reviewed = review(JSON.parse(FIXTURE), inject, lookup);
       if (reviewed.status !== 200) return 0;
-      return Buffer.byteLength(reviewed.json ?? JSON.stringify(reviewed.body));
+      return answerBytes(reviewed.body).length;
     },
   ],
 ];

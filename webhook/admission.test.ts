@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { base64, fastPod, fastReview, review, schemas } from './admission.js';
+import { answerBytes, base64, fastPod, fastReview, review, schemas } from './admission.js';
 import { DEFAULT_RESOURCES, type InjectConfig } from './config.js';
 import { prng } from '../test/webhook/prng.js';
 
@@ -261,13 +261,9 @@ describe("the answer's JSON", () => {
         withSecret,
       ),
     ];
-    let written = 0;
     for (const reviewed of answers) {
       if (reviewed.status !== 200) throw new Error('expected 200');
-      if (reviewed.json === undefined) continue;
-      written++;
-      expect(reviewed.json).toBe(JSON.stringify(reviewed.body));
+      expect(answerBytes(reviewed.body).toString()).toBe(JSON.stringify(reviewed.body));
     }
-    expect(written).toBe(3);
   });
 });

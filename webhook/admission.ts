@@ -32,8 +32,6 @@ export type Reviewed =
       outcome: Outcome;
       /** Log fields: who asked about which pod. */
       context: { uid: string; namespace?: string; pod?: string; agent?: string; dryRun: boolean };
-      /** `JSON.stringify(body)`, when review() wrote it already (reviewJson). */
-      json?: string;
     }
   | { status: 400; message: string };
 
@@ -337,7 +335,7 @@ function injectInto(object: Parameters<typeof inject>[0], how: Injection): Revie
       ? { result: 'injected' as const, tenant: true }
       : { result: 'injected' as const };
     const reviewed = answer(outcome, { patchType: 'JSONPatch', patch, ...warnings });
-    if (reviewed.status === 200) reviewed.json = reviewJson(reviewed.body);
+    if (reviewed.status === 200) writeAnswer(reviewed.body);
     return reviewed;
   } catch (error) {
     return answer(
@@ -362,19 +360,36 @@ export function base64(text: string): string {
 
 const PATCH_KEY = '"patch":""';
 
+type Answer = Extract<Reviewed, { status: 200 }>['body'];
+
+// The bytes review() wrote, by the very body they were written from: a reviewer that answers
+// otherwise (webhook/credentials.ts, when the password copy fails) returns a body of its own,
+// which is serialized as it is. A body written is frozen, so its bytes cannot go stale.
+const written = new WeakMap<Answer, Buffer>();
+
+/** The bytes to send for `body`: `JSON.stringify(body)` as UTF-8. */
+export function answerBytes(body: Answer): Buffer {
+  return written.get(body) ?? Buffer.from(JSON.stringify(body));
+}
+
 /**
- * `JSON.stringify(body)`, the same bytes, without JSON.stringify's scan of the patch for
- * characters to escape: it comes from base64() and has none, and on a 4 KB patch that scan
- * was most of what serializing the answer cost. The patch goes in where an empty one
- * serializes, whose `"patch":""` cannot occur earlier: inside a JSON string every `"`
- * follows a backslash. Only for a body review() made, with its patch.
+ * Writes `JSON.stringify(body)` into one Buffer, without JSON.stringify's scan of the patch
+ * for characters to escape (it comes from base64() and has none, and on a 4 KB patch that
+ * scan was most of what serializing the answer cost) and without the answer as a string
+ * first. The patch goes in where an empty one serializes, whose `"patch":""` cannot occur
+ * earlier: inside a JSON string every `"` follows a backslash.
  */
-function reviewJson(body: Extract<Reviewed, { status: 200 }>['body']): string {
-  const patch = body.response.patch;
-  if (patch === undefined) return JSON.stringify(body);
+function writeAnswer(body: Answer): void {
+  const patch = body.response.patch ?? '';
   const json = JSON.stringify({ ...body, response: { ...body.response, patch: '' } });
   const at = json.indexOf(PATCH_KEY) + PATCH_KEY.length - 1;
-  return json.slice(0, at) + patch + json.slice(at);
+  const bytes = Buffer.allocUnsafe(Buffer.byteLength(json) + patch.length);
+  let end = bytes.write(json.slice(0, at));
+  end += bytes.write(patch, end, 'latin1');
+  bytes.write(json.slice(at), end);
+  Object.freeze(body.response.warnings);
+  Object.freeze(body.response);
+  written.set(Object.freeze(body), bytes);
 }
 
 /** The namespace an AdmissionReview is about, if it names one (before any validation). */

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import express, { type ErrorRequestHandler, type Express, type Response } from 'express';
 import { ERRORS, type ErrorCode } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
-import { review, type Reviewed } from './admission.js';
+import { answerBytes, review, type Reviewed } from './admission.js';
 import type { InjectConfig } from './config.js';
 import { WebhookMetrics } from './metrics.js';
 
@@ -116,13 +116,8 @@ function createApp(
         'admission reviewed',
       );
     }
-    if (reviewed.json === undefined) {
-      res.json(reviewed.body);
-      return;
-    }
-    // What res.json would send, as review() serialized it already.
-    if (!res.get('Content-Type')) res.set('Content-Type', 'application/json');
-    res.send(reviewed.json);
+    // What res.json would send, as review() wrote it already where it could.
+    res.set('Content-Type', 'application/json; charset=utf-8').send(answerBytes(reviewed.body));
   });
 
   app.use((_req, res) => sendError(res, 'not_found', 'no such route'));

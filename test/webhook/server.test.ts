@@ -6,7 +6,9 @@ import { Writable } from 'node:stream';
 import { connect } from 'node:tls';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { review } from '../../webhook/admission.js';
 import { loadConfig } from '../../webhook/config.js';
+import { CredentialError, withCredentialCopies } from '../../webhook/credentials.js';
 import { WebhookServer } from '../../webhook/server.js';
 import { call, loopbackCerts } from './client.js';
 
@@ -208,6 +210,38 @@ describe('webhook HTTPS server, draining', () => {
       await drained;
     } finally {
       agent.destroy();
+      await server.close();
+    }
+  });
+});
+
+describe('webhook HTTPS server, a reviewer that changes the answer', () => {
+  const certs = loopbackCerts();
+
+  it('sends the answer the reviewer returns, not the one review() wrote first', async () => {
+    // The password copy fails after review() has injected: the pod must go in untouched.
+    const reviewer = withCredentialCopies(review, {
+      ensure: () => Promise.reject(new CredentialError('the Redis password Secret is missing')),
+    });
+    const server = new WebhookServer({
+      inject: { ...inject, passwordSecret: { name: 'kaos-memory-redis', key: 'password' } },
+      tls: certs.tls,
+      logger: pino({ level: 'silent' }),
+      reviewer,
+    });
+    const port = await server.listen(0, '127.0.0.1');
+    try {
+      const body = fixture('01-kaos-operator-agent');
+      const reply = await call(port, 'POST', '/mutate', { ...certs, body });
+      expect(reply.status).toBe(200);
+      expect(JSON.parse(reply.text).response).toEqual({
+        uid: JSON.parse(body).request.uid,
+        allowed: true,
+        warnings: [
+          'kaos-memory: the Redis password Secret is missing; the pod was admitted without the memory sidecar',
+        ],
+      });
+    } finally {
       await server.close();
     }
   });
