@@ -261,9 +261,13 @@ describe("the answer's JSON", () => {
         withSecret,
       ),
     ];
+    let written = 0;
     for (const reviewed of answers) {
       if (reviewed.status !== 200) throw new Error('expected 200');
+      // Frozen: review() wrote its bytes (an injection); else they are JSON.stringify's own.
+      if (Object.isFrozen(reviewed.body)) written++;
       expect(answerBytes(reviewed.body).toString()).toBe(JSON.stringify(reviewed.body));
     }
+    expect(written).toBe(3);
   });
 });
