@@ -401,6 +401,20 @@ describe.each(Object.keys(TOPOLOGIES))('conversation on %s', (name) => {
         await s.waitFor(2, 10_000);
         expect(s.ids).toEqual([first, second]);
         s.close();
+        // The store's folding sidecar, which the next tests use, follows the same failover in
+        // its own time: until it has, its writes are 503s to retry, which is not under test there.
+        await pollUntil(
+          'the folding sidecar writing after the failover',
+          async () =>
+            (
+              await call(folding.url, 'POST', `/v1/sessions/${id}-folding/events`, {
+                event_type: 'user_message',
+                content: 'after',
+                event_id: 'event_folding_after_failover',
+              })
+            ).status < 300,
+          { timeoutMs: 30_000, intervalMs: 200 },
+        );
       });
     }
   });
