@@ -309,13 +309,9 @@ export class FactStore {
     const [reply] = await withScript((useSha) =>
       this.deadline(
         this.batcher.run(this.slot, (tx) =>
-          tx.call(
-            useSha ? 'evalsha' : 'eval',
-            useSha ? script.sha : script.lua,
-            String(keys.length),
-            ...keys,
-            ...args,
-          ),
+          useSha
+            ? tx.evalsha(script.sha, String(keys.length), ...keys, ...args)
+            : tx.eval(script.lua, String(keys.length), ...keys, ...args),
         ),
       ),
     );
