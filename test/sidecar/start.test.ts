@@ -6,16 +6,13 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call } from '../../harness/http.js';
-import { freePort } from '../../harness/ports.js';
-import { ManagedProcess } from '../../harness/process.js';
 import { RedisServer } from '../../harness/redis.js';
 import { REPO_ROOT } from '../../harness/root.js';
+import { SidecarProcess } from '../../harness/sidecar.js';
 import { SIDECAR_NODE_OPTIONS } from '../../lib/contract.js';
 
-const MAIN = join(REPO_ROOT, 'dist', 'cli', 'main.js');
-
 let redis: RedisServer;
-const started: ManagedProcess[] = [];
+const started: SidecarProcess[] = [];
 
 beforeAll(async () => {
   if (!existsSync(join(REPO_ROOT, 'dist', 'bundle', 'sidecar.cjs'))) {
@@ -32,33 +29,15 @@ afterAll(async () => {
 async function start(
   nodeOptions: string,
 ): Promise<{ url: string; listening: { codeCache?: string } }> {
-  const port = await freePort();
-  const proc = new ManagedProcess({
-    name: `sidecar :${port}`,
-    command: process.execPath,
-    args: [MAIN, 'sidecar'],
-    env: {
-      PATH: process.env.PATH ?? '',
-      NODE_OPTIONS: nodeOptions,
-      LOG_LEVEL: 'info',
-      MEMORY_REDIS_URL: redis.url,
-      MEMORY_SIDECAR_PORT: String(port),
-      MEMORY_METRICS_PORT: '0',
-      MEMORY_KEY_PREFIX: `start:${port}`,
-    },
-  });
-  started.push(proc);
-  const url = `http://127.0.0.1:${port}`;
-  await proc.waitUntil(
-    'GET /readyz',
-    async () => (await call(url, 'GET', '/readyz')).status === 200,
+  const sc = await SidecarProcess.start(
+    { NODE_OPTIONS: nodeOptions, LOG_LEVEL: 'info', MEMORY_REDIS_URL: redis.url },
+    { ready: '/readyz' },
   );
-  const line = proc
-    .output()
-    .split('\n')
-    .find((l) => l.includes('"memory sidecar listening"'));
-  expect(line, proc.output()).toBeDefined();
-  return { url, listening: JSON.parse(line as string) as { codeCache?: string } };
+  started.push(sc);
+  const output = sc.proc.output();
+  const line = output.split('\n').find((l) => l.includes('"memory sidecar listening"'));
+  expect(line, output).toBeDefined();
+  return { url: sc.url, listening: JSON.parse(line as string) as { codeCache?: string } };
 }
 
 describe('the built sidecar start', () => {
