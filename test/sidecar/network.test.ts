@@ -272,8 +272,15 @@ describe('randomized fault schedules under concurrent writers', () => {
         }
       }
       proxy.heal();
-      // Let every writer get its current event acknowledged after the last fault.
-      await sleep(500);
+      // Writes resume once the faults end. Drops that outlive a connection eat the next
+      // handshake's reply, so a schedule of many drops can hold the client in its reconnect
+      // backoff (up to 3.2 s a try) for the whole schedule: wait for the recovery, not a time.
+      const atHeal = attempts.ok;
+      await pollUntil(
+        '20 writes acknowledged after the last fault',
+        () => attempts.ok >= atHeal + 20,
+        { timeoutMs: 30_000 },
+      );
       running = false;
       await Promise.all([...withIds, withoutIds]);
 
@@ -298,7 +305,6 @@ describe('randomized fault schedules under concurrent writers', () => {
       expect(landed.every((c) => nonces.includes(c))).toBe(true);
       // The faults were real.
       expect(attempts.failed, where).toBeGreaterThan(0);
-      expect(acked.length, where).toBeGreaterThan(20);
     },
     60_000,
   );
