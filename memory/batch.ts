@@ -1,16 +1,30 @@
 // Coalesces the transactions started in one turn of the event loop into one
-// pipeline per hash slot: each is still its own MULTI/EXEC, but they share one
+// batch per hash slot: each is still its own MULTI/EXEC, but they share one
 // socket write and Redis answers them in one read. Under concurrent load that
 // removes most of the sidecar's write syscalls, which cost more than everything
-// else it does. With MEMORY_REDIS_MIN_REPLICAS, each pipeline ends with one WAIT,
+// else it does. With MEMORY_REDIS_MIN_REPLICAS, each batch ends with one WAIT,
 // which covers every write before it on that connection: a transaction succeeds
 // only when enough replicas hold it.
-import type { ChainableCommander } from 'ioredis';
+//
+// On one Redis (or Sentinel's primary) the commands are sent as plain commands while the
+// socket is corked, not through ioredis's Pipeline: a Pipeline's objects outlive the young
+// generation (5-7 KB of every append was promoted, then died in the old space; decision 0038,
+// "Fifth pass"), and the same bytes reach Redis in one write either way. Cluster keeps the
+// Pipeline, which routes by slot and follows MOVED and ASK.
+import { Command, Redis, type ChainableCommander } from 'ioredis';
 import type { RedisClient } from './connection.js';
 import { StoreError } from './errors.js';
 
-/** Adds a transaction's commands, in order, between its MULTI and EXEC. */
-export type Commands = (tx: ChainableCommander) => void;
+/** A transaction's commands, added in order between its MULTI and EXEC. */
+export interface Transaction {
+  call(name: string, ...args: (string | Buffer)[]): void;
+}
+
+/** Adds a transaction's commands. */
+export type Commands = (tx: Transaction) => void;
+
+/** A command's outcome as ioredis's Pipeline reports it: [error] or [null, reply]. */
+type Result = [Error | null, unknown?];
 
 export interface Durability {
   /** Replicas that must confirm a write (WAIT); 0 for none. */
@@ -60,23 +74,22 @@ export class TransactionBatcher {
   }
 
   private send(batch: Pending[]): void {
-    // ioredis nests MULTI…EXEC in a pipeline (its typings omit `multi` there).
-    const pipeline = this.client.pipeline() as ChainableCommander & { multi(): void };
-    // Where each transaction's replies start and end in the pipeline's.
-    const spans = batch.map((tx) => {
-      const from = pipeline.length;
-      pipeline.multi();
-      tx.commands(pipeline);
-      void pipeline.exec(); // inside the pipeline: queues EXEC and returns the pipeline
-      return { tx, from, to: pipeline.length };
-    });
     const { minReplicas, waitMs } = this.durability;
-    if (minReplicas > 0) pipeline.wait(minReplicas, waitMs);
-    pipeline.exec().then(
+    const outgoing = this.client instanceof Redis ? corked(this.client) : pipelined(this.client);
+    // Where each transaction's replies start and end in the batch's.
+    const spans = batch.map((tx) => {
+      const from = outgoing.length();
+      outgoing.call('multi');
+      tx.commands(outgoing);
+      outgoing.call('exec');
+      return { tx, from, to: outgoing.length() };
+    });
+    if (minReplicas > 0) outgoing.call('wait', String(minReplicas), String(waitMs));
+    outgoing.results().then(
       (results) => {
         let replicaError: StoreError | undefined;
         if (minReplicas > 0) {
-          const [err, acked] = results?.at(-1) ?? [new Error('no reply to WAIT'), 0];
+          const [err, acked] = results.at(-1) ?? [new Error('no reply to WAIT'), 0];
           if (err || Number(acked) < minReplicas) {
             replicaError = new StoreError(
               'replicas',
@@ -85,8 +98,7 @@ export class TransactionBatcher {
             );
           }
         }
-        for (const { tx, from, to } of spans)
-          settle(tx, results?.slice(from, to) ?? [], replicaError);
+        for (const { tx, from, to } of spans) settle(tx, results.slice(from, to), replicaError);
       },
       (err: unknown) => {
         for (const tx of batch) tx.reject(err);
@@ -95,15 +107,65 @@ export class TransactionBatcher {
   }
 }
 
+interface Outgoing extends Transaction {
+  length(): number;
+  /** Every command's outcome, in order, once all have one. */
+  results(): Promise<Result[]>;
+}
+
+/** Plain commands, written to the socket in one go when the batch is complete. */
+function corked(redis: Redis): Outgoing {
+  const commands: Command[] = [];
+  return {
+    call(name, ...args) {
+      commands.push(new Command(name, args, { replyEncoding: 'utf8' }));
+    },
+    length: () => commands.length,
+    results() {
+      const outcomes = commands.map((command) =>
+        command.promise.then(
+          (reply): Result => [null, reply],
+          (err: Error): Result => [err],
+        ),
+      );
+      const stream = redis.stream as { cork(): void; uncork(): void } | undefined;
+      stream?.cork();
+      try {
+        for (const command of commands) void redis.sendCommand(command);
+      } finally {
+        stream?.uncork();
+      }
+      return Promise.all(outcomes);
+    },
+  };
+}
+
+/** ioredis's Pipeline, which nests MULTI…EXEC (its typings omit `multi` there). */
+function pipelined(client: RedisClient): Outgoing {
+  const pipeline = client.pipeline() as ChainableCommander & { multi(): void };
+  return {
+    call(name, ...args) {
+      if (name === 'multi') pipeline.multi();
+      // Inside the pipeline: queues EXEC and returns the pipeline.
+      else if (name === 'exec') void pipeline.exec();
+      else void pipeline.call(name, ...args);
+    },
+    length: () => pipeline.length,
+    results: () => pipeline.exec().then((results) => (results ?? []) as Result[]),
+  };
+}
+
 /**
- * `results` holds MULTI's, each QUEUED and EXEC's [error, reply]. When EXEC was
- * refused, the command that could not be queued says why (OOM, say), not EXECABORT.
+ * `results` holds MULTI's, each QUEUED and EXEC's [error, reply]. Any error fails the
+ * transaction, the first one saying why: when EXEC was refused, the command that could not
+ * be queued (OOM, say), not EXECABORT; a command never sent leaves EXEC's replies short.
  */
-function settle(tx: Pending, results: [Error | null, unknown][], replicaError?: StoreError): void {
+function settle(tx: Pending, results: Result[], replicaError?: StoreError): void {
   const exec = results.at(-1);
   if (!exec) return tx.reject(new Error('redis returned no reply for a transaction'));
-  const [err, replies] = exec;
-  if (err) return tx.reject(results.find(([e]) => e)?.[0] ?? err);
+  const first = results.find(([e]) => e)?.[0];
+  if (first) return tx.reject(first);
+  const [, replies] = exec;
   if (!Array.isArray(replies)) return tx.reject(new Error('redis aborted the transaction'));
   const failed = replies.find((r): r is Error => r instanceof Error);
   if (failed) return tx.reject(failed);

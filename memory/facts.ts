@@ -309,9 +309,13 @@ export class FactStore {
     const [reply] = await withScript((useSha) =>
       this.deadline(
         this.batcher.run(this.slot, (tx) =>
-          useSha
-            ? tx.evalsha(script.sha, String(keys.length), ...keys, ...args)
-            : tx.eval(script.lua, String(keys.length), ...keys, ...args),
+          tx.call(
+            useSha ? 'evalsha' : 'eval',
+            useSha ? script.sha : script.lua,
+            String(keys.length),
+            ...keys,
+            ...args,
+          ),
         ),
       ),
     );

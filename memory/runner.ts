@@ -82,9 +82,13 @@ export class ScriptRunner {
       const [raw] = await this.deadline(
         withScript((useSha) =>
           this.batcher.run(slot, (tx) =>
-            useSha
-              ? tx.evalsha(script.sha, String(keys.length), ...keys, ...argv)
-              : tx.eval(script.lua, String(keys.length), ...keys, ...argv),
+            tx.call(
+              useSha ? 'evalsha' : 'eval',
+              useSha ? script.sha : script.lua,
+              String(keys.length),
+              ...keys,
+              ...argv,
+            ),
           ),
         ),
       );

@@ -370,7 +370,7 @@ export class MemoryStore {
     const probes = this.clustered ? this.probeHeads() : this.keys.indexes;
     await Promise.all(
       probes.map((heads) =>
-        this.runner.multi(keySlot(heads.index), (tx) => tx.lpushx(heads.probe, '1')),
+        this.runner.multi(keySlot(heads.index), (tx) => tx.call('lpushx', heads.probe, '1')),
       ),
     );
   }

@@ -3,7 +3,11 @@
 // MULTI/EXEC with its own outcome.
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TransactionBatcher } from '../../memory/batch.js';
+import { closeRedis, connectRedis } from '../../memory/connection.js';
 import type { MemoryStore } from '../../memory/store.js';
+import { parseRedisUrl } from '../../lib/redis-url.js';
+import { FaultProxy } from '../../harness/faultproxy.js';
 import { RedisServer } from '../../harness/redis.js';
 import { startSidecar, type RunningSidecar } from '../../harness/sidecar.js';
 
@@ -107,5 +111,40 @@ describe('transactions started in one turn', () => {
     // Issued in this order on one connection, the reads run after both writes.
     expect(session?.event_count).toBe(2);
     expect(page.events.map((e) => e.content)).toEqual([1, 2]);
+  });
+});
+
+describe('a connection that is not ready yet', () => {
+  // The batcher writes a transaction's commands one by one (memory/batch.ts); while the
+  // connection is still being set up none of them may go, or EXEC could answer for a
+  // transaction that lost a command on the way.
+  it('acknowledges no transaction it did not run', async () => {
+    const proxy = await FaultProxy.start({ port: redis.port });
+    proxy.slow(100); // each reply 100 ms late: the ready check's INFO stays in flight
+    const client = connectRedis(parseRedisUrl(proxy.url), { timeoutMs: 2_000 });
+    const batcher = new TransactionBatcher(client, { minReplicas: 0, waitMs: 0 });
+    const key = 'batch:not-ready';
+    const outcomes: Promise<string>[] = [];
+    try {
+      void client.connect().catch(() => undefined);
+      while (client.status !== 'ready') {
+        outcomes.push(
+          batcher
+            .run(0, (tx) => tx.call('incr', key))
+            .then(
+              (replies) => (replies.length === 1 ? 'done' : `short: ${JSON.stringify(replies)}`),
+              () => 'refused',
+            ),
+        );
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      const settled = await Promise.all(outcomes);
+      expect(settled.filter((o) => o !== 'done' && o !== 'refused')).toEqual([]);
+      expect(settled).toContain('refused'); // the window was real
+      expect(Number(await raw.get(key))).toBe(settled.filter((o) => o === 'done').length);
+    } finally {
+      await closeRedis(client);
+      await proxy.stop();
+    }
   });
 });
