@@ -473,16 +473,22 @@ describe.each(Object.keys(TOPOLOGIES))('conversation on %s', (name) => {
       // Each fold carries the one before it, and the model saw only what was new.
       expect(digests[1].content).toContain(digests[0].content);
       expect(model.requests.at(-1)?.body.model).toBe('summariser-1');
+      // The last appends may pass the trigger again, so a third fold can land from here on:
+      // what is read below is checked against the digests as they are after it.
       // The digests are listed, oldest first.
       const listed = await get(`/v1/sessions/${id}/summaries`);
-      expect(listed.body.summaries.map((d: { event_id: string }) => d.event_id)).toEqual(
-        digests.map((d) => d.event_id),
-      );
+      expect(
+        listed.body.summaries.map((d: { event_id: string }) => d.event_id).slice(0, digests.length),
+      ).toEqual(digests.map((d) => d.event_id));
       expect((await get('/v1/sessions/no-such/summaries')).status).toBe(404);
-      // The context starts from the newest digest, through either sidecar.
+      // The context starts from the newest digest.
       const ctx = await get(`/v1/sessions/${id}/context?max_tokens=100000`);
-      expect(ctx.body.window.digest_event_id).toBe(digests.at(-1).event_id);
-      expect(ctx.body.context.split('\n')[0]).toBe(`Summary: ${digests.at(-1).content}`);
+      const later = (await sc.sidecar.redis.lrange(key, 0, -1))
+        .map((e) => JSON.parse(e))
+        .filter((e) => e.event_type === 'summary');
+      const used = later.find((d) => d.event_id === ctx.body.window.digest_event_id);
+      expect(used?.metadata.version).toBeGreaterThanOrEqual(digests.length);
+      expect(ctx.body.context.split('\n')[0]).toBe(`Summary: ${used?.content}`);
     });
 
     it('with no model configured, nothing folds and nothing claims to', async () => {
