@@ -2,11 +2,11 @@
 // machine weighs on both alike: `node --import tsx bench/ab.ts BASELINE [CANDIDATE]`,
 // each a checkout with a built dist/ (CANDIDATE defaults to this one). For each round
 // and build, a fresh sidecar process on one shared redis-server takes appends, then
-// reads of 20 events, from 16 keep-alive connections; the figure that matters is the
-// sidecar's own CPU time per request (utime + stime from /proc), which another busy
-// process on the machine disturbs far less than requests per second. Each start is
-// measured too: spawn to the first /readyz 200 (polled every 5 ms), the CPU the process
-// used until then, and its RssAnon a second later.
+// reads of 20 events, from BENCH_AB_CONNECTIONS (16) keep-alive connections; the
+// figure that matters is the sidecar's own CPU time per request (utime + stime from
+// /proc), which another busy process on the machine disturbs far less than requests
+// per second. Each start is measured too: spawn to the first /readyz 200 (polled every
+// 5 ms), the CPU the process used until then, and its RssAnon a second later.
 import { resolve } from 'node:path';
 import { RedisServer } from '../harness/redis.js';
 import { REPO_ROOT } from '../harness/root.js';
@@ -18,7 +18,7 @@ import { fmt, table } from './lib/table.js';
 
 const ROUNDS = Number(process.env.BENCH_AB_ROUNDS ?? 5);
 const SECONDS = Number(process.env.BENCH_AB_SECONDS ?? 3);
-const CONNECTIONS = 16;
+const CONNECTIONS = Number(process.env.BENCH_AB_CONNECTIONS ?? 16);
 
 const EVENT = JSON.stringify({ event_type: 'user_message', content: 'x'.repeat(100) });
 const OPS: Record<string, HttpTarget> = {
