@@ -274,7 +274,8 @@ describe('randomized fault schedules under concurrent writers', () => {
       proxy.heal();
       // Writes resume once the faults end. Drops that outlive a connection eat the next
       // handshake's reply, so a schedule of many drops can hold the client in its reconnect
-      // backoff (up to 3.2 s a try) for the whole schedule: wait for the recovery, not a time.
+      // backoff (up to MAX_BACKOFF_MS, 2 s, a try) for the whole schedule: wait for the
+      // recovery, not a time.
       const atHeal = attempts.ok;
       await pollUntil(
         '20 writes acknowledged after the last fault',
