@@ -17,7 +17,7 @@ import { TransactionBatcher } from './batch.js';
 import { fromMicros, now } from './clock.js';
 import type { RedisClient } from './connection.js';
 import { keySlot } from './keys.js';
-import { withDeadline, withScript } from './runner.js';
+import { scriptCommand, withDeadline, withScript } from './runner.js';
 
 export interface FactLimits {
   keyPrefix: string;
@@ -308,15 +308,7 @@ export class FactStore {
   private async transact(script: Script, keys: string[], args: string[]): Promise<unknown> {
     const [reply] = await withScript((useSha) =>
       this.deadline(
-        this.batcher.run(this.slot, (tx) =>
-          tx.call(
-            useSha ? 'evalsha' : 'eval',
-            useSha ? script.sha : script.lua,
-            String(keys.length),
-            ...keys,
-            ...args,
-          ),
-        ),
+        this.batcher.run(this.slot, (tx) => tx.call(...scriptCommand(useSha, script, keys, args))),
       ),
     );
     return reply;

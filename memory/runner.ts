@@ -56,11 +56,8 @@ export class ScriptRunner {
     // A Command with no reply encoding, not callBuffer: with auto-pipelining on, ioredis
     // 6 drops callBuffer's command name.
     const send = (useSha: boolean): Promise<unknown> => {
-      const command = new Command(
-        useSha ? 'evalsha' : 'eval',
-        [useSha ? script.sha : script.lua, keys.length, ...keys, ...argv],
-        { replyEncoding: null },
-      );
+      const [name, ...args] = scriptCommand(useSha, script, keys, argv);
+      const command = new Command(name, args, { replyEncoding: null });
       void this.redis.sendCommand(command);
       return command.promise;
     };
@@ -81,15 +78,7 @@ export class ScriptRunner {
     try {
       const [raw] = await this.deadline(
         withScript((useSha) =>
-          this.batcher.run(slot, (tx) =>
-            tx.call(
-              useSha ? 'evalsha' : 'eval',
-              useSha ? script.sha : script.lua,
-              String(keys.length),
-              ...keys,
-              ...argv,
-            ),
-          ),
+          this.batcher.run(slot, (tx) => tx.call(...scriptCommand(useSha, script, keys, argv))),
         ),
       );
       return script.parse(raw);
@@ -143,6 +132,22 @@ export async function withScript<T>(send: (useSha: boolean) => Promise<T>): Prom
     if (!isNoScript(err)) throw err;
     return send(false);
   }
+}
+
+/** `withScript`'s command for `useSha`: EVALSHA sha or EVAL source, the key count, keys, args. */
+export function scriptCommand(
+  useSha: boolean,
+  script: { sha: string; lua: string },
+  keys: readonly string[],
+  args: readonly (string | Buffer)[],
+): [string, ...(string | Buffer)[]] {
+  return [
+    useSha ? 'evalsha' : 'eval',
+    useSha ? script.sha : script.lua,
+    String(keys.length),
+    ...keys,
+    ...args,
+  ];
 }
 
 function isNoScript(err: unknown): boolean {

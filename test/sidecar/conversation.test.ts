@@ -457,7 +457,9 @@ describe.each(Object.keys(TOPOLOGIES))('conversation on %s', (name) => {
       await pollUntil('two folds', () => folds() >= 2, { timeoutMs: 30_000 });
       // Every raw event is still in Redis, each writer's in its order; the digests are extra.
       const key = sc.sidecar.store.keys.forSession(id).events;
-      const raw = (await sc.sidecar.redis.lrange(key, 0, -1)).map((e) => JSON.parse(e));
+      const storedNow = async () =>
+        (await sc.sidecar.redis.lrange(key, 0, -1)).map((e) => JSON.parse(e));
+      const raw = await storedNow();
       const rawIds = raw.filter((e) => e.event_type !== 'summary').map((e) => e.event_id);
       expect(rawIds).toHaveLength(stored.flat().length);
       for (const ids of stored) {
@@ -483,9 +485,7 @@ describe.each(Object.keys(TOPOLOGIES))('conversation on %s', (name) => {
       expect((await get('/v1/sessions/no-such/summaries')).status).toBe(404);
       // The context starts from the newest digest.
       const ctx = await get(`/v1/sessions/${id}/context?max_tokens=100000`);
-      const later = (await sc.sidecar.redis.lrange(key, 0, -1))
-        .map((e) => JSON.parse(e))
-        .filter((e) => e.event_type === 'summary');
+      const later = (await storedNow()).filter((e) => e.event_type === 'summary');
       const used = later.find((d) => d.event_id === ctx.body.window.digest_event_id);
       expect(used?.metadata.version).toBeGreaterThanOrEqual(digests.length);
       expect(ctx.body.context.split('\n')[0]).toBe(`Summary: ${used?.content}`);
