@@ -14,7 +14,7 @@ COPY sidecar ./sidecar
 COPY webhook ./webhook
 COPY certs ./certs
 COPY ops ./ops
-COPY scripts/bundle.mjs ./scripts/bundle.mjs
+COPY scripts/bundle.mjs scripts/bundle-options.mjs ./scripts/
 RUN npm run build && npm prune --omit=dev
 
 # Final stage: Node runtime only. npm, npx, yarn and corepack are removed, so there is no

@@ -9,6 +9,7 @@ import { execFileSync } from 'node:child_process';
 import process from 'node:process';
 import { rmSync } from 'node:fs';
 import { build } from 'esbuild';
+import { NODE_BUNDLE } from './bundle-options.mjs';
 import { fileURLToPath, pathToFileURL, URL } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -20,16 +21,7 @@ await build({
   absWorkingDir: root,
   entryPoints: ['dist/sidecar/main.js'],
   outfile,
-  bundle: true,
-  platform: 'node',
-  format: 'cjs',
-  target: 'node20',
-  // Whitespace and syntax only: names stay as written, so stack traces and error names
-  // read as in the sources. The source text is kept on the V8 heap, so smaller is less memory.
-  minifyWhitespace: true,
-  minifySyntax: true,
-  legalComments: 'none',
-  logLevel: 'warning',
+  ...NODE_BUNDLE,
 });
 
 // The code cache, made by this node under the flags a pod's sidecar runs with (V8 rejects
