@@ -14,7 +14,10 @@ export interface InFlight {
 
 export interface SidecarMetrics {
   registry: Registry;
-  /** Counts one request; label children are cached, so the hot path hashes no labels. */
+  /**
+   * Counts one request. Label children are kept per route, method and status; prom-client
+   * still hashes a child's labels at each call (~1 µs: decision 0040).
+   */
   observe(route: string, method: string, status: number, seconds: number): void;
   /** Reads the requests in flight from `source` at each scrape (the hot path only counts). */
   countInFlight(source: () => Iterable<InFlight>): void;
