@@ -75,7 +75,7 @@ interface Cell {
   direct: Summary;
 }
 
-/** RssAnon and VmRSS, the maximum of samples taken every 100 ms while `watch` runs. */
+/** RssAnon and VmRSS of `proc`: the maximum of samples taken every 100 ms until `stop()`. */
 function sampleMemory(proc: { memory(): { rss: number; anon: number } }) {
   const max = { rss: 0, anon: 0 };
   const timer = setInterval(() => {
