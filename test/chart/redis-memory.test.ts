@@ -57,10 +57,17 @@ describe('bundled Redis memory', () => {
     });
     let output = '';
     child.stderr.on('data', (c: Buffer) => (output += c.toString()));
-    await pollUntil('the script to give up loading', () => existsSync(waitingFile()), {
-      dead: () => (child.exitCode !== null ? `exited with ${child.exitCode}` : undefined),
-    });
-    return { child, output: readFileSync(waitingFile(), 'utf8') + output };
+    // Its note whole: `tee` creates the file before it writes the line.
+    let note = '';
+    await pollUntil(
+      'the script to give up loading',
+      () => {
+        note = existsSync(waitingFile()) ? readFileSync(waitingFile(), 'utf8') : '';
+        return note.endsWith('\n');
+      },
+      { dead: () => (child.exitCode !== null ? `exited with ${child.exitCode}` : undefined) },
+    );
+    return { child, output: note + output };
   }
 
   async function stopWaiting(child: ChildProcess): Promise<void> {
