@@ -500,8 +500,12 @@ describe('the Redis password in every agent namespace, with the default install'
     await pollUntil('the copy to carry the new password', async () => {
       return decode((await copyIn(ns))?.data?.[KEY]) === NEW;
     });
-    await pollUntil('the sidecar to take it', () =>
-      sidecar.proc.output().includes('"reauthentication":"accepted"'),
+    // Through the process, so that a timeout shows what the sidecar said meanwhile (a CI run
+    // once waited 15 s here with nothing to show). The file is re-read every 5 s at worst.
+    await sidecar.proc.waitUntil(
+      'the sidecar to take it',
+      () => sidecar.proc.output().includes('"reauthentication":"accepted"'),
+      { timeoutMs: 30_000 },
     );
     // 3. Redis drops OLD (once every agent reading MEMORY_REDIS_URL has restarted).
     await patch({ data: { [`${KEY}-previous`]: null } });
