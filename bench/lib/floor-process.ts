@@ -1,11 +1,10 @@
 // The floor server (floor-server.ts) in a process of its own, bundled into one CommonJS file
 // with the sidecar's options (scripts/bundle-options.mjs), so the two load and run alike.
 import { build } from 'esbuild';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ManagedProcess } from '../../harness/process.js';
+import { REPO_ROOT } from '../../harness/root.js';
 import { NODE_BUNDLE } from '../../scripts/bundle-options.mjs';
 
 export interface FloorServer {
@@ -13,7 +12,20 @@ export interface FloorServer {
   port: number;
   /** Spawn to the first /readyz 200, in ms. */
   readyMs: number;
-  stop(): Promise<void>;
+  stop(): Promise<unknown>;
+}
+
+/** Made once per benchmark process, beside the sidecar's bundle in dist/ (build output). */
+let bundled: Promise<string> | undefined;
+
+function floorBundle(): Promise<string> {
+  const outfile = join(REPO_ROOT, 'dist/bench/floor-server.cjs');
+  bundled ??= build({
+    entryPoints: [fileURLToPath(new URL('./floor-server.ts', import.meta.url))],
+    outfile,
+    ...NODE_BUNDLE,
+  }).then(() => outfile);
+  return bundled;
 }
 
 /**
@@ -24,35 +36,21 @@ export async function startFloorServer(
   env: Record<string, string>,
   nodeArgs: string[] = [],
 ): Promise<FloorServer> {
-  const dir = mkdtempSync(join(tmpdir(), 'kaos-floor-'));
-  const outfile = join(dir, 'floor.cjs');
-  await build({
-    entryPoints: [fileURLToPath(new URL('./floor-server.ts', import.meta.url))],
-    outfile,
-    ...NODE_BUNDLE,
-  });
+  const bundle = await floorBundle();
+  const port = Number(env.MEMORY_SIDECAR_PORT);
   const spawned = performance.now();
   const proc = new ManagedProcess({
     name: 'floor server',
     command: process.execPath,
-    args: [...nodeArgs, outfile],
+    args: [...nodeArgs, bundle],
     env: { PATH: process.env.PATH ?? '', ...env },
   });
-  const stop = async () => {
-    await proc.stop();
-    rmSync(dir, { recursive: true, force: true });
-  };
   try {
-    const url = `http://127.0.0.1:${env.MEMORY_SIDECAR_PORT}/readyz`;
+    const url = `http://127.0.0.1:${port}/readyz`;
     await proc.waitUntil('readyz', async () => (await fetch(url)).ok, { intervalMs: 5 });
   } catch (err) {
-    await stop();
+    await proc.stop();
     throw err;
   }
-  return {
-    proc,
-    port: Number(env.MEMORY_SIDECAR_PORT),
-    readyMs: performance.now() - spawned,
-    stop,
-  };
+  return { proc, port, readyMs: performance.now() - spawned, stop: () => proc.stop() };
 }
