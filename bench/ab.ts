@@ -2,23 +2,27 @@
 // machine weighs on both alike: `node --import tsx bench/ab.ts BASELINE [CANDIDATE]`,
 // each a checkout with a built dist/ (CANDIDATE defaults to this one). For each round
 // and build, a fresh sidecar process on one shared redis-server takes appends, then
-// reads of 20 events, from BENCH_AB_CONNECTIONS (16) keep-alive connections; the
-// figure that matters is the sidecar's own CPU time per request (utime + stime from
-// /proc), which another busy process on the machine disturbs far less than requests
-// per second. Each start is measured too: spawn to the first /readyz 200 (polled every
-// 5 ms), the CPU the process used until then, and its RssAnon a second later.
+// reads of 20 events, from each of BENCH_AB_CONNECTIONS (16; a list such as 1,16,64
+// measures each in turn) keep-alive connections; the figure that matters is the
+// sidecar's own CPU time per request (utime + stime from /proc), which another busy
+// process on the machine disturbs far less than requests per second. Each start is
+// measured too: spawn to the first /readyz 200 (polled every 5 ms), the CPU the process
+// used until then, and its RssAnon a second later; and the highest RssAnon seen under
+// the load (sampled every 100 ms).
 import { resolve } from 'node:path';
+import type { Redis } from 'ioredis';
 import { RedisServer } from '../harness/redis.js';
 import { REPO_ROOT } from '../harness/root.js';
-import { cpuSeconds } from './lib/cpu.js';
+import { withCpu, withRedisCpu } from './lib/cpu.js';
 import { httpClosedLoop, type HttpTarget } from './lib/load.js';
 import { startSidecar, type Start } from './lib/start.js';
 import { median } from './lib/stats.js';
+import type { ManagedProcess } from '../harness/process.js';
 import { fmt, table } from './lib/table.js';
 
 const ROUNDS = Number(process.env.BENCH_AB_ROUNDS ?? 5);
 const SECONDS = Number(process.env.BENCH_AB_SECONDS ?? 3);
-const CONNECTIONS = Number(process.env.BENCH_AB_CONNECTIONS ?? 16);
+const CONNECTIONS = (process.env.BENCH_AB_CONNECTIONS ?? '16').split(',').map(Number);
 
 const EVENT = JSON.stringify({ event_type: 'user_message', content: 'x'.repeat(100) });
 const OPS: Record<string, HttpTarget> = {
@@ -26,7 +30,35 @@ const OPS: Record<string, HttpTarget> = {
   read: { method: 'GET', path: (c) => `/v1/sessions/read-${c % 4}/events?limit=20` },
 };
 
-async function measure(root: string, redisUrl: string) {
+interface Measured {
+  cpuUs: number;
+  /** Redis's own CPU per request (INFO cpu): what the store's commands and scripts cost it. */
+  redisUs: number;
+  perSecond: number;
+  p50: number;
+}
+
+/** The highest RssAnon of `proc` while it runs, sampled every 100 ms. */
+function peakAnon(proc: ManagedProcess) {
+  let max = 0;
+  const timer = setInterval(() => (max = Math.max(max, proc.memory().anon)), 100);
+  return { max: () => max, stop: () => clearInterval(timer) };
+}
+
+/** One op from `connections` connections: the sidecar's and Redis's CPU per request. */
+async function measureOp(
+  sidecar: { port: number; proc: ManagedProcess },
+  redis: Redis,
+  connections: number,
+  target: HttpTarget,
+): Promise<Measured> {
+  const load = () => httpClosedLoop(sidecar.port, connections, SECONDS * 1000, target);
+  const r = await withRedisCpu(redis, () => withCpu(sidecar.proc.pid, load));
+  if (r.errors > 0) throw new Error(`${target.method} ${target.path(0)}: ${r.errors} failed`);
+  return { cpuUs: r.cpuUs, redisUs: r.redisUs, perSecond: r.perSecond, p50: r.p50 };
+}
+
+async function measure(root: string, redisUrl: string, redis: Redis) {
   const { proc, port, start } = await startSidecar(
     process.execPath,
     [resolve(root, 'dist/cli/main.js'), 'sidecar'],
@@ -41,16 +73,24 @@ async function measure(root: string, redisUrl: string) {
         body: JSON.stringify(events),
       });
     }
-    await httpClosedLoop(port, CONNECTIONS, 1_000, OPS.append!); // warm-up
-    const out: Record<string, { cpuUs: number; perSecond: number }> = {};
-    for (const [name, target] of Object.entries(OPS)) {
-      const before = cpuSeconds(proc.pid);
-      const summary = await httpClosedLoop(port, CONNECTIONS, SECONDS * 1000, target);
-      const cpu = cpuSeconds(proc.pid) - before;
-      if (summary.errors > 0) throw new Error(`${name}: ${summary.errors} failed requests`);
-      out[name] = { cpuUs: (cpu / summary.count) * 1e6, perSecond: summary.perSecond };
+    await httpClosedLoop(port, CONNECTIONS[0] ?? 16, 1_000, OPS.append!); // warm-up
+    const peak = peakAnon(proc);
+    const out: Record<string, Measured> = {};
+    try {
+      for (const connections of CONNECTIONS) {
+        for (const [name, target] of Object.entries(OPS)) {
+          out[`${name} ${connections}`] = await measureOp(
+            { port, proc },
+            redis,
+            connections,
+            target,
+          );
+        }
+      }
+    } finally {
+      peak.stop();
     }
-    return { ops: out, start };
+    return { ops: out, start, peakAnonMiB: peak.max() / 1024 / 1024 };
   } finally {
     await proc.kill();
   }
@@ -61,24 +101,35 @@ async function main(): Promise<void> {
   if (!baseline) throw new Error('usage: bench/ab.ts BASELINE_CHECKOUT [CANDIDATE_CHECKOUT]');
   const builds = { baseline: resolve(baseline), candidate: resolve(candidate) };
   const redis = await RedisServer.start();
-  const results: Record<string, Record<string, { cpuUs: number[]; perSecond: number[] }>> = {};
+  const client = redis.client();
+  const results: Record<string, Record<string, { [K in keyof Measured]: number[] }>> = {};
   const starts: Record<string, Start[]> = {};
+  const peaks: Record<string, number[]> = {};
   try {
     for (let round = 0; round < ROUNDS; round++) {
       const order = Object.entries(builds);
       if (round % 2 === 1) order.reverse();
       for (const [build, root] of order) {
-        const got = await measure(root, redis.url);
+        const got = await measure(root, redis.url, client);
         (starts[build] ??= []).push(got.start);
+        (peaks[build] ??= []).push(got.peakAnonMiB);
         for (const [op, r] of Object.entries(got.ops)) {
-          const slot = ((results[op] ??= {})[build] ??= { cpuUs: [], perSecond: [] });
+          const slot = ((results[op] ??= {})[build] ??= {
+            cpuUs: [],
+            redisUs: [],
+            perSecond: [],
+            p50: [],
+          });
           slot.cpuUs.push(r.cpuUs);
+          slot.redisUs.push(r.redisUs);
           slot.perSecond.push(r.perSecond);
+          slot.p50.push(r.p50);
         }
       }
       process.stderr.write(`round ${round + 1}/${ROUNDS} done\n`);
     }
   } finally {
+    client.disconnect();
     await redis.stop();
   }
   const rows = Object.entries(results).flatMap(([op, byBuild]) => {
@@ -89,14 +140,28 @@ async function main(): Promise<void> {
       median(r.cpuUs).toFixed(1),
       r.cpuUs.map((v) => v.toFixed(0)).join(' '),
       fmt.ratio(median(r.cpuUs) / base),
+      median(r.redisUs).toFixed(1),
       fmt.rate(median(r.perSecond)),
+      median(r.p50).toFixed(3),
     ]);
   });
   console.log(
-    `sidecar CPU per request, ${CONNECTIONS} connections, ${SECONDS} s per op, ${ROUNDS} interleaved rounds (medians)\n`,
+    `sidecar CPU per request, op and connections, ${SECONDS} s per op, ${ROUNDS} interleaved rounds (medians)\n`,
   );
   console.log(
-    table(['op', 'build', 'CPU µs/request', 'each round', 'vs baseline', 'requests/s'], rows),
+    table(
+      [
+        'op',
+        'build',
+        'CPU µs/request',
+        'each round',
+        'vs baseline',
+        'Redis CPU µs/request',
+        'requests/s',
+        'p50 ms',
+      ],
+      rows,
+    ),
   );
   const startRows = Object.entries(starts).map(([build, all]) => {
     const pick = (f: (s: Start) => number) => all.map(f);
@@ -111,6 +176,7 @@ async function main(): Promise<void> {
         .map((x) => x.toFixed(0))
         .join(' '),
       median(pick((s) => s.anonMiB)).toFixed(1),
+      median(peaks[build] ?? []).toFixed(1),
     ];
   });
   console.log(`\nstart: spawn to the first /readyz 200 (medians of ${ROUNDS})\n`);
@@ -123,6 +189,7 @@ async function main(): Promise<void> {
         'CPU ms to ready',
         'each round',
         'RssAnon 1 s later, MiB',
+        'RssAnon peak under load',
       ],
       startRows,
     ),

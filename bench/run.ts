@@ -1,9 +1,10 @@
-// `npm run bench`: the sidecar on one Redis, on large sessions, on Sentinel and
-// Cluster, then the webhook. Each prints its own markdown tables.
+// `npm run bench`: the sidecar on one Redis, what its calls cost Redis, on large
+// sessions, on Sentinel and Cluster, then the webhook. Each prints its own markdown tables.
 import { benchController } from './controller.js';
 import { benchConversation } from './conversation.js';
 import { benchLargeSessions } from './large.js';
 import { benchMemoryV2 } from './memory-v2.js';
+import { benchRedisCost } from './redis-cost.js';
 import { benchSidecar } from './sidecar.js';
 import { benchTopologies } from './topology.js';
 import { benchWebhook } from './webhook.js';
@@ -12,6 +13,7 @@ async function main(): Promise<void> {
   const started = Date.now();
   await benchSidecar();
   console.log('');
+  await benchRedisCost();
   await benchLargeSessions();
   await benchMemoryV2();
   await benchConversation();

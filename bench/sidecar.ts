@@ -23,7 +23,7 @@ import {
   type Op,
   type OpenLoopResult,
 } from './lib/load.js';
-import { withCpu } from './lib/cpu.js';
+import { withCpu, withRedisCpu } from './lib/cpu.js';
 import { seedSessions } from './lib/seed.js';
 import { SidecarProcess } from '../harness/sidecar.js';
 import { startFloorServer, type FloorServer } from './lib/floor-process.js';
@@ -70,10 +70,11 @@ type Measured = Summary & { cpuUs: number };
 interface Cell {
   op: string;
   connections: number;
-  sidecar: Measured;
+  /** With Redis's CPU per request: the store's scripts run there, on the Redis agents share. */
+  sidecar: Measured & { redisUs: number };
   /** The floor server (bench/lib/floor-server.ts): node:http and the same store call, nothing else. */
   floor: Measured;
-  direct: Summary;
+  direct: Summary & { redisUs: number };
 }
 
 /** RssAnon and VmRSS of `proc`: the maximum of samples taken every 100 ms until `stop()`. */
@@ -127,7 +128,7 @@ export async function benchSidecar(): Promise<void> {
     let cells: Cell[];
     let rate: RateResults;
     try {
-      cells = await throughputCells(live, bare, store);
+      cells = await throughputCells(live, bare, { store, redis: directRedis });
       rate = await fixedRate(live, bare, store);
     } finally {
       underLoad.stop();
@@ -191,7 +192,7 @@ function directOps(store: MemoryStore): { append: Op; read: Op } {
 async function throughputCells(
   live: SidecarProcess,
   bare: FloorServer,
-  store: MemoryStore,
+  { store, redis }: { store: MemoryStore; redis: Redis },
 ): Promise<Cell[]> {
   const direct = directOps(store);
   const cells: Cell[] = [];
@@ -201,10 +202,10 @@ async function throughputCells(
   ] as const) {
     for (const n of CONNECTIONS) {
       const timing = { warmupMs: WARMUP_MS, cellMs: CELL_MS };
-      const sidecar = await sidecarCell(live, n, target, timing);
+      const sidecar = await sidecarCell(live, n, target, { ...timing, redis });
       const floor = await sidecarCell(bare, n, target, timing);
       await closedLoop(n, WARMUP_MS, directOp);
-      const directResult = await closedLoop(n, CELL_MS, directOp);
+      const directResult = await withRedisCpu(redis, () => closedLoop(n, CELL_MS, directOp));
       cells.push({ op, connections: n, sidecar, floor, direct: directResult });
     }
   }
@@ -360,6 +361,7 @@ function report(r: {
         'direct p50',
         'direct p99',
         'sidecar CPU µs/req',
+        'Redis CPU µs/req: sidecar / direct',
         'floor req/s',
         'floor ratio',
         'floor CPU µs/req',
@@ -376,6 +378,7 @@ function report(r: {
         fmt.ms(c.direct.p50),
         fmt.ms(c.direct.p99),
         fmt.us(c.sidecar.cpuUs),
+        `${fmt.us(c.sidecar.redisUs)} / ${fmt.us(c.direct.redisUs)}`,
         fmt.rate(c.floor.perSecond),
         fmt.ratio(c.floor.perSecond / c.direct.perSecond),
         fmt.us(c.floor.cpuUs),

@@ -4,7 +4,8 @@
 // schedule whatever the latency, so a slow reply cannot slow the arrival rate.
 import { Agent, request } from 'node:http';
 import autocannon from 'autocannon';
-import { withCpu } from './cpu.js';
+import type { Redis } from 'ioredis';
+import { withCpu, withRedisCpu } from './cpu.js';
 import { Samples, msSince, type Summary } from './stats.js';
 
 export type Op = (caller: number) => Promise<void>;
@@ -166,14 +167,17 @@ export function keepAliveAgent(maxSockets: number): Agent {
 
 /**
  * One closed-loop cell against a sidecar process: `warmupMs` of the same load, then
- * `cellMs` measured, with the sidecar's own CPU time per request (bench/lib/cpu.ts).
+ * `cellMs` measured, with the sidecar's own CPU time per request (bench/lib/cpu.ts) and,
+ * given its client, Redis's.
  */
 export async function sidecarCell(
   sidecar: { port: number; proc: { pid: number } },
   connections: number,
   target: HttpTarget,
-  { warmupMs, cellMs }: { warmupMs: number; cellMs: number },
-): Promise<Summary & { cpuUs: number }> {
+  { warmupMs, cellMs, redis }: { warmupMs: number; cellMs: number; redis?: Redis },
+): Promise<Summary & { cpuUs: number; redisUs: number }> {
   await httpClosedLoop(sidecar.port, connections, warmupMs, target);
-  return withCpu(sidecar.proc.pid, () => httpClosedLoop(sidecar.port, connections, cellMs, target));
+  const measured = () =>
+    withCpu(sidecar.proc.pid, () => httpClosedLoop(sidecar.port, connections, cellMs, target));
+  return redis ? withRedisCpu(redis, measured) : { ...(await measured()), redisUs: NaN };
 }
