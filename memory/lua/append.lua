@@ -51,22 +51,30 @@ local layoutError = wrongType(K.session, 'hash') or wrongType(K.events, 'list') 
 if layoutError then return layoutError end
 
 local budget = newBudget()
-local existed = redis.call('EXISTS', K.session) == 1
-local created = existed and (redis.call('HGET', K.session, 'created_at') or '') or A.nowIso
+local createdAt = redis.call('HGET', K.session, 'created_at')
+local existed = createdAt ~= false or redis.call('EXISTS', K.session) == 1
+local created = existed and (createdAt or '') or A.nowIso
 local v = view(K, budget, created)
-local currentTag = existed and tagOf(v.created, v.llen, v.tail) or nil
+-- The session's tag before this append (nil when it did not exist), read when asked.
+local before = v
+local currentTag = nil
+local function tagBefore()
+  if existed and not currentTag then currentTag = tagOf(before.created, before.llen, before.tail) end
+  return currentTag
+end
 -- Nothing written: the precondition failed (1), or the batch or range was refused (0).
 local function refuse(precondition, conflict, range)
-  return {'precondition', precondition, 'tag', currentTag or false, 'version', v.meta.digests,
+  return {'precondition', precondition, 'tag', tagBefore() or false, 'version', v.meta.digests,
     'conflict', conflict or false, 'range', range or false, 'created', 0, 'evicted', 0,
     'stored', {}, 'seqs', {}}
 end
 local function tagMatches()
   if A.ifMatch == '' then return true end
-  if not currentTag then return false end
+  local tag = tagBefore()
+  if not tag then return false end
   if A.ifMatch == '*' then return true end
-  for tag in string.gmatch(A.ifMatch, '%S+') do
-    if tag == currentTag then return true end
+  for t in string.gmatch(A.ifMatch, '%S+') do
+    if t == tag then return true end
   end
   return false
 end
@@ -158,7 +166,7 @@ if not existed then
   createdFlag = 1
 end
 local seq, version = v.meta.seq, v.meta.digests
-local items, stored, seqs, pinned, digests, uncopied = {}, {}, {}, {}, {}, false
+local items, heads, stored, seqs, pinned, digests, uncopied = {}, {}, {}, {}, {}, {}, false
 for _, e in ipairs(events) do
   if e.storedSeq then
     stored[#stored + 1], seqs[#seqs + 1] = 0, e.storedSeq
@@ -174,6 +182,7 @@ for _, e in ipairs(events) do
     end
     local item = e.body .. (string.find(e.flags, 'm', 1, true) and ', ' or '') .. tail
     items[#items + 1] = item
+    heads[#items] = e.head
     if string.find(e.flags, 'p', 1, true) then pinned[#pinned + 1] = item end
     if string.find(e.flags, 'd', 1, true) then digests[#digests + 1] = item end
     if string.find(e.flags, 'u', 1, true) then uncopied = true end
@@ -181,9 +190,9 @@ for _, e in ipairs(events) do
   end
 end
 if #items > 0 then
-  pushEntries(K, v, items, tonumber(A.maxEvents))
-  redis.call('HSET', K.meta, 'seq', seq, 'digests', version)
-  if uncopied then redis.call('HSET', K.meta, 'uncopied', 1) end
+  local fields = {'seq', seq, 'digests', version}
+  if uncopied then fields[5], fields[6] = 'uncopied', 1 end
+  pushEntries(K, v, items, tonumber(A.maxEvents), heads, fields)
   if #pinned > 0 then
     redis.call('RPUSH', K.pinned, unpack(pinned))
     redis.call('LTRIM', K.pinned, -PINNED_MAX, -1)

@@ -1,8 +1,9 @@
 -- The newest events before a position, newest first, read-only: what fits in a
 -- page (count and bytes), within the call's budget. With types, the index picks
 -- the positions to read (their type tokens), so a filter reads only what it keeps;
--- entries the index does not cover yet are read and checked one by one. Entries
--- larger than the largest allowed are passed over and counted.
+-- otherwise, and where the index does not cover yet, entries are read in runs (one
+-- LRANGE each) and checked one by one. Entries larger than the largest allowed are
+-- passed over and counted.
 --
 -- @key session      hash: the session's five fields
 -- @key events       list: its events
@@ -102,8 +103,10 @@ if A.types ~= '' then
 end
 local pageStarted = A.pageStarted == '1'
 local out, bytes, oversized, full, drift = {}, 0, 0, 0, false
--- Positions from `low` up are done; lowId is the event there when known.
-local low, lowId = upper, ''
+-- Positions from `low` up are done; lowId is the event there when known, or else
+-- lowItem is its entry, whose head is read once, at the end (most entries are
+-- returned without it).
+local low, lowId, lowItem = upper, '', nil
 
 -- Takes the entry at `pos` into the page, or passes over it; false when the page is full.
 local function consider(pos, item, token)
@@ -114,7 +117,7 @@ local function consider(pos, item, token)
   if #item > maxEntry then
     oversized = oversized + 1
   else
-    local head = entryHead(item)
+    local head = (wanted or token) and entryHead(item)
     if token and token ~= '?' and (not head or head.typeToken ~= token) then drift = true end
     if not wanted or not head or wanted[head.typeToken] then
       if (#out > 0 or pageStarted) and bytes + #item > maxBytes then
@@ -124,13 +127,17 @@ local function consider(pos, item, token)
       out[#out + 1] = {pos, item}
       bytes = bytes + #item
     end
-    lowId = head and head.id or ''
+    if head == nil or head == false then
+      lowId, lowItem = nil, item
+    else
+      lowId, lowItem = head.id, nil
+    end
   end
   low = pos
   return true
 end
 
-local p = upper - 1
+local p, run = upper - 1, 0
 while p >= v.base and #out < maxCount and full == 0 and not spent(budget) do
   if wanted and p >= v.idxLo and p < v.idxHi then
     local lo = math.max(v.idxLo, p - 127)
@@ -141,15 +148,31 @@ while p >= v.base and #out < maxCount and full == 0 and not spent(budget) do
       if token == '?' or wanted[token] then
         if not consider(pos, entryAt(K, v, pos, budget), token) then break end
       else
-        low, lowId = pos, ''
+        low, lowId, lowItem = pos, '', nil
       end
       pos = pos - 1
     end
     p = low - 1
   else
-    if not consider(p, entryAt(K, v, p, budget)) then break end
-    p = p - 1
+    -- A run of positions read with one command, as many as the page may still take,
+    -- then taken one by one as before: the budget is spent on each as it is taken.
+    run = runLength(budget, run, maxCount - #out, maxBytes - bytes)
+    local lo = math.max(v.base, p - run + 1)
+    local items = entriesAt(K, v, lo, p)
+    local pos = p
+    while pos >= lo and (pos == p or not spent(budget)) do
+      local item = items[pos - lo + 1]
+      if item and pos < v.freshLo then spend(budget, item) end
+      if not consider(pos, item) then break end
+      pos = pos - 1
+    end
+    if pos >= lo then break end
+    p = lo - 1
   end
+end
+if lowItem then
+  local head = entryHead(lowItem)
+  lowId = head and head.id or ''
 end
 local nextCursor = {}
 if low > v.base then nextCursor = {low, lowId} end

@@ -54,22 +54,30 @@ local layoutError = wrongType(K.session, 'hash') or wrongType(K.events, 'list') 
 if layoutError then return layoutError end
 
 local budget = newBudget()
-local existed = redis.call('EXISTS', K.session) == 1
-local created = existed and (redis.call('HGET', K.session, 'created_at') or '') or A.nowIso
+local createdAt = redis.call('HGET', K.session, 'created_at')
+local existed = createdAt ~= false or redis.call('EXISTS', K.session) == 1
+local created = existed and (createdAt or '') or A.nowIso
 local v = view(K, budget, created)
-local currentTag = existed and tagOf(v.created, v.llen, v.tail) or nil
+-- The session's tag before this append (nil when it did not exist), read when asked.
+local before = v
+local currentTag = nil
+local function tagBefore()
+  if existed and not currentTag then currentTag = tagOf(before.created, before.llen, before.tail) end
+  return currentTag
+end
 -- Nothing written: the precondition failed (1), or the batch or range was refused (0).
 local function refuse(precondition, conflict, range)
-  return {'precondition', precondition, 'tag', currentTag or false, 'version', v.meta.digests,
+  return {'precondition', precondition, 'tag', tagBefore() or false, 'version', v.meta.digests,
     'conflict', conflict or false, 'range', range or false, 'created', 0, 'evicted', 0,
     'stored', {}, 'seqs', {}}
 end
 local function tagMatches()
   if A.ifMatch == '' then return true end
-  if not currentTag then return false end
+  local tag = tagBefore()
+  if not tag then return false end
   if A.ifMatch == '*' then return true end
-  for tag in string.gmatch(A.ifMatch, '%S+') do
-    if tag == currentTag then return true end
+  for t in string.gmatch(A.ifMatch, '%S+') do
+    if t == tag then return true end
   end
   return false
 end
@@ -161,7 +169,7 @@ if not existed then
   createdFlag = 1
 end
 local seq, version = v.meta.seq, v.meta.digests
-local items, stored, seqs, pinned, digests, uncopied = {}, {}, {}, {}, {}, false
+local items, heads, stored, seqs, pinned, digests, uncopied = {}, {}, {}, {}, {}, {}, false
 for _, e in ipairs(events) do
   if e.storedSeq then
     stored[#stored + 1], seqs[#seqs + 1] = 0, e.storedSeq
@@ -177,6 +185,7 @@ for _, e in ipairs(events) do
     end
     local item = e.body .. (string.find(e.flags, 'm', 1, true) and ', ' or '') .. tail
     items[#items + 1] = item
+    heads[#items] = e.head
     if string.find(e.flags, 'p', 1, true) then pinned[#pinned + 1] = item end
     if string.find(e.flags, 'd', 1, true) then digests[#digests + 1] = item end
     if string.find(e.flags, 'u', 1, true) then uncopied = true end
@@ -184,9 +193,9 @@ for _, e in ipairs(events) do
   end
 end
 if #items > 0 then
-  pushEntries(K, v, items, tonumber(A.maxEvents))
-  redis.call('HSET', K.meta, 'seq', seq, 'digests', version)
-  if uncopied then redis.call('HSET', K.meta, 'uncopied', 1) end
+  local fields = {'seq', seq, 'digests', version}
+  if uncopied then fields[5], fields[6] = 'uncopied', 1 end
+  pushEntries(K, v, items, tonumber(A.maxEvents), heads, fields)
   if #pinned > 0 then
     redis.call('RPUSH', K.pinned, unpack(pinned))
     redis.call('LTRIM', K.pinned, -PINNED_MAX, -1)
@@ -508,15 +517,34 @@ return {'stale', v.stale and 1 or 0}
 -- millisecond per MiB), so every walk stops at this budget (after at least one
 -- entry) and says where it stopped, and its caller continues from there.
 local BUDGET_ENTRIES, BUDGET_BYTES = 256, 1048576
+-- A run (entries one LRANGE copies, see runLength) starts at RUN_FIRST and doubles up
+-- to RUN_MAX.
+local RUN_FIRST, RUN_MAX = 4, 32
 local function newBudget()
-  return {entries = BUDGET_ENTRIES, bytes = BUDGET_BYTES}
+  return {entries = BUDGET_ENTRIES, bytes = BUDGET_BYTES, largest = 0}
 end
 local function spend(budget, item)
   budget.entries = budget.entries - 1
   budget.bytes = budget.bytes - #item
+  if #item > budget.largest then budget.largest = #item end
 end
 local function spent(budget)
   return budget.entries <= 0 or budget.bytes <= 0
+end
+-- How many entries (1 to \`want\`) the next LRANGE of a walk may copy, \`run\` being its
+-- previous one (0 for none): at most twice that one, and no more than the budget's
+-- entries allow nor, at the largest entry seen so far, its bytes and \`bytesLeft\`. One
+-- command per run instead of a LINDEX per entry halved what a read of 20 costs Redis
+-- (docs/decisions.md, "Redis's CPU per request"). Entries are not sized before they
+-- are copied, so entries larger than any seen before can take one run past the
+-- budget, by at most the rest of that run.
+local function runLength(budget, run, want, bytesLeft)
+  local n = math.min(want, budget.entries, run > 0 and 2 * run or RUN_FIRST, RUN_MAX)
+  if budget.largest > 0 then
+    n = math.min(n, math.floor(budget.bytes / budget.largest),
+      math.floor(bytesLeft / budget.largest) + 1)
+  end
+  return math.max(n, 1)
 end
 `,
   'lib/entry.lua': `-- The head of a stored entry, read without decoding the rest: KAOS (json.dumps)
@@ -747,24 +775,32 @@ local function sync(S, v, budget)
 end
 
 -- Appends entries (oldest first) after a sync, indexes them and trims the list to
--- maxEvents; returns the position of the first.
-local function pushEntries(S, v, items, maxEvents)
+-- maxEvents; returns the position of the first. \`heads\` are the entries' heads when
+-- the caller has them (else each is read here); \`fields\` are more meta fields to set
+-- with the index's (one HSET).
+local function pushEntries(S, v, items, maxEvents, heads, fields)
   local first = v.total
-  local tokens = {}
+  local tokens, scores = {}, {}
+  local info = nil
   for k, item in ipairs(items) do
-    local info = entryInfo(item)
-    redis.call('ZADD', S.ids, 'GT', first + k - 1, info.id)
+    info = heads and heads[k] or entryInfo(item)
+    scores[#scores + 1], scores[#scores + 2] = first + k - 1, info.id
     tokens[k] = info.typeToken
   end
+  redis.call('ZADD', S.ids, 'GT', unpack(scores))
   redis.call('RPUSH', S.events, unpack(items))
   redis.call('RPUSH', S.types, unpack(tokens))
   redis.call('LTRIM', S.events, -maxEvents, -1)
   v.total = first + #items
   v.llen = math.min(v.llen + #items, maxEvents)
   v.base = v.total - v.llen
-  v.from = trimIndex(S, v.from, v.base)
-  v.tail = signature(items[#items])
-  redis.call('HSET', S.meta, 'total', v.total, 'len', v.llen, 'tail', v.tail, 'from', v.from)
+  -- The index holds positions from v.from up: only a base past it leaves anything to trim.
+  if v.from < v.base then v.from = trimIndex(S, v.from, v.base) end
+  -- signature(items[#items]), from the head already read
+  v.tail = #items[#items] .. ':' .. info.idToken
+  local set = {'total', v.total, 'len', v.llen, 'tail', v.tail, 'from', v.from}
+  for _, x in ipairs(fields or {}) do set[#set + 1] = x end
+  redis.call('HSET', S.meta, unpack(set))
   return first
 end
 
@@ -774,6 +810,17 @@ local function entryAt(S, v, pos, budget)
   local item = redis.call('LINDEX', S.events, pos - v.base)
   if item then spend(budget, item) end
   return item or nil
+end
+
+-- The entries at positions lo..hi, indexed from 1 at lo: the fresh ones from \`v\`,
+-- the others with one LRANGE. The caller spends the budget on those it uses
+-- (positions below v.freshLo: the fresh ones were spent when \`v\` read them).
+local function entriesAt(S, v, lo, hi)
+  local items = {}
+  local listHi = math.min(hi, v.freshLo - 1)
+  if lo <= listHi then items = redis.call('LRANGE', S.events, lo - v.base, listHi - v.base) end
+  for pos = math.max(lo, v.freshLo), hi do items[pos - lo + 1] = v.fresh[v.total - pos] end
+  return items
 end
 
 -- Where the newest entry of event \`id\` is, or nil; checks that the entry there is
@@ -902,8 +949,9 @@ return {'rows', rows, 'stop', last or {}}
   'read.lua': `-- The newest events before a position, newest first, read-only: what fits in a
 -- page (count and bytes), within the call's budget. With types, the index picks
 -- the positions to read (their type tokens), so a filter reads only what it keeps;
--- entries the index does not cover yet are read and checked one by one. Entries
--- larger than the largest allowed are passed over and counted.
+-- otherwise, and where the index does not cover yet, entries are read in runs (one
+-- LRANGE each) and checked one by one. Entries larger than the largest allowed are
+-- passed over and counted.
 --
 -- @key session      hash: the session's five fields
 -- @key events       list: its events
@@ -1003,8 +1051,10 @@ if A.types ~= '' then
 end
 local pageStarted = A.pageStarted == '1'
 local out, bytes, oversized, full, drift = {}, 0, 0, 0, false
--- Positions from \`low\` up are done; lowId is the event there when known.
-local low, lowId = upper, ''
+-- Positions from \`low\` up are done; lowId is the event there when known, or else
+-- lowItem is its entry, whose head is read once, at the end (most entries are
+-- returned without it).
+local low, lowId, lowItem = upper, '', nil
 
 -- Takes the entry at \`pos\` into the page, or passes over it; false when the page is full.
 local function consider(pos, item, token)
@@ -1015,7 +1065,7 @@ local function consider(pos, item, token)
   if #item > maxEntry then
     oversized = oversized + 1
   else
-    local head = entryHead(item)
+    local head = (wanted or token) and entryHead(item)
     if token and token ~= '?' and (not head or head.typeToken ~= token) then drift = true end
     if not wanted or not head or wanted[head.typeToken] then
       if (#out > 0 or pageStarted) and bytes + #item > maxBytes then
@@ -1025,13 +1075,17 @@ local function consider(pos, item, token)
       out[#out + 1] = {pos, item}
       bytes = bytes + #item
     end
-    lowId = head and head.id or ''
+    if head == nil or head == false then
+      lowId, lowItem = nil, item
+    else
+      lowId, lowItem = head.id, nil
+    end
   end
   low = pos
   return true
 end
 
-local p = upper - 1
+local p, run = upper - 1, 0
 while p >= v.base and #out < maxCount and full == 0 and not spent(budget) do
   if wanted and p >= v.idxLo and p < v.idxHi then
     local lo = math.max(v.idxLo, p - 127)
@@ -1042,15 +1096,31 @@ while p >= v.base and #out < maxCount and full == 0 and not spent(budget) do
       if token == '?' or wanted[token] then
         if not consider(pos, entryAt(K, v, pos, budget), token) then break end
       else
-        low, lowId = pos, ''
+        low, lowId, lowItem = pos, '', nil
       end
       pos = pos - 1
     end
     p = low - 1
   else
-    if not consider(p, entryAt(K, v, p, budget)) then break end
-    p = p - 1
+    -- A run of positions read with one command, as many as the page may still take,
+    -- then taken one by one as before: the budget is spent on each as it is taken.
+    run = runLength(budget, run, maxCount - #out, maxBytes - bytes)
+    local lo = math.max(v.base, p - run + 1)
+    local items = entriesAt(K, v, lo, p)
+    local pos = p
+    while pos >= lo and (pos == p or not spent(budget)) do
+      local item = items[pos - lo + 1]
+      if item and pos < v.freshLo then spend(budget, item) end
+      if not consider(pos, item) then break end
+      pos = pos - 1
+    end
+    if pos >= lo then break end
+    p = lo - 1
   end
+end
+if lowItem then
+  local head = entryHead(lowItem)
+  lowId = head and head.id or ''
 end
 local nextCursor = {}
 if low > v.base then nextCursor = {low, lowId} end

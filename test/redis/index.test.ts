@@ -53,14 +53,17 @@ async function pythonAppend(session: string, entries: string[], cap = 400): Prom
 
 const post = (path: string, body: unknown) => call(sc.url, 'POST', path, body);
 
-async function allEvents(session: string): Promise<{ event_id: string; event_type: string }[]> {
+async function allEvents(
+  session: string,
+  limit = 50,
+): Promise<{ event_id: string; event_type: string }[]> {
   const out: { event_id: string; event_type: string }[] = [];
   let cursor = '';
   for (let pages = 0; pages < 100; pages++) {
     const res = await call(
       sc.url,
       'GET',
-      `/v1/sessions/${session}/events?limit=50${cursor ? `&cursor=${cursor}` : ''}`,
+      `/v1/sessions/${session}/events?limit=${limit}${cursor ? `&cursor=${cursor}` : ''}`,
     );
     expect(res.status).toBe(200);
     out.unshift(...res.body.events);
@@ -149,6 +152,29 @@ describe('entries written straight to Redis', () => {
     expect((await call(sc.url, 'GET', `/v1/sessions/${s}`)).body.event_count).toBe(301);
     const meta = await raw.hgetall(`${P}:meta:${s}`);
     expect(Number(meta.total) - Number(meta.from)).toBe(301); // all indexed by now
+  });
+
+  it('are paged exactly beside indexed ones, whatever the page size (a read copies runs of entries)', async () => {
+    const s = 'py-runs';
+    for (let i = 0; i < 23; i++) {
+      await post(`/v1/sessions/${s}/events`, {
+        event_id: `sc-${i}`,
+        event_type: 'user_message',
+        content: i,
+      });
+    }
+    // Not indexed until the next write: the newest positions are read from the walk.
+    await pythonAppend(
+      s,
+      Array.from({ length: 9 }, (_, i) => pythonEntry(`py-${i}`, 'agent_response', i)),
+    );
+    const ids = [...Array.from({ length: 23 }, (_, i) => `sc-${i}`)];
+    ids.push(...Array.from({ length: 9 }, (_, i) => `py-${i}`));
+    for (const limit of [1, 3, 7, 13, 50]) {
+      expect((await allEvents(s, limit)).map((e) => e.event_id)).toEqual(ids);
+    }
+    const turns = await call(sc.url, 'GET', `/v1/sessions/${s}/events?types=agent_response`);
+    expect(turns.body.events.map((e: { event_id: string }) => e.event_id)).toEqual(ids.slice(23));
   });
 
   it('trimmed by Python to its own cap: the index follows, a trimmed id is forgotten', async () => {

@@ -141,24 +141,32 @@ local function sync(S, v, budget)
 end
 
 -- Appends entries (oldest first) after a sync, indexes them and trims the list to
--- maxEvents; returns the position of the first.
-local function pushEntries(S, v, items, maxEvents)
+-- maxEvents; returns the position of the first. `heads` are the entries' heads when
+-- the caller has them (else each is read here); `fields` are more meta fields to set
+-- with the index's (one HSET).
+local function pushEntries(S, v, items, maxEvents, heads, fields)
   local first = v.total
-  local tokens = {}
+  local tokens, scores = {}, {}
+  local info = nil
   for k, item in ipairs(items) do
-    local info = entryInfo(item)
-    redis.call('ZADD', S.ids, 'GT', first + k - 1, info.id)
+    info = heads and heads[k] or entryInfo(item)
+    scores[#scores + 1], scores[#scores + 2] = first + k - 1, info.id
     tokens[k] = info.typeToken
   end
+  redis.call('ZADD', S.ids, 'GT', unpack(scores))
   redis.call('RPUSH', S.events, unpack(items))
   redis.call('RPUSH', S.types, unpack(tokens))
   redis.call('LTRIM', S.events, -maxEvents, -1)
   v.total = first + #items
   v.llen = math.min(v.llen + #items, maxEvents)
   v.base = v.total - v.llen
-  v.from = trimIndex(S, v.from, v.base)
-  v.tail = signature(items[#items])
-  redis.call('HSET', S.meta, 'total', v.total, 'len', v.llen, 'tail', v.tail, 'from', v.from)
+  -- The index holds positions from v.from up: only a base past it leaves anything to trim.
+  if v.from < v.base then v.from = trimIndex(S, v.from, v.base) end
+  -- signature(items[#items]), from the head already read
+  v.tail = #items[#items] .. ':' .. info.idToken
+  local set = {'total', v.total, 'len', v.llen, 'tail', v.tail, 'from', v.from}
+  for _, x in ipairs(fields or {}) do set[#set + 1] = x end
+  redis.call('HSET', S.meta, unpack(set))
   return first
 end
 
@@ -168,6 +176,17 @@ local function entryAt(S, v, pos, budget)
   local item = redis.call('LINDEX', S.events, pos - v.base)
   if item then spend(budget, item) end
   return item or nil
+end
+
+-- The entries at positions lo..hi, indexed from 1 at lo: the fresh ones from `v`,
+-- the others with one LRANGE. The caller spends the budget on those it uses
+-- (positions below v.freshLo: the fresh ones were spent when `v` read them).
+local function entriesAt(S, v, lo, hi)
+  local items = {}
+  local listHi = math.min(hi, v.freshLo - 1)
+  if lo <= listHi then items = redis.call('LRANGE', S.events, lo - v.base, listHi - v.base) end
+  for pos = math.max(lo, v.freshLo), hi do items[pos - lo + 1] = v.fresh[v.total - pos] end
+  return items
 end
 
 -- Where the newest entry of event `id` is, or nil; checks that the entry there is
