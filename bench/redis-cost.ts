@@ -82,7 +82,7 @@ export async function benchRedisCost(): Promise<void> {
       const b = median(plain);
       rows.push([name, fmt.us(s), fmt.us(b), fmt.ratio(s / b)]);
     }
-    console.log(`### What a call costs Redis (CPU µs per op, medians of ${ROUNDS} rounds)`, '');
+    console.log(`### What a call costs Redis (CPU µs per op, medians of ${ROUNDS} rounds)\n`);
     console.log(
       table(
         ['operation', 'MemoryStore (the sidecar)', 'Redis-era commands (KAOS Python)', 'ratio'],
