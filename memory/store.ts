@@ -289,10 +289,7 @@ const READ = new LuaScript('read.lua', {
       : undefined;
     return {
       copies,
-      entries: (r.list('entries') as [number, Buffer | string][]).map(([position, raw]) => ({
-        position,
-        raw: Buffer.isBuffer(raw) ? raw : Buffer.from(raw),
-      })),
+      entries: positioned(r.list('entries') as (number | Buffer | string)[]),
       oversized: r.int('oversized'),
       next: next.length === 2 ? { position: next[0], eventId: String(next[1]) } : undefined,
       full: r.flag('full'),
@@ -862,6 +859,16 @@ export function newerThan(a: SessionCursor, b: SessionCursor): boolean {
 
 function cursorOf(row: { score: string; session_id: string }): SessionCursor {
   return { score: row.score, member: row.session_id };
+}
+
+/** read.lua's entries as it returns them: position, entry, position, entry… */
+function positioned(flat: (number | Buffer | string)[]): { position: number; raw: Buffer }[] {
+  const out: { position: number; raw: Buffer }[] = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    const raw = flat[i + 1] as Buffer | string;
+    out.push({ position: flat[i] as number, raw: Buffer.isBuffer(raw) ? raw : Buffer.from(raw) });
+  }
+  return out;
 }
 
 /** read.lua's copies as it returns them: pinned newest first. */
