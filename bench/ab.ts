@@ -15,6 +15,7 @@ import { RedisServer } from '../harness/redis.js';
 import { REPO_ROOT } from '../harness/root.js';
 import { withCpu, withRedisCpu } from './lib/cpu.js';
 import { httpClosedLoop, type HttpTarget } from './lib/load.js';
+import { sampleMemory } from './lib/memory.js';
 import { startSidecar, type Start } from './lib/start.js';
 import { median } from './lib/stats.js';
 import type { ManagedProcess } from '../harness/process.js';
@@ -36,13 +37,6 @@ interface Measured {
   redisUs: number;
   perSecond: number;
   p50: number;
-}
-
-/** The highest RssAnon of `proc` while it runs, sampled every 100 ms. */
-function peakAnon(proc: ManagedProcess) {
-  let max = 0;
-  const timer = setInterval(() => (max = Math.max(max, proc.memory().anon)), 100);
-  return { max: () => max, stop: () => clearInterval(timer) };
 }
 
 /** One op from `connections` connections: the sidecar's and Redis's CPU per request. */
@@ -74,7 +68,7 @@ async function measure(root: string, redisUrl: string, redis: Redis) {
       });
     }
     await httpClosedLoop(port, CONNECTIONS[0] ?? 16, 1_000, OPS.append!); // warm-up
-    const peak = peakAnon(proc);
+    const peak = sampleMemory(proc);
     const out: Record<string, Measured> = {};
     try {
       for (const connections of CONNECTIONS) {
@@ -90,7 +84,7 @@ async function measure(root: string, redisUrl: string, redis: Redis) {
     } finally {
       peak.stop();
     }
-    return { ops: out, start, peakAnonMiB: peak.max() / 1024 / 1024 };
+    return { ops: out, start, peakAnonMiB: peak.max.anon / 1024 / 1024 };
   } finally {
     await proc.kill();
   }

@@ -10,11 +10,13 @@ import { RedisServer } from '../harness/redis.js';
 import { createLogger } from '../lib/logger.js';
 import { openStore } from '../sidecar/backend.js';
 import { loadSidecarConfig } from '../sidecar/config.js';
-import { redisCpuSeconds } from './lib/cpu.js';
+import { withRedisCpu } from './lib/cpu.js';
+import { closedLoop, type Op } from './lib/load.js';
 import { median } from './lib/stats.js';
 import { fmt, table } from './lib/table.js';
 
-const OPS = 4_000;
+/** Each round's length, per side. */
+const ROUND_MS = 1_000;
 const ROUNDS = 5;
 /** Callers at once, as 16 agent turns in flight. */
 const CONCURRENCY = 16;
@@ -23,15 +25,11 @@ const OWNER = { userId: 'user', appName: 'agent' };
 const EVENT = { event_type: 'user_message', content: 'x'.repeat(100) };
 const TTL = 86_400;
 
-type Op = (i: number) => Promise<unknown>;
-
-/** Redis's CPU µs per op over OPS ops, CONCURRENCY at a time. */
+/** Redis's CPU µs per op: CONCURRENCY callers of `op` for ROUND_MS. */
 async function perOp(redis: Redis, op: Op): Promise<number> {
-  const before = await redisCpuSeconds(redis);
-  for (let i = 0; i < OPS; i += CONCURRENCY) {
-    await Promise.all(Array.from({ length: CONCURRENCY }, (_, k) => op(i + k)));
-  }
-  return (((await redisCpuSeconds(redis)) - before) / OPS) * 1e6;
+  const result = await withRedisCpu(redis, () => closedLoop(CONCURRENCY, ROUND_MS, op));
+  if (result.errors > 0) throw new Error(`${result.errors} calls failed`);
+  return result.redisUs;
 }
 
 export async function benchRedisCost(): Promise<void> {
@@ -52,21 +50,28 @@ export async function benchRedisCost(): Promise<void> {
     const entry = JSON.stringify({ event_id: 'e', timestamp: 't', ...EVENT, metadata: {} });
     const ops: Record<string, [Op, Op]> = {
       'append one event': [
-        (i) => store.appendEvents(`append-${i % 16}`, [EVENT], OWNER),
-        (i) =>
-          raw
+        async (c) => {
+          await store.appendEvents(`append-${c}`, [EVENT], OWNER);
+        },
+        async (c) => {
+          await raw
             .multi()
-            .rpush(`${P}:events:era-${i % 16}`, entry)
-            .ltrim(`${P}:events:era-${i % 16}`, -1000, -1)
-            .hset(`${P}:session:era-${i % 16}`, 'updated_at', 't')
-            .zadd(`${P}:sessions`, i, `era-${i % 16}`)
-            .expire(`${P}:events:era-${i % 16}`, TTL)
-            .expire(`${P}:session:era-${i % 16}`, TTL)
-            .exec(),
+            .rpush(`${P}:events:era-${c}`, entry)
+            .ltrim(`${P}:events:era-${c}`, -1000, -1)
+            .hset(`${P}:session:era-${c}`, 'updated_at', 't')
+            .zadd(`${P}:sessions`, Date.now() / 1000, `era-${c}`)
+            .expire(`${P}:events:era-${c}`, TTL)
+            .expire(`${P}:session:era-${c}`, TTL)
+            .exec();
+        },
       ],
       'read the last 20': [
-        (i) => store.readEvents(`read-${i % 4}`, { limit: 20 }),
-        (i) => raw.lrange(`${P}:events:read-${i % 4}`, -20, -1),
+        async (c) => {
+          await store.readEvents(`read-${c % 4}`, { limit: 20 });
+        },
+        async (c) => {
+          await raw.lrange(`${P}:events:read-${c % 4}`, -20, -1);
+        },
       ],
     };
     const rows: (string | number)[][] = [];

@@ -24,6 +24,7 @@ import {
   type OpenLoopResult,
 } from './lib/load.js';
 import { withCpu, withRedisCpu } from './lib/cpu.js';
+import { sampleMemory } from './lib/memory.js';
 import { seedSessions } from './lib/seed.js';
 import { SidecarProcess } from '../harness/sidecar.js';
 import { startFloorServer, type FloorServer } from './lib/floor-process.js';
@@ -75,17 +76,6 @@ interface Cell {
   /** The floor server (bench/lib/floor-server.ts): node:http and the same store call, nothing else. */
   floor: Measured;
   direct: Summary & { redisUs: number };
-}
-
-/** RssAnon and VmRSS of `proc`: the maximum of samples taken every 100 ms until `stop()`. */
-function sampleMemory(proc: { memory(): { rss: number; anon: number } }) {
-  const max = { rss: 0, anon: 0 };
-  const timer = setInterval(() => {
-    const m = proc.memory();
-    max.rss = Math.max(max.rss, m.rss);
-    max.anon = Math.max(max.anon, m.anon);
-  }, 100);
-  return { max, stop: () => clearInterval(timer) };
 }
 
 export async function benchSidecar(): Promise<void> {

@@ -1077,11 +1077,7 @@ local function consider(pos, item, token)
       taken = taken + 1
       bytes = bytes + #item
     end
-    if head == nil or head == false then
-      lowId, lowItem = nil, item
-    else
-      lowId, lowItem = head.id, nil
-    end
+    if head then lowId, lowItem = head.id, nil else lowId, lowItem = nil, item end
   end
   low = pos
   return true

@@ -53,6 +53,17 @@ async function pythonAppend(session: string, entries: string[], cap = 400): Prom
 
 const post = (path: string, body: unknown) => call(sc.url, 'POST', path, body);
 
+/** `count` user messages sc-0, sc-1… appended through the sidecar, one request each. */
+async function sidecarAppends(session: string, count: number): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    await post(`/v1/sessions/${session}/events`, {
+      event_id: `sc-${i}`,
+      event_type: 'user_message',
+      content: i,
+    });
+  }
+}
+
 async function allEvents(
   session: string,
   limit = 50,
@@ -156,20 +167,16 @@ describe('entries written straight to Redis', () => {
 
   it('are paged exactly beside indexed ones, whatever the page size (a read copies runs of entries)', async () => {
     const s = 'py-runs';
-    for (let i = 0; i < 23; i++) {
-      await post(`/v1/sessions/${s}/events`, {
-        event_id: `sc-${i}`,
-        event_type: 'user_message',
-        content: i,
-      });
-    }
+    await sidecarAppends(s, 23);
     // Not indexed until the next write: the newest positions are read from the walk.
     await pythonAppend(
       s,
       Array.from({ length: 9 }, (_, i) => pythonEntry(`py-${i}`, 'agent_response', i)),
     );
-    const ids = [...Array.from({ length: 23 }, (_, i) => `sc-${i}`)];
-    ids.push(...Array.from({ length: 9 }, (_, i) => `py-${i}`));
+    const ids = [
+      ...Array.from({ length: 23 }, (_, i) => `sc-${i}`),
+      ...Array.from({ length: 9 }, (_, i) => `py-${i}`),
+    ];
     for (const limit of [1, 3, 7, 13, 50]) {
       expect((await allEvents(s, limit)).map((e) => e.event_id)).toEqual(ids);
     }
@@ -179,13 +186,7 @@ describe('entries written straight to Redis', () => {
 
   it('trimmed by Python to its own cap: the index follows, a trimmed id is forgotten', async () => {
     const s = 'py-trim';
-    for (let i = 0; i < 5; i++) {
-      await post(`/v1/sessions/${s}/events`, {
-        event_id: `sc-${i}`,
-        event_type: 'user_message',
-        content: i,
-      });
-    }
+    await sidecarAppends(s, 5);
     await pythonAppend(
       s,
       [pythonEntry('py-a', 'agent_response', 'a'), pythonEntry('py-b', 'agent_response', 'b')],
