@@ -23,7 +23,7 @@ import {
   type Op,
   type OpenLoopResult,
 } from './lib/load.js';
-import { withCpu, withRedisCpu } from './lib/cpu.js';
+import { idleCost, withCpu, withRedisCpu, type IdleCost } from './lib/cpu.js';
 import { sampleMemory } from './lib/memory.js';
 import { seedSessions } from './lib/seed.js';
 import { SidecarProcess } from '../harness/sidecar.js';
@@ -38,6 +38,8 @@ const CELL_MS = 3000;
 const RATE = 1000;
 const RATE_MS = 5000;
 const PAGE_MS = 2000;
+/** Idle time measured after the starts: what an agent pod that is not talking pays. */
+const IDLE_MS = 5000;
 const LISTED_SESSIONS = 100_000;
 const CONNECTIONS = [1, 16, 64];
 const EVENT = {
@@ -111,6 +113,7 @@ export async function benchSidecar(): Promise<void> {
     await new Promise((r) => setTimeout(r, 1000));
     const idle = live.proc.memory();
     const floorIdle = bare.proc.memory();
+    const [idleCpu, floorIdleCpu] = await idleCost([live.proc.pid, bare.proc.pid], IDLE_MS);
 
     await seedEvents(store, 64, 100);
     const underLoad = sampleMemory(live.proc);
@@ -138,10 +141,16 @@ export async function benchSidecar(): Promise<void> {
       pages,
       readyMs,
       idle,
+      idleCpu,
       underLoad: underLoad.max,
       peak,
       exitCode,
-      floor: { readyMs: floorReadyMs, idle: floorIdle, underLoad: floorUnderLoad.max },
+      floor: {
+        readyMs: floorReadyMs,
+        idle: floorIdle,
+        idleCpu: floorIdleCpu,
+        underLoad: floorUnderLoad.max,
+      },
     });
   } finally {
     await sidecar?.stop();
@@ -321,6 +330,7 @@ function report(r: {
   pages: PageCell[];
   readyMs: number[];
   idle: { rss: number; anon: number };
+  idleCpu: IdleCost;
   underLoad: { rss: number; anon: number };
   peak: number;
   exitCode: number | null;
@@ -444,6 +454,10 @@ function report(r: {
         ],
         ['RSS idle (VmRSS / RssAnon)', `${fmt.mib(r.idle.rss)} / ${fmt.mib(r.idle.anon)} MiB`],
         [
+          `idle for ${IDLE_MS / 1000} s: CPU (all threads) / main-thread wake-ups`,
+          idleText(r.idleCpu),
+        ],
+        [
           'RSS under load, max sampled every 100 ms (VmRSS / RssAnon)',
           `${fmt.mib(r.underLoad.rss)} / ${fmt.mib(r.underLoad.anon)} MiB`,
         ],
@@ -458,6 +472,7 @@ function report(r: {
           `${fmt.mib(r.floor.idle.rss)} / ${fmt.mib(r.floor.idle.anon)}, ` +
             `${fmt.mib(r.floor.underLoad.rss)} / ${fmt.mib(r.floor.underLoad.anon)} MiB`,
         ],
+        ['floor server: idle CPU / main-thread wake-ups', idleText(r.floor.idleCpu)],
       ],
     ),
     '',
@@ -475,10 +490,15 @@ function report(r: {
   console.log(out.join('\n'));
 }
 
+function idleText(cost: IdleCost): string {
+  return `${cost.cpuMsPerS.toFixed(2)} ms/s, ${cost.wakeupsPerS.toFixed(1)} wake-ups/s`;
+}
+
 /** What the floor server measured: its starts and its memory idle and under the same load. */
 interface FloorResults {
   readyMs: number[];
   idle: { rss: number; anon: number };
+  idleCpu: IdleCost;
   underLoad: { rss: number; anon: number };
 }
 

@@ -1,7 +1,7 @@
 // A process's own CPU time from /proc/<pid>/stat (utime + stime), so a cell can say
 // what each request cost the sidecar: on a busy machine this moves far less than
 // requests per second do.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 
 /** Clock ticks per second of /proc/<pid>/stat (USER_HZ, 100 on Linux). */
@@ -43,4 +43,45 @@ export async function withRedisCpu<T extends { count: number }>(
   const result = await load();
   const cpu = (await redisCpuSeconds(redis)) - before;
   return { ...result, redisUs: result.count > 0 ? (cpu / result.count) * 1e6 : NaN };
+}
+
+/** What a process costs while nothing asks anything of it. */
+export interface IdleCost {
+  /** CPU milliseconds per second, all its threads (schedstat: nanoseconds, not 10 ms ticks). */
+  cpuMsPerS: number;
+  /** Times per second its main thread woke from sleep (voluntary context switches). */
+  wakeupsPerS: number;
+}
+
+function idleCounters(pid: number): { cpuNs: number; wakeups: number } {
+  let cpuNs = 0;
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      cpuNs += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // A thread that ended since the listing: its time is no longer counted anywhere.
+    }
+  }
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return { cpuNs, wakeups: Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1]) };
+}
+
+/**
+ * The processes' idle cost over the same `ms`: every agent pod pays it all day, whether
+ * its agent talks or not (timers that fire when nothing happens, a collector's threads).
+ */
+export async function idleCost<const P extends readonly number[]>(
+  pids: P,
+  ms: number,
+): Promise<{ [K in keyof P]: IdleCost }> {
+  const before = pids.map(idleCounters);
+  await new Promise((r) => setTimeout(r, ms));
+  return pids.map((pid, i): IdleCost => {
+    const after = idleCounters(pid);
+    const b = before[i] as { cpuNs: number; wakeups: number };
+    return {
+      cpuMsPerS: (after.cpuNs - b.cpuNs) / 1e6 / (ms / 1000),
+      wakeupsPerS: (after.wakeups - b.wakeups) / (ms / 1000),
+    };
+  }) as { [K in keyof P]: IdleCost };
 }

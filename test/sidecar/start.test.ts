@@ -2,7 +2,7 @@
 // the one-file bundle runs with the V8 code cache the build made for it under the injected
 // NODE_OPTIONS, and a cache V8 refuses (other flags) costs only the compile it would have
 // spared (cli/bundle.ts, docs/adr/0038-the-sidecar-s-cpu-and-start.md).
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call } from '../../harness/http.js';
@@ -44,6 +44,25 @@ describe('the built sidecar start', () => {
   it('runs the bundle with the code cache the build made for the injected NODE_OPTIONS', async () => {
     const { listening } = await start(SIDECAR_NODE_OPTIONS);
     expect(listening.codeCache).toBe('used');
+  });
+
+  // Every agent pod pays what an idle sidecar does, all day: a timer firing every 10 ms (the
+  // event-loop delay histogram at prom-client's default) woke it ~100 times a second.
+  it('sleeps while idle: its main thread wakes at most a dozen times a second', async () => {
+    await start(SIDECAR_NODE_OPTIONS);
+    const sc = started.at(-1) as SidecarProcess;
+    await new Promise((r) => setTimeout(r, 1_000));
+    const wakeups = () =>
+      Number(
+        /^voluntary_ctxt_switches:\s+(\d+)/m.exec(
+          readFileSync(`/proc/${sc.proc.pid}/status`, 'utf8'),
+        )?.[1],
+      );
+    const before = wakeups();
+    await new Promise((r) => setTimeout(r, 3_000));
+    const perSecond = (wakeups() - before) / 3;
+    expect(perSecond).toBeGreaterThan(0);
+    expect(perSecond).toBeLessThanOrEqual(12);
   });
 
   it('under other V8 flags V8 refuses the cache, and the sidecar starts and serves all the same', async () => {
