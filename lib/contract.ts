@@ -65,6 +65,14 @@ export const SIDECAR_PORT = 8790;
  */
 export const SIDECAR_METRICS_PORT = 9790;
 export const METRICS_PORT_NAME = 'memory-metrics';
+/**
+ * The sidecar's health listener, on every interface, serving only GET /healthz and /readyz,
+ * where kubelet's httpGet probes reach it on the pod IP (as Istio's status port does): an
+ * exec probe starts a node in the container every time. The webhook injects it (9791,
+ * named {@link HEALTH_PORT_NAME}); the sidecar itself opens it only when told (0: none).
+ */
+export const SIDECAR_HEALTH_PORT = 9791;
+export const HEALTH_PORT_NAME = 'memory-health';
 
 /**
  * The identity a memory v2 agent presents (KAOS's operator form): the pod's namespace
@@ -101,6 +109,8 @@ export const ENV = {
   sidecarPort: 'MEMORY_SIDECAR_PORT',
   /** The sidecar: its metrics port on every interface (0: none). */
   metricsPort: 'MEMORY_METRICS_PORT',
+  /** The sidecar: its health (probe) port on every interface (0: none). */
+  healthPort: 'MEMORY_HEALTH_PORT',
   keyPrefix: 'MEMORY_KEY_PREFIX',
   maxSessionEvents: 'MEMORY_MAX_SESSION_EVENTS',
   maxSessions: 'MEMORY_MAX_SESSIONS',

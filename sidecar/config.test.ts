@@ -17,6 +17,8 @@ describe('sidecar config', () => {
       port: 8790,
       host: '127.0.0.1',
       metricsPort: 9790,
+      // Opened only when the webhook (or whoever runs it) says where.
+      healthPort: 0,
       bodyLimitBytes: 1_048_576,
       redisTimeoutMs: 2000,
     });
@@ -35,6 +37,14 @@ describe('sidecar config', () => {
     [
       { ...base, MEMORY_METRICS_PORT: '8790' },
       /^MEMORY_METRICS_PORT: must differ from MEMORY_SIDECAR_PORT \(8790\)/,
+    ],
+    [
+      { ...base, MEMORY_HEALTH_PORT: '8790' },
+      /^MEMORY_HEALTH_PORT: must differ from MEMORY_SIDECAR_PORT \(8790\)/,
+    ],
+    [
+      { ...base, MEMORY_HEALTH_PORT: '9790' },
+      /^MEMORY_HEALTH_PORT: must differ from MEMORY_METRICS_PORT \(9790\)/,
     ],
     [{ ...base, MEMORY_KEY_PREFIX: 'a b' }, /^MEMORY_KEY_PREFIX: must be/],
     [
@@ -83,6 +93,15 @@ describe('sidecar config', () => {
 
   it('turns the metrics listener off with 0', () => {
     expect(loadSidecarConfig({ ...base, MEMORY_METRICS_PORT: '0' }).metricsPort).toBe(0);
+  });
+
+  it('opens the health listener where MEMORY_HEALTH_PORT says, beside metrics that are off', () => {
+    const config = loadSidecarConfig({
+      ...base,
+      MEMORY_METRICS_PORT: '0',
+      MEMORY_HEALTH_PORT: '9791',
+    });
+    expect(config).toMatchObject({ metricsPort: 0, healthPort: 9791 });
   });
 
   it('never puts the password in an error', () => {

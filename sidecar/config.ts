@@ -34,6 +34,8 @@ export interface SidecarConfig {
   host: string;
   /** GET /metrics on every interface at this port; 0 for none. */
   metricsPort: number;
+  /** GET /healthz and /readyz on every interface, for kubelet's probes (0: none). */
+  healthPort: number;
   bodyLimitBytes: number;
   redisTimeoutMs: number;
   shutdownTimeoutMs: number;
@@ -111,6 +113,7 @@ export function loadSidecarConfig(env: NodeJS.ProcessEnv = process.env): Sidecar
       max: PORT.max,
       fallback: SIDECAR_METRICS_PORT,
     }),
+    healthPort: intEnv(env, ENV.healthPort, { min: 0, max: PORT.max, fallback: 0 }),
     bodyLimitBytes: intEnv(env, 'MEMORY_BODY_LIMIT_BYTES', {
       min: 1024,
       max: 64 * 1024 * 1024,
@@ -154,6 +157,14 @@ export function loadSidecarConfig(env: NodeJS.ProcessEnv = process.env): Sidecar
     throw new ConfigError(
       `${ENV.metricsPort}: must differ from ${ENV.sidecarPort} (${config.port})`,
     );
+  }
+  for (const [name, other] of [
+    [ENV.sidecarPort, config.port],
+    [ENV.metricsPort, config.metricsPort],
+  ] as const) {
+    if (config.healthPort !== 0 && config.healthPort === other) {
+      throw new ConfigError(`${ENV.healthPort}: must differ from ${name} (${other})`);
+    }
   }
   return config;
 }

@@ -10,9 +10,10 @@ import { FactStore } from '../memory/facts.js';
 import type { MemoryStore } from '../memory/store.js';
 import { openStore, type Backend } from './backend.js';
 import { ApiError } from './errors.js';
-import { LOOPBACK_HOSTS, Router } from './router.js';
+import { LOOPBACK_HOSTS, Router, type DispatchHooks } from './router.js';
 import { createMetrics, type SidecarMetrics } from './metrics.js';
 import { ROUTES, type RouteDeps } from './routes/index.js';
+import { HEALTH_ROUTES } from './routes/probes.js';
 import { redisTail, StreamHub } from './streams.js';
 import { Summarizer } from './summarizer.js';
 import { SessionHolds } from '../memory/holds.js';
@@ -39,6 +40,12 @@ export class Sidecar {
   readonly streams: StreamHub;
   /** GET /metrics on every interface (MEMORY_METRICS_PORT), or none. */
   private readonly metricsServer: Server | undefined;
+  /**
+   * GET /healthz and /readyz on every interface (MEMORY_HEALTH_PORT), or none: kubelet's
+   * httpGet probes dial the pod IP, and the API stays on loopback.
+   */
+  private readonly healthServer: Server | undefined;
+  private readonly healthRouter: Router<RouteDeps> | undefined;
   private closing: Promise<void> | undefined;
   /** Waiting for the first `/readyz` 200 to be sent; undefined once it was. */
   private readyWaiters: (() => void)[] | undefined = [];
@@ -86,47 +93,48 @@ export class Sidecar {
         countTokens,
       }),
     };
+    const hooks: DispatchHooks = {
+      responded: ({ route, method, status, seconds, quiet, failure }) => {
+        this.metrics.observe(route, method, status, seconds);
+        if (this.readyWaiters && status === 200 && route === '/readyz') this.firstReady();
+        // Probes and scrapes are never logged: a Redis outage is one line of its own.
+        if (quiet) return;
+        if (!failure) {
+          log.debug({ method, route, status, ms: seconds * 1000 }, 'request');
+          return;
+        }
+        // One line per failed request: what an operator greps for. Never a body.
+        const fields = {
+          route,
+          method,
+          status,
+          code: failure.code,
+          session: failure.session,
+          agent: config.agentName,
+          ms: seconds * 1000,
+          ...causeFields(failure.cause),
+        };
+        if (status >= 500 && !(failure.cause instanceof StoreError) && failure.cause) {
+          log.error(fields, 'request failed');
+        } else if (status >= 500 || failure.cause instanceof StoreError) {
+          log.warn(fields, 'request failed');
+        } else {
+          log.info(fields, 'request failed');
+        }
+      },
+      failed: (err) => {
+        if (err instanceof StoreError && !isOutcome(err.kind)) {
+          this.metrics.redisErrors.inc({ kind: err.kind });
+        }
+      },
+      abandoned: (count) => this.metrics.abandoned.inc(count),
+      overflowed: (maxQueued) =>
+        log.warn({ maxQueued }, 'closed a connection with too many requests pipelined'),
+    };
     this.router = new Router(ROUTES, deps, {
       bodyLimitBytes: config.bodyLimitBytes,
       hosts: servedHosts(config.host),
-      hooks: {
-        responded: ({ route, method, status, seconds, quiet, failure }) => {
-          this.metrics.observe(route, method, status, seconds);
-          if (this.readyWaiters && status === 200 && route === '/readyz') this.firstReady();
-          // Probes and scrapes are never logged: a Redis outage is one line of its own.
-          if (quiet) return;
-          if (!failure) {
-            log.debug({ method, route, status, ms: seconds * 1000 }, 'request');
-            return;
-          }
-          // One line per failed request: what an operator greps for. Never a body.
-          const fields = {
-            route,
-            method,
-            status,
-            code: failure.code,
-            session: failure.session,
-            agent: config.agentName,
-            ms: seconds * 1000,
-            ...causeFields(failure.cause),
-          };
-          if (status >= 500 && !(failure.cause instanceof StoreError) && failure.cause) {
-            log.error(fields, 'request failed');
-          } else if (status >= 500 || failure.cause instanceof StoreError) {
-            log.warn(fields, 'request failed');
-          } else {
-            log.info(fields, 'request failed');
-          }
-        },
-        failed: (err) => {
-          if (err instanceof StoreError && !isOutcome(err.kind)) {
-            this.metrics.redisErrors.inc({ kind: err.kind });
-          }
-        },
-        abandoned: (count) => this.metrics.abandoned.inc(count),
-        overflowed: (maxQueued) =>
-          log.warn({ maxQueued }, 'closed a connection with too many requests pipelined'),
-      },
+      hooks,
     });
     this.metrics.countInFlight(() => this.router.inFlight());
     this.metrics.countQueued(() => this.router.queued());
@@ -138,6 +146,20 @@ export class Sidecar {
       config.metricsPort === 0
         ? undefined
         : createServer({ requestTimeout: REQUEST_TIMEOUT_MS }, (req, res) => this.scrape(req, res));
+    if (config.healthPort !== 0) {
+      // The two probe routes alone: no API route is reachable through this listener.
+      this.healthRouter = new Router(HEALTH_ROUTES, deps, {
+        bodyLimitBytes: config.bodyLimitBytes,
+        // Kubelet dials the pod IP and names it in Host.
+        hosts: 'any',
+        // Nothing asked here is logged: anyone on the pod network can ask.
+        hooks: { ...hooks, responded: (done) => hooks.responded({ ...done, quiet: true }) },
+      });
+      this.healthServer = createServer(
+        { requestTimeout: REQUEST_TIMEOUT_MS },
+        this.healthRouter.listener,
+      );
+    }
   }
 
   /**
@@ -182,6 +204,11 @@ export class Sidecar {
     return (this.metricsServer?.address() as AddressInfo | null) ?? undefined;
   }
 
+  /** Where the health listener listens, once started (undefined when it is off). */
+  healthAddress(): AddressInfo | undefined {
+    return (this.healthServer?.address() as AddressInfo | null) ?? undefined;
+  }
+
   /** Connects to Redis (tolerating that it is down: readiness says so) and listens. */
   async start(): Promise<AddressInfo> {
     this.redis.connect().catch((err: unknown) => {
@@ -191,6 +218,8 @@ export class Sidecar {
     // Every interface (no host: `::` where the pod has IPv6, else 0.0.0.0): Prometheus
     // scrapes the pod IP. The API itself stays on loopback.
     if (this.metricsServer) await listen(this.metricsServer, this.config.metricsPort);
+    // Every interface too: kubelet probes the pod IP.
+    if (this.healthServer) await listen(this.healthServer, this.config.healthPort);
     this.idleClose?.start();
     return this.server.address() as AddressInfo;
   }
@@ -203,6 +232,7 @@ export class Sidecar {
 
   private async shutdown(): Promise<void> {
     this.router.draining = true;
+    if (this.healthRouter) this.healthRouter.draining = true;
     // Streams never end by themselves: end them, so their connections can close.
     this.streams.close();
     this.idleClose?.stop();
@@ -211,6 +241,9 @@ export class Sidecar {
     // A scrape in flight is not worth waiting for.
     this.metricsServer?.close();
     this.metricsServer?.closeAllConnections();
+    // Nor a probe: kubelet sees the container stop either way.
+    this.healthServer?.close();
+    this.healthServer?.closeAllConnections();
     const force = setTimeout(
       () => this.server.closeAllConnections(),
       this.config.shutdownTimeoutMs,

@@ -10,6 +10,7 @@ const config: InjectConfig = {
   sidecarImage: 'kaos-memory:test',
   sidecarPort: 8790,
   sidecarMetricsPort: 9790,
+  sidecarHealthPort: 9791,
   imagePullPolicy: 'IfNotPresent',
   resources: DEFAULT_RESOURCES,
   nodeOptions: '--max-semi-space-size=2',

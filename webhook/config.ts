@@ -2,6 +2,7 @@ import { z } from 'zod';
 import {
   ENV,
   SESSION_SETTINGS,
+  SIDECAR_HEALTH_PORT,
   SIDECAR_METRICS_PORT,
   SIDECAR_NODE_OPTIONS,
   SIDECAR_PORT,
@@ -89,6 +90,8 @@ export interface InjectConfig {
   sidecarPort: number;
   /** The sidecar's metrics port on the pod IP, declared as a named port; 0 for none. */
   sidecarMetricsPort: number;
+  /** The sidecar's health port on the pod IP, for kubelet's httpGet probes; 0: exec probes. */
+  sidecarHealthPort: number;
   imagePullPolicy: 'Always' | 'IfNotPresent' | 'Never';
   resources: Resources;
   /** The sidecar's NODE_OPTIONS: how large its heap may grow (SIDECAR_NODE_OPTIONS). */
@@ -198,6 +201,11 @@ export function loadConfig(
     max: PORT.max,
     fallback: SIDECAR_METRICS_PORT,
   });
+  const sidecarHealthPort = intEnv(env, 'INJECT_SIDECAR_HEALTH_PORT', {
+    min: 0,
+    max: PORT.max,
+    fallback: SIDECAR_HEALTH_PORT,
+  });
   const nativeSidecar = oneOfEnv(env, 'INJECT_NATIVE_SIDECAR', ['auto', 'true', 'false'], 'auto');
   const resources = parsedEnv(env, 'INJECT_SIDECAR_RESOURCES', parseResources);
   const nodeOptions = stringEnv(env, 'INJECT_SIDECAR_NODE_OPTIONS', {
@@ -270,6 +278,7 @@ export function loadConfig(
       sidecarImage,
       sidecarPort,
       sidecarMetricsPort,
+      sidecarHealthPort,
       imagePullPolicy,
       resources: resources ?? DEFAULT_RESOURCES,
       nodeOptions,

@@ -1,7 +1,14 @@
-import type { V1Container, V1EnvVar, V1Probe, V1Volume } from '@kubernetes/client-node';
+import type {
+  V1Container,
+  V1ContainerPort,
+  V1EnvVar,
+  V1Probe,
+  V1Volume,
+} from '@kubernetes/client-node';
 import {
   AGENT_LABEL,
   ENV,
+  HEALTH_PORT_NAME,
   METRICS_PORT_NAME,
   SIDECAR_CONTAINER,
   SIDECAR_HOST,
@@ -19,7 +26,7 @@ import type { SidecarSettings } from './overrides.js';
  */
 const SIDECAR_UID = 1000;
 
-/** How long one probe's HTTP request may take inside the container, and the whole exec. */
+/** How long an exec probe's HTTP request may take, and any probe in all (the exec included). */
 const PROBE_REQUEST_MS = 2_000;
 const PROBE_TIMEOUT_SECONDS = 3;
 
@@ -30,15 +37,29 @@ const PROBE_TIMEOUT_SECONDS = 3;
  * retune readiness (webhook/overrides.ts).
  */
 const STARTUP: Partial<V1Probe> = { periodSeconds: 1, failureThreshold: 60 };
-const LIVENESS: Partial<V1Probe> = { periodSeconds: 20, failureThreshold: 3 };
-const READINESS: Partial<V1Probe> = { periodSeconds: 10, failureThreshold: 3 };
+export const LIVENESS: Partial<V1Probe> = { periodSeconds: 20, failureThreshold: 3 };
+export const READINESS: Partial<V1Probe> = { periodSeconds: 10, failureThreshold: 3 };
 
 /**
- * The sidecar listens on 127.0.0.1 only, and kubelet's httpGet and tcpSocket probes
- * dial the pod IP, so the probes run inside the container: node (already in the image)
- * fetches the loopback route and exits 0 on HTTP 200. No extra binary or CLI command.
+ * Kubelet's httpGet probes dial the pod IP, where the sidecar's health listener answers
+ * /healthz and /readyz (the API stays on 127.0.0.1). Kubelet makes the request itself:
+ * nothing starts in the container.
  */
-export function probeCommand(port: number, path: '/healthz' | '/readyz'): string[] {
+function httpProbe(healthPort: number, path: ProbePath, timing: Partial<V1Probe>): V1Probe {
+  return {
+    httpGet: { path, port: healthPort, scheme: 'HTTP' },
+    timeoutSeconds: PROBE_TIMEOUT_SECONDS,
+    ...timing,
+  };
+}
+
+/**
+ * With the health listener off (port 0) nothing answers probes on the pod IP, so the
+ * probe runs inside the container: node (already in the image) fetches the loopback route
+ * and exits 0 on HTTP 200. Each one starts a node process: ~0.1 s of CPU and ~44 MB in
+ * the sidecar's cgroup (decision 0042).
+ */
+export function probeCommand(port: number, path: ProbePath): string[] {
   const script =
     `require('http').get('http://${SIDECAR_HOST}:${port}${path}',{timeout:${PROBE_REQUEST_MS}},` +
     `r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))` +
@@ -46,13 +67,30 @@ export function probeCommand(port: number, path: '/healthz' | '/readyz'): string
   return ['node', '-e', script];
 }
 
-function probe(port: number, path: '/healthz' | '/readyz', timing: Partial<V1Probe>): V1Probe {
+type ProbePath = '/healthz' | '/readyz';
+
+/** A probe of `path`: httpGet on the health listener when there is one, else exec. */
+function probe(
+  port: number,
+  healthPort: number,
+  path: ProbePath,
+  timing: Partial<V1Probe>,
+): V1Probe {
+  if (healthPort > 0) return httpProbe(healthPort, path, timing);
   return {
     exec: { command: probeCommand(port, path) },
     timeoutSeconds: PROBE_TIMEOUT_SECONDS,
     ...timing,
   };
 }
+
+/** The sidecar's listeners on the pod IP (0: none): Prometheus's and kubelet's. */
+export interface PodPorts {
+  metrics: number;
+  health: number;
+}
+
+const NO_POD_PORTS: PodPorts = { metrics: 0, health: 0 };
 
 /** What the sidecar takes from the pod it is injected into. */
 export interface SidecarPod {
@@ -81,13 +119,13 @@ export function sidecarPasswordSecret(
 }
 
 /**
- * The memory sidecar container, as an ordinary container or a native sidecar.
- * `metricsPort` is where it serves /metrics on the pod IP (0: nowhere).
+ * The memory sidecar container, as an ordinary container or a native sidecar. `ports` are
+ * where it serves /metrics and its probes on the pod IP.
  */
 export function sidecarContainer(
   config: InjectConfig,
   settings: SidecarSettings,
-  metricsPort = 0,
+  ports: PodPorts = NO_POD_PORTS,
   pod: SidecarPod = {},
 ): V1Container {
   // Followed: the agent's own URL, after the entries it expands (webhook/follow.ts), and
@@ -113,7 +151,8 @@ export function sidecarContainer(
   }
   env.push({ name: ENV.sidecarPort, value: String(settings.port) });
   // Always set: 0 keeps the sidecar from opening its default port undeclared.
-  env.push({ name: ENV.metricsPort, value: String(metricsPort) });
+  env.push({ name: ENV.metricsPort, value: String(ports.metrics) });
+  env.push({ name: ENV.healthPort, value: String(ports.health) });
   env.push({ name: ENV.nodeOptions, value: config.nodeOptions });
   for (const name of Object.keys(config.sidecarEnv).sort()) {
     env.push({ name, value: config.sidecarEnv[name] });
@@ -132,14 +171,15 @@ export function sidecarContainer(
     imagePullPolicy: config.imagePullPolicy,
     args: ['sidecar'],
     env,
-    // The metrics port only: the API listens on loopback and is not reachable from outside.
-    ...(metricsPort > 0
-      ? { ports: [{ name: METRICS_PORT_NAME, containerPort: metricsPort, protocol: 'TCP' }] }
-      : {}),
+    // The metrics and health ports only: the API listens on loopback, unreachable from outside.
+    ...declaredPorts(ports),
     resources: settings.resources,
-    startupProbe: probe(settings.port, '/healthz', STARTUP),
-    livenessProbe: probe(settings.port, '/healthz', LIVENESS),
-    readinessProbe: probe(settings.port, '/readyz', { ...READINESS, ...settings.readiness }),
+    startupProbe: probe(settings.port, ports.health, '/healthz', STARTUP),
+    livenessProbe: probe(settings.port, ports.health, '/healthz', LIVENESS),
+    readinessProbe: probe(settings.port, ports.health, '/readyz', {
+      ...READINESS,
+      ...settings.readiness,
+    }),
     securityContext: {
       runAsNonRoot: true,
       runAsUser: SIDECAR_UID,
@@ -159,6 +199,17 @@ export function sidecarContainer(
   }
   if (config.nativeSidecar) container.restartPolicy = 'Always';
   return container;
+}
+
+function declaredPorts(ports: PodPorts): Pick<V1Container, 'ports'> {
+  const declared: V1ContainerPort[] = [];
+  if (ports.metrics > 0) {
+    declared.push({ name: METRICS_PORT_NAME, containerPort: ports.metrics, protocol: 'TCP' });
+  }
+  if (ports.health > 0) {
+    declared.push({ name: HEALTH_PORT_NAME, containerPort: ports.health, protocol: 'TCP' });
+  }
+  return declared.length > 0 ? { ports: declared } : {};
 }
 
 /**

@@ -198,6 +198,7 @@ describe('withCredentialCopies', () => {
     sidecarImage: 'kaos-memory:test',
     sidecarPort: 8790,
     sidecarMetricsPort: 9790,
+    sidecarHealthPort: 9791,
     imagePullPolicy: 'IfNotPresent',
     resources: DEFAULT_RESOURCES,
     nodeOptions: '',

@@ -13,6 +13,7 @@ const config: InjectConfig = {
   sidecarImage: 'kaos-memory:test',
   sidecarPort: 8790,
   sidecarMetricsPort: 9790,
+  sidecarHealthPort: 9791,
   imagePullPolicy: 'IfNotPresent',
   resources: DEFAULT_RESOURCES,
   nodeOptions: '--max-semi-space-size=2',
@@ -212,18 +213,25 @@ describe('inject', () => {
     const out = apply(pod);
     const sidecar = out.spec?.initContainers?.[0];
     expect(sidecar?.env?.find((e) => e.name === 'MEMORY_SIDECAR_PORT')?.value).toBe('8792');
-    expect(sidecar?.readinessProbe?.exec?.command?.[2]).toContain('127.0.0.1:8792/readyz');
+    // The probes stay on the health listener, which kubelet reaches on the pod IP.
+    expect(sidecar?.readinessProbe?.httpGet).toEqual({
+      path: '/readyz',
+      port: 9791,
+      scheme: 'HTTP',
+    });
     expect(out.spec?.containers[0]?.env?.find((e) => e.name === 'MEMORY_API_URL')?.value).toBe(
       'http://127.0.0.1:8792',
     );
   });
 
-  it('declares the metrics port as a named port and tells the sidecar', () => {
+  it('declares the metrics and health ports as named ports and tells the sidecar', () => {
     const sidecar = apply(agentPod()).spec?.initContainers?.[0];
     expect(sidecar?.ports).toEqual([
       { name: 'memory-metrics', containerPort: 9790, protocol: 'TCP' },
+      { name: 'memory-health', containerPort: 9791, protocol: 'TCP' },
     ]);
     expect(sidecar?.env?.find((e) => e.name === 'MEMORY_METRICS_PORT')?.value).toBe('9790');
+    expect(sidecar?.env?.find((e) => e.name === 'MEMORY_HEALTH_PORT')?.value).toBe('9791');
   });
 
   it('moves the metrics port past the pod’s ports and the API port', () => {
@@ -234,15 +242,21 @@ describe('inject', () => {
     const result = inject(pod, config);
     expect(result.warnings).toEqual([
       expect.stringContaining('serves /metrics on port 9792 (memory-metrics)'),
+      // Then the health port, past those and the metrics port.
+      expect.stringContaining("answers kubelet's probes on port 9793 (memory-health)"),
     ]);
     const sidecar = apply(pod).spec?.initContainers?.[0];
-    expect(sidecar?.ports?.[0]?.containerPort).toBe(9792);
+    expect(sidecar?.ports?.map((p) => p.containerPort)).toEqual([9792, 9793]);
     expect(sidecar?.env?.find((e) => e.name === 'MEMORY_METRICS_PORT')?.value).toBe('9792');
+    expect(sidecar?.env?.find((e) => e.name === 'MEMORY_HEALTH_PORT')?.value).toBe('9793');
+    for (const probe of [sidecar?.startupProbe, sidecar?.livenessProbe, sidecar?.readinessProbe]) {
+      expect(probe?.httpGet?.port).toBe(9793);
+    }
   });
 
   it('serves no metrics when they are off or their port name is taken', () => {
     const off = apply(agentPod(), { ...config, sidecarMetricsPort: 0 }).spec?.initContainers?.[0];
-    expect(off?.ports).toBeUndefined();
+    expect(off?.ports?.map((p) => p.name)).toEqual(['memory-health']);
     expect(off?.env?.find((e) => e.name === 'MEMORY_METRICS_PORT')?.value).toBe('0');
     const pod = agentPod(
       {},
@@ -251,7 +265,31 @@ describe('inject', () => {
     expect(inject(pod, config).warnings).toEqual([
       expect.stringContaining('already declares a port named memory-metrics'),
     ]);
-    expect(apply(pod).spec?.initContainers?.[0]?.ports).toBeUndefined();
+    expect(apply(pod).spec?.initContainers?.[0]?.ports?.map((p) => p.name)).toEqual([
+      'memory-health',
+    ]);
+  });
+
+  it('probes by exec when the health listener is off', () => {
+    const off = apply(agentPod(), { ...config, sidecarHealthPort: 0 }).spec?.initContainers?.[0];
+    expect(off?.env?.find((e) => e.name === 'MEMORY_HEALTH_PORT')?.value).toBe('0');
+    expect(off?.ports?.map((p) => p.name)).toEqual(['memory-metrics']);
+    // Nothing answers probes on the pod IP: node in the container asks loopback instead.
+    expect(off?.readinessProbe?.exec?.command).toEqual(probeCommand(8790, '/readyz'));
+    expect(off?.readinessProbe?.httpGet).toBeUndefined();
+  });
+
+  it('probes by exec when a container already declares its port name', () => {
+    const pod = agentPod(
+      {},
+      { containers: [{ name: 'app', ports: [{ name: 'memory-health', containerPort: 80 }] }] },
+    );
+    expect(inject(pod, config).warnings).toEqual([
+      expect.stringContaining('already declares a port named memory-health'),
+    ]);
+    const named = apply(pod).spec?.initContainers?.[0];
+    expect(named?.livenessProbe?.exec?.command).toEqual(probeCommand(8790, '/healthz'));
+    expect(named?.env?.find((e) => e.name === 'MEMORY_HEALTH_PORT')?.value).toBe('0');
   });
 
   it('times the readiness probe from its annotations, and only the readiness probe', () => {
@@ -361,6 +399,19 @@ describe('probe timing', () => {
     portFromAnnotation: false,
     resources: DEFAULT_RESOURCES,
   };
+
+  it('probes through kubelet on the health listener, each probe its route', () => {
+    const sidecar = sidecarContainer(config, settings, { metrics: 9790, health: 9791 });
+    const httpGet = (path: string) => ({ path, port: 9791, scheme: 'HTTP' });
+    expect(sidecar.startupProbe?.httpGet).toEqual(httpGet('/healthz'));
+    expect(sidecar.livenessProbe?.httpGet).toEqual(httpGet('/healthz'));
+    expect(sidecar.readinessProbe).toEqual({
+      httpGet: httpGet('/readyz'),
+      timeoutSeconds: 3,
+      periodSeconds: 10,
+      failureThreshold: 3,
+    });
+  });
 
   it('probes readiness every 10 s with 3 failures by default', () => {
     const { readinessProbe, livenessProbe } = sidecarContainer(config, settings);

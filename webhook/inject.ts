@@ -4,6 +4,7 @@ import {
   AGENT_LABEL,
   ANNOTATIONS,
   ENV,
+  HEALTH_PORT_NAME,
   METRICS_PORT_NAME,
   SIDECAR_CONTAINER,
   SIDECAR_HOST,
@@ -142,13 +143,22 @@ export function inject(pod: V1Pod, config: InjectConfig, namespace?: PodNamespac
   if (typeof port !== 'number') return port;
   settings.port = port;
 
-  // The metrics port (on the pod IP) moves the same way, past the API port too.
-  const metricsPort = placeMetricsPort(
+  // The ports on the pod IP move the same way, past the API port and each other.
+  const metrics = placePodPort(
+    METRICS_LISTENER,
     config.sidecarMetricsPort,
     allContainers,
-    settings.port,
+    [settings.port],
     warnings,
   );
+  const health = placePodPort(
+    HEALTH_LISTENER,
+    config.sidecarHealthPort,
+    allContainers,
+    [settings.port, metrics],
+    warnings,
+  );
+  const podPorts = { metrics, health };
 
   // One history: the sidecar uses the Redis the agent names itself, if it does.
   const follow = followAgentUrl(containers, annotations);
@@ -191,14 +201,15 @@ export function inject(pod: V1Pod, config: InjectConfig, namespace?: PodNamespac
     ...config,
     sidecarEnv: sidecarEnv(config, retention.env, tenancy.tenant),
   };
-  const sidecar = sidecarContainer(sidecarConfig, settings, metricsPort, sidecarPod);
+  const sidecar = sidecarContainer(sidecarConfig, settings, podPorts, sidecarPod);
   const sidecarJson = serializedSidecar(config, sidecar, [
     sidecarConfig.sidecarEnv,
     settings.image,
     settings.port,
     settings.resources,
     settings.readiness,
-    metricsPort,
+    metrics,
+    health,
     sidecarPod,
   ]);
   let sidecarOp: AddOperation;
@@ -493,31 +504,53 @@ function placeApiPort(
   return free;
 }
 
-/** The port the sidecar serves /metrics on (0: none), moved past ports the pod already uses. */
-function placeMetricsPort(
+/** A listener the sidecar opens on the pod IP: its port's name, what it does, what is lost without. */
+interface PodListener {
+  name: string;
+  does: string;
+  without: string;
+}
+
+const METRICS_LISTENER: PodListener = {
+  name: METRICS_PORT_NAME,
+  does: 'serves /metrics',
+  without: 'the sidecar serves no metrics',
+};
+const HEALTH_LISTENER: PodListener = {
+  name: HEALTH_PORT_NAME,
+  does: "answers kubelet's probes",
+  without: 'its probes run node in its container',
+};
+
+/**
+ * The port a listener on the pod IP gets (0: none), moved past ports the pod declares
+ * and the sidecar's own `taken`.
+ */
+function placePodPort(
+  listener: PodListener,
   wanted: number,
   containers: V1Container[],
-  apiPort: number,
+  taken: number[],
   warnings: string[],
 ): number {
   if (wanted === 0) return 0;
   let port = wanted;
-  const busy = new Set([...declaredPorts(containers), apiPort]);
+  const busy = new Set([...declaredPorts(containers), ...taken]);
   if (busy.has(port)) {
     const free = nextFreePort(port, busy);
     warnings.push(
       free === undefined
         ? `kaos-memory: port ${port} is used in this pod and none above it is free; ` +
-            'the sidecar serves no metrics'
-        : `kaos-memory: port ${port} is used in this pod; the sidecar serves ` +
-            `/metrics on port ${free} (${METRICS_PORT_NAME})`,
+            listener.without
+        : `kaos-memory: port ${port} is used in this pod; the sidecar ${listener.does} ` +
+            `on port ${free} (${listener.name})`,
     );
     port = free ?? 0;
   }
-  if (port !== 0 && declaredPortNames(containers).has(METRICS_PORT_NAME)) {
+  if (port !== 0 && declaredPortNames(containers).has(listener.name)) {
     warnings.push(
-      `kaos-memory: a container already declares a port named ${METRICS_PORT_NAME}; ` +
-        'the sidecar serves no metrics',
+      `kaos-memory: a container already declares a port named ${listener.name}; ` +
+        listener.without,
     );
     return 0;
   }

@@ -137,7 +137,12 @@ export async function getJson<T = unknown>(cluster: NodeCluster, ...args: string
 
 export interface ContainerJson {
   name: string;
-  readinessProbe?: { periodSeconds?: number; failureThreshold?: number };
+  readinessProbe?: {
+    periodSeconds?: number;
+    failureThreshold?: number;
+    httpGet?: { path?: string; port?: number | string };
+    exec?: { command?: string[] };
+  };
 }
 
 export interface PodJson {

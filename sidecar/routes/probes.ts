@@ -3,7 +3,8 @@ import { StoreError } from '../../memory/errors.js';
 import { notReady } from '../errors.js';
 import { fields, route, STRING } from './shapes.js';
 
-export const PROBE_ROUTES = [
+/** The process is up; a write would succeed: what kubelet asks (also on the health listener). */
+export const HEALTH_ROUTES = [
   route({
     name: 'health',
     method: 'GET',
@@ -31,7 +32,10 @@ export const PROBE_ROUTES = [
       return { status: 200, body: { status: 'ready' } };
     },
   }),
+];
 
+export const PROBE_ROUTES = [
+  ...HEALTH_ROUTES,
   route({
     name: 'metrics',
     method: 'GET',

@@ -197,6 +197,7 @@ describe('default install', () => {
       INJECT_SIDECAR_IMAGE: 'ghcr.io/kaos-tools/kaos-memory:0.1.0',
       INJECT_SIDECAR_PORT: '8790',
       INJECT_SIDECAR_METRICS_PORT: '9790',
+      INJECT_SIDECAR_HEALTH_PORT: '9791',
       INJECT_NATIVE_SIDECAR: 'auto',
       INJECT_KEY_PREFIX: 'kaos:memory',
       INJECT_MAX_SESSION_EVENTS: '500',

@@ -57,9 +57,10 @@ describe("the sidecar follows the agent's own Redis", () => {
       INJECT_REDIS_URL: `redis://127.0.0.1:${chartRedis.port}`,
       INJECT_REDIS_PASSWORD_SECRET: 'kaos-memory-redis/password',
       INJECT_SIDECAR_IMAGE: 'ghcr.io/kaos-tools/kaos-memory:0.1.0',
-      // The sidecars this suite runs as processes must not take the default 9790: other
-      // suites' sidecars run beside them (two files at a time).
+      // The sidecars this suite runs as processes must not take the defaults 9790 and 9791:
+      // other suites' sidecars run beside them (two files at a time).
       INJECT_SIDECAR_METRICS_PORT: String(await freePort()),
+      INJECT_SIDECAR_HEALTH_PORT: String(await freePort()),
       INJECT_NATIVE_SIDECAR: 'true',
     }));
     await waitUntilInjecting(core, ns);

@@ -122,12 +122,20 @@ describe('webhook injection through a real kube-apiserver', () => {
       MEMORY_REDIS_URL: REDIS_URL,
       MEMORY_SIDECAR_PORT: '8790',
       MEMORY_METRICS_PORT: '9790',
+      MEMORY_HEALTH_PORT: '9791',
       AGENT_IDENTITY: `kaos://agent/${ns}/memory-agent`,
     });
-    // The API server stores the metrics port the PodMonitor selects, on a native sidecar too.
+    // The API server stores the metrics port the PodMonitor selects, on a native sidecar too,
+    // and the health port its probes ask.
     expect(sidecar?.ports).toEqual([
       { name: 'memory-metrics', containerPort: 9790, protocol: 'TCP' },
+      { name: 'memory-health', containerPort: 9791, protocol: 'TCP' },
     ]);
+    expect(sidecar?.readinessProbe?.httpGet).toEqual({
+      path: '/readyz',
+      port: 9791,
+      scheme: 'HTTP',
+    });
     expect(pod.spec?.containers.map((c) => c.name)).toEqual(['agent', 'tools']);
     for (const container of pod.spec?.containers ?? []) {
       expect(specEnv(container)).toEqual({

@@ -46,9 +46,10 @@ describe('the whole promise: injected sidecar, durable history across a pod rest
       INJECT_REDIS_URL: `redis://127.0.0.1:${redis.port}`,
       INJECT_REDIS_PASSWORD_SECRET: 'kaos-memory-redis/password',
       INJECT_SIDECAR_IMAGE: 'ghcr.io/kaos-tools/kaos-memory:0.1.0',
-      // The sidecars this suite runs as processes must not take the default 9790: other
-      // suites' sidecars run beside them (two files at a time).
+      // The sidecars this suite runs as processes must not take the defaults 9790 and 9791:
+      // other suites' sidecars run beside them (two files at a time).
       INJECT_SIDECAR_METRICS_PORT: String(await freePort()),
+      INJECT_SIDECAR_HEALTH_PORT: String(await freePort()),
       // The ordinary-container shape; the injection suite covers the native one.
       INJECT_NATIVE_SIDECAR: 'false',
     }));

@@ -1,10 +1,11 @@
 // The injected sidecar on a real node, the chart installed with its defaults: the kubelet
 // starts the agent only once the native sidecar is up, a Job's pod completes while its
-// sidecar still runs, the exec probes follow Redis (readiness only: a Redis outage never
-// restarts the sidecar), the sidecar runs unprivileged on a read-only root, and a session
-// far larger than the sidecar's memory limit is read in pages, concurrently, with no OOM.
+// sidecar still runs, the kubelet's probes (httpGet on the pod IP) follow Redis (readiness
+// only: a Redis outage never restarts the sidecar), the sidecar runs unprivileged on a
+// read-only root, and a session far larger than the sidecar's memory limit is read in
+// pages, concurrently, with no OOM.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ANNOTATIONS } from '../../lib/contract.js';
+import { ANNOTATIONS, SIDECAR_HEALTH_PORT } from '../../lib/contract.js';
 import type { NodeCluster } from '../../harness/node/cluster.js';
 import { IMAGE_NAMES } from '../../harness/node/images.js';
 import {
@@ -249,6 +250,9 @@ describe('the injected sidecar on a real node, default install', () => {
   it('turns readiness off while Redis is away and back on after, with no restart', async () => {
     const probe = (await pod('agent')).spec.initContainers?.[0]?.readinessProbe;
     expect(probe).toMatchObject(READINESS);
+    // The kubelet asks the sidecar's health listener on the pod IP itself: no exec.
+    expect(probe?.httpGet).toMatchObject({ path: '/readyz', port: SIDECAR_HEALTH_PORT });
+    expect(probe?.exec).toBeUndefined();
     const sts = `statefulset/${RELEASE}-redis`;
     const began = Date.now();
     await kubectl('-n', RELEASE_NS, 'scale', sts, '--replicas=0');
