@@ -24,6 +24,8 @@ import {
   type OpenLoopResult,
 } from './lib/load.js';
 import { idleCost, withCpu, withRedisCpu, type IdleCost } from './lib/cpu.js';
+import { execProbeMs, httpProbeMs } from './lib/probes.js';
+import { LIVENESS, READINESS } from '../webhook/container.js';
 import { sampleMemory } from './lib/memory.js';
 import { seedSessions } from './lib/seed.js';
 import { SidecarProcess } from '../harness/sidecar.js';
@@ -39,7 +41,8 @@ const RATE = 1000;
 const RATE_MS = 5000;
 const PAGE_MS = 2000;
 /** Idle time measured after the starts: what an agent pod that is not talking pays. */
-const IDLE_MS = 5000;
+const IDLE_MS = 10_000;
+const IDLE_SETTLE_MS = 15_000;
 const LISTED_SESSIONS = 100_000;
 const CONNECTIONS = [1, 16, 64];
 const EVENT = {
@@ -53,10 +56,12 @@ const OWNER = { userId: 'user', appName: 'agent' };
 const NODE_ARGS = (process.env.BENCH_SIDECAR_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
 
 /** The sidecar's environment; the direct baseline parses the same one. */
-function sidecarEnv(redisUrl: string, port: number): Record<string, string> {
+function sidecarEnv(redisUrl: string, port: number, healthPort: number): Record<string, string> {
   return {
     MEMORY_REDIS_URL: redisUrl,
     MEMORY_SIDECAR_PORT: String(port),
+    // Where the kubelet's probes go (the webhook injects 9791).
+    MEMORY_HEALTH_PORT: String(healthPort),
     MEMORY_KEY_PREFIX: PREFIX,
     // Above the seeded index, so appends never evict the sessions being listed.
     MEMORY_MAX_SESSIONS: String(LISTED_SESSIONS * 10),
@@ -83,7 +88,8 @@ interface Cell {
 export async function benchSidecar(): Promise<void> {
   const redis = await RedisServer.start();
   const port = await freePort();
-  const env = sidecarEnv(redis.url, port);
+  const healthPort = await freePort();
+  const env = sidecarEnv(redis.url, port, healthPort);
   const config = loadSidecarConfig(env);
   const direct = openStore(config, createLogger('bench', 'warn'));
   const { store } = direct;
@@ -113,7 +119,11 @@ export async function benchSidecar(): Promise<void> {
     await new Promise((r) => setTimeout(r, 1000));
     const idle = live.proc.memory();
     const floorIdle = bare.proc.memory();
+    // V8's memory reducer finishes its collections in the first ~12 s after a start (3-10 ms
+    // of CPU a second here); what a pod pays all day comes after.
+    await new Promise((r) => setTimeout(r, IDLE_SETTLE_MS));
     const [idleCpu, floorIdleCpu] = await idleCost([live.proc.pid, bare.proc.pid], IDLE_MS);
+    const probes = await probeCosts(live.proc.pid, port, healthPort, idleCpu.cpuMsPerS);
 
     await seedEvents(store, 64, 100);
     const underLoad = sampleMemory(live.proc);
@@ -142,6 +152,7 @@ export async function benchSidecar(): Promise<void> {
       readyMs,
       idle,
       idleCpu,
+      probes,
       underLoad: underLoad.max,
       peak,
       exitCode,
@@ -331,6 +342,7 @@ function report(r: {
   readyMs: number[];
   idle: { rss: number; anon: number };
   idleCpu: IdleCost;
+  probes: ProbeCosts;
   underLoad: { rss: number; anon: number };
   peak: number;
   exitCode: number | null;
@@ -454,7 +466,7 @@ function report(r: {
         ],
         ['RSS idle (VmRSS / RssAnon)', `${fmt.mib(r.idle.rss)} / ${fmt.mib(r.idle.anon)} MiB`],
         [
-          `idle for ${IDLE_MS / 1000} s: CPU (all threads) / main-thread wake-ups`,
+          `idle for ${IDLE_MS / 1000} s, from ${(IDLE_SETTLE_MS + 1000) / 1000} s after the start: CPU (all threads) / main-thread wake-ups`,
           idleText(r.idleCpu),
         ],
         [
@@ -478,6 +490,18 @@ function report(r: {
     '',
   );
 
+  out.push('### What an idle agent pod pays (CPU a second, the sidecar and its probes)', '');
+  out.push(
+    table(
+      ['', 'httpGet probes (health listener)', 'exec probes (health listener off)'],
+      idlePodRows(r.idleCpu, r.probes),
+    ),
+    '',
+    "The exec probes' figure leaves out what the container runtime spends on each exec (runc, " +
+      'the shim), which runs outside the pod.',
+    '',
+  );
+
   out.push('### Goals (issue 24: half the cost per request and per pod)', '');
   out.push(
     table(['goal', 'target', 'sidecar', 'floor server', 'result (sidecar)'], goalRows(r)),
@@ -488,6 +512,54 @@ function report(r: {
     '',
   );
   console.log(out.join('\n'));
+}
+
+/** CPU ms of one probe: the sidecar's for each httpGet route, the node process's for an exec. */
+interface ProbeCosts {
+  healthz: number;
+  readyz: number;
+  exec: number;
+}
+
+async function probeCosts(
+  pid: number,
+  port: number,
+  healthPort: number,
+  idleMsPerS: number,
+): Promise<ProbeCosts> {
+  return {
+    healthz: await httpProbeMs(pid, healthPort, '/healthz', 30, idleMsPerS),
+    readyz: await httpProbeMs(pid, healthPort, '/readyz', 30, idleMsPerS),
+    exec: execProbeMs(port, 6),
+  };
+}
+
+/**
+ * What an idle agent pod's sidecar costs a second, with the probes the webhook injects
+ * (liveness /healthz, readiness /readyz, at their default periods) made either way.
+ */
+function idlePodRows(idle: IdleCost, probes: ProbeCosts): string[][] {
+  const live = 1 / (LIVENESS.periodSeconds ?? 10);
+  const ready = 1 / (READINESS.periodSeconds ?? 10);
+  const http = live * probes.healthz + ready * probes.readyz;
+  // An exec probe still asks the sidecar over loopback: its node process comes on top.
+  const exec = http + (live + ready) * probes.exec;
+  const ms = (x: number) => `${x.toFixed(2)} ms/s`;
+  return [
+    ['idle: timers and the rest (measured above)', ms(idle.cpuMsPerS), ms(idle.cpuMsPerS)],
+    [
+      `probes: /healthz every ${LIVENESS.periodSeconds} s (${probes.healthz.toFixed(2)} ms each), ` +
+        `/readyz every ${READINESS.periodSeconds} s (${probes.readyz.toFixed(2)} ms); ` +
+        `an exec probe's node ${probes.exec.toFixed(0)} ms`,
+      ms(http),
+      ms(exec),
+    ],
+    [
+      'in all (the chart requests 10m: 10 ms/s)',
+      ms(idle.cpuMsPerS + http),
+      ms(idle.cpuMsPerS + exec),
+    ],
+  ];
 }
 
 function idleText(cost: IdleCost): string {

@@ -53,7 +53,8 @@ export interface IdleCost {
   wakeupsPerS: number;
 }
 
-function idleCounters(pid: number): { cpuNs: number; wakeups: number } {
+/** CPU nanoseconds the process's threads have used so far (schedstat: exact, not in ticks). */
+export function threadCpuNs(pid: number): number {
   let cpuNs = 0;
   for (const task of readdirSync(`/proc/${pid}/task`)) {
     try {
@@ -62,8 +63,15 @@ function idleCounters(pid: number): { cpuNs: number; wakeups: number } {
       // A thread that ended since the listing: its time is no longer counted anywhere.
     }
   }
+  return cpuNs;
+}
+
+function idleCounters(pid: number): { cpuNs: number; wakeups: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return { cpuNs, wakeups: Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1]) };
+  return {
+    cpuNs: threadCpuNs(pid),
+    wakeups: Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1]),
+  };
 }
 
 /**
