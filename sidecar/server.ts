@@ -93,7 +93,42 @@ export class Sidecar {
         countTokens,
       }),
     };
-    const hooks: DispatchHooks = {
+    const hooks = this.dispatchHooks();
+    this.router = new Router(ROUTES, deps, {
+      bodyLimitBytes: config.bodyLimitBytes,
+      hosts: servedHosts(config.host),
+      hooks,
+    });
+    this.metrics.countInFlight(() => this.router.inFlight());
+    this.metrics.countQueued(() => this.router.queued());
+    this.server = createServer(
+      { keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS },
+      this.router.listener,
+    );
+    this.metricsServer =
+      config.metricsPort === 0
+        ? undefined
+        : createServer({ requestTimeout: REQUEST_TIMEOUT_MS }, (req, res) => this.scrape(req, res));
+    if (config.healthPort !== 0) {
+      // The two probe routes alone: no API route is reachable through this listener.
+      this.healthRouter = new Router(HEALTH_ROUTES, deps, {
+        bodyLimitBytes: config.bodyLimitBytes,
+        // Kubelet dials the pod IP and names it in Host.
+        hosts: 'any',
+        // Nothing asked here is logged: anyone on the pod network can ask.
+        hooks: { ...hooks, responded: (done) => hooks.responded({ ...done, quiet: true }) },
+      });
+      this.healthServer = createServer(
+        { requestTimeout: REQUEST_TIMEOUT_MS },
+        this.healthRouter.listener,
+      );
+    }
+  }
+
+  /** What the routers report: counted in the metrics, failures logged, the first ready noted. */
+  private dispatchHooks(): DispatchHooks {
+    const { log, config } = this;
+    return {
       responded: ({ route, method, status, seconds, quiet, failure }) => {
         this.metrics.observe(route, method, status, seconds);
         if (this.readyWaiters && status === 200 && route === '/readyz') this.firstReady();
@@ -131,35 +166,6 @@ export class Sidecar {
       overflowed: (maxQueued) =>
         log.warn({ maxQueued }, 'closed a connection with too many requests pipelined'),
     };
-    this.router = new Router(ROUTES, deps, {
-      bodyLimitBytes: config.bodyLimitBytes,
-      hosts: servedHosts(config.host),
-      hooks,
-    });
-    this.metrics.countInFlight(() => this.router.inFlight());
-    this.metrics.countQueued(() => this.router.queued());
-    this.server = createServer(
-      { keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS },
-      this.router.listener,
-    );
-    this.metricsServer =
-      config.metricsPort === 0
-        ? undefined
-        : createServer({ requestTimeout: REQUEST_TIMEOUT_MS }, (req, res) => this.scrape(req, res));
-    if (config.healthPort !== 0) {
-      // The two probe routes alone: no API route is reachable through this listener.
-      this.healthRouter = new Router(HEALTH_ROUTES, deps, {
-        bodyLimitBytes: config.bodyLimitBytes,
-        // Kubelet dials the pod IP and names it in Host.
-        hosts: 'any',
-        // Nothing asked here is logged: anyone on the pod network can ask.
-        hooks: { ...hooks, responded: (done) => hooks.responded({ ...done, quiet: true }) },
-      });
-      this.healthServer = createServer(
-        { requestTimeout: REQUEST_TIMEOUT_MS },
-        this.healthRouter.listener,
-      );
-    }
   }
 
   /**
@@ -202,11 +208,6 @@ export class Sidecar {
   /** Where the metrics listener listens, once started (undefined when it is off). */
   metricsAddress(): AddressInfo | undefined {
     return (this.metricsServer?.address() as AddressInfo | null) ?? undefined;
-  }
-
-  /** Where the health listener listens, once started (undefined when it is off). */
-  healthAddress(): AddressInfo | undefined {
-    return (this.healthServer?.address() as AddressInfo | null) ?? undefined;
   }
 
   /** Connects to Redis (tolerating that it is down: readiness says so) and listens. */
