@@ -114,6 +114,8 @@ export class Router<D> {
   private readonly patterns: PathEntry<D>[] = [];
   private readonly bound: Bound<D>[] = [];
   private readonly pipelining: Pipelining;
+  /** The last Host header found allowed. */
+  private allowedHost: string | undefined;
 
   constructor(
     routes: readonly Route<D>[],
@@ -201,10 +203,14 @@ export class Router<D> {
   private hostAllowed(header: string | undefined): boolean {
     if (this.options.hosts === 'any') return true;
     if (header === undefined) return false;
+    // A client names the same Host on every request: one comparison, no strings made.
+    if (header === this.allowedHost) return true;
     const name = header.startsWith('[')
       ? header.slice(0, header.indexOf(']') + 1)
       : header.split(':')[0];
-    return this.options.hosts.includes((name ?? '').toLowerCase());
+    const allowed = this.options.hosts.includes((name ?? '').toLowerCase());
+    if (allowed) this.allowedHost = header;
+    return allowed;
   }
 
   /** Requests waiting now behind another on their connection. */
