@@ -26,7 +26,7 @@ import type { SidecarSettings } from './overrides.js';
  */
 const SIDECAR_UID = 1000;
 
-/** How long an exec probe's HTTP request may take, and any probe in all (the exec included). */
+/** An exec probe's HTTP request may take PROBE_REQUEST_MS; any probe, PROBE_TIMEOUT_SECONDS in all. */
 const PROBE_REQUEST_MS = 2_000;
 const PROBE_TIMEOUT_SECONDS = 3;
 
