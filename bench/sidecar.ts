@@ -539,8 +539,8 @@ async function probeCosts(
  * (liveness /healthz, readiness /readyz, at their default periods) made either way.
  */
 function idlePodRows(idle: IdleCost, probes: ProbeCosts): string[][] {
-  const live = 1 / (LIVENESS.periodSeconds ?? 10);
-  const ready = 1 / (READINESS.periodSeconds ?? 10);
+  const live = 1 / Number(LIVENESS.periodSeconds);
+  const ready = 1 / Number(READINESS.periodSeconds);
   const http = live * probes.healthz + ready * probes.readyz;
   // An exec probe still asks the sidecar over loopback: its node process comes on top.
   const exec = http + (live + ready) * probes.exec;

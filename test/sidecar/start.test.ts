@@ -48,7 +48,7 @@ describe('the built sidecar start', () => {
 
   // Every agent pod pays what an idle sidecar does, all day: a timer firing every 10 ms (the
   // event-loop delay histogram at prom-client's default) woke it ~100 times a second.
-  it('sleeps while idle: its main thread wakes at most a dozen times a second', async () => {
+  it('sleeps while idle: its main thread wakes at most 25 times a second', async () => {
     await start(SIDECAR_NODE_OPTIONS);
     const sc = started.at(-1) as SidecarProcess;
     await new Promise((r) => setTimeout(r, 1_000));
@@ -62,7 +62,8 @@ describe('the built sidecar start', () => {
     await new Promise((r) => setTimeout(r, 3_000));
     const perSecond = (wakeups() - before) / 3;
     expect(perSecond).toBeGreaterThan(0);
-    expect(perSecond).toBeLessThanOrEqual(12);
+    // 10 for the sampler; room for a collection's waits on its helper thread.
+    expect(perSecond).toBeLessThanOrEqual(25);
   });
 
   it('under other V8 flags V8 refuses the cache, and the sidecar starts and serves all the same', async () => {
