@@ -134,6 +134,8 @@ export class Sidecar {
         if (this.readyWaiters && status === 200 && route === '/readyz') this.firstReady();
         // Probes and scrapes are never logged: a Redis outage is one line of its own.
         if (quiet) return;
+        // Nor do they wake the sampler: an idle pod is probed every ten seconds.
+        this.metrics.loopDelay.busy();
         if (!failure) {
           log.debug({ method, route, status, ms: seconds * 1000 }, 'request');
           return;
@@ -253,6 +255,7 @@ export class Sidecar {
     clearTimeout(force);
     await this.summarizer?.close();
     await this.backend.close();
+    this.metrics.loopDelay.close();
   }
 }
 

@@ -47,8 +47,9 @@ describe('the built sidecar start', () => {
   });
 
   // Every agent pod pays what an idle sidecar does, all day: a timer firing every 10 ms (the
-  // event-loop delay histogram at prom-client's default) woke it ~100 times a second.
-  it('sleeps while idle: its main thread wakes at most 25 times a second', async () => {
+  // event-loop delay histogram at prom-client's default) woke it ~100 times a second, every
+  // 100 ms 10 times. It now samples only while it serves (sidecar/loop-delay.ts).
+  it('sleeps while idle: its main thread wakes at most 5 times a second', async () => {
     await start(SIDECAR_NODE_OPTIONS);
     const sc = started.at(-1) as SidecarProcess;
     await new Promise((r) => setTimeout(r, 1_000));
@@ -61,9 +62,8 @@ describe('the built sidecar start', () => {
     const before = wakeups();
     await new Promise((r) => setTimeout(r, 3_000));
     const perSecond = (wakeups() - before) / 3;
-    expect(perSecond).toBeGreaterThan(0);
-    // 10 for the sampler; room for a collection's waits on its helper thread.
-    expect(perSecond).toBeLessThanOrEqual(25);
+    // Room for a collection's waits on its helper thread; no timer of its own.
+    expect(perSecond).toBeLessThanOrEqual(5);
   });
 
   it('under other V8 flags V8 refuses the cache, and the sidecar starts and serves all the same', async () => {
