@@ -122,7 +122,7 @@ export async function benchSidecar(): Promise<void> {
     // V8's memory reducer finishes its collections in the first ~12 s after a start (3-10 ms
     // of CPU a second here); what a pod pays all day comes after.
     await new Promise((r) => setTimeout(r, IDLE_SETTLE_MS));
-    const [idleCpu, floorIdleCpu] = await idleCost([live.proc.pid, bare.proc.pid], IDLE_MS);
+    const [idleCpu, floorIdleCpu] = await idleCost([live.proc, bare.proc], IDLE_MS);
     const probes = await probeCosts(live.proc.pid, port, healthPort, idleCpu.cpuMsPerS);
 
     await seedEvents(store, 64, 100);

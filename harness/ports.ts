@@ -1,4 +1,5 @@
 import { createServer } from 'node:net';
+import { networkInterfaces } from 'node:os';
 
 /** A TCP port on loopback that was free a moment ago. */
 export function freePort(): Promise<number> {
@@ -14,4 +15,12 @@ export function freePort(): Promise<number> {
       });
     });
   });
+}
+
+/** An IPv4 address of this machine other than loopback (as a pod IP is), when it has one. */
+export function externalAddress(): string | undefined {
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (!a.internal && a.family === 'IPv4') return a.address;
+  }
+  return undefined;
 }

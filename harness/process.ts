@@ -132,6 +132,15 @@ export class ManagedProcess {
     return { rss: kib('VmRSS'), anon: kib('RssAnon'), peak: kib('VmHWM') };
   }
 
+  /**
+   * How many times its main thread has slept and woken so far (voluntary context switches):
+   * an idle process that wakes often is paying a timer.
+   */
+  wakeups(): number {
+    const text = readFileSync(`/proc/${this.pid}/status`, 'utf8');
+    return Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(text)?.[1]);
+  }
+
   /** The processes started and not yet exited: what a test would leave behind. */
   static live(): ManagedProcess[] {
     return [...live];

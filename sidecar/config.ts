@@ -153,19 +153,16 @@ export function loadSidecarConfig(env: NodeJS.ProcessEnv = process.env): Sidecar
     max: 600_000,
     fallback: 15_000,
   });
-  if (config.metricsPort !== 0 && config.metricsPort === config.port) {
-    throw new ConfigError(
-      `${ENV.metricsPort}: must differ from ${ENV.sidecarPort} (${config.port})`,
-    );
-  }
-  for (const [name, other] of [
+  // Each listener on a port of its own (0: off); a clash names the later variable.
+  const listeners = [
     [ENV.sidecarPort, config.port],
     [ENV.metricsPort, config.metricsPort],
-  ] as const) {
-    if (config.healthPort !== 0 && config.healthPort === other) {
-      throw new ConfigError(`${ENV.healthPort}: must differ from ${name} (${other})`);
-    }
-  }
+    [ENV.healthPort, config.healthPort],
+  ] as const;
+  listeners.forEach(([name, port], i) => {
+    const clash = listeners.slice(0, i).find(([, other]) => port !== 0 && other === port);
+    if (clash) throw new ConfigError(`${name}: must differ from ${clash[0]} (${port})`);
+  });
   return config;
 }
 

@@ -80,6 +80,10 @@ export class LoopDelay {
 
   close(): void {
     clearTimeout(this.timer);
+    this.stop();
+  }
+
+  private stop(): void {
     this.histogram.disable();
     this.running = false;
   }
@@ -88,8 +92,7 @@ export class LoopDelay {
     this.timer = setTimeout(() => {
       const quiet = performance.now() - this.lastBusy;
       if (quiet < this.runOnMs) return this.stopLater(this.runOnMs - quiet);
-      this.histogram.disable();
-      this.running = false;
+      this.stop();
     }, ms);
     // Never what keeps the process alive.
     this.timer.unref();

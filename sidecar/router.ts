@@ -57,6 +57,11 @@ export interface RouterOptions {
   hosts: readonly string[] | 'any';
   /** Requests one connection may have waiting behind the one being answered. Default 64. */
   maxPipelined?: number;
+  /**
+   * Every answer is quiet, as a probe's is (no access or failure log line), matched or not:
+   * for a listener anyone on the pod network can reach.
+   */
+  quiet?: boolean;
   hooks: DispatchHooks;
 }
 
@@ -116,6 +121,7 @@ export class Router<D> {
   private readonly pipelining: Pipelining;
   /** The last Host header found allowed. */
   private allowedHost: string | undefined;
+  private readonly allQuiet: boolean;
 
   constructor(
     routes: readonly Route<D>[],
@@ -144,6 +150,7 @@ export class Router<D> {
       entry.quiet ||= route.quiet === true;
       this.bound.push(bound);
     }
+    this.allQuiet = options.quiet === true;
     this.pipelining = new Pipelining({
       maxQueued: options.maxPipelined ?? MAX_PIPELINED,
       abandoned: (count) => options.hooks.abandoned(count),
@@ -154,6 +161,7 @@ export class Router<D> {
   /** node:http's request listener. */
   readonly listener = (req: IncomingMessage, res: ServerResponse): void => {
     const exchange = new Exchange(req, res, req.method ?? 'GET');
+    exchange.quiet = this.allQuiet;
     const method = exchange.method;
     // Split by hand: a WHATWG URL per request is a measurable share of the hot path.
     const target = req.url ?? '/';
@@ -173,7 +181,7 @@ export class Router<D> {
     if (entry === undefined) {
       return this.refuse(exchange, errorReply(apiError('not_found', `no route ${method} ${path}`)));
     }
-    exchange.quiet = entry.quiet;
+    exchange.quiet = this.allQuiet || entry.quiet;
     const bound = entry.methods.get(method);
     if (bound === undefined) {
       const err = apiError('method_not_allowed', `${method} is not allowed on ${path}`);
@@ -196,7 +204,7 @@ export class Router<D> {
     }
     if (q >= 0) exchange.search = target.slice(q + 1);
     exchange.route = bound.route.path;
-    exchange.quiet = bound.route.quiet === true;
+    exchange.quiet = this.allQuiet || bound.route.quiet === true;
     this.pipelining.schedule(req, res, () => this.run(bound, exchange));
   };
 

@@ -116,7 +116,8 @@ export class Sidecar {
         // Kubelet dials the pod IP and names it in Host.
         hosts: 'any',
         // Nothing asked here is logged: anyone on the pod network can ask.
-        hooks: { ...hooks, responded: (done) => hooks.responded({ ...done, quiet: true }) },
+        quiet: true,
+        hooks,
       });
       this.healthServer = createServer(
         { requestTimeout: REQUEST_TIMEOUT_MS },

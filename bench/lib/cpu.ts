@@ -3,14 +3,26 @@
 // requests per second do.
 import { readdirSync, readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
+import type { ManagedProcess } from '../../harness/process.js';
 
 /** Clock ticks per second of /proc/<pid>/stat (USER_HZ, 100 on Linux). */
 const TICKS = 100;
 
+/** The fields of /proc/<pid>/stat after the command's name (state is [0], utime [11]). */
+function statFields(pid: number | 'self'): string[] {
+  return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+}
+
 /** CPU seconds the process has used so far. */
 export function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  const fields = statFields(pid);
   return (Number(fields[11]) + Number(fields[12])) / TICKS;
+}
+
+/** CPU seconds this process's children used, those it has waited for (cutime + cstime). */
+export function childrenCpuSeconds(): number {
+  const fields = statFields('self');
+  return (Number(fields[13]) + Number(fields[14])) / TICKS;
 }
 
 /** Runs `load` and adds the process's CPU microseconds per completed request. */
@@ -66,26 +78,22 @@ export function threadCpuNs(pid: number): number {
   return cpuNs;
 }
 
-function idleCounters(pid: number): { cpuNs: number; wakeups: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return {
-    cpuNs: threadCpuNs(pid),
-    wakeups: Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1]),
-  };
+function idleCounters(proc: ManagedProcess): { cpuNs: number; wakeups: number } {
+  return { cpuNs: threadCpuNs(proc.pid), wakeups: proc.wakeups() };
 }
 
 /**
  * The processes' idle cost over the same `ms`: every agent pod pays it all day, whether
  * its agent talks or not (timers that fire when nothing happens, a collector's threads).
  */
-export async function idleCost<const P extends readonly number[]>(
-  pids: P,
+export async function idleCost<const P extends readonly ManagedProcess[]>(
+  procs: P,
   ms: number,
 ): Promise<{ [K in keyof P]: IdleCost }> {
-  const before = pids.map(idleCounters);
+  const before = procs.map(idleCounters);
   await new Promise((r) => setTimeout(r, ms));
-  return pids.map((pid, i): IdleCost => {
-    const after = idleCounters(pid);
+  return procs.map((proc, i): IdleCost => {
+    const after = idleCounters(proc);
     const b = before[i] as { cpuNs: number; wakeups: number };
     return {
       cpuMsPerS: (after.cpuNs - b.cpuNs) / 1e6 / (ms / 1000),

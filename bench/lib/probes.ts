@@ -3,40 +3,23 @@
 // probe, each on a new connection as the kubelet's are), and an exec probe, a `node -e` in
 // the container (the CPU of each such process, from this process's reaped children).
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { request } from 'node:http';
+import { Agent } from 'node:http';
 import { probeCommand } from '../../webhook/container.js';
-import { threadCpuNs } from './cpu.js';
+import { childrenCpuSeconds, threadCpuNs } from './cpu.js';
+import { httpCall } from './load.js';
 
-/** CPU milliseconds of this process's reaped children so far (/proc/self/stat cutime + cstime). */
-function childrenCpuMs(): number {
-  const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return ((Number(fields[13]) + Number(fields[14])) / 100) * 1000;
-}
+/** No keep-alive: a connection per request, as the kubelet's probes come. */
+const NEW_CONNECTIONS = new Agent({ keepAlive: false });
 
 /** CPU ms of one exec probe of the sidecar on `port`, the mean of `n`. */
 export function execProbeMs(port: number, n: number): number {
   const [, ...args] = probeCommand(port, '/readyz');
-  const before = childrenCpuMs();
+  const before = childrenCpuSeconds();
   for (let i = 0; i < n; i++) {
     const run = spawnSync(process.execPath, args, { stdio: 'ignore' });
     if (run.status !== 0) throw new Error(`exec probe exited ${run.status}`);
   }
-  return (childrenCpuMs() - before) / n;
-}
-
-function get(port: number, path: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    // agent: false, one connection per request: the kubelet does not keep them.
-    request({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-      res.resume();
-      res.on('end', () =>
-        res.statusCode === 200 ? resolve() : reject(new Error(`${path}: ${res.statusCode}`)),
-      );
-    })
-      .on('error', reject)
-      .end();
-  });
+  return ((childrenCpuSeconds() - before) * 1000) / n;
 }
 
 /**
@@ -54,7 +37,12 @@ export async function httpProbeMs(
   const began = performance.now();
   const before = threadCpuNs(pid);
   for (let i = 0; i < n; i++) {
-    await get(healthPort, path);
+    await httpCall(
+      NEW_CONNECTIONS,
+      healthPort,
+      { method: 'GET', path: () => path, status: 200 },
+      i,
+    );
     await new Promise((r) => setTimeout(r, gapMs));
   }
   const idle = ((performance.now() - began) / 1000) * idleMsPerS;

@@ -3,10 +3,9 @@
 // else, never logging what it is asked, while the memory API stays on loopback.
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { get } from 'node:http';
-import { networkInterfaces } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pollUntil } from '../../harness/poll.js';
-import { freePort } from '../../harness/ports.js';
+import { externalAddress, freePort } from '../../harness/ports.js';
 import { RedisServer } from '../../harness/redis.js';
 import { SidecarProcess } from '../../harness/sidecar.js';
 
@@ -29,12 +28,9 @@ afterAll(async () => {
   await redis?.stop();
 });
 
-/** An address of this machine other than loopback (as the pod IP is), else loopback. */
+/** Where kubelet would dial: an address of this machine other than loopback, else loopback. */
 function podAddress(): string {
-  for (const list of Object.values(networkInterfaces())) {
-    for (const a of list ?? []) if (!a.internal && a.family === 'IPv4') return a.address;
-  }
-  return '127.0.0.1';
+  return externalAddress() ?? '127.0.0.1';
 }
 
 /** GET `path` as kubelet sends it: to the pod IP, which it names in Host. */

@@ -3,11 +3,10 @@
 // Not under test/sidecar: those suites reach the API only through harness/http.ts,
 // and this listener is not the API.
 import { get } from 'node:http';
-import { networkInterfaces } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { send } from '../../harness/http.js';
 import { pollUntil } from '../../harness/poll.js';
-import { freePort } from '../../harness/ports.js';
+import { externalAddress, freePort } from '../../harness/ports.js';
 import { RedisServer } from '../../harness/redis.js';
 import { SidecarProcess, startSidecar } from '../../harness/sidecar.js';
 import type { Sidecar } from '../../sidecar/server.js';
@@ -32,14 +31,6 @@ afterAll(async () => {
   await sidecar?.close();
   await redis?.stop();
 });
-
-/** An address of this machine other than loopback, when it has one. */
-function externalAddress(): string | undefined {
-  for (const list of Object.values(networkInterfaces())) {
-    for (const a of list ?? []) if (!a.internal && a.family === 'IPv4') return a.address;
-  }
-  return undefined;
-}
 
 describe('the metrics listener (MEMORY_METRICS_PORT)', () => {
   it('serves GET /metrics on every interface, and nothing else', async () => {

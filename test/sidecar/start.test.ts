@@ -2,7 +2,7 @@
 // the one-file bundle runs with the V8 code cache the build made for it under the injected
 // NODE_OPTIONS, and a cache V8 refuses (other flags) costs only the compile it would have
 // spared (cli/bundle.ts, docs/adr/0038-the-sidecar-s-cpu-and-start.md).
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call } from '../../harness/http.js';
@@ -53,15 +53,9 @@ describe('the built sidecar start', () => {
     await start(SIDECAR_NODE_OPTIONS);
     const sc = started.at(-1) as SidecarProcess;
     await new Promise((r) => setTimeout(r, 1_000));
-    const wakeups = () =>
-      Number(
-        /^voluntary_ctxt_switches:\s+(\d+)/m.exec(
-          readFileSync(`/proc/${sc.proc.pid}/status`, 'utf8'),
-        )?.[1],
-      );
-    const before = wakeups();
+    const before = sc.proc.wakeups();
     await new Promise((r) => setTimeout(r, 3_000));
-    const perSecond = (wakeups() - before) / 3;
+    const perSecond = (sc.proc.wakeups() - before) / 3;
     // Room for a collection's waits on its helper thread; no timer of its own.
     expect(perSecond).toBeLessThanOrEqual(5);
   });
