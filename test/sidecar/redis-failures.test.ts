@@ -72,9 +72,12 @@ describe('Redis at maxmemory with noeviction', () => {
     const created = await call(sc.url, 'POST', '/v1/sessions', { session_id: 'new' });
     expect(created.status).toBe(507);
     expect(await errorsOfKind(sc.url, 'oom')).toBe(before + 2);
-    expect(sc.proc.output()).toMatch(
-      /"kind":"oom".*"redis":"OOM command not allowed.*"msg":"request failed"/,
-    );
+    // Each failure's line is written after its answer, down another pipe: wait for it.
+    const logged = /"kind":"oom".*"redis":"OOM command not allowed.*"msg":"request failed"/;
+    await pollUntil('the refusal logged', () => logged.test(sc.proc.output()), {
+      timeoutMs: 5_000,
+    }).catch(() => undefined);
+    expect(sc.proc.output()).toMatch(logged);
   });
 
   it('still serves every read', async () => {
@@ -131,11 +134,16 @@ describe('other refusals, each with its own code', () => {
       content: 1,
     });
     expect(write.status).toBe(503);
+    // The failure's line is written after its answer, down another pipe: wait for it.
+    const refused = /WRONGPASS|NOAUTH|redis_auth|"kind":"auth"/;
+    await pollUntil('the refusal logged', () => refused.test(sc.proc.output()), {
+      timeoutMs: 5_000,
+    }).catch(() => undefined);
     for (const text of [ready.text, write.text, sc.proc.output()]) {
       expect(text).not.toContain('wrong-password-2');
       expect(text).not.toContain('right-password-1');
     }
-    expect(sc.proc.output()).toMatch(/WRONGPASS|NOAUTH|redis_auth|"kind":"auth"/);
+    expect(sc.proc.output()).toMatch(refused);
   });
 
   it('a read-only replica: writes 503 redis_readonly, reads served, /readyz 503', async () => {
