@@ -150,11 +150,12 @@ export async function readWindow(
     return c;
   };
   let soFar = { bytes: 0, tokens: 0 };
+  let chosen = false;
   for (;;) {
     const first = before === undefined;
     const page = await store.readEvents(sessionId, {
       before,
-      maxBytes: Math.min(windowReadBytes(opts.maxTokens, soFar), remaining),
+      maxBytes: chosen ? remaining : Math.min(windowReadBytes(opts.maxTokens, soFar), remaining),
       copies: first,
     });
     if (first) ({ etag, copies } = page);
@@ -174,6 +175,10 @@ export async function readWindow(
       return { window, report: report(window, opts.maxTokens, events.length), etag };
     }
     soFar = { bytes: store.maxReadBytes - remaining, tokens: window.tokens };
+    // The window is chosen, but the copies may lack a pinned event or a digest further
+    // back: the rest is read for those alone, in one page (as far as the budget goes)
+    // rather than in the window's small steps, each choosing the window again.
+    chosen = window.complete;
     before = page.next;
   }
 }

@@ -222,6 +222,22 @@ describe.each(Object.keys(TOPOLOGIES))('conversation on %s', (name) => {
       expect(res.body.window.events_read).toBeLessThan(40);
     });
 
+    /** What `request` returned, and how many pages of events the sidecar's store read for it. */
+    const countPages = async <T>(request: () => Promise<T>) => {
+      const store = sc.sidecar.store;
+      const readEvents = store.readEvents;
+      let count = 0;
+      store.readEvents = (...args) => {
+        count++;
+        return readEvents.apply(store, args);
+      };
+      try {
+        return { result: await request(), count };
+      } finally {
+        store.readEvents = readEvents;
+      }
+    };
+
     /** Turns of 2 KB each through the API: far more than a small budget holds. */
     const longTurns = (n: number) =>
       Array.from({ length: n }, (_, i) => ({
@@ -238,9 +254,15 @@ describe.each(Object.keys(TOPOLOGIES))('conversation on %s', (name) => {
         '{"event_id": "event_py_pinned", "timestamp": "2026-03-01T10:00:00.000000+00:00", "event_type": "instruction", "content": "Answer in Welsh.", "metadata": {"pinned": true}}',
       );
       expect((await post(`/v1/sessions/${sid}/events`, longTurns(300))).status).toBe(201);
-      const res = await get(`/v1/sessions/${sid}/context?max_tokens=300&format=messages`);
+      const pages = await countPages(() =>
+        get(`/v1/sessions/${sid}/context?max_tokens=300&format=messages`),
+      );
+      const res = pages.result;
       expect(res.body.messages[0]).toEqual({ role: 'system', content: 'Answer in Welsh.' });
       expect(res.body.window.events_read).toBe(303);
+      // The pages that chose the window, then the rest, read only for what the store has
+      // no copy of, in one more.
+      expect(pages.count).toBeLessThanOrEqual(3);
     });
 
     it('starts from a summary a client wrote however far back, reading it all', async () => {
