@@ -24,6 +24,17 @@ async function errorsOfKind(url: string, kind: string): Promise<number> {
   return Number(line?.split(' ').pop() ?? 0);
 }
 
+/**
+ * The sidecar's output once it holds `line` (or after 5 s without): a failure's line is
+ * written after its answer, down another pipe, so it may not be there yet.
+ */
+async function outputWith(sc: SidecarProcess, line: RegExp): Promise<string> {
+  await pollUntil('the refusal logged', () => line.test(sc.proc.output()), {
+    timeoutMs: 5_000,
+  }).catch(() => undefined);
+  return sc.proc.output();
+}
+
 describe('Redis at maxmemory with noeviction', () => {
   let redis: RedisServer;
   let raw: Redis;
@@ -72,12 +83,8 @@ describe('Redis at maxmemory with noeviction', () => {
     const created = await call(sc.url, 'POST', '/v1/sessions', { session_id: 'new' });
     expect(created.status).toBe(507);
     expect(await errorsOfKind(sc.url, 'oom')).toBe(before + 2);
-    // Each failure's line is written after its answer, down another pipe: wait for it.
     const logged = /"kind":"oom".*"redis":"OOM command not allowed.*"msg":"request failed"/;
-    await pollUntil('the refusal logged', () => logged.test(sc.proc.output()), {
-      timeoutMs: 5_000,
-    }).catch(() => undefined);
-    expect(sc.proc.output()).toMatch(logged);
+    expect(await outputWith(sc, logged)).toMatch(logged);
   });
 
   it('still serves every read', async () => {
@@ -134,16 +141,13 @@ describe('other refusals, each with its own code', () => {
       content: 1,
     });
     expect(write.status).toBe(503);
-    // The failure's line is written after its answer, down another pipe: wait for it.
     const refused = /WRONGPASS|NOAUTH|redis_auth|"kind":"auth"/;
-    await pollUntil('the refusal logged', () => refused.test(sc.proc.output()), {
-      timeoutMs: 5_000,
-    }).catch(() => undefined);
-    for (const text of [ready.text, write.text, sc.proc.output()]) {
+    const output = await outputWith(sc, refused);
+    for (const text of [ready.text, write.text, output]) {
       expect(text).not.toContain('wrong-password-2');
       expect(text).not.toContain('right-password-1');
     }
-    expect(sc.proc.output()).toMatch(refused);
+    expect(output).toMatch(refused);
   });
 
   it('a read-only replica: writes 503 redis_readonly, reads served, /readyz 503', async () => {
