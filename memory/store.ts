@@ -75,6 +75,12 @@ export interface AppendResult {
    * was stored with (null for one stored by another writer, which assigns none).
    */
   events: { event_id: string; stored: boolean; seq: number | null }[];
+  /**
+   * The entries stored, oldest first, as Redis now holds them (byte for byte), and the
+   * event_id of the entry they follow in the list (undefined: none, or one only a full
+   * decode could name): what a live stream at that event sends next, unread.
+   */
+  appended: () => { previous: string | undefined; entries: string[] };
 }
 
 /**
@@ -207,6 +213,7 @@ const APPEND = new LuaScript('append.lua', {
     evicted: r.int('evicted'),
     stored: r.ints('stored').map((flag) => flag === 1),
     seqs: r.ints('seqs').map((seq) => (seq < 0 ? null : seq)),
+    previous: r.has('previous') ? optionalStr(r, 'previous') : undefined,
   }),
 });
 
@@ -531,6 +538,10 @@ export class MemoryStore {
         stored: reply.stored[i] === true,
         seq: reply.seqs[i] ?? null,
       })),
+      appended: () => ({
+        previous: reply.previous === undefined ? undefined : idOfToken(reply.previous),
+        entries: storedEntries(rest, reply.stored, reply.seqs),
+      }),
     };
   }
 
@@ -819,6 +830,36 @@ export function appendArgs(
   else if (event.event_type === 'summary') flags += 'u';
   if (metaJson !== '{}') flags += 'm';
   return [flags, at, json.slice(0, -2)];
+}
+
+/**
+ * The entries append.lua stored from appendArgs' triples: each body with its
+ * sequence number closing the metadata, as the script writes it.
+ */
+function storedEntries(
+  rest: (string | number)[],
+  stored: boolean[],
+  seqs: (number | null)[],
+): string[] {
+  const entries: string[] = [];
+  for (let i = 0; i < stored.length; i++) {
+    if (!stored[i]) continue;
+    const flags = rest[3 * i] as string;
+    const body = rest[3 * i + 2] as string;
+    entries.push(`${body}${flags.includes('m') ? ', ' : ''}"seq": ${seqs[i]}}}`);
+  }
+  return entries;
+}
+
+/** An event_id from its JSON token (quotes included), as append.lua returns it. */
+function idOfToken(token: string): string | undefined {
+  if (!token.includes('\\')) return token.slice(1, -1);
+  try {
+    const id: unknown = JSON.parse(token);
+    return typeof id === 'string' ? id : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** A session tag as append.lua compares it: no space, nothing Redis would not return. */

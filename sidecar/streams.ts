@@ -2,17 +2,30 @@
 // every session some stream follows: each tick asks Redis for all their tags in
 // one go (a tag changes with any append, a Python RPUSH included), and each
 // stream whose session changed reads on from the last event it sent. The
-// sidecar's own appends wake their session at once. Each event goes out once, in
+// sidecar's own appends reach their session's streams at once, and without a read
+// when they follow the last event a stream sent. Each event goes out once, in
 // order, with its event_id as the SSE `id:`, so a client that reconnects with
 // `Last-Event-ID` resumes where it stopped.
 import type { ServerResponse } from 'node:http';
 import type { Logger } from '../lib/logger.js';
 import type { MemoryEvent } from '../memory/events.js';
 
+/** Where a session's list ends: any append changes `tag`. */
+export interface SessionTail {
+  tag: string;
+  /** The newest event's id (undefined: the list is empty, or its newest names none). */
+  lastEventId: string | undefined;
+}
+
+/** What the sidecar's append stored, read lazily: the entries and the event they follow. */
+export type Appended = () => { previous: string | undefined; entries: string[] };
+
 /** What the hub needs of the store. */
 export interface TailSource {
-  /** Each session's tag, or undefined when it does not exist; one round trip for all. */
-  sessionTags(ids: readonly string[]): Promise<(string | undefined)[]>;
+  /** Each session's tail, or undefined when it does not exist; one round trip for all. */
+  sessionTags(ids: readonly string[]): Promise<(SessionTail | undefined)[]>;
+  /** An entry as a reader of the session gets it (undefined: malformed, skipped). */
+  decode(raw: string): MemoryEvent | undefined;
   /**
    * The events after `lastEventId` (after none: from the oldest), oldest first, within
    * about `maxBytes`; `found` is false when that event is no longer in the session.
@@ -100,11 +113,29 @@ export class StreamHub {
     void this.pump(stream);
   }
 
-  /** The sidecar wrote to `sessionId`: its streams read on now, not at the next tick. */
-  notify(sessionId: string): void {
+  /**
+   * The sidecar wrote to `sessionId`: its streams go on now, not at the next tick. A
+   * stream idle at the event the append's entries follow gets them as they were
+   * stored; any other reads on from its last event (another writer came between).
+   */
+  notify(sessionId: string, appended?: Appended): void {
     const watched = this.sessions.get(sessionId);
     if (!watched) return;
-    for (const stream of watched.streams) void this.pump(stream);
+    let next: ReturnType<Appended> | undefined;
+    let events: MemoryEvent[] | undefined;
+    for (const stream of watched.streams) {
+      if (appended && !stream.reading && !stream.closed && stream.lastEventId !== undefined) {
+        next ??= appended();
+        if (next.previous === stream.lastEventId) {
+          events ??= this.decoded(next.entries);
+          if (events) {
+            this.deliver(stream, events);
+            continue;
+          }
+        }
+      }
+      void this.pump(stream);
+    }
   }
 
   /** Ends every stream (clients reconnect elsewhere with Last-Event-ID) and stops polling. */
@@ -146,12 +177,18 @@ export class StreamHub {
     this.polling = true;
     try {
       const ids = [...this.sessions.keys()];
-      const tags = await this.source.sessionTags(ids);
+      const tails = await this.source.sessionTags(ids);
       ids.forEach((id, i) => {
         const watched = this.sessions.get(id);
-        if (!watched || watched.tag === tags[i]) return;
-        watched.tag = tags[i];
-        for (const stream of watched.streams) void this.pump(stream);
+        const tail = tails[i];
+        if (!watched || watched.tag === tail?.tag) return;
+        watched.tag = tail?.tag;
+        for (const stream of watched.streams) {
+          // A stream that sent the session's newest event has nothing to read.
+          if (tail?.lastEventId === undefined || tail.lastEventId !== stream.lastEventId) {
+            void this.pump(stream);
+          }
+        }
       });
     } catch (err) {
       // Redis is away (a failover): the next tick tries again; nothing is lost,
@@ -200,19 +237,47 @@ export class StreamHub {
         continue;
       }
       if (events.length === 0) return;
-      let text = '';
-      for (const e of events)
-        text += `id: ${e.event_id}\nevent: event\ndata: ${JSON.stringify(e)}\n\n`;
-      stream.lastEventId = (events.at(-1) as MemoryEvent).event_id;
-      if (!stream.res.write(text)) {
-        // A slow client: wait for its socket before reading more (nothing buffers here).
-        await new Promise<void>((resolve) => {
-          stream.res.once('drain', resolve);
-          stream.res.once('close', resolve);
-        });
-      }
+      // A slow client: wait for its socket before reading more (nothing buffers here).
+      if (!this.write(stream, events)) await drained(stream);
     }
   }
+
+  /** Sends an append's events unread; a slow client holds the stream's next read back. */
+  private deliver(stream: Stream, events: MemoryEvent[]): void {
+    if (this.write(stream, events)) return;
+    stream.reading = true;
+    void drained(stream).then(() => {
+      stream.reading = false;
+      if (stream.again) void this.pump(stream);
+    });
+  }
+
+  /** Writes events; false when the client's socket is full. */
+  private write(stream: Stream, events: MemoryEvent[]): boolean {
+    let text = '';
+    for (const e of events)
+      text += `id: ${e.event_id}\nevent: event\ndata: ${JSON.stringify(e)}\n\n`;
+    stream.lastEventId = (events.at(-1) as MemoryEvent).event_id;
+    return stream.res.write(text);
+  }
+
+  /** The entries as events, or undefined when one does not decode (a read skips it). */
+  private decoded(entries: string[]): MemoryEvent[] | undefined {
+    const events: MemoryEvent[] = [];
+    for (const entry of entries) {
+      const event = this.source.decode(entry);
+      if (!event) return undefined;
+      events.push(event);
+    }
+    return events.length > 0 ? events : undefined;
+  }
+}
+
+function drained(stream: Stream): Promise<void> {
+  return new Promise<void>((resolve) => {
+    stream.res.once('drain', resolve);
+    stream.res.once('close', resolve);
+  });
 }
 
 // --- until the store has sessionTags and readSince (engine) ---------------------
@@ -248,6 +313,7 @@ export function redisTail(deps: RedisTailDeps): TailSource {
       p.then(resolve, reject).finally(() => clearTimeout(timer));
     });
   return {
+    decode: (raw) => deps.decode(raw),
     sessionTags: (ids) =>
       deadline(
         Promise.all(
@@ -258,7 +324,9 @@ export function redisTail(deps: RedisTailDeps): TailSource {
               deps.redis.llen(k.events),
               deps.redis.lindex(k.events, -1),
             ]);
-            return exists ? `${length}:${last === null ? '' : idOf(last)}` : undefined;
+            if (!exists) return undefined;
+            const lastEventId = last === null ? undefined : idOf(last);
+            return { tag: `${length}:${lastEventId ?? ''}`, lastEventId };
           }),
         ),
       ),

@@ -39,7 +39,9 @@
 -- @return precondition 0|1, tag (the session's, after), version (the digest version, after),
 --   conflict (an event_id stored with other content, or false), range (false, or why the
 --   range is refused: "from" or "to" not stored, "order"), created 0|1, evicted,
---   stored (1|0 per event), seqs (per event; -1 for a duplicate with none)
+--   stored (1|0 per event), seqs (per event; -1 for a duplicate with none), previous (the
+--   JSON token of the event_id the new entries follow, or false: none, or not in the
+--   sidecar's form), so the sidecar's streams can send what it stored without reading it back
 --!include expect-types.lua
 --!include budget.lua
 --!include entry.lua
@@ -166,6 +168,7 @@ if not existed then
   createdFlag = 1
 end
 local seq, version = v.meta.seq, v.meta.digests
+local previous = string.match(v.tail, '^%d+:(.+)$') or false
 local items, heads, stored, seqs, pinned, digests, uncopied = {}, {}, {}, {}, {}, {}, false
 for _, e in ipairs(events) do
   if e.storedSeq then
@@ -212,4 +215,5 @@ if createdFlag == 1 then
   evicted = evictOldest(K.index, K.holds, cjson.decode(A.heads), A.sid, tonumber(A.maxSessions))
 end
 return {'precondition', 0, 'tag', tagOf(created, v.llen, v.tail), 'version', version,
-  'conflict', false, 'range', false, 'created', createdFlag, 'evicted', evicted, 'stored', stored, 'seqs', seqs}
+  'conflict', false, 'range', false, 'created', createdFlag, 'evicted', evicted, 'stored', stored, 'seqs', seqs,
+  'previous', previous}

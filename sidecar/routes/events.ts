@@ -81,7 +81,7 @@ export const EVENT_ROUTES = [
       const stored = result.events.filter((e) => e.stored).length;
       if (stored > 0) {
         summarizer?.notice(id);
-        streams?.notify(id);
+        streams?.notify(id, result.appended);
       }
       return {
         status: stored > 0 || result.created ? 201 : 200,

@@ -7,6 +7,7 @@ import { RedisServer } from '../../harness/redis.js';
 import { RedisCluster, SentinelGroup } from '../../harness/redis-topology.js';
 import { startSidecar, type RunningSidecar } from '../../harness/sidecar.js';
 import type { Sidecar } from '../../sidecar/server.js';
+import type { TailSource } from '../../sidecar/streams.js';
 import type { FoldOutcome } from '../../sidecar/summarizer.js';
 import { countTokens } from '../../sidecar/tokens.js';
 import { pollUntil } from '../../harness/poll.js';
@@ -374,6 +375,31 @@ describe.each(Object.keys(TOPOLOGIES))('conversation on %s', (name) => {
       // Both streams together are the session after 'start', in its order, each event once.
       expect([...seen, ...b.ids]).toEqual(stored.slice(1));
       b.close();
+    });
+
+    it("sends the sidecar's own appends without reading them back, as GET /events returns them", async () => {
+      const id = `unread-${name}`;
+      await append(id, 'start');
+      const s = await stream(id);
+      const source = (sc.sidecar.streams as unknown as { source: TailSource }).source;
+      const reads = vi.spyOn(source, 'readSince');
+      for (let i = 0; i < 20; i++) {
+        const res = await post(`/v1/sessions/${id}/events`, [
+          { event_type: 'user_message', content: `turn ${i}`, metadata: { turn: i } },
+          { event_type: 'agent_response', content: { text: `answer ${i}`, unicode: 'é ✓' } },
+        ]);
+        expect(res.status).toBe(201);
+      }
+      await s.waitFor(40);
+      // One read per append before (20); the stream's first read or a poll that raced an
+      // append may still read once each.
+      expect(reads.mock.calls.length).toBeLessThanOrEqual(2);
+      reads.mockRestore();
+      const stored = (await get(`/v1/sessions/${id}/events?limit=100`)).body.events;
+      expect(stored).toHaveLength(41);
+      expect(s.events.map((e) => JSON.parse(e.data))).toEqual(stored.slice(1));
+      expect(s.ids).toEqual(stored.slice(1).map((e: { event_id: string }) => e.event_id));
+      s.close();
     });
 
     it('streams sessions independently (on Cluster, on different shards)', async () => {
