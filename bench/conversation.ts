@@ -3,13 +3,14 @@
 // that session, and 100 open event streams under 1,000 appends/s beside the same
 // appends with no stream open (append latency, delivery latency, the sidecar's memory).
 import { request, type ClientRequest } from 'node:http';
+import type { Redis } from 'ioredis';
 import { SIDECAR_NODE_OPTIONS } from '../lib/contract.js';
 import { encodeEvent } from '../memory/events.js';
 import { RedisServer } from '../harness/redis.js';
 import { SidecarProcess } from '../harness/sidecar.js';
 import { httpCall, keepAliveAgent, openLoop, sidecarCell, type HttpTarget } from './lib/load.js';
 import { Samples, type Summary } from './lib/stats.js';
-import { cpuSeconds } from './lib/cpu.js';
+import { cpuSeconds, redisCpuSeconds } from './lib/cpu.js';
 import { fmt, table } from './lib/table.js';
 
 const PREFIX = 'bench-conv';
@@ -20,6 +21,8 @@ const SESSION = 'session_500';
 const STREAMS = 100;
 const RATE = 1000;
 const STREAM_MS = 5000;
+/** Streams open and nothing written: what their poll costs the sidecar and Redis. */
+const IDLE_STREAMS_MS = 5000;
 const TEXT =
   'Please summarise the three open incidents from this morning and draft a reply to the on-call channel.';
 
@@ -115,10 +118,17 @@ interface StreamRun {
   anonMax: number;
   /** The sidecar's CPU time per append, deliveries included. */
   cpuUs: number;
+  /** With the streams open before the appends: CPU ms a second, the sidecar's and Redis's. */
+  idle?: { sidecarMs: number; redisMs: number };
 }
 
 /** RATE appends a second over `sessions` for STREAM_MS, with a stream on each session or none. */
-async function appendsWith(sc: SidecarProcess, streams: boolean, tag: string): Promise<StreamRun> {
+async function appendsWith(
+  sc: SidecarProcess,
+  redis: Redis,
+  streams: boolean,
+  tag: string,
+): Promise<StreamRun> {
   const sessions = Array.from({ length: STREAMS }, (_, i) => `${tag}-${i}`);
   const agent = keepAliveAgent(64);
   for (const id of sessions) {
@@ -146,6 +156,17 @@ async function appendsWith(sc: SidecarProcess, streams: boolean, tag: string): P
         }),
       );
     }
+  }
+  let idle: StreamRun['idle'];
+  if (streams) {
+    await new Promise((r) => setTimeout(r, 1000)); // the streams' first reads done
+    const [sidecar, server] = [cpuSeconds(sc.proc.pid), await redisCpuSeconds(redis)];
+    await new Promise((r) => setTimeout(r, IDLE_STREAMS_MS));
+    const perSecond = (seconds: number) => (seconds / IDLE_STREAMS_MS) * 1e6;
+    idle = {
+      sidecarMs: perSecond(cpuSeconds(sc.proc.pid) - sidecar),
+      redisMs: perSecond((await redisCpuSeconds(redis)) - server),
+    };
   }
   let anonMax = 0;
   const sampler = setInterval(() => (anonMax = Math.max(anonMax, sc.proc.memory().anon)), 100);
@@ -180,6 +201,7 @@ async function appendsWith(sc: SidecarProcess, streams: boolean, tag: string): P
     delivery: delivery.summary(STREAM_MS / 1000),
     anonMax,
     cpuUs,
+    idle,
   };
 }
 
@@ -188,6 +210,7 @@ export async function benchConversation(): Promise<void> {
   const raw = redis.client();
   const contextRows: (string | number)[][] = [];
   let streamRows: (string | number)[][] | undefined;
+  let streamsIdle: StreamRun['idle'];
   let idleAnon: number | undefined;
   let contextAnon = 0;
   try {
@@ -234,8 +257,9 @@ export async function benchConversation(): Promise<void> {
           ]);
         }
       }
-      const without = await appendsWith(sc, false, 'plain');
-      const withStreams = await appendsWith(sc, true, 'watched');
+      const without = await appendsWith(sc, raw, false, 'plain');
+      const withStreams = await appendsWith(sc, raw, true, 'watched');
+      streamsIdle = withStreams.idle;
       streamRows = [
         [
           'no stream open (baseline)',
@@ -310,6 +334,10 @@ export async function benchConversation(): Promise<void> {
       ),
       '',
       'Append latency from its due time; delivery from the append being sent to its event arriving on its stream.',
+      '',
+      streamsIdle
+        ? `With the ${STREAMS} streams open and nothing written (${IDLE_STREAMS_MS / 1000} s): the sidecar ${streamsIdle.sidecarMs.toFixed(2)} ms of CPU a second, Redis ${streamsIdle.redisMs.toFixed(2)} ms (a poll of every watched session each MEMORY_STREAM_POLL_MS, 250 ms).`
+        : '',
       '',
     ].join('\n'),
   );

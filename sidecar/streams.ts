@@ -22,7 +22,7 @@ export type Appended = () => { previous: string | undefined; entries: string[] }
 
 /** What the hub needs of the store. */
 export interface TailSource {
-  /** Each session's tail, or undefined when it does not exist; one round trip for all. */
+  /** Each session's tail, or undefined when it holds no events; one round trip for all. */
   sessionTags(ids: readonly string[]): Promise<(SessionTail | undefined)[]>;
   /** An entry as a reader of the session gets it (undefined: malformed, skipped). */
   decode(raw: string): MemoryEvent | undefined;
@@ -59,7 +59,8 @@ interface Stream {
 
 interface Watched {
   streams: Set<Stream>;
-  tag: string | undefined;
+  /** As the last poll saw it (undefined: no events); null before the first poll. */
+  tag: string | undefined | null;
 }
 
 export class TooManyStreams extends Error {}
@@ -104,7 +105,7 @@ export class StreamHub {
     };
     let watched = this.sessions.get(sessionId);
     if (!watched) {
-      watched = { streams: new Set(), tag: undefined };
+      watched = { streams: new Set(), tag: null };
       this.sessions.set(sessionId, watched);
     }
     watched.streams.add(stream);
@@ -285,12 +286,11 @@ function drained(stream: Stream): Promise<void> {
 /** Where a session's keys are, and the client to read them with. */
 export interface RedisTailDeps {
   redis: {
-    exists(key: string): Promise<number>;
     llen(key: string): Promise<number>;
     lindex(key: string, index: number): Promise<string | null>;
     lrange(key: string, start: number, stop: number): Promise<string[]>;
   };
-  keys: { forSession(id: string): { session: string; events: string } };
+  keys: { forSession(id: string): { events: string } };
   timeoutMs: number;
   decode(raw: string): MemoryEvent | undefined;
 }
@@ -318,13 +318,12 @@ export function redisTail(deps: RedisTailDeps): TailSource {
       deadline(
         Promise.all(
           ids.map(async (id) => {
-            const k = deps.keys.forSession(id);
-            const [exists, length, last] = await Promise.all([
-              deps.redis.exists(k.session),
-              deps.redis.llen(k.events),
-              deps.redis.lindex(k.events, -1),
+            const key = deps.keys.forSession(id).events;
+            const [length, last] = await Promise.all([
+              deps.redis.llen(key),
+              deps.redis.lindex(key, -1),
             ]);
-            if (!exists) return undefined;
+            if (length === 0) return undefined;
             const lastEventId = last === null ? undefined : idOf(last);
             return { tag: `${length}:${lastEventId ?? ''}`, lastEventId };
           }),

@@ -378,27 +378,61 @@ describe.each(Object.keys(TOPOLOGIES))('conversation on %s', (name) => {
     });
 
     it("sends the sidecar's own appends without reading them back, as GET /events returns them", async () => {
-      const id = `unread-${name}`;
-      await append(id, 'start');
-      const s = await stream(id);
-      const source = (sc.sidecar.streams as unknown as { source: TailSource }).source;
-      const reads = vi.spyOn(source, 'readSince');
-      for (let i = 0; i < 20; i++) {
-        const res = await post(`/v1/sessions/${id}/events`, [
-          { event_type: 'user_message', content: `turn ${i}`, metadata: { turn: i } },
-          { event_type: 'agent_response', content: { text: `answer ${i}`, unicode: 'é ✓' } },
-        ]);
-        expect(res.status).toBe(201);
+      // A sidecar of the same store that does not poll while the test runs: every read it
+      // makes is one an append caused.
+      const quiet = await startSidecar({
+        MEMORY_REDIS_URL: topology.url,
+        MEMORY_KEY_PREFIX: sc.prefix,
+        MEMORY_MAX_SESSION_EVENTS: '500',
+        MEMORY_STREAM_POLL_MS: '60000',
+      });
+      try {
+        const id = `unread-${name}`;
+        await append(id, 'start');
+        const s = await SseClient.open(`${quiet.url}/v1/sessions/${id}/events/stream`);
+        // Once its first read is done, nothing but an append moves it.
+        const hub = quiet.sidecar.streams as unknown as {
+          source: TailSource;
+          sessions: Map<string, { streams: Set<{ reading: boolean }> }>;
+        };
+        await pollUntil('the stream read what the session held', () => {
+          const streams = [...(hub.sessions.get(id)?.streams ?? [])];
+          return streams.length === 1 && !streams[0]?.reading;
+        });
+        const reads = vi.spyOn(hub.source, 'readSince');
+        for (let i = 0; i < 20; i++) {
+          const res = await call(quiet.url, 'POST', `/v1/sessions/${id}/events`, [
+            { event_type: 'user_message', content: `turn ${i}`, metadata: { turn: i } },
+            { event_type: 'agent_response', content: { text: `answer ${i}`, unicode: 'é ✓' } },
+          ]);
+          expect(res.status).toBe(201);
+        }
+        await s.waitFor(40);
+        // Two reads per append before (40): one to send, one to find nothing more.
+        expect(reads).not.toHaveBeenCalled();
+        const stored = (await get(`/v1/sessions/${id}/events?limit=100`)).body.events;
+        expect(stored).toHaveLength(41);
+        expect(s.events.map((e) => JSON.parse(e.data))).toEqual(stored.slice(1));
+        expect(s.ids).toEqual(stored.slice(1).map((e: { event_id: string }) => e.event_id));
+        s.close();
+      } finally {
+        await quiet.close();
       }
-      await s.waitFor(40);
-      // One read per append before (20); the stream's first read or a poll that raced an
-      // append may still read once each.
-      expect(reads.mock.calls.length).toBeLessThanOrEqual(2);
-      reads.mockRestore();
-      const stored = (await get(`/v1/sessions/${id}/events?limit=100`)).body.events;
-      expect(stored).toHaveLength(41);
-      expect(s.events.map((e) => JSON.parse(e.data))).toEqual(stored.slice(1));
-      expect(s.ids).toEqual(stored.slice(1).map((e: { event_id: string }) => e.event_id));
+    });
+
+    it('says reset when the session is deleted under it, then streams the new one', async () => {
+      const id = `deleted-${name}`;
+      await append(id, 'before');
+      const s = await stream(id);
+      const first = await append(id, 'one');
+      await s.waitFor(1);
+      expect((await call(sc.url, 'DELETE', `/v1/sessions/${id}`)).status).toBe(204);
+      // Only the poll sees a delete: it says so once the list is gone.
+      await pollUntil('a reset on the stream', () => s.events.some((e) => e.event === 'reset'));
+      const after = await append(id, 'after');
+      await pollUntil('the new event', () => s.ids.includes(after));
+      expect(s.events.map((e) => e.event)).toEqual(['event', 'reset', 'event']);
+      expect(s.ids).toEqual([first, after]);
       s.close();
     });
 
