@@ -420,6 +420,28 @@ describe.each(Object.keys(TOPOLOGIES))('conversation on %s', (name) => {
       }
     });
 
+    it('holds a client that stops reading to its socket, then sends the rest once, in order', async () => {
+      const id = `slow-${name}`;
+      await append(id, 'start');
+      const s = await stream(id);
+      s.pause();
+      // 16 MB, 16 appends at a time: more than loopback's socket buffers hold, so the stream
+      // waits for a drain while appends keep coming.
+      for (let i = 0; i < 160; i += 16) {
+        await Promise.all(
+          Array.from({ length: 16 }, (_, j) => append(id, `${i + j} ${'x'.repeat(100_000)}`)),
+        );
+      }
+      s.resume();
+      await s.waitFor(160, 30_000);
+      // Each event once and in the session's order: its sequence numbers 2 to 161 ('start' is 1).
+      const seqs = s.events
+        .filter((e) => e.event === 'event')
+        .map((e) => (JSON.parse(e.data) as { metadata: { seq: number } }).metadata.seq);
+      expect(seqs).toEqual(Array.from({ length: 160 }, (_, i) => i + 2));
+      s.close();
+    }, 60_000);
+
     it('says reset when the session is deleted under it, then streams the new one', async () => {
       const id = `deleted-${name}`;
       await append(id, 'before');

@@ -1,6 +1,6 @@
 // A server-sent events client for the stream suites: node:http, parsing the
 // stream into events as they arrive, with the comments (heartbeats) counted.
-import { request, type ClientRequest } from 'node:http';
+import { request, type ClientRequest, type IncomingMessage } from 'node:http';
 import { pollUntil } from '../../harness/poll.js';
 
 export interface SseEvent {
@@ -16,12 +16,14 @@ export class SseClient {
   body = '';
   ended = false;
   private req: ClientRequest | undefined;
+  private res: IncomingMessage | undefined;
 
   static open(url: string, headers: Record<string, string> = {}): Promise<SseClient> {
     const client = new SseClient();
     return new Promise((resolve, reject) => {
       const req = request(url, { headers: { accept: 'text/event-stream', ...headers } }, (res) => {
         client.status = res.statusCode ?? 0;
+        client.res = res;
         res.setEncoding('utf8');
         let buffer = '';
         res.on('data', (chunk: string) => {
@@ -77,6 +79,15 @@ export class SseClient {
       timeoutMs,
       intervalMs: 10,
     });
+  }
+
+  /** Stops reading the socket (a slow client), until resume(). */
+  pause(): void {
+    this.res?.pause();
+  }
+
+  resume(): void {
+    this.res?.resume();
   }
 
   close(): void {
