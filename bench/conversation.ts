@@ -10,7 +10,7 @@ import { RedisServer } from '../harness/redis.js';
 import { SidecarProcess } from '../harness/sidecar.js';
 import { httpCall, keepAliveAgent, openLoop, sidecarCell, type HttpTarget } from './lib/load.js';
 import { Samples, type Summary } from './lib/stats.js';
-import { cpuSeconds, redisCpuSeconds } from './lib/cpu.js';
+import { cpuSeconds, idleCost, redisCpuSeconds } from './lib/cpu.js';
 import { fmt, table } from './lib/table.js';
 
 const PREFIX = 'bench-conv';
@@ -160,12 +160,11 @@ async function appendsWith(
   let idle: StreamRun['idle'];
   if (streams) {
     await new Promise((r) => setTimeout(r, 1000)); // the streams' first reads done
-    const [sidecar, server] = [cpuSeconds(sc.proc.pid), await redisCpuSeconds(redis)];
-    await new Promise((r) => setTimeout(r, IDLE_STREAMS_MS));
-    const perSecond = (seconds: number) => (seconds / IDLE_STREAMS_MS) * 1e6;
+    const server = await redisCpuSeconds(redis);
+    const [sidecar] = await idleCost([sc.proc], IDLE_STREAMS_MS);
     idle = {
-      sidecarMs: perSecond(cpuSeconds(sc.proc.pid) - sidecar),
-      redisMs: perSecond((await redisCpuSeconds(redis)) - server),
+      sidecarMs: sidecar.cpuMsPerS,
+      redisMs: (((await redisCpuSeconds(redis)) - server) / IDLE_STREAMS_MS) * 1e6,
     };
   }
   let anonMax = 0;

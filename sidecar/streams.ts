@@ -292,7 +292,7 @@ export interface RedisTailDeps {
   };
   keys: { forSession(id: string): { events: string } };
   timeoutMs: number;
-  decode(raw: string): MemoryEvent | undefined;
+  decode: (raw: string) => MemoryEvent | undefined;
 }
 
 const ID_PREFIX = /^\{"event_id": ?"((?:[^"\\]|\\.)*)"/;
@@ -313,7 +313,7 @@ export function redisTail(deps: RedisTailDeps): TailSource {
       p.then(resolve, reject).finally(() => clearTimeout(timer));
     });
   return {
-    decode: (raw) => deps.decode(raw),
+    decode: deps.decode,
     sessionTags: (ids) =>
       deadline(
         Promise.all(
