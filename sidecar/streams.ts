@@ -303,7 +303,13 @@ const ID_PREFIX = /^\{"event_id": ?"((?:[^"\\]|\\.)*)"/;
  * from the end for the last event sent.
  */
 export function redisTail(deps: RedisTailDeps): TailSource {
-  const idOf = (raw: string) => ID_PREFIX.exec(raw)?.[1] ?? deps.decode(raw)?.event_id;
+  const idOf = (raw: string) => {
+    const token = ID_PREFIX.exec(raw)?.[1];
+    if (token !== undefined && !token.includes('\\')) return token;
+    // Escaped (json.dumps writes non-ASCII as \uXXXX), or not at the entry's start: the
+    // decoded id, as the stream sent it, or its stream would never find its place again.
+    return deps.decode(raw)?.event_id;
+  };
   const deadline = <T>(p: Promise<T>): Promise<T> =>
     new Promise<T>((resolve, reject) => {
       const timer = setTimeout(

@@ -354,6 +354,26 @@ describe.each(Object.keys(TOPOLOGIES))('conversation on %s', (name) => {
       s.close();
     });
 
+    it('keeps its place after a raw RPUSH whose event_id json.dumps escaped', async () => {
+      const id = `escaped-${name}`;
+      await append(id, 'before the stream');
+      const s = await stream(id);
+      // json.dumps writes a non-ASCII id escaped (\u00e9): the stream sends it decoded.
+      await rpush(id, 'event_caf\\u00e9');
+      await s.waitFor(1);
+      // Polls with that entry last must find the stream at it: before, each read back
+      // looked for the escaped id, found no place and sent a reset and the session again.
+      const hub = sc.sidecar.streams as unknown as { source: TailSource };
+      const polls = vi.spyOn(hub.source, 'sessionTags');
+      await pollUntil('three polls', () => polls.mock.calls.length >= 3);
+      polls.mockRestore();
+      const after = await append(id, 'after it');
+      await s.waitFor(2);
+      expect(s.events.map((e) => e.event)).toEqual(['event', 'event']);
+      expect(s.ids).toEqual(['event_caf\u00e9', after]);
+      s.close();
+    });
+
     it('resumes with Last-Event-ID without gaps or repeats, under concurrent writers', async () => {
       const id = `resume-${name}`;
       await append(id, 'start');
