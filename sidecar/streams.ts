@@ -281,7 +281,7 @@ function drained(stream: Stream): Promise<void> {
   });
 }
 
-// --- until the store has sessionTags and readSince (engine) ---------------------
+// --- the TailSource on plain Redis commands (decision 0044: a script per poll cost Redis more)
 
 /** Where a session's keys are, and the client to read them with. */
 export interface RedisTailDeps {
