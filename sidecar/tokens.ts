@@ -124,8 +124,9 @@ const CLASS = new Uint8Array(128).map((_, c) =>
             : OTHER,
 );
 function classAt(text: string, i: number): number {
+  if (i >= text.length) return 0;
   const c = text.charCodeAt(i);
-  return c < 0x80 ? (CLASS[c] as number) : i < text.length ? WIDE_CHAR : 0;
+  return c < 0x80 ? (CLASS[c] as number) : WIDE_CHAR;
 }
 
 const WORD = 1;
@@ -178,8 +179,10 @@ function punctAt(text: string, i: number, p: number): number {
   let k = p;
   while (classAt(text, k) === OTHER) k++;
   if (classAt(text, k) === WIDE_CHAR) return 0;
-  for (let b = text.charCodeAt(k); b === 0x0a || b === 0x0d || b === 0x2f;) {
-    b = text.charCodeAt(++k);
+  while (k < text.length) {
+    const b = text.charCodeAt(k);
+    if (b !== 0x0a && b !== 0x0d && b !== 0x2f) break;
+    k++;
   }
   pieceKind = PUNCT;
   lead = p - i;
@@ -204,9 +207,9 @@ function whiteAt(text: string, i: number, c: number): number {
 
 /** After a word: 's, 't, 're, 've, 'm, 'll or 'd, in any case. */
 function contraction(text: string, k: number): number {
-  if (text.charCodeAt(k) !== 0x27) return k;
-  const a = text.charCodeAt(k + 1) | 0x20;
-  const b = text.charCodeAt(k + 2) | 0x20;
+  if (k >= text.length || text.charCodeAt(k) !== 0x27) return k;
+  const a = k + 1 < text.length ? text.charCodeAt(k + 1) | 0x20 : 0;
+  const b = k + 2 < text.length ? text.charCodeAt(k + 2) | 0x20 : 0;
   if (a === 0x73 || a === 0x74 || a === 0x6d || a === 0x64) return k + 2; // s t m d
   if ((a === 0x72 || a === 0x76) && b === 0x65) return k + 3; // re ve
   if (a === 0x6c && b === 0x6c) return k + 3; // ll
