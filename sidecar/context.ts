@@ -93,10 +93,14 @@ export function lineOf(e: MemoryEvent): string {
 export type ContextFormat = 'text' | 'messages';
 
 /** What an event costs in a view: its line and line break, or its content and a message's framing. */
-export function eventTokens(e: MemoryEvent, format: ContextFormat): number {
+export function eventTokens(
+  e: MemoryEvent,
+  format: ContextFormat,
+  count: (text: string) => number = countTokens,
+): number {
   return format === 'text'
-    ? countTokens(lineOf(e)) + LINE_BREAK_TOKENS
-    : countTokens(messageOf(e).content) + MESSAGE_FRAMING_TOKENS;
+    ? count(lineOf(e)) + LINE_BREAK_TOKENS
+    : count(messageOf(e).content) + MESSAGE_FRAMING_TOKENS;
 }
 
 /** What the answer says about the window. */
@@ -136,7 +140,13 @@ export interface ContextWindow {
 export async function readWindow(
   store: MemoryStore,
   sessionId: string,
-  opts: { maxTokens: number; maxEvents?: number | undefined; format: ContextFormat },
+  opts: {
+    maxTokens: number;
+    maxEvents?: number | undefined;
+    format: ContextFormat;
+    /** The token counter (the sidecar's keeps the counts of texts it counted lately). */
+    count?: (text: string) => number;
+  },
 ): Promise<ContextWindow> {
   let events: MemoryEvent[] = [];
   let before: EventCursor | undefined;
@@ -146,7 +156,7 @@ export async function readWindow(
   const costs = new Map<MemoryEvent, number>();
   const cost = (e: MemoryEvent) => {
     let c = costs.get(e);
-    if (c === undefined) costs.set(e, (c = eventTokens(e, opts.format)));
+    if (c === undefined) costs.set(e, (c = eventTokens(e, opts.format, opts.count)));
     return c;
   };
   let soFar = { bytes: 0, tokens: 0 };

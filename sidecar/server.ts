@@ -19,7 +19,7 @@ import { Summarizer } from './summarizer.js';
 import { SessionHolds } from '../memory/holds.js';
 import { Periodic } from '../lib/periodic.js';
 import { decodeEvent } from '../memory/events.js';
-import { countTokens } from './tokens.js';
+import { TokenCounts } from './token-counts.js';
 import { MemoryV2 } from './v2/service.js';
 
 /** Longer than the idle timeout of common HTTP clients (60 s), so the client closes an idle connection first. */
@@ -77,6 +77,7 @@ export class Sidecar {
       },
       log,
     );
+    const counts = new TokenCounts();
     const deps: RouteDeps = {
       summarizer: this.summarizer,
       streams: this.streams,
@@ -90,8 +91,9 @@ export class Sidecar {
         store: this.store,
         facts: factStore(config, this.redis),
         settings: config.v2,
-        countTokens,
+        countTokens: counts.count,
       }),
+      countTokens: counts.count,
     };
     const hooks = this.dispatchHooks();
     this.router = new Router(ROUTES, deps, {

@@ -173,12 +173,13 @@ export const EVENT_ROUTES = [
       },
     },
     errors: [409, 503],
-    handle: async ({ params: { id }, query }, { store, agentName }) => {
+    handle: async ({ params: { id }, query }, { store, agentName, countTokens }) => {
       if (query.max_tokens !== undefined) {
         const { window, report, etag } = await readWindow(store, id, {
           maxTokens: query.max_tokens,
           maxEvents: query.max_events,
           format: query.format,
+          count: countTokens,
         });
         if (window.overBudget) {
           throw new BadRequestError(

@@ -20,6 +20,8 @@ export interface RouteDeps {
   streams?: StreamHub | undefined;
   /** Memory v2's operations (routes/v2.ts). */
   memoryV2: MemoryV2;
+  /** The token counter of /context?max_tokens (sidecar/token-counts.ts). */
+  countTokens: (text: string) => number;
 }
 
 /** Declares one route; the types of its handler's input come from its schemas. */
