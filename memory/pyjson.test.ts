@@ -126,6 +126,13 @@ describe('pyStr', () => {
       '["\\u00a0nbsp", "\\u00ad soft hyphen", "\\u200b zero width", "\\u2028 line sep", "\\ue000 private"]',
       '["\\ud83d\\ude00", "\\udbff\\udfff", "\\u0085", "\\u00ff", "\\u0100"]',
       '{"tool": "search", "result": {"ok": true, "items": [null, 1, 2.5, "x"]}}',
+      // Every printable ASCII character on its own, then all of them but ' and \\ in one string.
+      JSON.stringify([
+        ...Array.from({ length: 95 }, (_, i) => String.fromCharCode(0x20 + i)),
+        Array.from({ length: 95 }, (_, i) => String.fromCharCode(0x20 + i))
+          .filter((c) => c !== "'" && c !== '\\')
+          .join(''),
+      ]),
       '[]',
       '{}',
       'null',
