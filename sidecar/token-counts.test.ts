@@ -17,7 +17,13 @@ function counting(maxChars: number) {
 describe('TokenCounts', () => {
   it("gives the counter's count, asked once or again, in any script", () => {
     const { counts } = counting(10_000);
-    const texts = [line(1), 'Können Sie mir sagen, wann?', '東京の天気を教えてください', '', line(2)];
+    const texts = [
+      line(1),
+      'Können Sie mir sagen, wann?',
+      '東京の天気を教えてください',
+      '',
+      line(2),
+    ];
     for (let round = 0; round < 3; round++) {
       for (const text of texts) expect(counts.count(text)).toBe(countTokens(text));
     }

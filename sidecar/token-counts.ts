@@ -1,8 +1,8 @@
 // Token counts of the texts the sidecar counted lately. An agent reads its window back
-// every turn, nearly all of it the events the turn before read too, and counting them
-// was the largest part of a /context?max_tokens or a recall (docs/decisions.md, decision
-// 0045). Two generations of a Map: a text asked for again moves to the young one, and
-// the old one is dropped whole when the young one is full.
+// every turn, nearly all of it the events the turn before read too, and counting them was
+// the largest part of a /context?max_tokens or a recall (docs/decisions.md, "Counting a
+// window once"). Two generations of a Map: a text asked for again moves to the young one,
+// and the old one is dropped whole when the young one is full.
 import { countTokens } from './tokens.js';
 
 /** Characters the counts keep texts for, in all: about 128 KiB of one-byte strings. */
