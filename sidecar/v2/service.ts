@@ -7,7 +7,7 @@ import { MemoryAdmin } from '../../memory/admin.js';
 import { StoreError } from '../../memory/errors.js';
 import type { MemoryEvent } from '../../memory/events.js';
 import type { Fact, FactScope, FactStore } from '../../memory/facts.js';
-import type { EventCursor, MemoryStore } from '../../memory/store.js';
+import type { EventCursor, MemoryStore, SessionCopies } from '../../memory/store.js';
 import type { MemoryV2Config } from '../config.js';
 import { BadRequestError } from '../errors.js';
 import { assembleBlock } from './block.js';
@@ -177,12 +177,15 @@ export class MemoryV2 {
     };
     let events: MemoryEvent[] = [];
     let digest: MemoryEvent | undefined;
+    let copies: SessionCopies | undefined;
     let before: EventCursor | undefined;
     let remaining = store.maxReadBytes;
     let soFar = { bytes: 0, tokens: 0 };
     for (;;) {
       const maxBytes = Math.min(windowReadBytes(limits.budget, soFar), remaining);
-      const page = await store.readEvents(id, { before, maxBytes });
+      const first = before === undefined;
+      const page = await store.readEvents(id, { before, maxBytes, copies: first });
+      if (first) copies = page.copies;
       remaining -= page.bytes;
       digest ??= newestDigest(page.events);
       events = page.events.concat(events);
@@ -191,7 +194,8 @@ export class MemoryV2 {
       const cut = events.findIndex((e) => e.event_id === through);
       const window = recentWindow(cut >= 0 ? events.slice(cut + 1) : events, limits, countTokens);
       if (window.complete || cut >= 0 || !page.next || remaining <= 0) {
-        const summary = digest ?? (page.next ? await this.olderDigest(id, page.next) : undefined);
+        const summary =
+          digest ?? (page.next ? await this.olderDigest(id, page.next, copies) : undefined);
         return { recent: window.recent, summary: digestText(summary) };
       }
       soFar = { bytes: store.maxReadBytes - remaining, tokens: window.tokens };
@@ -199,8 +203,17 @@ export class MemoryV2 {
     }
   }
 
-  /** The newest digest older than `before`, for a window that ended before meeting one. */
-  private async olderDigest(id: string, before: EventCursor): Promise<MemoryEvent | undefined> {
+  /**
+   * The newest digest older than `before`, for a window that ended before meeting one:
+   * the store's copy when its copies are all the session's summaries (as /context takes
+   * it, kept when the list is trimmed past it), else the newest summary event read back.
+   */
+  private async olderDigest(
+    id: string,
+    before: EventCursor,
+    copies: SessionCopies | undefined,
+  ): Promise<MemoryEvent | undefined> {
+    if (copies?.complete) return copies.digest;
     const { events } = await this.deps.store.readEvents(id, {
       before,
       limit: 1,

@@ -5,7 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { call } from '../../harness/http.js';
 import { RedisServer } from '../../harness/redis.js';
 import { RedisCluster } from '../../harness/redis-topology.js';
@@ -293,6 +293,65 @@ describe('the medium-term digest', () => {
     expect(small.body.medium_term.summary).toBe(
       'The user asked a first question and got an answer.',
     );
+  });
+});
+
+describe("the medium-term digest from the store's copy", () => {
+  it('is answered without reading back for it, and after the list was trimmed past it', async () => {
+    const own = await startSidecar({
+      MEMORY_REDIS_URL: redis.url,
+      AGENT_IDENTITY: ME,
+      MEMORY_MAX_SESSION_EVENTS: '100',
+    });
+    try {
+      const S = 'digest-copied';
+      const post = (path: string, body: object, headers?: Record<string, string>) =>
+        call(own.url, 'POST', path, body, headers);
+      await post(
+        '/v1/write',
+        writePayload(S, [
+          ['user', 'q'],
+          ['assistant', 'a'],
+        ]),
+      );
+      const session = await call(own.url, 'GET', `/v1/sessions/${S}/events`);
+      const [first, last] = session.body.events;
+      // The store's digest (the summaries route), not a summary event posted as any other.
+      const digest = await post(
+        `/v1/sessions/${S}/summaries`,
+        { summary: 'The user asked q.', from_event_id: first.event_id, to_event_id: last.event_id },
+        { 'if-match': session.headers.get('etag') as string },
+      );
+      expect(digest.status).toBe(201);
+      // 150 turns more: the list keeps its newest 100, so the digest's own entry is gone.
+      const many: [string, string][] = Array.from({ length: 150 }, (_, i) => [
+        'user',
+        `later ${i}`,
+      ]);
+      for (let i = 0; i < many.length; i += 50) {
+        expect((await post('/v1/write', writePayload(S, many.slice(i, i + 50)))).status).toBe(200);
+      }
+      const stored = (await call(own.url, 'GET', `/v1/sessions/${S}/events?limit=1000`)).body;
+      expect(stored.events).toHaveLength(100);
+      expect(stored.events.some((e: { event_type: string }) => e.event_type === 'summary')).toBe(
+        false,
+      );
+
+      const reads = vi.spyOn(own.sidecar.store, 'readEvents');
+      const newest = many[149]!;
+      const r = await call(
+        own.url,
+        'POST',
+        '/v1/recall',
+        recallPayload(scope('session', S), '', countTokens(newest[1])),
+      );
+      expect(r.body.short_term.recent).toEqual([newest]);
+      expect(r.body.medium_term.summary).toBe('The user asked q.');
+      // One read for the window; none for the digest (a summaries-only read before).
+      expect(reads.mock.calls.filter(([id]) => id === S)).toHaveLength(1);
+    } finally {
+      await own.close();
+    }
   });
 });
 
