@@ -194,8 +194,7 @@ export class MemoryV2 {
       const cut = events.findIndex((e) => e.event_id === through);
       const window = recentWindow(cut >= 0 ? events.slice(cut + 1) : events, limits, countTokens);
       if (window.complete || cut >= 0 || !page.next || remaining <= 0) {
-        const summary =
-          digest ?? (page.next ? await this.olderDigest(id, page.next, copies) : undefined);
+        const summary = digest ?? (await this.olderDigest(id, page.next, copies));
         return { recent: window.recent, summary: digestText(summary) };
       }
       soFar = { bytes: store.maxReadBytes - remaining, tokens: window.tokens };
@@ -204,16 +203,18 @@ export class MemoryV2 {
   }
 
   /**
-   * The newest digest older than `before`, for a window that ended before meeting one:
-   * the store's copy when its copies are all the session's summaries (as /context takes
-   * it, kept when the list is trimmed past it), else the newest summary event read back.
+   * The newest digest older than the events read (`before` them, or none when the list
+   * was read to its oldest), for a window that met none: the store's copy when its copies
+   * are all the session's summaries (as /context takes it, kept when the list is trimmed
+   * past it), else the newest summary event read back.
    */
   private async olderDigest(
     id: string,
-    before: EventCursor,
+    before: EventCursor | undefined,
     copies: SessionCopies | undefined,
   ): Promise<MemoryEvent | undefined> {
     if (copies?.complete) return copies.digest;
+    if (before === undefined) return undefined;
     const { events } = await this.deps.store.readEvents(id, {
       before,
       limit: 1,

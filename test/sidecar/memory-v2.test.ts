@@ -349,6 +349,15 @@ describe("the medium-term digest from the store's copy", () => {
       expect(r.body.medium_term.summary).toBe('The user asked q.');
       // One read for the window; none for the digest (a summaries-only read before).
       expect(reads.mock.calls.filter(([id]) => id === S)).toHaveLength(1);
+      // A window of the whole list, read to its oldest event, answers the digest too.
+      const whole = await call(
+        own.url,
+        'POST',
+        '/v1/recall',
+        recallPayload(scope('session', S), '', 100_000),
+      );
+      expect(whole.body.short_term.recent).toHaveLength(100);
+      expect(whole.body.medium_term.summary).toBe('The user asked q.');
     } finally {
       await own.close();
     }
