@@ -8,8 +8,11 @@ import { benchRedisCost } from './redis-cost.js';
 import { benchSidecar } from './sidecar.js';
 import { benchTopologies } from './topology.js';
 import { benchWebhook } from './webhook.js';
+import { REQUIRE_BUILD } from '../harness/kaos.js';
 
 async function main(): Promise<void> {
+  // `npm run bench` has just built: a process started from the sources instead is an error.
+  process.env[REQUIRE_BUILD] = '1';
   const started = Date.now();
   await benchSidecar();
   console.log('');

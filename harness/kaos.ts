@@ -6,6 +6,12 @@ import { join } from 'node:path';
 import { REPO_ROOT } from './root.js';
 
 const SOURCE_DIRS = ['cli', 'lib', 'memory', 'sidecar', 'webhook', 'certs', 'ops'];
+/**
+ * Set by `npm run bench` (bench/run.ts): what it measures is the build. A source edited
+ * while it runs would otherwise switch the processes it starts from then on to tsx, with
+ * their memory and start-up, and nothing in the tables would say so.
+ */
+export const REQUIRE_BUILD = 'KAOS_MEMORY_REQUIRE_BUILD';
 
 export interface CommandLine {
   command: string;
@@ -17,6 +23,11 @@ export function kaosMemory(args: string[], nodeArgs: string[] = []): CommandLine
   const dist = join(REPO_ROOT, 'dist', 'cli', 'main.js');
   if (existsSync(dist) && statSync(dist).mtimeMs >= newestSource()) {
     return { command: process.execPath, args: [...nodeArgs, dist, ...args] };
+  }
+  if (process.env[REQUIRE_BUILD] === '1') {
+    throw new Error(
+      'dist/ is missing or older than a source file: run npm run build, and edit no source while a benchmark runs',
+    );
   }
   return {
     command: process.execPath,
