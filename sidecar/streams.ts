@@ -9,6 +9,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Logger } from '../lib/logger.js';
 import type { MemoryEvent } from '../memory/events.js';
+import { isApiEventId } from './validation.js';
 
 /** Where a session's list ends: any append changes `tag`. */
 export interface SessionTail {
@@ -256,8 +257,13 @@ export class StreamHub {
   /** Writes events; false when the client's socket is full. */
   private write(stream: Stream, events: MemoryEvent[]): boolean {
     let text = '';
-    for (const e of events)
-      text += `id: ${e.event_id}\nevent: event\ndata: ${JSON.stringify(e)}\n\n`;
+    for (const e of events) {
+      // An id another writer stored outside the API's grammar gets no `id:` line: a
+      // newline in it would end the field and start a forged one, and Last-Event-ID would
+      // refuse it on reconnect. The client keeps the id before it and resumes from there.
+      const id = isApiEventId(e.event_id) ? `id: ${e.event_id}\n` : '';
+      text += `${id}event: event\ndata: ${JSON.stringify(e)}\n\n`;
+    }
     stream.lastEventId = (events.at(-1) as MemoryEvent).event_id;
     return stream.res.write(text);
   }

@@ -49,6 +49,11 @@ const eventId = id(EVENT_ID_MAX);
 /** An event id given in a header or query (Last-Event-ID). */
 export const eventIdParam = eventId;
 
+/** Whether `value` is an event id the API accepts (so a client can send it back as Last-Event-ID). */
+export function isApiEventId(value: string): boolean {
+  return value.length <= EVENT_ID_MAX && ID_PATTERN.test(value);
+}
+
 const NO_CONTROLS: [RegExp, string] = [
   // eslint-disable-next-line no-control-regex
   /^[^\u0000-\u001f\u007f]*$/,

@@ -20,6 +20,9 @@ export const STREAM_ROUTES = [
       'whoever wrote it (this sidecar, another, or a program writing to Redis directly, seen within ' +
       '`MEMORY_STREAM_POLL_MS`). Without `Last-Event-ID` the stream starts after the newest event; with it, ' +
       'after that event, so a client that reconnects misses nothing and gets nothing twice. ' +
+      "An event whose event_id another writer stored outside the API's id grammar (letters, digits and " +
+      '`._~@-`) comes without `id:`, so a client that reconnects after it resumes after the event before ' +
+      'it and gets it again. ' +
       '`event: reset` says the session no longer holds that event (trimmed past it) and the stream goes on ' +
       'from the oldest it holds. A `: heartbeat` comment comes every `MEMORY_STREAM_HEARTBEAT_MS`. ' +
       'At most `MEMORY_MAX_STREAMS` are open at once; past that, 429 `too_many_streams`. ' +

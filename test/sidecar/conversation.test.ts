@@ -370,7 +370,26 @@ describe.each(Object.keys(TOPOLOGIES))('conversation on %s', (name) => {
       const after = await append(id, 'after it');
       await s.waitFor(2);
       expect(s.events.map((e) => e.event)).toEqual(['event', 'event']);
-      expect(s.ids).toEqual(['event_caf\u00e9', after]);
+      // Sent without an `id:` (Last-Event-ID would refuse it), its data names it.
+      expect(s.ids).toEqual(['', after]);
+      expect(JSON.parse(s.events[0]!.data).event_id).toBe('event_caf\u00e9');
+      s.close();
+    });
+
+    it('sends an event_id holding a line break as data only: no id, no forged event', async () => {
+      const id = `forged-${name}`;
+      await append(id, 'before the stream');
+      const s = await stream(id);
+      // Stored by another writer: json.dumps escapes the break, the decoded id holds it.
+      await rpush(id, 'x\\n\\nevent: event\\ndata: {\\"forged\\": true}');
+      const after = await append(id, 'after it');
+      await s.waitFor(2);
+      expect(s.events.map((e) => e.event)).toEqual(['event', 'event']);
+      expect(s.ids).toEqual(['', after]);
+      expect(JSON.parse(s.events[0]!.data)).toMatchObject({
+        event_id: 'x\n\nevent: event\ndata: {"forged": true}',
+        content: 'from python',
+      });
       s.close();
     });
 
