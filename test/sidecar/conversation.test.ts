@@ -337,6 +337,23 @@ describe.each(Object.keys(TOPOLOGIES))('conversation on %s', (name) => {
         `{"event_id": "${eventId}", "timestamp": "2026-03-01T10:00:00.000000+00:00", "event_type": "agent_response", "content": "from python", "metadata": {}}`,
       );
     };
+    /**
+     * A stream on `id` that sees a raw RPUSH of `eventId`, then (after `between`) an API
+     * append: the stream, holding both, and the append's event id.
+     */
+    const rawThenAppended = async (
+      id: string,
+      eventId: string,
+      between: (s: SseClient) => Promise<void> = async () => undefined,
+    ) => {
+      await append(id, 'before the stream');
+      const s = await stream(id);
+      await rpush(id, eventId);
+      await between(s);
+      const after = await append(id, 'after it');
+      await s.waitFor(2);
+      return { s, after };
+    };
 
     it('sees an API write and a raw RPUSH, each once, in order', async () => {
       const id = `tail-${name}`;
@@ -355,20 +372,20 @@ describe.each(Object.keys(TOPOLOGIES))('conversation on %s', (name) => {
     });
 
     it('keeps its place after a raw RPUSH whose event_id json.dumps escaped', async () => {
-      const id = `escaped-${name}`;
-      await append(id, 'before the stream');
-      const s = await stream(id);
       // json.dumps writes a non-ASCII id escaped (\u00e9): the stream sends it decoded.
-      await rpush(id, 'event_caf\\u00e9');
-      await s.waitFor(1);
-      // Polls with that entry last must find the stream at it: before, each read back
-      // looked for the escaped id, found no place and sent a reset and the session again.
-      const hub = sc.sidecar.streams as unknown as { source: TailSource };
-      const polls = vi.spyOn(hub.source, 'sessionTags');
-      await pollUntil('three polls', () => polls.mock.calls.length >= 3);
-      polls.mockRestore();
-      const after = await append(id, 'after it');
-      await s.waitFor(2);
+      const { s, after } = await rawThenAppended(
+        `escaped-${name}`,
+        'event_caf\\u00e9',
+        async (s) => {
+          await s.waitFor(1);
+          // Polls with that entry last must find the stream at it: before, each read back
+          // looked for the escaped id, found no place and sent a reset and the session again.
+          const hub = sc.sidecar.streams as unknown as { source: TailSource };
+          const polls = vi.spyOn(hub.source, 'sessionTags');
+          await pollUntil('three polls', () => polls.mock.calls.length >= 3);
+          polls.mockRestore();
+        },
+      );
       expect(s.events.map((e) => e.event)).toEqual(['event', 'event']);
       // Sent without an `id:` (Last-Event-ID would refuse it), its data names it.
       expect(s.ids).toEqual(['', after]);
@@ -377,13 +394,11 @@ describe.each(Object.keys(TOPOLOGIES))('conversation on %s', (name) => {
     });
 
     it('sends an event_id holding a line break as data only: no id, no forged event', async () => {
-      const id = `forged-${name}`;
-      await append(id, 'before the stream');
-      const s = await stream(id);
       // Stored by another writer: json.dumps escapes the break, the decoded id holds it.
-      await rpush(id, 'x\\n\\nevent: event\\ndata: {\\"forged\\": true}');
-      const after = await append(id, 'after it');
-      await s.waitFor(2);
+      const { s, after } = await rawThenAppended(
+        `forged-${name}`,
+        'x\\n\\nevent: event\\ndata: {\\"forged\\": true}',
+      );
       expect(s.events.map((e) => e.event)).toEqual(['event', 'event']);
       expect(s.ids).toEqual(['', after]);
       expect(JSON.parse(s.events[0]!.data)).toMatchObject({
