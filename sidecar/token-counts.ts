@@ -12,7 +12,6 @@ export class TokenCounts {
   #young = new Map<string, number>();
   #old = new Map<string, number>();
   #youngChars = 0;
-  #oldChars = 0;
   /** What each generation holds at most. */
   readonly #half: number;
   /** A longer text is counted each time: kept, it would push out many shorter ones. */
@@ -37,13 +36,14 @@ export class TokenCounts {
 
   /** Characters of the texts kept now (a text in both generations once per generation). */
   get chars(): number {
-    return this.#youngChars + this.#oldChars;
+    let old = 0;
+    for (const text of this.#old.keys()) old += text.length;
+    return this.#youngChars + old;
   }
 
   #keep(text: string, tokens: number): void {
     if (this.#youngChars + text.length > this.#half) {
       this.#old = this.#young;
-      this.#oldChars = this.#youngChars;
       this.#young = new Map();
       this.#youngChars = 0;
     }
