@@ -8,12 +8,16 @@
 // process on the machine disturbs far less than requests per second. Each start is
 // measured too: spawn to the first /readyz 200 (polled every 5 ms), the CPU the process
 // used until then, and its RssAnon a second later; and the highest RssAnon seen under
-// the load (sampled every 100 ms).
-import { resolve } from 'node:path';
+// the load (sampled every 100 ms). Each sidecar runs with --trace-gc-nvp into a log of its
+// own, from which each cell's collector pauses and promoted bytes per request are read.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import type { Redis } from 'ioredis';
 import { RedisServer } from '../harness/redis.js';
 import { REPO_ROOT } from '../harness/root.js';
 import { withCpu, withRedisCpu } from './lib/cpu.js';
+import { gcLogMark, gcSince, TRACE_GC } from './lib/gc-log.js';
 import { httpClosedLoop, type HttpTarget } from './lib/load.js';
 import { sampleMemory } from './lib/memory.js';
 import { startSidecar, type Start } from './lib/start.js';
@@ -37,26 +41,42 @@ interface Measured {
   redisUs: number;
   perSecond: number;
   p50: number;
+  /** The collector's pauses per request, µs. */
+  gcUs: number;
+  /** Bytes promoted to the old generation per request. */
+  promoted: number;
 }
+
+const LOGS = mkdtempSync(join(tmpdir(), 'kaos-ab-'));
 
 /** One op from `connections` connections: the sidecar's and Redis's CPU per request. */
 async function measureOp(
-  sidecar: { port: number; proc: ManagedProcess },
+  sidecar: { port: number; proc: ManagedProcess; log: string },
   redis: Redis,
   connections: number,
   target: HttpTarget,
 ): Promise<Measured> {
   const load = () => httpClosedLoop(sidecar.port, connections, SECONDS * 1000, target);
+  const mark = gcLogMark(sidecar.log);
   const r = await withRedisCpu(redis, () => withCpu(sidecar.proc.pid, load));
   if (r.errors > 0) throw new Error(`${target.method} ${target.path(0)}: ${r.errors} failed`);
-  return { cpuUs: r.cpuUs, redisUs: r.redisUs, perSecond: r.perSecond, p50: r.p50 };
+  const gc = gcSince(sidecar.log, mark);
+  return {
+    cpuUs: r.cpuUs,
+    redisUs: r.redisUs,
+    perSecond: r.perSecond,
+    p50: r.p50,
+    gcUs: (gc.pauseMs * 1000) / r.count,
+    promoted: gc.promotedBytes / r.count,
+  };
 }
 
 async function measure(root: string, redisUrl: string, redis: Redis) {
+  const log = join(LOGS, `${Date.now()}.log`);
   const { proc, port, start } = await startSidecar(
     process.execPath,
-    [resolve(root, 'dist/cli/main.js'), 'sidecar'],
-    { redisUrl, prefix: 'ab' },
+    [TRACE_GC, resolve(root, 'dist/cli/main.js'), 'sidecar'],
+    { redisUrl, prefix: 'ab', logFile: log },
   );
   try {
     for (let s = 0; s < 4; s++) {
@@ -74,7 +94,7 @@ async function measure(root: string, redisUrl: string, redis: Redis) {
       for (const connections of CONNECTIONS) {
         for (const [name, target] of Object.entries(OPS)) {
           out[`${name} ${connections}`] = await measureOp(
-            { port, proc },
+            { port, proc, log },
             redis,
             connections,
             target,
@@ -113,11 +133,15 @@ async function main(): Promise<void> {
             redisUs: [],
             perSecond: [],
             p50: [],
+            gcUs: [],
+            promoted: [],
           });
           slot.cpuUs.push(r.cpuUs);
           slot.redisUs.push(r.redisUs);
           slot.perSecond.push(r.perSecond);
           slot.p50.push(r.p50);
+          slot.gcUs.push(r.gcUs);
+          slot.promoted.push(r.promoted);
         }
       }
       process.stderr.write(`round ${round + 1}/${ROUNDS} done\n`);
@@ -125,6 +149,7 @@ async function main(): Promise<void> {
   } finally {
     client.disconnect();
     await redis.stop();
+    rmSync(LOGS, { recursive: true, force: true });
   }
   const rows = Object.entries(results).flatMap(([op, byBuild]) => {
     const base = median(byBuild.baseline?.cpuUs ?? []);
@@ -137,6 +162,8 @@ async function main(): Promise<void> {
       median(r.redisUs).toFixed(1),
       fmt.rate(median(r.perSecond)),
       median(r.p50).toFixed(3),
+      median(r.gcUs).toFixed(1),
+      (median(r.promoted) / 1024).toFixed(2),
     ]);
   });
   console.log(
@@ -153,6 +180,8 @@ async function main(): Promise<void> {
         'Redis CPU µs/request',
         'requests/s',
         'p50 ms',
+        'GC pauses µs/request',
+        'promoted KiB/request',
       ],
       rows,
     ),

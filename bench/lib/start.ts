@@ -27,7 +27,7 @@ export interface StartedSidecar {
 export async function startSidecar(
   command: string,
   args: string[],
-  options: { redisUrl: string; prefix: string; cwd?: string },
+  options: { redisUrl: string; prefix: string; cwd?: string; logFile?: string },
 ): Promise<StartedSidecar> {
   const port = await freePort();
   const spawned = performance.now();
@@ -36,6 +36,7 @@ export async function startSidecar(
     command,
     args,
     ...(options.cwd ? { cwd: options.cwd } : {}),
+    ...(options.logFile ? { logFile: options.logFile } : {}),
     env: {
       PATH: process.env.PATH ?? '',
       NODE_OPTIONS: SIDECAR_NODE_OPTIONS,
