@@ -7,13 +7,15 @@
 // whose client has gone is never run; and a connection with more than `maxQueued`
 // requests waiting is closed, so a flood of them cannot grow without bound.
 //
-// A request that arrives when its connection is idle (every client that does not
-// pipeline) runs at once: one property read and one write on the socket.
+// node:http queues an answer behind the unwritten one before it on its connection and
+// gives it the socket once that one is written: an answer with its socket runs at once
+// (every client that does not pipeline: one property read), one without waits for it.
+// Nothing of an earlier request is kept: a connection that held its last answer kept a
+// request's objects alive past young-generation collections, ~4 KB promoted per request
+// at 64 connections (docs/adr/0046-nothing-kept-between-requests.md).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 
-/** On a socket: the answer of the latest request it carried. */
-const LAST = Symbol('kaos.lastResponse');
 /** On a socket that pipelines: its requests waiting, and when it closed. */
 const LANE = Symbol('kaos.lane');
 
@@ -22,7 +24,7 @@ interface Lane {
   closed: Promise<void>;
 }
 
-type Connection = Socket & { [LAST]?: ServerResponse; [LANE]?: Lane };
+type Connection = Socket & { [LANE]?: Lane };
 
 export interface PipeliningOptions {
   /** Requests one connection may have waiting; one more closes the connection. */
@@ -41,13 +43,11 @@ export class Pipelining {
 
   /** Runs `run` now, or once every answer before `res` on its connection is written. */
   schedule(req: IncomingMessage, res: ServerResponse, run: () => Promise<void>): void {
-    const socket = req.socket as Connection;
-    const previous = socket[LAST];
-    socket[LAST] = res;
-    if (previous === undefined || previous.writableFinished) {
+    if (res.socket) {
       void run();
       return;
     }
+    const socket = req.socket as Connection;
     const lane = (socket[LANE] ??= {
       waiting: 0,
       closed: new Promise((resolve) => socket.once('close', () => resolve())),
@@ -60,7 +60,7 @@ export class Pipelining {
     }
     lane.waiting++;
     this.queued++;
-    void Promise.race([written(previous), lane.closed]).then(() => {
+    void Promise.race([socketOf(res), lane.closed]).then(() => {
       lane.waiting--;
       this.queued--;
       if (socket.destroyed || !socket.writable) return this.options.abandoned(1);
@@ -69,10 +69,7 @@ export class Pipelining {
   }
 }
 
-/** Resolves once `res` is written to its socket, or closed without being written. */
-function written(res: ServerResponse): Promise<void> {
-  return new Promise((resolve) => {
-    res.once('finish', resolve);
-    res.once('close', resolve);
-  });
+/** Resolves once node:http gives `res` its socket: the answer before it is written. */
+function socketOf(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => res.once('socket', () => resolve()));
 }
