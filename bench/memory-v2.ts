@@ -3,7 +3,6 @@
 // event, and a v2 recall of a 500-event session within a token budget beside the
 // v1 reads of the same session (every event, and /context).
 import { SIDECAR_NODE_OPTIONS } from '../lib/contract.js';
-import { encodeEvent } from '../memory/events.js';
 import { RedisServer } from '../harness/redis.js';
 import { SidecarProcess } from '../harness/sidecar.js';
 import { sidecarCell, type HttpTarget } from './lib/load.js';
@@ -93,19 +92,9 @@ const CELLS: { name: string; v2: HttpTarget; v1: { name: string; target: HttpTar
 
 export async function benchMemoryV2(): Promise<void> {
   const redis = await RedisServer.start();
-  const raw = redis.client();
   const rows: (string | number)[][] = [];
   let peak: number | undefined;
   try {
-    // The session as an agent leaves it: alternating user and agent turns.
-    const entries = Array.from({ length: EVENTS }, (_, i) =>
-      encodeEvent(
-        { event_type: i % 2 ? 'agent_response' : 'user_message', content: `${i}: ${TEXT}` },
-        `event_${String(i).padStart(8, '0')}`,
-        '2026-12-01T10:00:00.000000+00:00',
-      ),
-    );
-    await raw.rpush(`${PREFIX}:events:${SESSION}`, ...entries);
     const sc = await SidecarProcess.start(
       {
         MEMORY_REDIS_URL: redis.url,
@@ -117,6 +106,20 @@ export async function benchMemoryV2(): Promise<void> {
       { ready: '/readyz' },
     );
     try {
+      // The session as a v2 agent leaves it, written through the sidecar (its session hash,
+      // index and copies with it): alternating user and agent turns.
+      for (let i = 0; i < EVENTS; i += 100) {
+        const batch = Array.from({ length: 100 }, (_, j) => ({
+          event_type: (i + j) % 2 ? 'agent_response' : 'user_message',
+          content: `${i + j}: ${TEXT}`,
+        }));
+        const res = await fetch(`${sc.url}/v1/sessions/${SESSION}/events`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(batch),
+        });
+        if (res.status !== 201) throw new Error(`seeding ${SESSION}: ${res.status}`);
+      }
       for (const cell of CELLS) {
         for (const n of CONNECTIONS) {
           const v1 = await sidecarCell(sc, n, cell.v1.target, CELL);
@@ -142,7 +145,6 @@ export async function benchMemoryV2(): Promise<void> {
       await sc.stop();
     }
   } finally {
-    raw.disconnect();
     await redis.stop();
   }
   console.log(
