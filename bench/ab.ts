@@ -20,6 +20,7 @@ import { withCpu, withRedisCpu } from './lib/cpu.js';
 import { gcLogMark, gcSince, TRACE_GC } from './lib/gc-log.js';
 import { httpClosedLoop, type HttpTarget } from './lib/load.js';
 import { sampleMemory } from './lib/memory.js';
+import { appendThroughApi } from './lib/seed.js';
 import { startSidecar, type Start } from './lib/start.js';
 import { median } from './lib/stats.js';
 import type { ManagedProcess } from '../harness/process.js';
@@ -48,6 +49,7 @@ interface Measured {
 }
 
 const LOGS = mkdtempSync(join(tmpdir(), 'kaos-ab-'));
+let sidecarsStarted = 0;
 
 /** One op from `connections` connections: the sidecar's and Redis's CPU per request. */
 async function measureOp(
@@ -72,7 +74,7 @@ async function measureOp(
 }
 
 async function measure(root: string, redisUrl: string, redis: Redis) {
-  const log = join(LOGS, `${Date.now()}.log`);
+  const log = join(LOGS, `sidecar-${sidecarsStarted++}.log`);
   const { proc, port, start } = await startSidecar(
     process.execPath,
     [TRACE_GC, resolve(root, 'dist/cli/main.js'), 'sidecar'],
@@ -81,11 +83,7 @@ async function measure(root: string, redisUrl: string, redis: Redis) {
   try {
     for (let s = 0; s < 4; s++) {
       const events = Array.from({ length: 20 }, () => JSON.parse(EVENT) as unknown);
-      await fetch(`http://127.0.0.1:${port}/v1/sessions/read-${s}/events`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(events),
-      });
+      await appendThroughApi(`http://127.0.0.1:${port}`, `read-${s}`, events);
     }
     await httpClosedLoop(port, CONNECTIONS[0] ?? 16, 1_000, OPS.append!); // warm-up
     const peak = sampleMemory(proc);

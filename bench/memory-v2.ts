@@ -6,6 +6,7 @@ import { SIDECAR_NODE_OPTIONS } from '../lib/contract.js';
 import { RedisServer } from '../harness/redis.js';
 import { SidecarProcess } from '../harness/sidecar.js';
 import { sidecarCell, type HttpTarget } from './lib/load.js';
+import { appendThroughApi } from './lib/seed.js';
 import { fmt, table } from './lib/table.js';
 
 const PREFIX = 'bench-v2';
@@ -113,12 +114,7 @@ export async function benchMemoryV2(): Promise<void> {
           event_type: (i + j) % 2 ? 'agent_response' : 'user_message',
           content: `${i + j}: ${TEXT}`,
         }));
-        const res = await fetch(`${sc.url}/v1/sessions/${SESSION}/events`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify(batch),
-        });
-        if (res.status !== 201) throw new Error(`seeding ${SESSION}: ${res.status}`);
+        await appendThroughApi(sc.url, SESSION, batch);
       }
       for (const cell of CELLS) {
         for (const n of CONNECTIONS) {

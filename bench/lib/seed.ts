@@ -1,5 +1,6 @@
 // Bulk data in the KAOS RedisMemory layout, written fast (pipelined) so the
-// benchmark spends its time measuring rather than seeding.
+// benchmark spends its time measuring rather than seeding; and events appended through a
+// running sidecar, where a session must be as the sidecar writes it (its index and copies).
 import type { Redis } from 'ioredis';
 import { fromMicros } from '../../memory/clock.js';
 import { Keys } from '../../memory/keys.js';
@@ -36,4 +37,19 @@ export async function seedSessions(redis: Redis, prefix: string, name: string, c
     if (!results || failed) throw new Error(`seeding failed: ${String(failed?.[0])}`);
   }
   return ids;
+}
+
+/** Appends `events` to `session` through the sidecar at `url`; throws unless it answers 201. */
+export async function appendThroughApi(
+  url: string,
+  session: string,
+  events: unknown[],
+): Promise<void> {
+  const res = await fetch(`${url}/v1/sessions/${session}/events`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(events),
+  });
+  if (res.status !== 201)
+    throw new Error(`appending to ${session}: ${res.status} ${await res.text()}`);
 }
