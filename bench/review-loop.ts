@@ -1,8 +1,11 @@
 // The webhook's work per AdmissionReview in-process, without TLS or HTTP: the fixture,
 // configuration and namespace of bench/webhook.ts, CPU time per call (process.cpuUsage) as
-// the median of rounds. Not part of `npm run bench`; a profile of it shows where review()
-// spends its time: node --cpu-prof --import tsx bench/review-loop.ts
+// the median of rounds, and the bytes each call allocates (V8's sampling heap profiler, counting
+// what the collector has already freed too: the same on a busy machine as on a quiet one). Not
+// part of `npm run bench`; a profile of it shows where review() spends its time:
+// node --cpu-prof --import tsx bench/review-loop.ts
 import { readFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { answerBytes, review } from '../webhook/admission.js';
 import { benchInjectConfig, NAMESPACE } from './webhook.js';
 import { median } from './lib/stats.js';
@@ -26,6 +29,30 @@ function cpuPerCall(fn: () => unknown): { median: number; rounds: number[] } {
   return { median: median(rounds), rounds };
 }
 
+/** Bytes `fn` allocates per call on V8's heap, sampled every 64 bytes over `calls` calls. */
+async function bytesPerCall(fn: () => unknown, calls = 5_000): Promise<number> {
+  const session = new Session();
+  session.connect();
+  try {
+    await session.post('HeapProfiler.startSampling', {
+      samplingInterval: 64,
+      includeObjectsCollectedByMajorGC: true,
+      includeObjectsCollectedByMinorGC: true,
+    });
+    for (let i = 0; i < calls; i++) fn();
+    const { profile } = await session.post('HeapProfiler.stopSampling');
+    let bytes = 0;
+    const nodes = [profile.head];
+    for (let node = nodes.pop(); node; node = nodes.pop()) {
+      bytes += node.selfSize;
+      nodes.push(...node.children);
+    }
+    return bytes / calls;
+  } finally {
+    session.disconnect();
+  }
+}
+
 const inject = benchInjectConfig();
 const lookup = () => NAMESPACE;
 const parsed: unknown = JSON.parse(FIXTURE);
@@ -45,7 +72,9 @@ const rows: [string, () => unknown][] = [
 ];
 for (const [label, fn] of rows) {
   const { median: us, rounds } = cpuPerCall(fn);
+  const kib = (await bytesPerCall(fn)) / 1024;
   console.log(
-    `${label.padEnd(40)} ${us.toFixed(1)} µs  (rounds ${rounds.map((r) => r.toFixed(0)).join(' ')})`,
+    `${label.padEnd(40)} ${us.toFixed(1)} µs ${kib.toFixed(1).padStart(6)} KiB  ` +
+      `(rounds ${rounds.map((r) => r.toFixed(0)).join(' ')})`,
   );
 }
