@@ -31,12 +31,14 @@ import { seedSessions } from './lib/seed.js';
 import { SidecarProcess } from '../harness/sidecar.js';
 import { startFloorServer, type FloorServer } from './lib/floor-process.js';
 import { startNoopServer } from './lib/noop-server-process.js';
-import { median, type Summary } from './lib/stats.js';
+import { median, medianOf, rotated, type Summary } from './lib/stats.js';
 import { fmt, table } from './lib/table.js';
 
 const PREFIX = 'bench';
 const WARMUP_MS = 1000;
-const CELL_MS = 3000;
+const CELL_MS = 2000;
+/** Rounds of each throughput cell, the order of sidecar, floor and direct rotated each round. */
+const ROUNDS = 3;
 const RATE = 1000;
 const RATE_MS = 5000;
 const PAGE_MS = 2000;
@@ -83,6 +85,10 @@ interface Cell {
   /** The floor server (bench/lib/floor-server.ts): node:http and the same store call, nothing else. */
   floor: Measured;
   direct: Summary & { redisUs: number };
+  /** Requests a second over direct's, per round, median over rounds. */
+  toDirect: { sidecar: number; floor: number };
+  /** p50 minus direct's p50, per round, median over rounds (ms). */
+  p50OverDirect: { sidecar: number; floor: number };
 }
 
 export async function benchSidecar(): Promise<void> {
@@ -212,14 +218,55 @@ async function throughputCells(
   ] as const) {
     for (const n of CONNECTIONS) {
       const timing = { warmupMs: WARMUP_MS, cellMs: CELL_MS };
-      const sidecar = await sidecarCell(live, n, target, { ...timing, redis });
-      const floor = await sidecarCell(bare, n, target, timing);
-      await closedLoop(n, WARMUP_MS, directOp);
-      const directResult = await withRedisCpu(redis, () => closedLoop(n, CELL_MS, directOp));
-      cells.push({ op, connections: n, sidecar, floor, direct: directResult });
+      const rounds: Round[] = [];
+      for (let round = 0; round < ROUNDS; round++) {
+        const measured: Partial<Round> = {};
+        const steps = {
+          sidecar: async () => {
+            measured.sidecar = await sidecarCell(live, n, target, { ...timing, redis });
+          },
+          floor: async () => {
+            measured.floor = await sidecarCell(bare, n, target, timing);
+          },
+          direct: async () => {
+            await closedLoop(n, WARMUP_MS, directOp);
+            measured.direct = await withRedisCpu(redis, () => closedLoop(n, CELL_MS, directOp));
+          },
+        };
+        for (const side of rotated(SIDES, round)) await steps[side]();
+        rounds.push(measured as Round);
+      }
+      cells.push(combine(op, n, rounds));
     }
   }
   return cells;
+}
+
+const SIDES = ['sidecar', 'floor', 'direct'] as const;
+type Round = Pick<Cell, (typeof SIDES)[number]>;
+
+/**
+ * A cell's rounds as one: each figure the median over rounds, and the comparisons with
+ * direct made within each round before their median is taken, so that a round the machine
+ * slowed for all three moves neither.
+ */
+function combine(op: string, connections: number, rounds: Round[]): Cell {
+  const paired = (pick: (round: Round) => number) => median(rounds.map(pick));
+  return {
+    op,
+    connections,
+    sidecar: medianOf(rounds.map((r) => r.sidecar)),
+    floor: medianOf(rounds.map((r) => r.floor)),
+    direct: medianOf(rounds.map((r) => r.direct)),
+    toDirect: {
+      sidecar: paired((r) => r.sidecar.perSecond / r.direct.perSecond),
+      floor: paired((r) => r.floor.perSecond / r.direct.perSecond),
+    },
+    p50OverDirect: {
+      sidecar: paired((r) => r.sidecar.p50 - r.direct.p50),
+      floor: paired((r) => r.floor.p50 - r.direct.p50),
+    },
+  };
 }
 
 interface RateResults {
@@ -353,7 +400,9 @@ function report(r: {
   out.push('## Sidecar benchmark', '');
   out.push(
     `Node ${process.version}, ${cpus().length} CPUs, ${redisVersion.split(' ').slice(0, 3).join(' ')}; ` +
-      `${CELL_MS / 1000} s per cell after ${WARMUP_MS / 1000} s warm-up; latencies in ms; ` +
+      `throughput cells: ${ROUNDS} rounds of ${CELL_MS / 1000} s after ${WARMUP_MS / 1000} s warm-up, sidecar, ` +
+      'floor and direct in rotated order, medians over rounds (ratios taken within a round); ' +
+      'latencies in ms; ' +
       `sidecar NODE_OPTIONS as injected: \`${SIDECAR_NODE_OPTIONS}\`` +
       (NODE_ARGS.length ? `, then \`${NODE_ARGS.join(' ')}\`.` : '.'),
     '',
@@ -384,7 +433,7 @@ function report(r: {
         c.connections,
         fmt.rate(c.sidecar.perSecond),
         fmt.rate(c.direct.perSecond),
-        fmt.ratio(c.sidecar.perSecond / c.direct.perSecond),
+        fmt.ratio(c.toDirect.sidecar),
         fmt.ms(c.sidecar.p50),
         fmt.ms(c.sidecar.p99),
         fmt.ms(c.direct.p50),
@@ -392,7 +441,7 @@ function report(r: {
         fmt.us(c.sidecar.cpuUs),
         `${fmt.us(c.sidecar.redisUs)} / ${fmt.us(c.direct.redisUs)}`,
         fmt.rate(c.floor.perSecond),
-        fmt.ratio(c.floor.perSecond / c.direct.perSecond),
+        fmt.ratio(c.toDirect.floor),
         fmt.us(c.floor.cpuUs),
         c.sidecar.errors + c.floor.errors + c.direct.errors,
       ]),
@@ -604,13 +653,12 @@ function goalRows(r: {
   };
   const cell = (op: string, n: number) => r.cells.find((c) => c.op === op && c.connections === n);
   const one = cell('append', 1);
-  const over = (side: 'sidecar' | 'floor') => (one ? one[side].p50 - one.direct.p50 : NaN);
+  const over = (side: 'sidecar' | 'floor') => (one ? one.p50OverDirect[side] : NaN);
   goal('append, 1 connection: p50 over direct', '<=', 0.12, ms, [over('sidecar'), over('floor')]);
   for (const op of ['append', 'read last 20']) {
     for (const n of [16, 64]) {
       const c = cell(op, n);
-      const ratio = (side: 'sidecar' | 'floor') =>
-        c ? c[side].perSecond / c.direct.perSecond : NaN;
+      const ratio = (side: 'sidecar' | 'floor') => (c ? c.toDirect[side] : NaN);
       goal(`${op}, ${n} connections, to direct`, '>=', 0.8, fmt.ratio, [
         ratio('sidecar'),
         ratio('floor'),

@@ -19,7 +19,7 @@ import { WebhookServer } from '../webhook/server.js';
 import { freePort } from '../harness/ports.js';
 import { pollUntil } from '../harness/poll.js';
 import { httpClosedLoop, openLoop, type HttpTarget } from './lib/load.js';
-import { median, type Summary } from './lib/stats.js';
+import { median, medianOf, rotated, type Summary } from './lib/stats.js';
 import { fmt, table } from './lib/table.js';
 
 const WARMUP_MS = 1500;
@@ -141,16 +141,22 @@ function closed(port: number, connections: number, ms = CELL_MS): Promise<Summar
   return httpClosedLoop(port, connections, ms, MUTATE, 'https');
 }
 
-/** Per-field medians over rounds (counts and errors summed). */
-function medianOf(rounds: Summary[]): Summary {
-  return {
-    count: rounds.reduce((n, r) => n + r.count, 0),
-    errors: rounds.reduce((n, r) => n + r.errors, 0),
-    perSecond: median(rounds.map((r) => r.perSecond)),
-    p50: median(rounds.map((r) => r.p50)),
-    p99: median(rounds.map((r) => r.p99)),
-    max: Math.max(...rounds.map((r) => r.max)),
-  };
+type Pair = { webhook: Summary; empty: Summary };
+
+/** `ROUNDS` closed-loop rounds of both servers, which of them goes first alternating. */
+async function interleaved(
+  ports: Record<keyof Pair, number>,
+  connections: number,
+): Promise<Pair[]> {
+  const rounds: Pair[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const measured: Partial<Pair> = {};
+    for (const which of rotated(['webhook', 'empty'] as const, round)) {
+      measured[which] = await closed(ports[which], connections);
+    }
+    rounds.push(measured as Pair);
+  }
+  return rounds;
 }
 
 export async function benchWebhook(): Promise<void> {
@@ -199,17 +205,13 @@ export async function benchWebhook(): Promise<void> {
       // Warm both: JIT, connection setup.
       await closed(port, connections, WARMUP_MS);
       await closed(noopPort, connections, WARMUP_MS);
-      // Interleaved rounds; each figure is the median over rounds, so a burst of load from
-      // elsewhere on the machine moves one round, not the comparison.
-      const webhookRounds: Summary[] = [];
-      const emptyRounds: Summary[] = [];
-      for (let round = 0; round < ROUNDS; round++) {
-        webhookRounds.push(await closed(port, connections));
-        emptyRounds.push(await closed(noopPort, connections));
-      }
-      const webhook = medianOf(webhookRounds);
-      const empty = medianOf(emptyRounds);
-      const ratio = webhook.perSecond / empty.perSecond;
+      // Interleaved rounds; each figure is the median over rounds and the ratio is taken
+      // within each round, so a burst of load from elsewhere on the machine moves one round,
+      // not the comparison.
+      const rounds = await interleaved({ webhook: port, empty: noopPort }, connections);
+      const webhook = medianOf(rounds.map((r) => r.webhook));
+      const empty = medianOf(rounds.map((r) => r.empty));
+      const ratio = median(rounds.map((r) => r.webhook.perSecond / r.empty.perSecond));
       ratios.set(connections, ratio);
       rows.push([
         connections,

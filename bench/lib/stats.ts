@@ -57,3 +57,30 @@ export function median(values: number[]): number {
 export function msSince(start: bigint): number {
   return Number(process.hrtime.bigint() - start) / 1e6;
 }
+
+/**
+ * Per-field medians over rounds of one measurement: counts and errors summed, max the
+ * largest, every other number the median.
+ */
+export function medianOf<T extends Summary>(rounds: readonly T[]): T {
+  const first = rounds[0];
+  if (first === undefined) throw new Error('medianOf: no rounds');
+  const out: Record<string, number> = {};
+  for (const key of Object.keys(first)) {
+    const values = rounds.map((round) => (round as unknown as Record<string, number>)[key] ?? NaN);
+    if (key === 'count' || key === 'errors') out[key] = values.reduce((a, b) => a + b, 0);
+    else if (key === 'max') out[key] = Math.max(...values);
+    else out[key] = median(values);
+  }
+  return out as unknown as T;
+}
+
+/**
+ * `items` started at `round` (mod their number): measuring the same things in the same order
+ * every round would hand whatever the first one leaves behind (garbage, a warm cache, the
+ * machine's next burst) to the second every time.
+ */
+export function rotated<T>(items: readonly T[], round: number): T[] {
+  const at = round % items.length;
+  return [...items.slice(at), ...items.slice(0, at)];
+}
