@@ -31,7 +31,7 @@ import { seedSessions } from './lib/seed.js';
 import { SidecarProcess } from '../harness/sidecar.js';
 import { startFloorServer, type FloorServer } from './lib/floor-process.js';
 import { startNoopServer } from './lib/noop-server-process.js';
-import { median, medianOf, rotated, type Summary } from './lib/stats.js';
+import { inRotatedRounds, median, medianOf, type Summary } from './lib/stats.js';
 import { fmt, table } from './lib/table.js';
 
 const PREFIX = 'bench';
@@ -228,32 +228,21 @@ async function throughputCells(
   ] as const) {
     for (const n of CONNECTIONS) {
       const timing = { warmupMs: WARMUP_MS, cellMs: CELL_MS };
-      const rounds: Round[] = [];
-      for (let round = 0; round < ROUNDS; round++) {
-        const measured: Partial<Round> = {};
-        const steps = {
-          sidecar: async () => {
-            measured.sidecar = await sidecarCell(live, n, target, { ...timing, redis });
-          },
-          floor: async () => {
-            measured.floor = await sidecarCell(bare, n, target, timing);
-          },
-          direct: async () => {
-            await closedLoop(n, WARMUP_MS, directOp);
-            measured.direct = await withRedisCpu(redis, () => closedLoop(n, CELL_MS, directOp));
-          },
-        };
-        for (const side of rotated(SIDES, round)) await steps[side]();
-        rounds.push(measured as Round);
-      }
+      const rounds = await inRotatedRounds<Round>(ROUNDS, {
+        sidecar: () => sidecarCell(live, n, target, { ...timing, redis }),
+        floor: () => sidecarCell(bare, n, target, timing),
+        direct: async () => {
+          await closedLoop(n, WARMUP_MS, directOp);
+          return withRedisCpu(redis, () => closedLoop(n, CELL_MS, directOp));
+        },
+      });
       cells.push(combine(op, n, rounds));
     }
   }
   return cells;
 }
 
-const SIDES = ['sidecar', 'floor', 'direct'] as const;
-type Round = Pick<Cell, (typeof SIDES)[number]>;
+type Round = Pick<Cell, 'sidecar' | 'floor' | 'direct'>;
 
 /**
  * A cell's rounds as one: each figure the median over rounds, and the comparisons with
@@ -289,7 +278,6 @@ interface RateResults {
 }
 
 type RateRound = Omit<RateResults, 'overControl'>;
-const RATE_SIDES = ['sidecar', 'floor', 'noop', 'direct'] as const;
 
 /**
  * Appends at a fixed 1,000/s over keep-alive connections, round-robin over 16
@@ -324,22 +312,17 @@ async function fixedRate(
   };
   const noopPort = await freePort();
   const noopServer = await startNoopServer(noopPort);
-  const steps: { [K in keyof RateRound]: () => Promise<RateRound[K]> } = {
-    sidecar: () => server(live),
-    floor: () => server(bare),
-    noop: () => overHttp(noopPort),
-    direct: async () => {
-      await openLoop(RATE, WARMUP_MS, viaStore);
-      return openLoop(RATE, RATE_MS, viaStore);
-    },
-  };
-  const rounds: RateRound[] = [];
+  let rounds: RateRound[];
   try {
-    for (let round = 0; round < ROUNDS; round++) {
-      const measured: Partial<Record<keyof RateRound, unknown>> = {};
-      for (const side of rotated(RATE_SIDES, round)) measured[side] = await steps[side]();
-      rounds.push(measured as RateRound);
-    }
+    rounds = await inRotatedRounds<RateRound>(ROUNDS, {
+      sidecar: () => server(live),
+      floor: () => server(bare),
+      noop: () => overHttp(noopPort),
+      direct: async () => {
+        await openLoop(RATE, WARMUP_MS, viaStore);
+        return openLoop(RATE, RATE_MS, viaStore);
+      },
+    });
   } finally {
     await noopServer.stop();
   }

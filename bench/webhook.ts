@@ -19,7 +19,7 @@ import { WebhookServer } from '../webhook/server.js';
 import { freePort } from '../harness/ports.js';
 import { pollUntil } from '../harness/poll.js';
 import { httpClosedLoop, openLoop, type HttpTarget } from './lib/load.js';
-import { median, medianOf, rotated, type Summary } from './lib/stats.js';
+import { inRotatedRounds, median, medianOf, type Summary } from './lib/stats.js';
 import { fmt, table } from './lib/table.js';
 
 const WARMUP_MS = 1500;
@@ -143,22 +143,6 @@ function closed(port: number, connections: number, ms = CELL_MS): Promise<Summar
 
 type Pair = { webhook: Summary; empty: Summary };
 
-/** `ROUNDS` closed-loop rounds of both servers, which of them goes first alternating. */
-async function interleaved(
-  ports: Record<keyof Pair, number>,
-  connections: number,
-): Promise<Pair[]> {
-  const rounds: Pair[] = [];
-  for (let round = 0; round < ROUNDS; round++) {
-    const measured: Partial<Pair> = {};
-    for (const which of rotated(['webhook', 'empty'] as const, round)) {
-      measured[which] = await closed(ports[which], connections);
-    }
-    rounds.push(measured as Pair);
-  }
-  return rounds;
-}
-
 export async function benchWebhook(): Promise<void> {
   const certs = generateCertificates({ dns: ['localhost'], ips: ['127.0.0.1'] });
   const port = await freePort();
@@ -208,7 +192,10 @@ export async function benchWebhook(): Promise<void> {
       // Interleaved rounds; each figure is the median over rounds and the ratio is taken
       // within each round, so a burst of load from elsewhere on the machine moves one round,
       // not the comparison.
-      const rounds = await interleaved({ webhook: port, empty: noopPort }, connections);
+      const rounds = await inRotatedRounds<Pair>(ROUNDS, {
+        webhook: () => closed(port, connections),
+        empty: () => closed(noopPort, connections),
+      });
       const webhook = medianOf(rounds.map((r) => r.webhook));
       const empty = medianOf(rounds.map((r) => r.empty));
       const ratio = median(rounds.map((r) => r.webhook.perSecond / r.empty.perSecond));
@@ -231,19 +218,14 @@ export async function benchWebhook(): Promise<void> {
     // rate, as the sidecar's fixed rate has, so that what the 200-connection burst left
     // behind (its sockets closing, the collection of what it grew) is not measured as
     // the steady rate's p99.
-    const ports: Record<keyof Pair, number> = { webhook: port, empty: noopPort };
-    const atRate = (which: keyof Pair, ms: number) =>
-      openLoop(RATE, ms, () => post(agent, ports[which], certs.caCert));
-    await atRate('webhook', WARMUP_MS);
-    await atRate('empty', WARMUP_MS);
-    const rounds: Pair[] = [];
-    for (let round = 0; round < ROUNDS; round++) {
-      const measured: Partial<Pair> = {};
-      for (const which of rotated(['webhook', 'empty'] as const, round)) {
-        measured[which] = (await atRate(which, RATE_MS)).fromSchedule;
-      }
-      rounds.push(measured as Pair);
-    }
+    const atRate = async (to: number, ms: number) =>
+      (await openLoop(RATE, ms, () => post(agent, to, certs.caCert))).fromSchedule;
+    await atRate(port, WARMUP_MS);
+    await atRate(noopPort, WARMUP_MS);
+    const rounds = await inRotatedRounds<Pair>(ROUNDS, {
+      webhook: () => atRate(port, RATE_MS),
+      empty: () => atRate(noopPort, RATE_MS),
+    });
     agent.destroy();
 
     console.log(

@@ -76,11 +76,24 @@ export function medianOf<T extends Summary>(rounds: readonly T[]): T {
 }
 
 /**
- * `items` started at `round` (mod their number): measuring the same things in the same order
- * every round would hand whatever the first one leaves behind (garbage, a warm cache, the
+ * `rounds` rounds of every step in `steps`, each round's results by the step's name. The order
+ * is rotated each round (the steps' own order first): measuring the same things in the same
+ * order every round would hand whatever the first one leaves behind (garbage, a warm cache, the
  * machine's next burst) to the second every time.
  */
-export function rotated<T>(items: readonly T[], round: number): T[] {
-  const at = round % items.length;
-  return [...items.slice(at), ...items.slice(0, at)];
+export async function inRotatedRounds<T extends Record<string, unknown>>(
+  rounds: number,
+  steps: { [K in keyof T]: () => Promise<T[K]> },
+): Promise<T[]> {
+  const names = Object.keys(steps) as (keyof T)[];
+  const results: T[] = [];
+  for (let round = 0; round < rounds; round++) {
+    const at = round % names.length;
+    const measured: Partial<T> = {};
+    for (const name of [...names.slice(at), ...names.slice(0, at)]) {
+      measured[name] = await steps[name]();
+    }
+    results.push(measured as T);
+  }
+  return results;
 }
