@@ -585,7 +585,9 @@ function report(r: {
     '',
     'The floor server (`bench/lib/floor-server.ts`) is a bare `node:http` server in a process of ' +
       'its own making the same `MemoryStore` call with the same JSON functions and runtime settings, ' +
-      'bundled as the sidecar is: what any node sidecar doing this work costs on this machine.',
+      'bundled as the sidecar is: what any node sidecar doing this work costs on this machine. ' +
+      "A goal it misses too is beyond any change to the sidecar; one marked the sidecar's own is " +
+      'where work can still pay (docs/adr/0048-issue-24-against-its-floors.md).',
     '',
   );
   console.log(out.join('\n'));
@@ -676,8 +678,12 @@ function goalRows(r: {
     unit: (x: number) => string,
     [sidecar, floor]: [number, number],
   ) => {
-    const pass = bound === '>=' ? sidecar >= limit : sidecar <= limit;
-    rows.push([name, `${bound} ${unit(limit)}`, unit(sidecar), unit(floor), fmt.verdict(pass)]);
+    const met = (x: number) => (bound === '>=' ? x >= limit : x <= limit);
+    // A goal the floor misses too is beyond any change to the sidecar's own code (ADR 0048).
+    const verdict = met(sidecar)
+      ? fmt.verdict(true)
+      : `${fmt.verdict(false)}${met(floor) ? ", the sidecar's own" : ', the floor too'}`;
+    rows.push([name, `${bound} ${unit(limit)}`, unit(sidecar), unit(floor), verdict]);
   };
   const cell = (op: string, n: number) => r.cells.find((c) => c.op === op && c.connections === n);
   const one = cell('append', 1);
