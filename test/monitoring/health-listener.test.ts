@@ -16,11 +16,16 @@ let healthPort: number;
 beforeAll(async () => {
   redis = await RedisServer.start();
   healthPort = await freePort();
-  sidecar = await SidecarProcess.start({
-    MEMORY_REDIS_URL: redis.url,
-    MEMORY_HEALTH_PORT: String(healthPort),
-    LOG_LEVEL: 'debug',
-  });
+  // Ready, not just up: the first test expects /readyz's 200, and on a busy machine Redis
+  // can still be connecting when /healthz first answers.
+  sidecar = await SidecarProcess.start(
+    {
+      MEMORY_REDIS_URL: redis.url,
+      MEMORY_HEALTH_PORT: String(healthPort),
+      LOG_LEVEL: 'debug',
+    },
+    { ready: '/readyz' },
+  );
 });
 
 afterAll(async () => {
