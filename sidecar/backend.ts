@@ -111,6 +111,9 @@ export function openStore(config: SidecarConfig, log: Logger, metrics?: SidecarM
   return { redis, store, close };
 }
 
+/** How often a password Redis refused is tried again (its own copy may lag the pod's). */
+const REAUTH_RETRY_MS = 5_000;
+
 /** Follows MEMORY_REDIS_PASSWORD_FILE until the returned function is called. */
 function watchPassword(config: SidecarConfig, redis: RedisClient, log: Logger): () => void {
   const file = config.redisPasswordFile;
@@ -121,18 +124,40 @@ function watchPassword(config: SidecarConfig, redis: RedisClient, log: Logger): 
       'redis password file not readable at start; using MEMORY_REDIS_PASSWORD until it is',
     );
   }
-  const watcher = new PasswordFile(file.path, config.redisPassword, log, async (password) => {
+  // A password Redis refuses now is asked again until it is accepted or replaced: Redis's
+  // own copy of the Secret can lag the pod's, and an operator waits for the "accepted" line.
+  let latest = 0;
+  let retry: NodeJS.Timeout | undefined;
+  const apply = async (password: string, attempt: number, tries: number): Promise<void> => {
     const result = await updatePassword(redis, password, config.redis.username);
-    if (result === 'refused') {
+    if (attempt !== latest) return;
+    if (result !== 'refused') {
+      log.info({ file: file.path, reauthentication: result }, 'redis password changed');
+      return;
+    }
+    // One warning per new password, not one per retry.
+    if (tries === 0) {
       log.warn(
         { file: file.path, reauthentication: result },
         'redis password changed; Redis does not accept it yet: open connections keep working, ' +
-          'the next connect uses it',
+          'the next connect uses it, and it is tried again every few seconds',
       );
-    } else {
-      log.info({ file: file.path, reauthentication: result }, 'redis password changed');
     }
+    retry = setTimeout(() => {
+      apply(password, attempt, tries + 1).catch((err: unknown) =>
+        log.error({ err }, 'applying the new redis password failed'),
+      );
+    }, REAUTH_RETRY_MS);
+    retry.unref();
+  };
+  const watcher = new PasswordFile(file.path, config.redisPassword, log, (password) => {
+    clearTimeout(retry);
+    return apply(password, ++latest, 0);
   });
   watcher.start();
-  return () => watcher.stop();
+  return () => {
+    latest++;
+    clearTimeout(retry);
+    watcher.stop();
+  };
 }

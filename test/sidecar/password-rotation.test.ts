@@ -189,3 +189,65 @@ describe.each(Object.keys(TOPOLOGIES))(
     });
   },
 );
+
+describe('a new password Redis does not accept yet', () => {
+  let redis: RedisServer;
+  let dir: string;
+  let sidecar: Sidecar;
+  let url: string;
+  const logs: string[] = [];
+
+  beforeAll(async () => {
+    redis = await RedisServer.start({ password: OLD });
+    dir = mkdtempSync(join(tmpdir(), 'kaos-password-'));
+    writeSecretVolume(dir, { password: OLD });
+    const port = await freePort();
+    const config = loadSidecarConfig({
+      MEMORY_REDIS_URL: `redis://127.0.0.1:${redis.port}`,
+      MEMORY_REDIS_PASSWORD_FILE: join(dir, 'password'),
+      MEMORY_KEY_PREFIX: randomPrefix(),
+      MEMORY_SIDECAR_PORT: String(port),
+      AGENT_NAME: 'rotation',
+      MEMORY_METRICS_PORT: '0',
+    });
+    const log = pino({ level: 'info' }, { write: (line: string) => void logs.push(line) });
+    sidecar = new Sidecar(config, log);
+    await sidecar.start();
+    url = `http://127.0.0.1:${port}`;
+    await pollUntil(
+      'sidecar ready',
+      async () => (await call(url, 'GET', '/readyz')).status === 200,
+    );
+  });
+
+  afterAll(async () => {
+    await sidecar?.close();
+    await redis?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('is tried again until Redis accepts it, with one warning, and writes go on meanwhile', async () => {
+    const refusals = () => logs.filter((l) => l.includes('"reauthentication":"refused"'));
+    writeSecretVolume(dir, { password: NEW });
+    await pollUntil('the refusal', () => refusals().length > 0);
+    // Past one retry: still refused, still one warning.
+    await new Promise((r) => setTimeout(r, 5_500));
+    expect(refusals()).toHaveLength(1);
+    const during = await call(url, 'POST', '/v1/sessions/s/events', {
+      event_type: 'user_message',
+      content: 'during',
+    });
+    expect(during.status).toBe(201);
+
+    // Redis's own copy of the Secret catches up.
+    await onNode(redis.port, OLD, 'ACL', 'SETUSER', 'default', `>${NEW}`);
+    await pollUntil(
+      'the sidecar to take the new password',
+      () => logs.some((l) => l.includes('redis password changed') && l.includes('"accepted"')),
+      { timeoutMs: 15_000 },
+    );
+    expect(refusals()).toHaveLength(1);
+    expect(logs.join('\n')).not.toContain(OLD);
+    expect(logs.join('\n')).not.toContain(NEW);
+  });
+});
