@@ -55,6 +55,8 @@ interface Stream {
   /** A read for this stream is under way; `again` asks for one more when it ends. */
   reading: boolean;
   again: boolean;
+  /** Its last read failed (Redis away or past its deadline): the next poll reads on. */
+  failed: boolean;
   closed: boolean;
 }
 
@@ -102,6 +104,7 @@ export class StreamHub {
       lastEventId,
       reading: false,
       again: false,
+      failed: false,
       closed: false,
     };
     let watched = this.sessions.get(sessionId);
@@ -182,14 +185,15 @@ export class StreamHub {
       const tails = await this.source.sessionTags(ids);
       ids.forEach((id, i) => {
         const watched = this.sessions.get(id);
+        if (!watched) return;
         const tail = tails[i];
-        if (!watched || watched.tag === tail?.tag) return;
+        const changed = watched.tag !== tail?.tag;
         watched.tag = tail?.tag;
         for (const stream of watched.streams) {
-          // A stream that sent the session's newest event has nothing to read.
-          if (tail?.lastEventId === undefined || tail.lastEventId !== stream.lastEventId) {
-            void this.pump(stream);
-          }
+          // A stream that sent the session's newest event has nothing to read. One whose
+          // read failed reads on, changed or not: once the writes stop, nothing else wakes it.
+          const behind = tail?.lastEventId === undefined || tail.lastEventId !== stream.lastEventId;
+          if (stream.failed || (changed && behind)) void this.pump(stream);
         }
       });
     } catch (err) {
@@ -208,12 +212,14 @@ export class StreamHub {
       return;
     }
     stream.reading = true;
+    stream.failed = false;
     try {
       do {
         stream.again = false;
         await this.readOn(stream);
       } while (stream.again && !stream.closed);
     } catch (err) {
+      stream.failed = true;
       this.log.debug(
         { err: (err as Error).message, session: stream.sessionId },
         'stream read failed',

@@ -5,6 +5,7 @@ import { RedisServer } from '../../harness/redis.js';
 import { pollUntil } from '../../harness/poll.js';
 import { SidecarProcess, startSidecar } from '../../harness/sidecar.js';
 import { ContractViolation, call } from '../../harness/http.js';
+import { SseClient } from './sse.js';
 
 const IN_FLIGHT = 'kaos_memory_sidecar_http_requests_in_flight';
 
@@ -127,6 +128,44 @@ describe('sidecar faults', () => {
     expect(took).toBeGreaterThanOrEqual(450);
     expect(took).toBeLessThan(1500);
     redis.resume();
+  });
+
+  it('a live tail whose read fails at its deadline reads on once Redis answers, with no new append', async () => {
+    const redis = await redisServer();
+    const sc = await startSidecar({ MEMORY_REDIS_URL: redis.url, MEMORY_REDIS_TIMEOUT_MS: '500' });
+    cleanups.push(async () => {
+      redis.resume();
+      await sc.close();
+    });
+    const append = async (content: string) => {
+      const res = await call(sc.url, 'POST', '/v1/sessions/t/events', {
+        event_type: 'user_message',
+        content,
+      });
+      expect(res.status).toBe(201);
+    };
+    await append('start');
+    const s = await SseClient.open(`${sc.url}/v1/sessions/t/events/stream`);
+    expect(s.status).toBe(200);
+    // A client that stops reading: 16 MB fill the sockets, so the tail must read the rest from
+    // Redis once the client drains them.
+    s.pause();
+    for (let i = 0; i < 160; i += 16) {
+      await Promise.all(
+        Array.from({ length: 16 }, (_, j) => append(`${i + j} ${'x'.repeat(100_000)}`)),
+      );
+    }
+    // Past a poll (every 250 ms): it has seen the session's last change.
+    await new Promise((r) => setTimeout(r, 600));
+    redis.pause();
+    s.resume();
+    // The tail's read meets the hung Redis and fails at its deadline; nothing is appended after.
+    await new Promise((r) => setTimeout(r, 1_500));
+    redis.resume();
+    // The 160 appended after the stream opened, each once.
+    await s.waitFor(160, 10_000);
+    expect(new Set(s.ids).size).toBe(160);
+    s.close();
   });
 
   it('SIGKILL of the sidecar during a write load loses no acknowledged event', async () => {
