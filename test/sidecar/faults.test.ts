@@ -20,6 +20,17 @@ async function redisServer(opts: { aof?: boolean } = {}): Promise<RedisServer> {
   return r;
 }
 
+/** A Redis the test may hang (SIGSTOP) and a sidecar whose Redis calls give up after 500 ms. */
+async function withDeadline500() {
+  const redis = await redisServer();
+  const sc = await startSidecar({ MEMORY_REDIS_URL: redis.url, MEMORY_REDIS_TIMEOUT_MS: '500' });
+  cleanups.push(async () => {
+    redis.resume();
+    await sc.close();
+  });
+  return { redis, sc };
+}
+
 /** Writers that append numbered events until stopped; returns the numbers acknowledged with a 2xx. */
 function writeLoad(url: string, session: string, writers: number) {
   let running = true;
@@ -111,12 +122,7 @@ describe('sidecar faults', () => {
   });
 
   it('Redis hung (SIGSTOP): the request fails with 503 at its deadline instead of hanging', async () => {
-    const redis = await redisServer();
-    const sc = await startSidecar({ MEMORY_REDIS_URL: redis.url, MEMORY_REDIS_TIMEOUT_MS: '500' });
-    cleanups.push(async () => {
-      redis.resume();
-      await sc.close();
-    });
+    const { redis, sc } = await withDeadline500();
     redis.pause();
     const started = Date.now();
     const res = await call(sc.url, 'POST', '/v1/sessions/h/events', {
@@ -131,12 +137,7 @@ describe('sidecar faults', () => {
   });
 
   it('a live tail whose read fails at its deadline reads on once Redis answers, with no new append', async () => {
-    const redis = await redisServer();
-    const sc = await startSidecar({ MEMORY_REDIS_URL: redis.url, MEMORY_REDIS_TIMEOUT_MS: '500' });
-    cleanups.push(async () => {
-      redis.resume();
-      await sc.close();
-    });
+    const { redis, sc } = await withDeadline500();
     const append = async (content: string) => {
       const res = await call(sc.url, 'POST', '/v1/sessions/t/events', {
         event_type: 'user_message',
