@@ -54,6 +54,32 @@ describe('a value mounted from a Secret', () => {
     expect(changes).toEqual(['two']);
   });
 
+  it('hands a value not taken (onChange false) on again, and then whatever replaced it', async () => {
+    const offered: string[] = [];
+    let take = false;
+    const mounted = new MountedValue({
+      dir,
+      read: () => readFile(join(dir, 'password'), 'utf8'),
+      current: 'one',
+      onChange: (next) => {
+        offered.push(next);
+        return take;
+      },
+      onUnreadable: () => undefined,
+      rereadMs: 3_600_000,
+    });
+    await mountSecret('two');
+    await mounted.check();
+    await mounted.check();
+    expect(offered).toEqual(['two', 'two']);
+    // Back to the old value: it is offered too, since 'two' may be in use now.
+    await mountSecret('one');
+    take = true;
+    await mounted.check();
+    await mounted.check();
+    expect(offered).toEqual(['two', 'two', 'one']);
+  });
+
   it('keeps the value in use while the mount is unreadable, saying so once', async () => {
     const { mounted, changes, problems } = follow();
     await mountSecret('');

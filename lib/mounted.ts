@@ -18,8 +18,11 @@ export interface MountedOptions<T> {
   current?: T;
   /** Whether two values are the same (default `===`). */
   same?: (a: T, b: T) => boolean;
-  /** A new value was read. */
-  onChange: (next: T) => void | Promise<void>;
+  /**
+   * A new value was read. `false`: not taken yet (e.g. a server refused it): the next
+   * re-read hands on what the file holds then, the same value or another.
+   */
+  onChange: (next: T) => boolean | void | Promise<boolean | void>;
   /** A read failed (reported once until a read succeeds again); the value in use stays. */
   onUnreadable: (err: unknown) => void;
   /** `onChange` failed (default: `onUnreadable`). */
@@ -89,7 +92,8 @@ export class MountedValue<T> {
     if (current !== undefined && same(current, next)) return;
     this.current = next;
     try {
-      await this.options.onChange(next);
+      // Not taken: what is in use is unknown now, so the next read is handed on, whatever it is.
+      if ((await this.options.onChange(next)) === false) this.current = undefined;
     } catch (err) {
       (this.options.onChangeFailed ?? this.options.onUnreadable)(err);
     }

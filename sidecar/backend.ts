@@ -111,9 +111,6 @@ export function openStore(config: SidecarConfig, log: Logger, metrics?: SidecarM
   return { redis, store, close };
 }
 
-/** How often a password Redis refused is tried again (its own copy may lag the pod's). */
-const REAUTH_RETRY_MS = 5_000;
-
 /** Follows MEMORY_REDIS_PASSWORD_FILE until the returned function is called. */
 function watchPassword(config: SidecarConfig, redis: RedisClient, log: Logger): () => void {
   const file = config.redisPasswordFile;
@@ -124,40 +121,27 @@ function watchPassword(config: SidecarConfig, redis: RedisClient, log: Logger): 
       'redis password file not readable at start; using MEMORY_REDIS_PASSWORD until it is',
     );
   }
-  // A password Redis refuses now is asked again until it is accepted or replaced: Redis's
-  // own copy of the Secret can lag the pod's, and an operator waits for the "accepted" line.
-  let latest = 0;
-  let retry: NodeJS.Timeout | undefined;
-  const apply = async (password: string, attempt: number, tries: number): Promise<void> => {
+  // A password Redis refuses now is handed on again at the file's next re-read (every 5 s)
+  // until it is accepted or replaced: Redis's own copy of the Secret can lag the pod's, and
+  // an operator waits for the "accepted" line. One warning per password, not one per try.
+  let refused: string | undefined;
+  const watcher = new PasswordFile(file.path, config.redisPassword, log, async (password) => {
     const result = await updatePassword(redis, password, config.redis.username);
-    if (attempt !== latest) return;
     if (result !== 'refused') {
+      refused = undefined;
       log.info({ file: file.path, reauthentication: result }, 'redis password changed');
-      return;
+      return true;
     }
-    // One warning per new password, not one per retry.
-    if (tries === 0) {
+    if (refused !== password) {
       log.warn(
         { file: file.path, reauthentication: result },
         'redis password changed; Redis does not accept it yet: open connections keep working, ' +
           'the next connect uses it, and it is tried again every few seconds',
       );
     }
-    retry = setTimeout(() => {
-      apply(password, attempt, tries + 1).catch((err: unknown) =>
-        log.error({ err }, 'applying the new redis password failed'),
-      );
-    }, REAUTH_RETRY_MS);
-    retry.unref();
-  };
-  const watcher = new PasswordFile(file.path, config.redisPassword, log, (password) => {
-    clearTimeout(retry);
-    return apply(password, ++latest, 0);
+    refused = password;
+    return false;
   });
   watcher.start();
-  return () => {
-    latest++;
-    clearTimeout(retry);
-    watcher.stop();
-  };
+  return () => watcher.stop();
 }

@@ -30,7 +30,8 @@ export class PasswordFile {
     readonly path: string,
     current: string | undefined,
     log: Logger,
-    onChange: (password: string) => Promise<void> | void,
+    /** `false`: not taken yet; the same password is handed on again at the next re-read. */
+    onChange: (password: string) => Promise<boolean | void> | boolean | void,
     rereadMs = REREAD_EVERY_MS,
   ) {
     this.mounted = new MountedValue({
