@@ -74,6 +74,33 @@ async function accepts(port: number, password: string): Promise<boolean> {
   return (await onNode(port, password, 'PING').catch(() => 'refused')) === 'PONG';
 }
 
+/**
+ * An in-process sidecar on `redisUrl` following a password file that holds OLD, its log lines
+ * kept in `logs`; resolves once it is ready.
+ */
+async function followingSidecar(redisUrl: string, logs: string[]) {
+  const dir = mkdtempSync(join(tmpdir(), 'kaos-password-'));
+  writeSecretVolume(dir, { password: OLD });
+  const port = await freePort();
+  const config = loadSidecarConfig({
+    MEMORY_REDIS_URL: redisUrl,
+    MEMORY_REDIS_PASSWORD_FILE: join(dir, 'password'),
+    MEMORY_KEY_PREFIX: randomPrefix(),
+    MEMORY_SIDECAR_PORT: String(port),
+    AGENT_NAME: 'rotation',
+    // Not the default 9790: other files' sidecars run beside this one.
+    MEMORY_METRICS_PORT: '0',
+  });
+  const log = pino({ level: 'info' }, { write: (line: string) => void logs.push(line) });
+  const sidecar = new Sidecar(config, log);
+  await sidecar.start();
+  const url = `http://127.0.0.1:${port}`;
+  await pollUntil('sidecar ready', async () => (await call(url, 'GET', '/readyz')).status === 200, {
+    timeoutMs: 30_000,
+  });
+  return { dir, sidecar, url };
+}
+
 describe.each(Object.keys(TOPOLOGIES))(
   '%s: a running sidecar follows its password file',
   (kind) => {
@@ -81,35 +108,11 @@ describe.each(Object.keys(TOPOLOGIES))(
     let dir: string;
     let sidecar: Sidecar;
     let url: string;
-    let prefix: string;
     const logs: string[] = [];
 
     beforeAll(async () => {
       topology = await TOPOLOGIES[kind]!();
-      dir = mkdtempSync(join(tmpdir(), 'kaos-password-'));
-      writeSecretVolume(dir, { password: OLD });
-      const port = await freePort();
-      prefix = randomPrefix();
-      const config = loadSidecarConfig({
-        MEMORY_REDIS_URL: topology.url,
-        MEMORY_REDIS_PASSWORD_FILE: join(dir, 'password'),
-        MEMORY_KEY_PREFIX: prefix,
-        MEMORY_SIDECAR_PORT: String(port),
-        AGENT_NAME: 'rotation',
-        // Not the default 9790: other files' sidecars run beside this one.
-        MEMORY_METRICS_PORT: '0',
-      });
-      const log = pino({ level: 'info' }, { write: (line: string) => void logs.push(line) });
-      sidecar = new Sidecar(config, log);
-      await sidecar.start();
-      url = `http://127.0.0.1:${port}`;
-      await pollUntil(
-        'sidecar ready',
-        async () => (await call(url, 'GET', '/readyz')).status === 200,
-        {
-          timeoutMs: 30_000,
-        },
-      );
+      ({ dir, sidecar, url } = await followingSidecar(topology.url, logs));
     });
 
     afterAll(async () => {
@@ -199,25 +202,7 @@ describe('a new password Redis does not accept yet', () => {
 
   beforeAll(async () => {
     redis = await RedisServer.start({ password: OLD });
-    dir = mkdtempSync(join(tmpdir(), 'kaos-password-'));
-    writeSecretVolume(dir, { password: OLD });
-    const port = await freePort();
-    const config = loadSidecarConfig({
-      MEMORY_REDIS_URL: `redis://127.0.0.1:${redis.port}`,
-      MEMORY_REDIS_PASSWORD_FILE: join(dir, 'password'),
-      MEMORY_KEY_PREFIX: randomPrefix(),
-      MEMORY_SIDECAR_PORT: String(port),
-      AGENT_NAME: 'rotation',
-      MEMORY_METRICS_PORT: '0',
-    });
-    const log = pino({ level: 'info' }, { write: (line: string) => void logs.push(line) });
-    sidecar = new Sidecar(config, log);
-    await sidecar.start();
-    url = `http://127.0.0.1:${port}`;
-    await pollUntil(
-      'sidecar ready',
-      async () => (await call(url, 'GET', '/readyz')).status === 200,
-    );
+    ({ dir, sidecar, url } = await followingSidecar(`redis://127.0.0.1:${redis.port}`, logs));
   });
 
   afterAll(async () => {
