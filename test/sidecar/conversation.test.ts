@@ -54,19 +54,23 @@ describe.each(Object.keys(TOPOLOGIES))('conversation on %s', (name) => {
   beforeAll(async () => {
     topology = await (TOPOLOGIES[name] as () => Promise<Topology>)();
     model = await ModelServer.start();
-    sc = await startSidecar({ MEMORY_REDIS_URL: topology.url, MEMORY_MAX_SESSION_EVENTS: '500' });
-    folding = await startSidecar({
+    const store = {
       MEMORY_REDIS_URL: topology.url,
-      MEMORY_KEY_PREFIX: sc.prefix,
       MEMORY_MAX_SESSION_EVENTS: '500',
+      // Conversations are under test here, not deadlines: these sidecars share the test's
+      // event loop, which a loaded machine can stall past the default 2 s (16 appends of
+      // 100 KB at once did, in CI), and a stalled loop runs the command's timer before it
+      // reads Redis's answer.
+      MEMORY_REDIS_TIMEOUT_MS: '15000',
+    };
+    sc = await startSidecar(store);
+    folding = await startSidecar({
+      ...store,
+      MEMORY_KEY_PREFIX: sc.prefix,
       MEMORY_SUMMARY_MODEL_URL: model.url,
       MEMORY_SUMMARY_MODEL: 'summariser-1',
       MEMORY_COMPACTION_TRIGGER_TOKENS: '400',
       MEMORY_COMPACTION_TARGET_TOKENS: '200',
-      // Folding is under test here, not deadlines: this sidecar shares the test's event
-      // loop, which a loaded machine can stall past the default 2 s, and a stalled loop
-      // runs the command's timer before it reads Redis's answer.
-      MEMORY_REDIS_TIMEOUT_MS: '15000',
     });
   });
 
@@ -326,7 +330,7 @@ describe.each(Object.keys(TOPOLOGIES))('conversation on %s', (name) => {
       SseClient.open(`${sc.url}/v1/sessions/${id}/events/stream`, headers);
     const append = async (id: string, content: string) => {
       const res = await post(`/v1/sessions/${id}/events`, { event_type: 'user_message', content });
-      expect(res.status).toBe(201);
+      expect(res.status, JSON.stringify(res.body)).toBe(201);
       return res.body.events[0].event_id as string;
     };
     /** An event as KAOS's Python RedisMemory writes it: json.dumps, RPUSH, no sidecar. */
