@@ -1,7 +1,8 @@
 // A Secret volume as the kubelet writes it (its AtomicWriter): the files live in a
 // timestamped folder, `..data` is a symlink to it, and each key is a symlink through
-// `..data`. An update writes a new folder and renames a new `..data` over the old one,
-// so a reader sees the old set of files or the new one, never a mix. Lets a test hand a
+// `..data`. An update writes a new folder, renames a new `..data` over the old one, then
+// removes the old folder: a reader that resolves `..data` once sees the old set of files or
+// the new one, while one that opens file after file may see a mix. Lets a test hand a
 // process a mounted Secret and change it the way a running pod sees it change.
 import {
   mkdirSync,

@@ -54,6 +54,20 @@ describe('bundled Redis command', () => {
     await killed(proc);
   }
 
+  /** The `auth` container's script, re-reading the Secret every `periodSeconds`. */
+  function startFollower(periodSeconds: string) {
+    const followerScript = swap(follower.args[0]!, '-p 6379', `-p ${port}`);
+    const child = spawn(follower.command[0]!, [...follower.command.slice(1), followerScript], {
+      env: { ...authEnv(), REDIS_AUTH_PERIOD_SECONDS: periodSeconds },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    followerProc = child;
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    return { child, output: () => output };
+  }
+
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'kaos-chart-redis-'));
     authDir = join(dir, 'auth');
@@ -140,21 +154,13 @@ describe('bundled Redis command', () => {
 
   it('follows the Secret through a rotation: old and new both accepted while it runs', async () => {
     const next = 'Nw4' + 'r'.repeat(29);
-    const followerScript = swap(follower.args[0]!, '-p 6379', `-p ${port}`);
     const env = Object.fromEntries(follower.env.map((e) => [e.name, e.value]));
     expect(env).toMatchObject({ REDIS_AUTH_KEY: 'redis-password' });
-    const child = spawn(follower.command[0]!, [...follower.command.slice(1), followerScript], {
-      env: { ...authEnv(), REDIS_AUTH_PERIOD_SECONDS: '0.2' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    followerProc = child;
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const { child, output } = startFollower('0.2');
     // A client connected with the old password, as a running sidecar is.
     const running = new Redis({ port, password });
     await pollUntil('the follower to apply the Secret', () =>
-      output.includes('1 memory and 1 admin password(s)'),
+      output().includes('1 memory and 1 admin password(s)'),
     );
 
     // 1. A second password beside the first.
@@ -175,8 +181,8 @@ describe('bundled Redis command', () => {
     expect(await acceptsPassword(port, next)).toBe(true);
     expect(await running.rpush('kaos:memory:events:during-rotation', 'kept')).toBe(1);
     running.disconnect();
-    expect(output).not.toContain(password);
-    expect(output).not.toContain(next);
+    expect(output()).not.toContain(password);
+    expect(output()).not.toContain(next);
 
     // A restart writes its config from the Secret as it is now.
     await kill();
@@ -186,5 +192,42 @@ describe('bundled Redis command', () => {
     const exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
     child.kill('SIGTERM'); // the trap ends it at once, not after a sleep
     expect(await exited).toBe(0);
+  });
+
+  it('reads one version of the Secret at a time, never a mix of two the kubelet swaps between', async () => {
+    // Two versions that hold the same two passwords under other keys, as steps 1 and 2 of a
+    // rotation do: any single version gives Redis both, and only a read that mixes the two
+    // (a key from one, the rest from the other) gives it one, so Redis refuses the other.
+    const a = 'Aa1' + 'a'.repeat(29);
+    const b = 'Bb2' + 'b'.repeat(29);
+    const versions: Record<string, string>[] = [
+      { 'redis-password': a, 'redis-password-next': b },
+      { 'redis-password': b, 'redis-password-previous': a },
+    ];
+    writeSecretVolume(authDir, versions[0]!);
+    const { child, output } = startFollower('0.01');
+    await pollUntil('the follower to apply the Secret', () =>
+      output().includes('2 memory and 1 admin password(s)'),
+    );
+    // The kubelet's swaps, far more often than it makes them, while the follower reads.
+    const until = Date.now() + 4_000;
+    for (let i = 1; Date.now() < until; i++) {
+      writeSecretVolume(authDir, versions[i % 2]!);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    const applied = output()
+      .split('\n')
+      .filter((line) => line.startsWith('redis accepts'));
+    expect(applied).toEqual(['redis accepts 2 memory and 1 admin password(s) from the Secrets']);
+    expect(await acceptsPassword(port, a)).toBe(true);
+    expect(await acceptsPassword(port, b)).toBe(true);
+    // And it still follows once the swaps stop: a rereading loop must not spin forever.
+    writeSecretVolume(authDir, { 'redis-password': b });
+    await pollUntil(
+      'Redis to refuse the dropped password',
+      async () => !(await acceptsPassword(port, a)),
+    );
+    expect(await acceptsPassword(port, b)).toBe(true);
+    child.kill('SIGTERM');
   });
 });

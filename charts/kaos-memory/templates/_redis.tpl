@@ -57,3 +57,25 @@ resetkeys{{ range $prefixes }} ~{{ . }}:*{{ end }} resetchannels -@all
 {{- end }}
 
 {{- define "kaos-memory.redisAdminAcl" -}}~* &* +@all{{- end }}
+
+{{/*
+A shell function for both Redis containers' scripts: `hashes DIR KEY` prints " #<sha256>"
+for the files KEY and KEY-* of a mounted Secret, sorted, so that the same passwords give
+the same line. It reads one version of the Secret: the kubelet swaps `..data` to a new
+folder and then removes the old one, so the files are read from the folder `..data`
+names, and read again if it named another by the end. A read of two versions could give
+Redis a key from one and the rest from the other, and drop a password still in use.
+*/}}
+{{- define "kaos-memory.redisHashesFunction" -}}
+hashes() {
+  while :; do
+    version="$(readlink "$1/..data" 2>/dev/null)"
+    from="$1${version:+/$version}"
+    out="$(for f in "$from/$2" "$from/$2"-*; do
+      [ -f "$f" ] && sha256sum < "$f" | cut -d ' ' -f 1
+    done | sort | while read -r hash; do printf ' #%s' "$hash"; done)"
+    [ "$(readlink "$1/..data" 2>/dev/null)" = "$version" ] && break
+  done
+  printf '%s' "$out"
+}
+{{- end }}
