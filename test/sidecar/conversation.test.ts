@@ -58,9 +58,9 @@ describe.each(Object.keys(TOPOLOGIES))('conversation on %s', (name) => {
       MEMORY_REDIS_URL: topology.url,
       MEMORY_MAX_SESSION_EVENTS: '500',
       // Conversations are under test here, not deadlines: these sidecars share the test's
-      // event loop, which a loaded machine can stall past the default 2 s (16 appends of
-      // 100 KB at once did, in CI), and a stalled loop runs the command's timer before it
-      // reads Redis's answer.
+      // event loop, which a loaded machine can stall past the default 2 s (the likely cause
+      // of a 503 in CI with 16 appends of 100 KB in flight), and a stalled loop runs the
+      // command's timer before it reads Redis's answer.
       MEMORY_REDIS_TIMEOUT_MS: '15000',
     };
     sc = await startSidecar(store);
