@@ -68,6 +68,16 @@ describe('bundled Redis command', () => {
     return { child, output: () => output };
   }
 
+  /** Leaves `kept` alone in the Secret; resolves once Redis refuses `dropped` and takes `kept`. */
+  async function keepOnly(kept: string, dropped: string): Promise<void> {
+    writeSecretVolume(authDir, { 'redis-password': kept });
+    await pollUntil(
+      'Redis to refuse the dropped password',
+      async () => !(await acceptsPassword(port, dropped)),
+    );
+    expect(await acceptsPassword(port, kept)).toBe(true);
+  }
+
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'kaos-chart-redis-'));
     authDir = join(dir, 'auth');
@@ -173,12 +183,7 @@ describe('bundled Redis command', () => {
     expect(await acceptsPassword(port, next)).toBe(true);
     expect(await acceptsPassword(port, password)).toBe(true);
     // 3. The old one dropped: new connections need the new one; the old connection lives on.
-    writeSecretVolume(authDir, { 'redis-password': next });
-    await pollUntil(
-      'Redis to refuse the old password',
-      async () => !(await acceptsPassword(port, password)),
-    );
-    expect(await acceptsPassword(port, next)).toBe(true);
+    await keepOnly(next, password);
     expect(await running.rpush('kaos:memory:events:during-rotation', 'kept')).toBe(1);
     running.disconnect();
     expect(output()).not.toContain(password);
@@ -222,12 +227,7 @@ describe('bundled Redis command', () => {
     expect(await acceptsPassword(port, a)).toBe(true);
     expect(await acceptsPassword(port, b)).toBe(true);
     // And it still follows once the swaps stop: a rereading loop must not spin forever.
-    writeSecretVolume(authDir, { 'redis-password': b });
-    await pollUntil(
-      'Redis to refuse the dropped password',
-      async () => !(await acceptsPassword(port, a)),
-    );
-    expect(await acceptsPassword(port, b)).toBe(true);
+    await keepOnly(b, a);
     child.kill('SIGTERM');
   });
 });

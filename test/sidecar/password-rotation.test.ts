@@ -74,13 +74,22 @@ async function accepts(port: number, password: string): Promise<boolean> {
   return (await onNode(port, password, 'PING').catch(() => 'refused')) === 'PONG';
 }
 
-/**
- * An in-process sidecar on `redisUrl` following a password file that holds OLD, its log lines
- * kept in `logs`; resolves once it is ready.
- */
-async function followingSidecar(redisUrl: string, logs: string[]) {
+/** An in-process sidecar following a password file, as a pod with a mounted Secret runs it. */
+interface FollowingSidecar {
+  url: string;
+  /** Its log lines. */
+  logs: string[];
+  /** Swaps the file's password, as the kubelet swaps the volume. */
+  mount(password: string): void;
+  /** Closes the sidecar and removes the file's folder. */
+  close(): Promise<void>;
+}
+
+/** A sidecar on `redisUrl` whose password file holds OLD; resolves once it is ready. */
+async function followingSidecar(redisUrl: string): Promise<FollowingSidecar> {
   const dir = mkdtempSync(join(tmpdir(), 'kaos-password-'));
-  writeSecretVolume(dir, { password: OLD });
+  const mount = (password: string) => writeSecretVolume(dir, { password });
+  mount(OLD);
   const port = await freePort();
   const config = loadSidecarConfig({
     MEMORY_REDIS_URL: redisUrl,
@@ -91,6 +100,7 @@ async function followingSidecar(redisUrl: string, logs: string[]) {
     // Not the default 9790: other files' sidecars run beside this one.
     MEMORY_METRICS_PORT: '0',
   });
+  const logs: string[] = [];
   const log = pino({ level: 'info' }, { write: (line: string) => void logs.push(line) });
   const sidecar = new Sidecar(config, log);
   await sidecar.start();
@@ -98,27 +108,27 @@ async function followingSidecar(redisUrl: string, logs: string[]) {
   await pollUntil('sidecar ready', async () => (await call(url, 'GET', '/readyz')).status === 200, {
     timeoutMs: 30_000,
   });
-  return { dir, sidecar, url };
+  const close = async () => {
+    await sidecar.close();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  return { url, logs, mount, close };
 }
 
 describe.each(Object.keys(TOPOLOGIES))(
   '%s: a running sidecar follows its password file',
   (kind) => {
     let topology: Topology;
-    let dir: string;
-    let sidecar: Sidecar;
-    let url: string;
-    const logs: string[] = [];
+    let sidecar: FollowingSidecar;
 
     beforeAll(async () => {
       topology = await TOPOLOGIES[kind]!();
-      ({ dir, sidecar, url } = await followingSidecar(topology.url, logs));
+      sidecar = await followingSidecar(topology.url);
     });
 
     afterAll(async () => {
       await sidecar?.close();
       await topology?.stop();
-      if (dir) rmSync(dir, { recursive: true, force: true });
     });
 
     it('keeps writing through the change and reconnects with the new password', async () => {
@@ -126,7 +136,7 @@ describe.each(Object.keys(TOPOLOGIES))(
       let acked = 0;
       const failures: string[] = [];
       const write = async (i: number, tag: string) => {
-        const res = await call(url, 'POST', `/v1/sessions/s-${i % 8}/events`, {
+        const res = await call(sidecar.url, 'POST', `/v1/sessions/s-${i % 8}/events`, {
           event_type: 'user_message',
           content: i,
           event_id: `${tag}-${i}`,
@@ -141,9 +151,9 @@ describe.each(Object.keys(TOPOLOGIES))(
       // Redis accepts both; the file changes as the kubelet changes it; Redis drops the old.
       for (const port of topology.ports)
         await onNode(port, OLD, 'ACL', 'SETUSER', 'default', `>${NEW}`);
-      writeSecretVolume(dir, { password: NEW });
+      sidecar.mount(NEW);
       await pollUntil('the sidecar to take the new password', () =>
-        logs.some((l) => l.includes('redis password changed') && l.includes('"accepted"')),
+        sidecar.logs.some((l) => l.includes('redis password changed') && l.includes('"accepted"')),
       );
       for (const port of topology.ports)
         await onNode(port, NEW, 'ACL', 'SETUSER', 'default', `<${OLD}`);
@@ -167,7 +177,7 @@ describe.each(Object.keys(TOPOLOGIES))(
       await pollUntil(
         'a write after the reconnect',
         async () => {
-          const res = await call(url, 'POST', '/v1/sessions/s-0/events', {
+          const res = await call(sidecar.url, 'POST', '/v1/sessions/s-0/events', {
             event_type: 'user_message',
             content: 'after',
             event_id: 'after',
@@ -181,44 +191,40 @@ describe.each(Object.keys(TOPOLOGIES))(
       // Every session read back: each acknowledged event once.
       let stored = 0;
       for (let s = 0; s < 8; s++) {
-        const res = await call(url, 'GET', `/v1/sessions/s-${s}/events?limit=100000`);
+        const res = await call(sidecar.url, 'GET', `/v1/sessions/s-${s}/events?limit=100000`);
         const body = res.body as { events: { event_id: string }[] };
         stored += body.events.length;
         expect(new Set(body.events.map((e) => e.event_id)).size).toBe(body.events.length);
       }
       expect(stored).toBe(acked + 1);
-      expect(logs.join('\n')).not.toContain(OLD);
-      expect(logs.join('\n')).not.toContain(NEW);
+      expect(sidecar.logs.join('\n')).not.toContain(OLD);
+      expect(sidecar.logs.join('\n')).not.toContain(NEW);
     });
   },
 );
 
 describe('a new password Redis does not accept yet', () => {
   let redis: RedisServer;
-  let dir: string;
-  let sidecar: Sidecar;
-  let url: string;
-  const logs: string[] = [];
+  let sidecar: FollowingSidecar;
 
   beforeAll(async () => {
     redis = await RedisServer.start({ password: OLD });
-    ({ dir, sidecar, url } = await followingSidecar(`redis://127.0.0.1:${redis.port}`, logs));
+    sidecar = await followingSidecar(`redis://127.0.0.1:${redis.port}`);
   });
 
   afterAll(async () => {
     await sidecar?.close();
     await redis?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   it('is tried again until Redis accepts it, with one warning, and writes go on meanwhile', async () => {
-    const refusals = () => logs.filter((l) => l.includes('"reauthentication":"refused"'));
-    writeSecretVolume(dir, { password: NEW });
+    const refusals = () => sidecar.logs.filter((l) => l.includes('"reauthentication":"refused"'));
+    sidecar.mount(NEW);
     await pollUntil('the refusal', () => refusals().length > 0);
     // Past one retry: still refused, still one warning.
     await new Promise((r) => setTimeout(r, 5_500));
     expect(refusals()).toHaveLength(1);
-    const during = await call(url, 'POST', '/v1/sessions/s/events', {
+    const during = await call(sidecar.url, 'POST', '/v1/sessions/s/events', {
       event_type: 'user_message',
       content: 'during',
     });
@@ -228,11 +234,12 @@ describe('a new password Redis does not accept yet', () => {
     await onNode(redis.port, OLD, 'ACL', 'SETUSER', 'default', `>${NEW}`);
     await pollUntil(
       'the sidecar to take the new password',
-      () => logs.some((l) => l.includes('redis password changed') && l.includes('"accepted"')),
+      () =>
+        sidecar.logs.some((l) => l.includes('redis password changed') && l.includes('"accepted"')),
       { timeoutMs: 15_000 },
     );
     expect(refusals()).toHaveLength(1);
-    expect(logs.join('\n')).not.toContain(OLD);
-    expect(logs.join('\n')).not.toContain(NEW);
+    expect(sidecar.logs.join('\n')).not.toContain(OLD);
+    expect(sidecar.logs.join('\n')).not.toContain(NEW);
   });
 });
