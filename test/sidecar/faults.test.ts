@@ -138,8 +138,16 @@ describe('sidecar faults', () => {
 
   it('a live tail whose read fails at its deadline reads on once Redis answers, with no new append', async () => {
     const { redis, sc } = await withDeadline500();
+    // The appends go through a second sidecar of the same store, whose deadline a loaded
+    // machine cannot miss (16 appends of 100 KB at once): the tail's deadline is under test.
+    const writer = await startSidecar({
+      MEMORY_REDIS_URL: redis.url,
+      MEMORY_KEY_PREFIX: sc.prefix,
+      MEMORY_REDIS_TIMEOUT_MS: '15000',
+    });
+    cleanups.push(() => writer.close());
     const append = async (content: string) => {
-      const res = await call(sc.url, 'POST', '/v1/sessions/t/events', {
+      const res = await call(writer.url, 'POST', '/v1/sessions/t/events', {
         event_type: 'user_message',
         content,
       });
